@@ -1,0 +1,8 @@
+"""kproto: a Kafka client built as a sans-IO protocol core.
+
+The core in this package never touches a socket, a clock or a thread: bytes and the current
+time come in as arguments, bytes and events go out. The transports in ``kproto_threads``,
+``kproto_asyncio`` and ``kproto_trio`` drive it.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""kproto driven by threads: the adapter moves bytes and waits on timers; the core decides."""
