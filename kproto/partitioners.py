@@ -63,6 +63,7 @@ __all__ = [
     "hash_index",
     "librdkafka_fnv1a_partitioner",
     "librdkafka_fnv1a_random_partitioner",
+    "librdkafka_murmur2_partitioner",
     "librdkafka_murmur2_random_partitioner",
     "murmur2",
     "notify_queue_sizes",
@@ -484,6 +485,11 @@ def consistent_random_partitioner(
 
 def _murmur2_unsigned(data: bytes) -> int:
     return murmur2(data) & _M32
+
+
+def librdkafka_murmur2_partitioner() -> HashPartitioner:
+    """librdkafka's ``murmur2``: the Java hash for keys; null keys hash as zero bytes."""
+    return HashPartitioner(_murmur2_unsigned, HashSign.TO_POSITIVE, null_key="hash")
 
 
 def librdkafka_murmur2_random_partitioner(rng: random.Random) -> HashPartitioner:

@@ -28,6 +28,7 @@ from kproto.partitioners import (
     fnv1a_32,
     librdkafka_fnv1a_partitioner,
     librdkafka_fnv1a_random_partitioner,
+    librdkafka_murmur2_partitioner,
     librdkafka_murmur2_random_partitioner,
     murmur2,
     sarama_hash_partitioner,
@@ -165,8 +166,7 @@ def test_round_robin_matches_sarama() -> None:
 LIBRDKAFKA: dict[str, Callable[[random.Random], HashPartitioner]] = {
     "consistent": lambda rng: consistent_crc_partitioner(),
     "consistent_random": consistent_random_partitioner,
-    "murmur2": lambda rng: HashPartitioner(
-        lambda k: murmur2(k) & 0xFFFFFFFF, HashSign.TO_POSITIVE, null_key="hash"),
+    "murmur2": lambda rng: librdkafka_murmur2_partitioner(),
     "murmur2_random": librdkafka_murmur2_random_partitioner,
     "fnv1a": lambda rng: librdkafka_fnv1a_partitioner(),
     "fnv1a_random": librdkafka_fnv1a_random_partitioner,
