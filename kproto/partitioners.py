@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from kproto.errors import KprotoError, LeaderNotAvailableError
+from kproto.errors import ConfigurationError, KprotoError, LeaderNotAvailableError
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -384,10 +384,10 @@ class HashPartitioner:
         empty_key: KeyRule = "hash",
     ) -> None:
         if null_key not in ("hash", "fallback") or empty_key not in ("hash", "fallback"):
-            raise ValueError(f"null_key/empty_key must be 'hash' or 'fallback', "
+            raise ConfigurationError(f"null_key/empty_key must be 'hash' or 'fallback', "
                              f"not {null_key!r}/{empty_key!r}")
         if fallback is None and "fallback" in (null_key, empty_key):
-            raise ValueError("a fallback partitioner is needed for keys that are not hashed")
+            raise ConfigurationError("a fallback partitioner is needed for keys that are not hashed")
         self._hash = hash_function
         self._sign = sign
         self._fallback = fallback
@@ -531,7 +531,7 @@ class StickyPartitioner:
         self, rng: random.Random, batch_size: int = DEFAULT_BATCH_SIZE, adaptive: bool = True
     ) -> None:
         if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, not {batch_size}")
+            raise ConfigurationError(f"batch_size must be >= 1, not {batch_size}")
         self._rng = rng
         self._batch_size = batch_size
         self._adaptive = adaptive
@@ -713,7 +713,7 @@ PartitionerFactory = Callable[[str, PartitionerSettings], Partitioner]
 
 def _custom(topic: str, s: PartitionerSettings) -> Partitioner:
     if s.hash_function is None:
-        raise ValueError("the custom hash partitioner needs a hash_function")
+        raise ConfigurationError("the custom hash partitioner needs a hash_function")
     return custom_hash_partitioner(s.hash_function, s.rng)
 
 
@@ -744,9 +744,9 @@ def partitioner_names() -> tuple[str, ...]:
 def register_partitioner(name: str, factory: PartitionerFactory) -> None:
     """Make ``name`` usable in configuration; built-in names cannot be replaced."""
     if not name or not isinstance(name, str):
-        raise ValueError(f"a partitioner name must be a non-empty string, not {name!r}")
+        raise ConfigurationError(f"a partitioner name must be a non-empty string, not {name!r}")
     if name in _BUILT_IN:
-        raise ValueError(f"{name!r} is a built-in partitioner and cannot be replaced")
+        raise ConfigurationError(f"{name!r} is a built-in partitioner and cannot be replaced")
     _REGISTRY[name] = factory
 
 
@@ -755,7 +755,7 @@ def create_partitioner(name: str, topic: str, settings: PartitionerSettings) -> 
     try:
         factory = _REGISTRY[name]
     except KeyError:
-        raise ValueError(
+        raise ConfigurationError(
             f"unknown partitioner {name!r}; known: {', '.join(partitioner_names())}"
         ) from None
     return factory(topic, settings)
@@ -770,11 +770,16 @@ def partitioner_for_topic(spec: Any, topic: str, settings: PartitionerSettings) 
         return create_partitioner(spec, topic, settings)
     if not isinstance(spec, type) and callable(getattr(spec, "partition", None)):
         if not hasattr(spec, "requires_consistency"):
-            raise ValueError(f"partitioner {spec!r} has no requires_consistency")
+            raise ConfigurationError(f"partitioner {spec!r} has no requires_consistency")
         return spec  # type: ignore[no-any-return]
     if callable(spec):
-        made = spec(topic, settings)
+        try:
+            made = spec(topic, settings)
+        except TypeError as exc:
+            raise ConfigurationError(
+                f"partitioner factory {spec!r} does not take (topic, settings): {exc}"
+            ) from exc
         if not callable(getattr(made, "partition", None)):
-            raise ValueError(f"partitioner factory {spec!r} returned {made!r}")
+            raise ConfigurationError(f"partitioner factory {spec!r} returned {made!r}")
         return made  # type: ignore[no-any-return]
-    raise ValueError(f"not a partitioner, a partitioner name or a factory: {spec!r}")
+    raise ConfigurationError(f"not a partitioner, a partitioner name or a factory: {spec!r}")
