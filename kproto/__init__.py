@@ -5,4 +5,22 @@ time come in as arguments, bytes and events go out. The transports in ``kproto_t
 ``kproto_asyncio`` and ``kproto_trio`` drive it.
 """
 
+import logging
+
 __version__ = "0.1.0"
+
+from kproto import errors
+from kproto.config import Config
+from kproto.messages import OFFSET_NEWEST, OFFSET_OLDEST, ConsumerMessage, ProducerMessage
+
+logging.getLogger("kproto").addHandler(logging.NullHandler())
+
+__all__ = [
+    "OFFSET_NEWEST",
+    "OFFSET_OLDEST",
+    "Config",
+    "ConsumerMessage",
+    "ProducerMessage",
+    "__version__",
+    "errors",
+]

@@ -1,1 +1,5 @@
-"""kproto driven by asyncio: the adapter moves bytes and waits on timers; the core decides."""
+"""kproto driven by asyncio: protocols feed the engine, futures carry its results."""
+
+from kproto_asyncio.client import Client
+
+__all__ = ["Client"]

@@ -1,1 +1,5 @@
-"""kproto driven by threads: the adapter moves bytes and waits on timers; the core decides."""
+"""kproto driven by blocking sockets: one IO thread per client, concurrent.futures inside."""
+
+from kproto_threads.client import Client
+
+__all__ = ["Client"]

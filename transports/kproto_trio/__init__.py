@@ -1,1 +1,5 @@
-"""kproto driven by trio: the adapter moves bytes and waits on timers; the core decides."""
+"""kproto driven by trio: a task per connection, results delivered to awaiting tasks."""
+
+from kproto_trio.client import Client
+
+__all__ = ["Client"]

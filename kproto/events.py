@@ -1,0 +1,69 @@
+"""What the core asks of its transport (actions) and tells it (events).
+
+Theory of operation: after every input the transport drains ``next_action()`` (open or close
+a connection), writes ``data_to_send(conn_id)`` for each connection, re-arms its one timer
+from ``next_deadline()`` and drains ``next_event()``. Every value here is immutable and small.
+Operation results travel as tokens, never callbacks: a transport keeps a map from token to
+its own future and settles it when the matching event arrives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "Action",
+    "CloseConnection",
+    "Event",
+    "OpenConnection",
+    "OperationCompleted",
+    "OperationFailed",
+]
+
+
+class Action:
+    """An IO request from the core to its transport."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OpenConnection(Action):
+    """Open a TCP connection (wrapped in TLS when ``tls``) and report ``connection_made``
+    or ``connection_lost`` for ``conn_id``."""
+
+    conn_id: int
+    host: str
+    port: int
+    tls: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CloseConnection(Action):
+    """Close ``conn_id``; the core has already forgotten it, so no report is needed."""
+
+    conn_id: int
+    reason: str = ""
+
+
+class Event:
+    """A notification from the core to the transport."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OperationCompleted(Event):
+    """The user operation ``token`` finished with ``value``."""
+
+    token: int
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class OperationFailed(Event):
+    """The user operation ``token`` failed with ``error``."""
+
+    token: int
+    error: BaseException

@@ -1,0 +1,328 @@
+"""The engine, driven by hand: bytes and time in, bytes, actions and events out."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+
+from kproto import protocol
+from kproto.client import ClientCore
+from kproto.config import Config
+from kproto.errors import (
+    AuthenticationError,
+    BrokerConnectionError,
+    ClientTimeoutError,
+    DecodeError,
+    NoCommonVersionError,
+)
+from kproto.events import CloseConnection, OpenConnection, OperationCompleted, OperationFailed
+from tests.core.wire import Wire, all_api_versions, metadata_response, open_action
+
+
+def make_core(bootstrap: str = "b1:9092", seed: int = 1, **options: object) -> ClientCore:
+    return ClientCore(bootstrap, Config(**options), rng=random.Random(seed), now=0.0)  # type: ignore[arg-type]
+
+
+def settle(core: ClientCore) -> list[object]:
+    events = []
+    while (ev := core.next_event()) is not None:
+        events.append(ev)
+    return events
+
+
+def connect(core: ClientCore, now: float = 0.0) -> Wire:
+    action = open_action(core)
+    core.connection_made(action.conn_id, now)
+    wire = Wire(core, action.conn_id)
+    wire.handshake(now)
+    return wire
+
+
+def test_metadata_round_trip_through_apiversions_first() -> None:
+    core = make_core()
+    token = core.metadata(["t"], 0.0)
+    action = open_action(core)
+    assert (action.host, action.port, action.tls) == ("b1", 9092, False)
+    assert core.data_to_send(action.conn_id) == b""  # nothing before the socket is open
+    core.connection_made(action.conn_id, 0.1)
+    wire = Wire(core, action.conn_id)
+    [(header, req, version)] = wire.requests()
+    assert header.request_api_key == 18 and version == protocol.API_SPECS[18].max_version
+    assert req.client_software_name == "kproto"
+    wire.reply(header, version, all_api_versions(), 0.2)
+    [(header, req, version)] = wire.requests()
+    assert header.request_api_key == 3 and version == protocol.API_SPECS[3].max_version
+    assert [t.name for t in req.topics] == ["t"]
+    wire.reply(header, version, metadata_response([(1, "h1", 9093)], {"t": [1, 1, 1]}), 0.3)
+    [event] = settle(core)
+    assert isinstance(event, OperationCompleted) and event.token == token
+    assert [b.node_id for b in event.value.brokers] == [1]
+    assert core.cluster.partitions("t") == (0, 1, 2)
+    assert core.cluster.leader("t", 2) == 1
+
+
+@pytest.mark.parametrize("split", range(0, 60))
+def test_a_response_split_at_any_byte_decodes_the_same(split: int) -> None:
+    core = make_core()
+    token = core.metadata(["t"], 0.0)
+    wire = connect(core)
+    [(header, _req, version)] = wire.requests()
+    resp = metadata_response([(1, "h1", 9093)], {"t": [1]})
+    data = protocol.encode_response(resp, version, header.correlation_id, 3)
+    cut = min(split, len(data))
+    core.receive_data(wire.conn_id, data[:cut], 0.1)
+    assert settle(core) == [] or cut == len(data)
+    core.receive_data(wire.conn_id, data[cut:], 0.2)
+    [event] = settle(core) or [None]
+    assert isinstance(event, OperationCompleted) and event.token == token
+
+
+def test_many_responses_in_one_read_and_byte_by_byte() -> None:
+    core = make_core()
+    tokens = [core.api_versions(0.0) for _ in range(3)]
+    wire = connect(core)
+    blob = b"".join(protocol.encode_response(all_api_versions(), v, h.correlation_id, 18)
+                    for h, _r, v in wire.requests())
+    for i in range(len(blob)):
+        core.receive_data(wire.conn_id, blob[i:i + 1], 0.1)
+    assert [e.token for e in settle(core)] == tokens  # type: ignore[attr-defined]
+
+
+def test_an_oversized_frame_closes_the_connection_with_a_clear_error() -> None:
+    core = make_core(max_frame_size=4096, fetch_max_bytes=1024)
+    token = core.metadata(None, 0.0)
+    wire = connect(core)
+    wire.requests()
+    core.receive_data(wire.conn_id, (10_000_000).to_bytes(4, "big") + b"x", 0.1)
+    closes = [a for a in iter(core.next_action, None) if isinstance(a, CloseConnection)]
+    assert [c.conn_id for c in closes] == [wire.conn_id]
+    # The metadata request was on the wire: it fails with the reason.
+    [event] = settle(core)
+    assert isinstance(event, OperationFailed) and event.token == token
+    assert isinstance(event.error, DecodeError) and "max_frame_size" in str(event.error)
+
+
+def test_a_mismatched_correlation_id_closes_the_connection() -> None:
+    core = make_core()
+    token = core.api_versions(0.0)
+    wire = connect(core)
+    [(header, _r, version)] = wire.requests()
+    header.correlation_id += 7
+    wire.reply(header, version, all_api_versions(), 0.1)
+    [event] = settle(core)
+    assert isinstance(event, OperationFailed) and event.token == token
+    assert "correlation id" in str(event.error)
+
+
+def test_a_lost_response_becomes_a_timeout_not_a_hang() -> None:
+    core = make_core(request_timeout=5.0)
+    token = core.metadata(None, 0.0)
+    wire = connect(core)
+    wire.requests()
+    assert core.next_deadline() is not None
+    core.handle_timer(4.9)
+    assert settle(core) == []
+    core.handle_timer(core.next_deadline() or 0.0)
+    [event] = settle(core)
+    assert isinstance(event, OperationFailed) and event.token == token
+    assert isinstance(event.error, ClientTimeoutError)
+
+
+def test_handle_timer_early_or_twice_does_nothing() -> None:
+    core = make_core(request_timeout=5.0)
+    core.metadata(None, 0.0)
+    connect(core)
+    for _ in range(3):
+        core.handle_timer(1.0)
+    assert settle(core) == []
+
+
+def test_apiversions_falls_back_when_the_broker_asks() -> None:
+    from kproto.protocol.messages.api_versions_response import ApiVersion
+    core = make_core()
+    core.api_versions(0.0)
+    action = open_action(core)
+    core.connection_made(action.conn_id, 0.0)
+    wire = Wire(core, action.conn_id)
+    [(header, _r, version)] = wire.requests()
+    assert version > 2
+    reject = protocol.ApiVersionsResponse(error_code=35, api_keys=[
+        ApiVersion(api_key=18, min_version=0, max_version=2)])
+    # Brokers answer an unsupported ApiVersions in v0.
+    core.receive_data(wire.conn_id, protocol.encode_response(reject, 0, header.correlation_id, 18), 0.1)
+    [(header, _r, version)] = wire.requests()
+    assert header.request_api_key == 18 and version == 2
+
+
+def test_no_common_version_names_the_api_and_both_ranges() -> None:
+    core = make_core()
+    token = core.metadata(None, 0.0)
+    action = open_action(core)
+    core.connection_made(action.conn_id, 0.0)
+    wire = Wire(core, action.conn_id)
+    lo, hi = protocol.API_SPECS[3].min_version, protocol.API_SPECS[3].max_version
+    wire.handshake(0.0, all_api_versions({3: (hi + 5, hi + 9)}))
+    [event] = settle(core)
+    assert isinstance(event, OperationFailed) and event.token == token
+    assert isinstance(event.error, NoCommonVersionError)
+    text = str(event.error)
+    assert "Metadata" in text and f"{lo}-{hi}" in text and f"{hi + 5}-{hi + 9}" in text
+
+
+def test_unreachable_bootstrap_names_every_address_and_reason() -> None:
+    core = make_core("a:1,b:2", request_timeout=3.0, reconnect_backoff=0.5,
+                     reconnect_backoff_max=0.5)
+    token = core.metadata(None, 0.0)
+    seen = set()
+    now = 0.0
+    while True:
+        action = core.next_action()
+        if isinstance(action, OpenConnection):
+            seen.add(action.host)
+            reason = "connection refused" if action.host == "a" else "TLS handshake failed: bad cert"
+            core.connection_lost(action.conn_id, reason, now)
+            continue
+        if action is not None:
+            continue
+        events = settle(core)
+        if events:
+            break
+        now = core.next_deadline() or now + 0.1
+        core.handle_timer(now)
+    assert seen == {"a", "b"}
+    [event] = events
+    assert isinstance(event, OperationFailed) and event.token == token
+    assert isinstance(event.error, BrokerConnectionError)
+    text = str(event.error)
+    assert "a:1" in text and "connection refused" in text
+    assert "b:2" in text and "TLS handshake failed" in text
+    assert now <= 3.0 + 1e-9
+
+
+def test_reconnect_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
+    core = make_core(reconnect_backoff=0.1, reconnect_backoff_max=0.8, request_timeout=100.0)
+    core.metadata(None, 0.0)
+    attempts = []
+    now = 0.0
+    while len(attempts) < 7:
+        action = core.next_action()
+        if isinstance(action, OpenConnection):
+            attempts.append(now)
+            core.connection_lost(action.conn_id, "connection refused", now)
+            continue
+        if action is not None:
+            continue
+        now = core.next_deadline() or 0.0
+        core.handle_timer(now)
+    gaps = [b - a for a, b in itertools.pairwise(attempts)]
+    for gap, base in zip(gaps, [0.1, 0.2, 0.4, 0.8, 0.8, 0.8], strict=True):
+        assert base * 0.8 - 1e-9 <= gap <= base * 1.2 + 1e-9
+    assert len(set(gaps)) > 1  # jittered
+
+
+def test_same_seed_same_outputs() -> None:
+    def run(seed: int) -> list[object]:
+        core = make_core("a:1,b:2,c:3", seed=seed, reconnect_backoff=0.1)
+        core.metadata(None, 0.0)
+        trace: list[object] = []
+        now = 0.0
+        for _ in range(20):
+            action = core.next_action()
+            if isinstance(action, OpenConnection):
+                trace.append((action.host, round(now, 6)))
+                core.connection_lost(action.conn_id, "refused", now)
+            elif action is None:
+                now = core.next_deadline() or now
+                core.handle_timer(now)
+        return trace
+
+    assert run(3) == run(3)
+    assert run(3) != run(4)
+
+
+def test_sasl_plain_authenticates_before_any_other_request() -> None:
+    core = make_core(security_protocol="SASL_PLAINTEXT", sasl_mechanism="PLAIN",
+                     sasl_username="alice", sasl_password="pw")
+    token = core.metadata(None, 0.0)
+    wire = connect(core)
+    [(header, req, version)] = wire.requests()
+    assert header.request_api_key == 17 and req.mechanism == "PLAIN"
+    wire.reply(header, version, protocol.SaslHandshakeResponse(error_code=0, mechanisms=["PLAIN"]), 0.1)
+    [(header, req, version)] = wire.requests()
+    assert header.request_api_key == 36 and req.auth_bytes == b"\0alice\0pw"
+    wire.reply(header, version, protocol.SaslAuthenticateResponse(
+        error_code=0, auth_bytes=b"", session_lifetime_ms=10_000), 0.2)
+    [(header, _req, version)] = wire.requests()
+    assert header.request_api_key == 3
+    wire.reply(header, version, metadata_response([(1, "h", 1)], {}), 0.3)
+    [event] = settle(core)
+    assert isinstance(event, OperationCompleted) and event.token == token
+    # KIP-368: re-authenticate between 85% and 95% of the session lifetime.
+    core.handle_timer(0.2 + 8.4)
+    assert wire.requests() == []
+    core.handle_timer(0.2 + 9.6)
+    [(header, req, version)] = wire.requests()
+    assert header.request_api_key == 17
+
+
+def test_a_wrong_password_fails_at_once_without_a_retry_loop() -> None:
+    core = make_core(security_protocol="SASL_PLAINTEXT", sasl_mechanism="SCRAM-SHA-256",
+                     sasl_username="alice", sasl_password="wrong", request_timeout=30.0)
+    token = core.metadata(None, 0.0)
+    wire = connect(core)
+    [(header, _req, version)] = wire.requests()
+    wire.reply(header, version, protocol.SaslHandshakeResponse(
+        error_code=0, mechanisms=["SCRAM-SHA-256"]), 0.1)
+    [(header, _req, version)] = wire.requests()
+    wire.reply(header, version, protocol.SaslAuthenticateResponse(
+        error_code=58, error_message="Authentication failed during authentication due to "
+        "invalid credentials with SASL mechanism SCRAM-SHA-256", auth_bytes=b""), 0.2)
+    [event] = settle(core)
+    assert isinstance(event, OperationFailed) and event.token == token
+    assert isinstance(event.error, AuthenticationError)
+    assert "alice" in str(event.error) and "invalid credentials" in str(event.error)
+    actions = list(iter(core.next_action, None))
+    assert not any(isinstance(a, OpenConnection) for a in actions)
+
+
+def test_sasl_mechanism_not_enabled_lists_the_enabled_ones() -> None:
+    core = make_core(security_protocol="SASL_PLAINTEXT", sasl_mechanism="SCRAM-SHA-512",
+                     sasl_username="alice", sasl_password="pw")
+    core.metadata(None, 0.0)
+    wire = connect(core)
+    [(header, _req, version)] = wire.requests()
+    wire.reply(header, version, protocol.SaslHandshakeResponse(
+        error_code=33, mechanisms=["PLAIN"]), 0.1)
+    [event] = settle(core)
+    assert isinstance(event, OperationFailed) and "enabled: PLAIN" in str(event.error)
+
+
+def test_idle_connections_are_closed() -> None:
+    core = make_core(connections_max_idle=60.0)
+    core.api_versions(0.0)
+    wire = connect(core)
+    [(header, _r, version)] = wire.requests()
+    wire.reply(header, version, all_api_versions(), 1.0)
+    settle(core)
+    core.handle_timer(30.0)
+    assert not [a for a in iter(core.next_action, None) if isinstance(a, CloseConnection)]
+    while (deadline := core.next_deadline()) is not None and deadline < 200:
+        core.handle_timer(deadline)
+    closes = [a for a in iter(core.next_action, None) if isinstance(a, CloseConnection)]
+    assert [c.conn_id for c in closes] == [wire.conn_id]
+    assert core.metrics()["connections"] == 0
+
+
+def test_close_fails_everything_pending_and_closes_every_connection() -> None:
+    core = make_core()
+    core.metadata(None, 0.0)
+    wire = connect(core)
+    core.close(1.0)
+    assert [a.conn_id for a in iter(core.next_action, None)] == [wire.conn_id]
+    [event] = settle(core)
+    assert isinstance(event, OperationFailed) and "closed" in str(event.error)
+    later = core.api_versions(2.0)
+    [event] = settle(core)
+    assert isinstance(event, OperationFailed) and event.token == later

@@ -1,0 +1,72 @@
+"""Project-wide gates: the core stays pure, typed and lint-clean."""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+CORE = ROOT / "kproto"
+FORBIDDEN = {
+    "socket", "selectors", "ssl", "asyncio", "trio", "threading", "time", "concurrent",
+    "multiprocessing", "subprocess", "select",
+    "kproto_threads", "kproto_asyncio", "kproto_trio", "kproto_cli",
+}
+
+
+def _imports(path: pathlib.Path) -> list[tuple[int, str]]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.lineno, node.module))
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", "") == "__import__":
+            found.append((node.lineno, "__import__(...)"))
+    return found
+
+
+def test_core_imports_no_io_clock_or_thread_module() -> None:
+    offenders = []
+    files = sorted(CORE.rglob("*.py"))
+    assert len(files) > 10, "the core package looks empty"
+    for path in files:
+        for lineno, name in _imports(path):
+            if name.split(".")[0] in FORBIDDEN or name == "__import__(...)":
+                offenders.append(f"{path.relative_to(ROOT)}:{lineno} imports {name}")
+    assert not offenders, "\n".join(offenders)
+
+
+def test_purity_check_catches_a_forbidden_import(tmp_path: pathlib.Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text("import os\nfrom time import monotonic\n")
+    assert [n for _, n in _imports(bad) if n.split(".")[0] in FORBIDDEN] == ["time"]
+
+
+def _tool(name: str) -> str:
+    exe = pathlib.Path(sys.executable).parent / name
+    if exe.exists():
+        return str(exe)
+    found = shutil.which(name)
+    if not found:
+        pytest.fail(f"{name} is not installed (it comes with the dev extra)")
+    return found
+
+
+def test_ruff_is_clean() -> None:
+    proc = subprocess.run([_tool("ruff"), "check", "kproto", "transports", "tests", "codegen",
+                           "bench", "fuzz"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_mypy_strict_is_clean_on_the_core() -> None:
+    proc = subprocess.run([sys.executable, "-m", "mypy", "--strict", "kproto"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]

@@ -1,0 +1,202 @@
+"""Drives the engine from an asyncio event loop.
+
+Each socket is an asyncio Protocol whose callbacks feed the engine directly; after every
+input the engine's outputs are performed at once (``_pump``), and its one timer is a
+``loop.call_at`` handle re-armed only when ``next_deadline()`` changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import ssl
+from collections.abc import Callable
+from typing import Any
+
+from kproto.client import ClientCore
+from kproto.config import Config
+from kproto.errors import ClosedError
+from kproto.events import (
+    CloseConnection,
+    Event,
+    OpenConnection,
+    OperationCompleted,
+    OperationFailed,
+)
+
+log = logging.getLogger("kproto.asyncio")
+
+
+class _Proto(asyncio.Protocol):
+    def __init__(self, owner: Loop, conn_id: int) -> None:
+        self.owner = owner
+        self.conn_id = conn_id
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.owner._made(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.owner._received(self.conn_id, data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.owner._lost(self.conn_id, f"{exc}" if exc else None)
+
+
+def make_ssl_context(config: Config) -> ssl.SSLContext:
+    if config.ssl_context is not None:
+        return config.ssl_context  # type: ignore[no-any-return]
+    return ssl.create_default_context(cafile=config.ssl_cafile)
+
+
+class Loop:
+    """Owns a :class:`ClientCore` inside the running asyncio loop."""
+
+    def __init__(self, bootstrap: Any, config: Config, rng: random.Random | None = None) -> None:
+        self._aio = asyncio.get_running_loop()
+        self.core = ClientCore(bootstrap, config, rng=rng or random.Random(), now=self._aio.time())
+        self.config = config
+        self._ssl = make_ssl_context(config) if config.uses_tls else None
+        self._connecting: dict[int, asyncio.Task[Any]] = {}
+        self._protos: dict[int, _Proto] = {}
+        self._futures: dict[int, asyncio.Future[Any]] = {}
+        self._handlers: list[Callable[[Event], bool]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._armed: float | None = None
+        self.closed = False
+
+    def call(self, fn: Callable[[ClientCore, float], int]) -> asyncio.Future[Any]:
+        fut: asyncio.Future[Any] = self._aio.create_future()
+        if self.closed:
+            fut.set_exception(ClosedError("the client was closed"))
+            return fut
+        token = fn(self.core, self._aio.time())
+        self._futures[token] = fut
+        self.pump()
+        return fut
+
+    def run(self, fn: Callable[[ClientCore, float], Any]) -> Any:
+        result = fn(self.core, self._aio.time())
+        self.pump()
+        return result
+
+    def add_handler(self, fn: Callable[[Event], bool]) -> None:
+        self._handlers.append(fn)
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.core.close(self._aio.time())
+        self.pump()
+        self.closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+        tasks = list(self._connecting.values())
+        for task in tasks:
+            task.cancel()
+        for proto in list(self._protos.values()):
+            if proto.transport is not None:
+                proto.transport.abort()
+        self._protos.clear()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        err = ClosedError("the client was closed")
+        for fut in self._futures.values():
+            if not fut.done():
+                fut.set_exception(err)
+        self._futures.clear()
+        await asyncio.sleep(0)  # let aborted transports run their connection_lost
+
+    # -- the engine's outputs ------------------------------------------------------------
+
+    def pump(self) -> None:
+        core = self.core
+        while (action := core.next_action()) is not None:
+            if isinstance(action, OpenConnection):
+                self._connecting[action.conn_id] = self._aio.create_task(self._open(action))
+            elif isinstance(action, CloseConnection):
+                self._drop(action.conn_id)
+        for conn_id, data in core.pending_writes():
+            proto = self._protos.get(conn_id)
+            if proto is not None and proto.transport is not None:
+                proto.transport.write(data)
+        while (event := core.next_event()) is not None:
+            self._dispatch(event)
+        self._rearm()
+
+    def _dispatch(self, event: Event) -> None:
+        if isinstance(event, (OperationCompleted, OperationFailed)):
+            fut = self._futures.pop(event.token, None)
+            if fut is not None and not fut.done():
+                if isinstance(event, OperationCompleted):
+                    fut.set_result(event.value)
+                else:
+                    fut.set_exception(event.error)
+                return
+        for handler in self._handlers:
+            if handler(event):
+                return
+
+    def _rearm(self) -> None:
+        deadline = self.core.next_deadline()
+        if deadline == self._armed or self.closed:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._armed = deadline
+        self._timer = None if deadline is None else self._aio.call_at(deadline, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._armed = None
+        self.core.handle_timer(self._aio.time())
+        self.pump()
+
+    # -- sockets -------------------------------------------------------------------------
+
+    async def _open(self, action: OpenConnection) -> None:
+        conn_id = action.conn_id
+        try:
+            await self._aio.create_connection(
+                lambda: _Proto(self, conn_id), action.host, action.port,
+                ssl=self._ssl if action.tls else None,
+                server_hostname=action.host if action.tls else None)
+        except asyncio.CancelledError:
+            raise
+        except ssl.SSLError as exc:
+            self._lost(conn_id, f"TLS handshake failed: {exc}")
+        except OSError as exc:
+            self._lost(conn_id, exc.strerror.lower() if exc.strerror else str(exc))
+        finally:
+            self._connecting.pop(conn_id, None)
+
+    def _made(self, proto: _Proto) -> None:
+        if self.closed or proto.conn_id not in self._connecting:
+            assert proto.transport is not None
+            proto.transport.abort()
+            return
+        self._protos[proto.conn_id] = proto
+        self.core.connection_made(proto.conn_id, self._aio.time())
+        self.pump()
+
+    def _received(self, conn_id: int, data: bytes) -> None:
+        if conn_id in self._protos:
+            self.core.receive_data(conn_id, data, self._aio.time())
+            self.pump()
+
+    def _lost(self, conn_id: int, reason: str | None) -> None:
+        self._protos.pop(conn_id, None)
+        if not self.closed:
+            self.core.connection_lost(conn_id, reason, self._aio.time())
+            self.pump()
+
+    def _drop(self, conn_id: int) -> None:
+        task = self._connecting.pop(conn_id, None)
+        if task is not None:
+            task.cancel()
+        proto = self._protos.pop(conn_id, None)
+        if proto is not None and proto.transport is not None:
+            proto.transport.abort()

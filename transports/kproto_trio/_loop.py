@@ -1,0 +1,234 @@
+"""Drives the engine from trio: a task per connection and one timer task.
+
+Reads feed the engine as they arrive; writes go through a per-connection sender task
+woken when the engine has bytes for it (trio streams allow one sender at a time). The timer
+task sleeps until ``next_deadline()`` or until poked because the deadline moved.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import ssl
+from collections.abc import Callable
+from typing import Any
+
+import trio
+
+from kproto.client import ClientCore
+from kproto.config import Config
+from kproto.errors import ClosedError
+from kproto.events import (
+    CloseConnection,
+    Event,
+    OpenConnection,
+    OperationCompleted,
+    OperationFailed,
+)
+
+log = logging.getLogger("kproto.trio")
+
+_RECV = 256 * 1024
+
+
+class Waiter:
+    """A one-shot result that a trio task can await (trio has no futures)."""
+
+    __slots__ = ("_error", "_event", "_value")
+
+    def __init__(self) -> None:
+        self._event = trio.Event()
+        self._value: Any = None
+        self._error: BaseException | None = None
+
+    def set_result(self, value: Any) -> None:
+        self._value = value
+        self._event.set()
+
+    def set_exception(self, error: BaseException) -> None:
+        self._error = error
+        self._event.set()
+
+    def done(self) -> bool:
+        return self._event.is_set()
+
+    async def wait(self) -> Any:
+        await self._event.wait()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+class _Conn:
+    __slots__ = ("cancel", "conn_id", "outbuf", "stream", "wake")
+
+    def __init__(self, conn_id: int) -> None:
+        self.conn_id = conn_id
+        self.stream: trio.abc.Stream | None = None
+        self.outbuf = bytearray()
+        self.wake = trio.Event()
+        self.cancel = trio.CancelScope()
+
+
+def make_ssl_context(config: Config) -> ssl.SSLContext:
+    if config.ssl_context is not None:
+        return config.ssl_context  # type: ignore[no-any-return]
+    return ssl.create_default_context(cafile=config.ssl_cafile)
+
+
+class Loop:
+    """Owns a :class:`ClientCore`; its tasks live in the nursery given to ``start``."""
+
+    def __init__(self, bootstrap: Any, config: Config, nursery: trio.Nursery,
+                 rng: random.Random | None = None) -> None:
+        self.core = ClientCore(bootstrap, config, rng=rng or random.Random(),
+                               now=trio.current_time())
+        self.config = config
+        self._nursery = nursery
+        self._ssl = make_ssl_context(config) if config.uses_tls else None
+        self._conns: dict[int, _Conn] = {}
+        self._waiters: dict[int, Waiter] = {}
+        self._handlers: list[Callable[[Event], bool]] = []
+        self._timer_moved = trio.Event()
+        self._armed: float | None = None
+        self._timer_scope = trio.CancelScope()
+        self.closed = False
+        nursery.start_soon(self._timer_task)
+
+    def call(self, fn: Callable[[ClientCore, float], int]) -> Waiter:
+        waiter = Waiter()
+        if self.closed:
+            waiter.set_exception(ClosedError("the client was closed"))
+            return waiter
+        token = fn(self.core, trio.current_time())
+        self._waiters[token] = waiter
+        self.pump()
+        return waiter
+
+    def run(self, fn: Callable[[ClientCore, float], Any]) -> Any:
+        result = fn(self.core, trio.current_time())
+        self.pump()
+        return result
+
+    def add_handler(self, fn: Callable[[Event], bool]) -> None:
+        self._handlers.append(fn)
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.core.close(trio.current_time())
+        self.pump()
+        self.closed = True
+        self._timer_scope.cancel()
+        for conn in list(self._conns.values()):
+            await self._shut(conn)
+        self._conns.clear()
+        err = ClosedError("the client was closed")
+        for waiter in self._waiters.values():
+            if not waiter.done():
+                waiter.set_exception(err)
+        self._waiters.clear()
+
+    # -- the engine's outputs ------------------------------------------------------------
+
+    def pump(self) -> None:
+        core = self.core
+        while (action := core.next_action()) is not None:
+            if isinstance(action, OpenConnection):
+                conn = _Conn(action.conn_id)
+                self._conns[action.conn_id] = conn
+                self._nursery.start_soon(self._connection, conn, action)
+            elif isinstance(action, CloseConnection):
+                dropped = self._conns.pop(action.conn_id, None)
+                if dropped is not None:
+                    dropped.cancel.cancel()
+        for conn_id, data in core.pending_writes():
+            target = self._conns.get(conn_id)
+            if target is not None:
+                target.outbuf += data
+                target.wake.set()
+        while (event := core.next_event()) is not None:
+            self._dispatch(event)
+        if core.next_deadline() != self._armed:
+            self._timer_moved.set()
+
+    def _dispatch(self, event: Event) -> None:
+        if isinstance(event, (OperationCompleted, OperationFailed)):
+            waiter = self._waiters.pop(event.token, None)
+            if waiter is not None and not waiter.done():
+                if isinstance(event, OperationCompleted):
+                    waiter.set_result(event.value)
+                else:
+                    waiter.set_exception(event.error)
+                return
+        for handler in self._handlers:
+            if handler(event):
+                return
+
+    async def _timer_task(self) -> None:
+        with self._timer_scope:
+            while True:
+                self._armed = deadline = self.core.next_deadline()
+                self._timer_moved = trio.Event()
+                with trio.move_on_at(float("inf") if deadline is None else deadline):
+                    await self._timer_moved.wait()
+                now = trio.current_time()
+                if deadline is not None and now >= deadline:
+                    self.core.handle_timer(now)
+                    self.pump()
+
+    # -- sockets -------------------------------------------------------------------------
+
+    async def _connection(self, conn: _Conn, action: OpenConnection) -> None:
+        with conn.cancel:
+            try:
+                stream: trio.abc.Stream = await trio.open_tcp_stream(action.host, action.port)
+                if action.tls:
+                    assert self._ssl is not None
+                    tls = trio.SSLStream(stream, self._ssl, server_hostname=action.host)
+                    try:
+                        await tls.do_handshake()
+                    except trio.BrokenResourceError as exc:
+                        await trio.aclose_forcefully(stream)
+                        raise OSError(f"TLS handshake failed: {exc.__cause__ or exc}") from exc
+                    stream = tls
+            except OSError as exc:
+                self._report_lost(conn, exc.strerror.lower() if exc.strerror else str(exc))
+                return
+            conn.stream = stream
+            self.core.connection_made(conn.conn_id, trio.current_time())
+            self.pump()
+            try:
+                async with trio.open_nursery() as inner:
+                    inner.start_soon(self._sender, conn)
+                    while True:
+                        data = await stream.receive_some(_RECV)
+                        if not data:
+                            raise OSError("connection closed by the broker")
+                        self.core.receive_data(conn.conn_id, data, trio.current_time())
+                        self.pump()
+            except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                self._report_lost(conn, str(exc) or type(exc).__name__)
+            finally:
+                with trio.CancelScope(shield=True):
+                    await trio.aclose_forcefully(stream)
+
+    async def _sender(self, conn: _Conn) -> None:
+        assert conn.stream is not None
+        while True:
+            await conn.wake.wait()
+            conn.wake = trio.Event()
+            while conn.outbuf:
+                data = bytes(conn.outbuf)
+                conn.outbuf.clear()
+                await conn.stream.send_all(data)
+
+    def _report_lost(self, conn: _Conn, reason: str) -> None:
+        if self._conns.get(conn.conn_id) is conn:
+            del self._conns[conn.conn_id]
+            if not self.closed:
+                self.core.connection_lost(conn.conn_id, reason, trio.current_time())
+                self.pump()
+
+    async def _shut(self, conn: _Conn) -> None:
+        conn.cancel.cancel()

@@ -1,0 +1,59 @@
+"""The trio Client: version and metadata queries, awaited inside a nursery it opens."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import trio
+
+from kproto.client import BrokerApiVersions
+from kproto.cluster import Metadata
+from kproto.config import Config, from_options
+from kproto.errors import ClosedError
+from kproto_trio._loop import Loop
+
+__all__ = ["Client"]
+
+
+class Client:
+    """A connection pool to one cluster. ``async with Client("host:9092") as client:``."""
+
+    def __init__(self, bootstrap: str | list[str], config: Config | None = None, *,
+                 rng: random.Random | None = None, **options: Any) -> None:
+        self.config = from_options(config, options) if options or config is None else config
+        self._bootstrap = bootstrap
+        self._rng = rng
+        self._nursery_cm: Any = None
+        self._loop_obj: Loop | None = None
+
+    @property
+    def _loop(self) -> Loop:
+        if self._loop_obj is None:
+            raise ClosedError("use the trio Client inside 'async with'")
+        return self._loop_obj
+
+    async def api_versions(self, node_id: int | None = None) -> BrokerApiVersions:
+        return await self._loop.call(  # type: ignore[no-any-return]
+            lambda core, now: core.api_versions(now, node_id)).wait()
+
+    async def metadata(self, topics: list[str] | None = None) -> Metadata:
+        return await self._loop.call(  # type: ignore[no-any-return]
+            lambda core, now: core.metadata(topics, now)).wait()
+
+    def metrics(self) -> dict[str, Any]:
+        return self._loop.run(lambda core, now: core.metrics())  # type: ignore[no-any-return]
+
+    async def close(self) -> None:
+        if self._loop_obj is not None:
+            await self._loop_obj.close()
+
+    async def __aenter__(self) -> Client:
+        self._nursery_cm = trio.open_nursery()
+        nursery = await self._nursery_cm.__aenter__()
+        self._loop_obj = Loop(self._bootstrap, self.config, nursery, self._rng)
+        return self
+
+    async def __aexit__(self, *exc: Any) -> bool | None:
+        await self.close()
+        return await self._nursery_cm.__aexit__(*exc)  # type: ignore[no-any-return]
