@@ -127,7 +127,12 @@ def _decode_records(
                 td = b
                 pos += 2
             else:
-                td, pos = uvarint(buf, pos + 1)
+                b2 = buf[pos + 2]
+                if b2 < 0x80:
+                    td = (b & 0x7F) | (b2 << 7)
+                    pos += 3
+                else:
+                    td, pos = uvarint(buf, pos + 1)
             # offset delta
             b = buf[pos]
             if b < 0x80:

@@ -25,6 +25,8 @@ from .model import (
     ControlType,
     TimestampType,
 )
+from .varint import SMALL_MAX as _SMALL_MAX
+from .varint import SMALL_VARINTS as _SMALL
 from .varint import encode_varint
 
 __all__ = [
@@ -175,25 +177,34 @@ class BatchBuilder:
                 return False
             legacy.append(timestamp, key, value)
         else:
-            if count:
-                delta = timestamp - self._base_ts
-            else:
-                delta = 0
+            delta = timestamp - self._base_ts if count else 0
+            small = _SMALL
             enc = encode_varint
+            if key is None:
+                kpart = b"\x01"
+            else:
+                n = len(key)
+                kpart = (small[n + 1] if n < _SMALL_MAX else enc(n)) + key
+            if value is None:
+                vpart = b"\x01"
+            else:
+                n = len(value)
+                vpart = (small[n + 1] if n < _SMALL_MAX else enc(n)) + value
             body = (
-                b"\x00"
-                + enc(delta)
-                + enc(count)
-                + (b"\x01" if key is None else enc(len(key)) + key)
-                + (b"\x01" if value is None else enc(len(value)) + value)
+                (small[delta + 1] if -1 <= delta < _SMALL_MAX else enc(delta))
+                + (small[count + 1] if count < _SMALL_MAX else enc(count))
+                + kpart
+                + vpart
                 + (_encode_headers(headers) if headers else b"\x00")
             )
-            prefix = enc(len(body))
-            size = len(prefix) + len(body)
+            n = len(body) + 1  # the attributes byte is written separately
+            prefix = small[n + 1] if n < _SMALL_MAX else enc(n)
+            size = len(prefix) + n
             if count and self._size + size > self._max_bytes:
                 return False
             buf = self._buf
             buf += prefix
+            buf += b"\x00"  # record attributes
             buf += body
         if count == 0:
             self._base_ts = self._max_ts = timestamp

@@ -9,6 +9,8 @@ from __future__ import annotations
 from kproto.errors import CorruptRecordError
 
 __all__ = [
+    "SMALL_MAX",
+    "SMALL_VARINTS",
     "encode_varint",
     "read_uvarint",
     "read_varint",
@@ -33,6 +35,9 @@ def _zigzag(v: int) -> int:
 
 
 _SMALL: list[bytes] = [_encode_uvarint(_zigzag(v)) for v in range(_TABLE_LOW, _TABLE_HIGH)]
+# For inlined lookups by hot callers: SMALL_VARINTS[v + 1] encodes v for -1 <= v < SMALL_MAX.
+SMALL_VARINTS = _SMALL
+SMALL_MAX = _TABLE_HIGH
 
 
 def encode_varint(v: int, _small: list[bytes] = _SMALL) -> bytes:
