@@ -9,6 +9,7 @@ its own future and settles it when the matching event arrives.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ __all__ = [
     "OpenConnection",
     "OperationCompleted",
     "OperationFailed",
+    "describe_os_error",
 ]
 
 
@@ -67,3 +69,29 @@ class OperationFailed(Event):
 
     token: int
     error: BaseException
+
+
+def describe_os_error(exc: BaseException) -> str:
+    """A short reason for a failed connect or socket operation, for the transports.
+
+    Event loops wrap the errno that matters (a refused connect, say) in their own
+    messages or exception groups; this digs it out so every transport reports the same text.
+    """
+    seen: list[BaseException] = []
+    stack = [exc]
+    while stack:
+        err = stack.pop()
+        seen.append(err)
+        stack += list(getattr(err, "exceptions", ()))
+        if err.__cause__ is not None:
+            stack.append(err.__cause__)
+    for err in seen:
+        code = getattr(err, "errno", None)
+        if isinstance(code, int) and code > 0:
+            return os.strerror(code).lower()
+    for err in seen:
+        strerror = getattr(err, "strerror", None)
+        if isinstance(strerror, str) and strerror:
+            return strerror.lower()
+    text = str(exc)
+    return text or type(exc).__name__

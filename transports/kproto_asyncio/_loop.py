@@ -23,6 +23,7 @@ from kproto.events import (
     OpenConnection,
     OperationCompleted,
     OperationFailed,
+    describe_os_error,
 )
 
 log = logging.getLogger("kproto.asyncio")
@@ -169,7 +170,7 @@ class Loop:
         except ssl.SSLError as exc:
             self._lost(conn_id, f"TLS handshake failed: {exc}")
         except OSError as exc:
-            self._lost(conn_id, exc.strerror.lower() if exc.strerror else str(exc))
+            self._lost(conn_id, describe_os_error(exc))
         finally:
             self._connecting.pop(conn_id, None)
 

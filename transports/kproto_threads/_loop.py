@@ -29,6 +29,7 @@ from kproto.events import (
     OpenConnection,
     OperationCompleted,
     OperationFailed,
+    describe_os_error,
 )
 
 log = logging.getLogger("kproto.threads")
@@ -181,7 +182,8 @@ class Loop:
             family, type_, proto, _, addr = infos[0]
             sock = socket.socket(family, type_, proto)
         except OSError as exc:
-            self.core.connection_lost(action.conn_id, f"cannot resolve: {exc}", time.monotonic())
+            self.core.connection_lost(action.conn_id, f"cannot resolve: {describe_os_error(exc)}",
+                                      time.monotonic())
             return
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -24,6 +24,7 @@ from kproto.events import (
     OpenConnection,
     OperationCompleted,
     OperationFailed,
+    describe_os_error,
 )
 
 log = logging.getLogger("kproto.trio")
@@ -190,38 +191,49 @@ class Loop:
                         await tls.do_handshake()
                     except trio.BrokenResourceError as exc:
                         await trio.aclose_forcefully(stream)
-                        raise OSError(f"TLS handshake failed: {exc.__cause__ or exc}") from exc
+                        self._report_lost(conn, f"TLS handshake failed: {exc.__cause__ or exc}")
+                        return
                     stream = tls
             except OSError as exc:
-                self._report_lost(conn, exc.strerror.lower() if exc.strerror else str(exc))
+                self._report_lost(conn, describe_os_error(exc))
                 return
             conn.stream = stream
             self.core.connection_made(conn.conn_id, trio.current_time())
             self.pump()
             try:
                 async with trio.open_nursery() as inner:
-                    inner.start_soon(self._sender, conn)
-                    while True:
-                        data = await stream.receive_some(_RECV)
-                        if not data:
-                            raise OSError("connection closed by the broker")
-                        self.core.receive_data(conn.conn_id, data, trio.current_time())
-                        self.pump()
-            except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                self._report_lost(conn, str(exc) or type(exc).__name__)
+                    inner.start_soon(self._sender, conn, inner.cancel_scope)
+                    await self._receiver(conn, stream)
+                    inner.cancel_scope.cancel()
             finally:
                 with trio.CancelScope(shield=True):
                     await trio.aclose_forcefully(stream)
 
-    async def _sender(self, conn: _Conn) -> None:
+    async def _receiver(self, conn: _Conn, stream: trio.abc.Stream) -> None:
+        try:
+            while True:
+                data = await stream.receive_some(_RECV)
+                if not data:
+                    self._report_lost(conn, "connection closed by the broker")
+                    return
+                self.core.receive_data(conn.conn_id, data, trio.current_time())
+                self.pump()
+        except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            self._report_lost(conn, f"receive failed: {describe_os_error(exc)}")
+
+    async def _sender(self, conn: _Conn, scope: trio.CancelScope) -> None:
         assert conn.stream is not None
-        while True:
-            await conn.wake.wait()
-            conn.wake = trio.Event()
-            while conn.outbuf:
-                data = bytes(conn.outbuf)
-                conn.outbuf.clear()
-                await conn.stream.send_all(data)
+        try:
+            while True:
+                await conn.wake.wait()
+                conn.wake = trio.Event()
+                while conn.outbuf:
+                    data = bytes(conn.outbuf)
+                    conn.outbuf.clear()
+                    await conn.stream.send_all(data)
+        except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            self._report_lost(conn, f"send failed: {describe_os_error(exc)}")
+            scope.cancel()
 
     def _report_lost(self, conn: _Conn, reason: str) -> None:
         if self._conns.get(conn.conn_id) is conn:
