@@ -1,8 +1,8 @@
 """``python -m codegen``: regenerate kproto's protocol modules and errors from the specs.
 
-    python -m codegen            write into the repository (run from the repository root)
-    python -m codegen --out DIR  write the same tree under DIR (used by the regeneration test)
-    python -m codegen --check    exit 1 and list the files that differ from a fresh generation
+python -m codegen            write into the repository (run from the repository root)
+python -m codegen --out DIR  write the same tree under DIR (used by the regeneration test)
+python -m codegen --check    exit 1 and list the files that differ from a fresh generation
 """
 
 from __future__ import annotations

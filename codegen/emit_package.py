@@ -95,6 +95,5 @@ def emit_init(messages: list[Message]) -> str:
 
 def emit_messages_init() -> str:
     return (
-        HEADER
-        + '"""One generated module per Kafka message spec (see ``python -m codegen``)."""\n'
+        HEADER + '"""One generated module per Kafka message spec (see ``python -m codegen``)."""\n'
     )

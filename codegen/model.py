@@ -187,7 +187,9 @@ class Field:
         if self.default_text == "null":
             return True
         # Kafka's records fields default to null; kproto keeps that when always nullable.
-        return self.type.kind == "records" and self.versions.intersect(self.nullable) == self.versions
+        return (
+            self.type.kind == "records" and self.versions.intersect(self.nullable) == self.versions
+        )
 
     def default_value(self) -> Any:
         """The default as a Python value (lists and structs are represented by markers)."""
@@ -295,7 +297,7 @@ def _parse_field(raw: dict[str, Any], owner: str, inline: dict[str, Struct]) -> 
     if not nullable.empty and not ftype.can_be_nullable:
         raise ValueError(f"{owner}.{raw['name']}: type {ftype} cannot be nullable")
     override = raw.get("flexibleVersions")
-    tag = raw.get("tag")
+    tag = None if raw.get("tag") is None else int(raw["tag"])
     if (tag is None) != tagged.empty:
         raise ValueError(f"{owner}.{raw['name']}: tag and taggedVersions go together")
     default = raw.get("default", "")

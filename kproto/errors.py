@@ -46,6 +46,19 @@ class UnknownKafkaError(KafkaError):
     """A code missing from kproto's error table; ``error_for_code`` makes one subclass per code."""
 
 
+def _describe(
+    reason: str, name: str | None, version: int | None, path: str | None, offset: int | None
+) -> str:
+    where: list[str] = []
+    if name is not None:
+        where.append(name if version is None else f"{name} v{version}")
+    if path:
+        where.append(f"field {path}")
+    if offset is not None:
+        where.append(f"byte {offset}")
+    return f"{', '.join(where)}: {reason}" if where else reason
+
+
 def _join_path(segment: str, path: str | None) -> str:
     if not path:
         return segment
@@ -84,16 +97,7 @@ class DecodeError(KprotoError):
         self.field_path = _join_path(segment, self.field_path)
 
     def __str__(self) -> str:
-        where: list[str] = []
-        if self.message_name is not None:
-            where.append(
-                self.message_name if self.version is None else f"{self.message_name} v{self.version}"
-            )
-        if self.field_path:
-            where.append(f"field {self.field_path}")
-        if self.offset is not None:
-            where.append(f"byte {self.offset}")
-        return f"{', '.join(where)}: {self.reason}" if where else self.reason
+        return _describe(self.reason, self.message_name, self.version, self.field_path, self.offset)
 
 
 class CorruptRecordError(DecodeError):
@@ -125,14 +129,7 @@ class EncodeError(KprotoError):
         self.field_path = _join_path(segment, self.field_path)
 
     def __str__(self) -> str:
-        where: list[str] = []
-        if self.message_name is not None:
-            where.append(
-                self.message_name if self.version is None else f"{self.message_name} v{self.version}"
-            )
-        if self.field_path:
-            where.append(f"field {self.field_path}")
-        return f"{', '.join(where)}: {self.reason}" if where else self.reason
+        return _describe(self.reason, self.message_name, self.version, self.field_path, None)
 
 
 class ConfigurationError(KprotoError):
@@ -176,9 +173,7 @@ class NoCommonVersionError(KprotoError):
                 message = f"the broker does not support {api}; kproto supports versions {ours}"
             else:
                 theirs = "{}-{}".format(*broker_versions)
-                message = (
-                    f"no common version of {api}: kproto supports {ours}, the broker {theirs}"
-                )
+                message = f"no common version of {api}: kproto supports {ours}, the broker {theirs}"
         super().__init__(message)
 
 

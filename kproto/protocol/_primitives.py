@@ -258,8 +258,7 @@ def _check_count(n: int, min_size: int, b: bytes, p: int) -> None:
     remaining = len(b) - p
     if n * min_size > remaining:
         raise DecodeError(
-            f"array of {n} elements needs at least {n * min_size} bytes "
-            f"but only {remaining} remain"
+            f"array of {n} elements needs at least {n * min_size} bytes but only {remaining} remain"
         )
 
 
@@ -550,8 +549,7 @@ def no_tags(unknown: list[tuple[int, bytes]]) -> None:
 
 def absent(name: str, value: object) -> EncodeError:
     return EncodeError(
-        f"{name} is {value!r} but the field does not exist in this version "
-        f"and it is not ignorable"
+        f"{name} is {value!r} but the field does not exist in this version and it is not ignorable"
     )
 
 

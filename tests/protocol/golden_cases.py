@@ -236,7 +236,9 @@ def list_offsets_request() -> ListOffsetsRequest:
             lo.ListOffsetsTopic(
                 name="orders",
                 partitions=[
-                    lo.ListOffsetsPartition(partition_index=0, current_leader_epoch=5, timestamp=-1),
+                    lo.ListOffsetsPartition(
+                        partition_index=0, current_leader_epoch=5, timestamp=-1
+                    ),
                     lo.ListOffsetsPartition(partition_index=1, timestamp=-2),
                 ],
             )

@@ -96,9 +96,7 @@ def test_java_program_reproduces_the_committed_vectors() -> None:
 def _broker_frames() -> list[dict[str, Any]]:
     if not BROKER_FRAMES.exists():
         return []
-    frames: list[dict[str, Any]] = json.loads(BROKER_FRAMES.read_text(encoding="utf-8"))[
-        "frames"
-    ]
+    frames: list[dict[str, Any]] = json.loads(BROKER_FRAMES.read_text(encoding="utf-8"))["frames"]
     return frames
 
 

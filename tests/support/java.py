@@ -48,12 +48,23 @@ def java_classpath() -> str:
         directory.mkdir(parents=True, exist_ok=True)
         for coord in missing.values():
             proc = subprocess.run(
-                [mvn, "-q", "-B", "dependency:copy", f"-Dartifact={coord}",
-                 f"-DoutputDirectory={directory}"],
-                capture_output=True, text=True, timeout=900, cwd=directory,
+                [
+                    mvn,
+                    "-q",
+                    "-B",
+                    "dependency:copy",
+                    f"-Dartifact={coord}",
+                    f"-DoutputDirectory={directory}",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=900,
+                cwd=directory,
             )
             if proc.returncode != 0:
-                pytest.fail(f"mvn could not fetch {coord}:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
+                pytest.fail(
+                    f"mvn could not fetch {coord}:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}"
+                )
     return os.pathsep.join(str(directory / jar) for jar in JARS)
 
 
@@ -62,7 +73,9 @@ def run_java_source(source: Path, *args: str, timeout: float = 300) -> str:
     classpath = java_classpath()
     proc = subprocess.run(
         ["java", "-cp", classpath, str(source), *args],
-        capture_output=True, text=True, timeout=timeout,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     if proc.returncode != 0:
         pytest.fail(f"{source.name} failed ({proc.returncode}):\n{proc.stderr[-5000:]}")

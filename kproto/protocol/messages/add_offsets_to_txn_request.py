@@ -69,7 +69,9 @@ class AddOffsetsToTxnRequest(Message):
         self.producer_id = producer_id
         self.producer_epoch = producer_epoch
         self.group_id = group_id
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_AddOffsetsToTxnRequest_v0(b: bytes, p: int) -> tuple[AddOffsetsToTxnRequest, int]:

@@ -85,7 +85,9 @@ class AddPartitionsToTxnRequest(Message):
         self.v3_and_below_producer_id = v3_and_below_producer_id
         self.v3_and_below_producer_epoch = v3_and_below_producer_epoch
         self.v3_and_below_topics = [] if v3_and_below_topics is DEFAULT else v3_and_below_topics
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class AddPartitionsToTxnTransaction(Struct):
@@ -136,7 +138,9 @@ class AddPartitionsToTxnTransaction(Struct):
         self.producer_epoch = producer_epoch
         self.verify_only = verify_only
         self.topics = [] if topics is DEFAULT else topics
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class AddPartitionsToTxnTopic(Struct):
@@ -160,7 +164,9 @@ class AddPartitionsToTxnTopic(Struct):
     ) -> None:
         self.name = name
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_AddPartitionsToTxnRequest_v0(b: bytes, p: int) -> tuple[AddPartitionsToTxnRequest, int]:
@@ -270,7 +276,9 @@ def _e_AddPartitionsToTxnRequest_v4(w: bytearray, o: AddPartitionsToTxnRequest) 
         raise encode_failure(e, _f, o) from None
 
 
-def _d_AddPartitionsToTxnTransaction_v4(b: bytes, p: int) -> tuple[AddPartitionsToTxnTransaction, int]:
+def _d_AddPartitionsToTxnTransaction_v4(
+    b: bytes, p: int
+) -> tuple[AddPartitionsToTxnTransaction, int]:
     o = AddPartitionsToTxnTransaction.__new__(AddPartitionsToTxnTransaction)
     try:
         _f = "transactional_id"

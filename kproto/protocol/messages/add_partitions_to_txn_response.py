@@ -74,9 +74,15 @@ class AddPartitionsToTxnResponse(Message):
     ) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
-        self.results_by_transaction = [] if results_by_transaction is DEFAULT else results_by_transaction
-        self.results_by_topic_v3_and_below = [] if results_by_topic_v3_and_below is DEFAULT else results_by_topic_v3_and_below
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.results_by_transaction = (
+            [] if results_by_transaction is DEFAULT else results_by_transaction
+        )
+        self.results_by_topic_v3_and_below = (
+            [] if results_by_topic_v3_and_below is DEFAULT else results_by_topic_v3_and_below
+        )
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class AddPartitionsToTxnResult(Struct):
@@ -100,7 +106,9 @@ class AddPartitionsToTxnResult(Struct):
     ) -> None:
         self.transactional_id = transactional_id
         self.topic_results = [] if topic_results is DEFAULT else topic_results
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class AddPartitionsToTxnTopicResult(Struct):
@@ -124,7 +132,9 @@ class AddPartitionsToTxnTopicResult(Struct):
     ) -> None:
         self.name = name
         self.results_by_partition = [] if results_by_partition is DEFAULT else results_by_partition
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class AddPartitionsToTxnPartitionResult(Struct):
@@ -148,7 +158,9 @@ class AddPartitionsToTxnPartitionResult(Struct):
     ) -> None:
         self.partition_index = partition_index
         self.partition_error_code = partition_error_code
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_AddPartitionsToTxnResponse_v0(b: bytes, p: int) -> tuple[AddPartitionsToTxnResponse, int]:
@@ -271,7 +283,9 @@ def _e_AddPartitionsToTxnResult_v4(w: bytearray, o: AddPartitionsToTxnResult) ->
         raise encode_failure(e, _f, o) from None
 
 
-def _d_AddPartitionsToTxnTopicResult_v0(b: bytes, p: int) -> tuple[AddPartitionsToTxnTopicResult, int]:
+def _d_AddPartitionsToTxnTopicResult_v0(
+    b: bytes, p: int
+) -> tuple[AddPartitionsToTxnTopicResult, int]:
     o = AddPartitionsToTxnTopicResult.__new__(AddPartitionsToTxnTopicResult)
     try:
         _f = "name"
@@ -284,7 +298,9 @@ def _d_AddPartitionsToTxnTopicResult_v0(b: bytes, p: int) -> tuple[AddPartitions
     return o, p
 
 
-def _d_AddPartitionsToTxnTopicResult_v3(b: bytes, p: int) -> tuple[AddPartitionsToTxnTopicResult, int]:
+def _d_AddPartitionsToTxnTopicResult_v3(
+    b: bytes, p: int
+) -> tuple[AddPartitionsToTxnTopicResult, int]:
     o = AddPartitionsToTxnTopicResult.__new__(AddPartitionsToTxnTopicResult)
     try:
         _f = "name"
@@ -322,7 +338,9 @@ def _e_AddPartitionsToTxnTopicResult_v3(w: bytearray, o: AddPartitionsToTxnTopic
         raise encode_failure(e, _f, o) from None
 
 
-def _d_AddPartitionsToTxnPartitionResult_v0(b: bytes, p: int) -> tuple[AddPartitionsToTxnPartitionResult, int]:
+def _d_AddPartitionsToTxnPartitionResult_v0(
+    b: bytes, p: int
+) -> tuple[AddPartitionsToTxnPartitionResult, int]:
     o = AddPartitionsToTxnPartitionResult.__new__(AddPartitionsToTxnPartitionResult)
     try:
         _f = "partition_index:i partition_error_code:h"
@@ -334,7 +352,9 @@ def _d_AddPartitionsToTxnPartitionResult_v0(b: bytes, p: int) -> tuple[AddPartit
     return o, p
 
 
-def _d_AddPartitionsToTxnPartitionResult_v3(b: bytes, p: int) -> tuple[AddPartitionsToTxnPartitionResult, int]:
+def _d_AddPartitionsToTxnPartitionResult_v3(
+    b: bytes, p: int
+) -> tuple[AddPartitionsToTxnPartitionResult, int]:
     o = AddPartitionsToTxnPartitionResult.__new__(AddPartitionsToTxnPartitionResult)
     try:
         _f = "partition_index:i partition_error_code:h"
@@ -347,7 +367,9 @@ def _d_AddPartitionsToTxnPartitionResult_v3(b: bytes, p: int) -> tuple[AddPartit
     return o, p
 
 
-def _e_AddPartitionsToTxnPartitionResult_v0(w: bytearray, o: AddPartitionsToTxnPartitionResult) -> None:
+def _e_AddPartitionsToTxnPartitionResult_v0(
+    w: bytearray, o: AddPartitionsToTxnPartitionResult
+) -> None:
     try:
         _f = "partition_index:i partition_error_code:h"
         w += _S_ih.pack(o.partition_index, o.partition_error_code)
@@ -357,7 +379,9 @@ def _e_AddPartitionsToTxnPartitionResult_v0(w: bytearray, o: AddPartitionsToTxnP
         raise encode_failure(e, _f, o) from None
 
 
-def _e_AddPartitionsToTxnPartitionResult_v3(w: bytearray, o: AddPartitionsToTxnPartitionResult) -> None:
+def _e_AddPartitionsToTxnPartitionResult_v3(
+    w: bytearray, o: AddPartitionsToTxnPartitionResult
+) -> None:
     try:
         _f = "partition_index:i partition_error_code:h"
         w += _S_ih.pack(o.partition_index, o.partition_error_code)

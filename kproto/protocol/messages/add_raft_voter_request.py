@@ -80,7 +80,9 @@ class AddRaftVoterRequest(Message):
         self.voter_id = voter_id
         self.voter_directory_id = voter_directory_id
         self.listeners = [] if listeners is DEFAULT else listeners
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class Listener(Struct):
@@ -108,7 +110,9 @@ class Listener(Struct):
         self.name = name
         self.host = host
         self.port = port
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_AddRaftVoterRequest_v0(b: bytes, p: int) -> tuple[AddRaftVoterRequest, int]:

@@ -51,7 +51,9 @@ class AddRaftVoterResponse(Message):
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.error_message = error_message
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_AddRaftVoterResponse_v0(b: bytes, p: int) -> tuple[AddRaftVoterResponse, int]:

@@ -39,7 +39,9 @@ class AllocateProducerIdsRequest(Message):
     ) -> None:
         self.broker_id = broker_id
         self.broker_epoch = broker_epoch
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_AllocateProducerIdsRequest_v0(b: bytes, p: int) -> tuple[AllocateProducerIdsRequest, int]:

@@ -60,14 +60,21 @@ class AllocateProducerIdsResponse(Message):
         self.error_code = error_code
         self.producer_id_start = producer_id_start
         self.producer_id_len = producer_id_len
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_AllocateProducerIdsResponse_v0(b: bytes, p: int) -> tuple[AllocateProducerIdsResponse, int]:
     o = AllocateProducerIdsResponse.__new__(AllocateProducerIdsResponse)
     try:
         _f = "throttle_time_ms:i error_code:h producer_id_start:q producer_id_len:i"
-        o.throttle_time_ms, o.error_code, o.producer_id_start, o.producer_id_len = _S_ihqi.unpack_from(b, p)
+        (
+            o.throttle_time_ms,
+            o.error_code,
+            o.producer_id_start,
+            o.producer_id_len,
+        ) = _S_ihqi.unpack_from(b, p)
         p += 18
         _f = "unknown_tagged_fields"
         o.unknown_tagged_fields, p = r_tags(b, p)

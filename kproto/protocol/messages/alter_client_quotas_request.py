@@ -58,7 +58,9 @@ class AlterClientQuotasRequest(Message):
     ) -> None:
         self.entries = [] if entries is DEFAULT else entries
         self.validate_only = validate_only
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class EntryData(Struct):
@@ -82,7 +84,9 @@ class EntryData(Struct):
     ) -> None:
         self.entity = [] if entity is DEFAULT else entity
         self.ops = [] if ops is DEFAULT else ops
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class EntityData(Struct):
@@ -106,7 +110,9 @@ class EntityData(Struct):
     ) -> None:
         self.entity_type = entity_type
         self.entity_name = entity_name
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class OpData(Struct):
@@ -134,7 +140,9 @@ class OpData(Struct):
         self.key = key
         self.value = value
         self.remove = remove
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_AlterClientQuotasRequest_v0(b: bytes, p: int) -> tuple[AlterClientQuotasRequest, int]:

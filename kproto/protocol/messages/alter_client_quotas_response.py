@@ -59,7 +59,9 @@ class AlterClientQuotasResponse(Message):
     ) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.entries = [] if entries is DEFAULT else entries
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class EntryData(Struct):
@@ -87,7 +89,9 @@ class EntryData(Struct):
         self.error_code = error_code
         self.error_message = error_message
         self.entity = [] if entity is DEFAULT else entity
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class EntityData(Struct):
@@ -111,7 +115,9 @@ class EntityData(Struct):
     ) -> None:
         self.entity_type = entity_type
         self.entity_name = entity_name
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_AlterClientQuotasResponse_v0(b: bytes, p: int) -> tuple[AlterClientQuotasResponse, int]:

@@ -58,7 +58,9 @@ class AlterConfigsRequest(Message):
     ) -> None:
         self.resources = [] if resources is DEFAULT else resources
         self.validate_only = validate_only
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class AlterConfigsResource(Struct):
@@ -86,7 +88,9 @@ class AlterConfigsResource(Struct):
         self.resource_type = resource_type
         self.resource_name = resource_name
         self.configs = [] if configs is DEFAULT else configs
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class AlterableConfig(Struct):
@@ -110,7 +114,9 @@ class AlterableConfig(Struct):
     ) -> None:
         self.name = name
         self.value = value
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_AlterConfigsRequest_v0(b: bytes, p: int) -> tuple[AlterConfigsRequest, int]:

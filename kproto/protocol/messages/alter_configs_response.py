@@ -60,7 +60,9 @@ class AlterConfigsResponse(Message):
     ) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.responses = [] if responses is DEFAULT else responses
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class AlterConfigsResourceResponse(Struct):
@@ -104,7 +106,9 @@ class AlterConfigsResourceResponse(Struct):
         self.error_message = error_message
         self.resource_type = resource_type
         self.resource_name = resource_name
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_AlterConfigsResponse_v0(b: bytes, p: int) -> tuple[AlterConfigsResponse, int]:
@@ -160,7 +164,9 @@ def _e_AlterConfigsResponse_v2(w: bytearray, o: AlterConfigsResponse) -> None:
         raise encode_failure(e, _f, o) from None
 
 
-def _d_AlterConfigsResourceResponse_v0(b: bytes, p: int) -> tuple[AlterConfigsResourceResponse, int]:
+def _d_AlterConfigsResourceResponse_v0(
+    b: bytes, p: int
+) -> tuple[AlterConfigsResourceResponse, int]:
     o = AlterConfigsResourceResponse.__new__(AlterConfigsResourceResponse)
     try:
         _f = "error_code"
@@ -179,7 +185,9 @@ def _d_AlterConfigsResourceResponse_v0(b: bytes, p: int) -> tuple[AlterConfigsRe
     return o, p
 
 
-def _d_AlterConfigsResourceResponse_v2(b: bytes, p: int) -> tuple[AlterConfigsResourceResponse, int]:
+def _d_AlterConfigsResourceResponse_v2(
+    b: bytes, p: int
+) -> tuple[AlterConfigsResourceResponse, int]:
     o = AlterConfigsResourceResponse.__new__(AlterConfigsResourceResponse)
     try:
         _f = "error_code"

@@ -50,7 +50,9 @@ class AlterPartitionReassignmentsRequest(Message):
     ) -> None:
         self.timeout_ms = timeout_ms
         self.topics = [] if topics is DEFAULT else topics
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class ReassignableTopic(Struct):
@@ -74,7 +76,9 @@ class ReassignableTopic(Struct):
     ) -> None:
         self.name = name
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class ReassignablePartition(Struct):
@@ -99,10 +103,14 @@ class ReassignablePartition(Struct):
     ) -> None:
         self.partition_index = partition_index
         self.replicas = replicas
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
-def _d_AlterPartitionReassignmentsRequest_v0(b: bytes, p: int) -> tuple[AlterPartitionReassignmentsRequest, int]:
+def _d_AlterPartitionReassignmentsRequest_v0(
+    b: bytes, p: int
+) -> tuple[AlterPartitionReassignmentsRequest, int]:
     o = AlterPartitionReassignmentsRequest.__new__(AlterPartitionReassignmentsRequest)
     try:
         _f = "timeout_ms"
@@ -117,7 +125,9 @@ def _d_AlterPartitionReassignmentsRequest_v0(b: bytes, p: int) -> tuple[AlterPar
     return o, p
 
 
-def _e_AlterPartitionReassignmentsRequest_v0(w: bytearray, o: AlterPartitionReassignmentsRequest) -> None:
+def _e_AlterPartitionReassignmentsRequest_v0(
+    w: bytearray, o: AlterPartitionReassignmentsRequest
+) -> None:
     try:
         _f = "timeout_ms"
         w += _S_i.pack(o.timeout_ms)

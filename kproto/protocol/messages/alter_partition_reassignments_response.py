@@ -71,7 +71,9 @@ class AlterPartitionReassignmentsResponse(Message):
         self.error_code = error_code
         self.error_message = error_message
         self.responses = [] if responses is DEFAULT else responses
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class ReassignableTopicResponse(Struct):
@@ -95,7 +97,9 @@ class ReassignableTopicResponse(Struct):
     ) -> None:
         self.name = name
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class ReassignablePartitionResponse(Struct):
@@ -124,10 +128,14 @@ class ReassignablePartitionResponse(Struct):
         self.partition_index = partition_index
         self.error_code = error_code
         self.error_message = error_message
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
-def _d_AlterPartitionReassignmentsResponse_v0(b: bytes, p: int) -> tuple[AlterPartitionReassignmentsResponse, int]:
+def _d_AlterPartitionReassignmentsResponse_v0(
+    b: bytes, p: int
+) -> tuple[AlterPartitionReassignmentsResponse, int]:
     o = AlterPartitionReassignmentsResponse.__new__(AlterPartitionReassignmentsResponse)
     try:
         _f = "throttle_time_ms:i error_code:h"
@@ -144,7 +152,9 @@ def _d_AlterPartitionReassignmentsResponse_v0(b: bytes, p: int) -> tuple[AlterPa
     return o, p
 
 
-def _e_AlterPartitionReassignmentsResponse_v0(w: bytearray, o: AlterPartitionReassignmentsResponse) -> None:
+def _e_AlterPartitionReassignmentsResponse_v0(
+    w: bytearray, o: AlterPartitionReassignmentsResponse
+) -> None:
     try:
         _f = "throttle_time_ms:i error_code:h"
         w += _S_ih.pack(o.throttle_time_ms, o.error_code)
@@ -184,7 +194,9 @@ def _e_ReassignableTopicResponse_v0(w: bytearray, o: ReassignableTopicResponse) 
         raise encode_failure(e, _f, o) from None
 
 
-def _d_ReassignablePartitionResponse_v0(b: bytes, p: int) -> tuple[ReassignablePartitionResponse, int]:
+def _d_ReassignablePartitionResponse_v0(
+    b: bytes, p: int
+) -> tuple[ReassignablePartitionResponse, int]:
     o = ReassignablePartitionResponse.__new__(ReassignablePartitionResponse)
     try:
         _f = "partition_index:i error_code:h"

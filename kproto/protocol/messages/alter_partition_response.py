@@ -62,7 +62,9 @@ class AlterPartitionResponse(Message):
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.topics = [] if topics is DEFAULT else topics
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class TopicData(Struct):
@@ -90,7 +92,9 @@ class TopicData(Struct):
         self.topic_name = topic_name
         self.topic_id = topic_id
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class PartitionData(Struct):
@@ -154,7 +158,9 @@ class PartitionData(Struct):
         self.isr = [] if isr is DEFAULT else isr
         self.leader_recovery_state = leader_recovery_state
         self.partition_epoch = partition_epoch
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_AlterPartitionResponse_v0(b: bytes, p: int) -> tuple[AlterPartitionResponse, int]:

@@ -49,7 +49,9 @@ class AlterReplicaLogDirsRequest(Message):
         unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
     ) -> None:
         self.dirs = [] if dirs is DEFAULT else dirs
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class AlterReplicaLogDir(Struct):
@@ -73,7 +75,9 @@ class AlterReplicaLogDir(Struct):
     ) -> None:
         self.path = path
         self.topics = [] if topics is DEFAULT else topics
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class AlterReplicaLogDirTopic(Struct):
@@ -97,7 +101,9 @@ class AlterReplicaLogDirTopic(Struct):
     ) -> None:
         self.name = name
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_AlterReplicaLogDirsRequest_v0(b: bytes, p: int) -> tuple[AlterReplicaLogDirsRequest, int]:

@@ -55,7 +55,9 @@ class AlterReplicaLogDirsResponse(Message):
     ) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.results = [] if results is DEFAULT else results
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class AlterReplicaLogDirTopicResult(Struct):
@@ -79,7 +81,9 @@ class AlterReplicaLogDirTopicResult(Struct):
     ) -> None:
         self.topic_name = topic_name
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class AlterReplicaLogDirPartitionResult(Struct):
@@ -103,7 +107,9 @@ class AlterReplicaLogDirPartitionResult(Struct):
     ) -> None:
         self.partition_index = partition_index
         self.error_code = error_code
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_AlterReplicaLogDirsResponse_v0(b: bytes, p: int) -> tuple[AlterReplicaLogDirsResponse, int]:
@@ -159,7 +165,9 @@ def _e_AlterReplicaLogDirsResponse_v2(w: bytearray, o: AlterReplicaLogDirsRespon
         raise encode_failure(e, _f, o) from None
 
 
-def _d_AlterReplicaLogDirTopicResult_v0(b: bytes, p: int) -> tuple[AlterReplicaLogDirTopicResult, int]:
+def _d_AlterReplicaLogDirTopicResult_v0(
+    b: bytes, p: int
+) -> tuple[AlterReplicaLogDirTopicResult, int]:
     o = AlterReplicaLogDirTopicResult.__new__(AlterReplicaLogDirTopicResult)
     try:
         _f = "topic_name"
@@ -172,7 +180,9 @@ def _d_AlterReplicaLogDirTopicResult_v0(b: bytes, p: int) -> tuple[AlterReplicaL
     return o, p
 
 
-def _d_AlterReplicaLogDirTopicResult_v2(b: bytes, p: int) -> tuple[AlterReplicaLogDirTopicResult, int]:
+def _d_AlterReplicaLogDirTopicResult_v2(
+    b: bytes, p: int
+) -> tuple[AlterReplicaLogDirTopicResult, int]:
     o = AlterReplicaLogDirTopicResult.__new__(AlterReplicaLogDirTopicResult)
     try:
         _f = "topic_name"
@@ -210,7 +220,9 @@ def _e_AlterReplicaLogDirTopicResult_v2(w: bytearray, o: AlterReplicaLogDirTopic
         raise encode_failure(e, _f, o) from None
 
 
-def _d_AlterReplicaLogDirPartitionResult_v0(b: bytes, p: int) -> tuple[AlterReplicaLogDirPartitionResult, int]:
+def _d_AlterReplicaLogDirPartitionResult_v0(
+    b: bytes, p: int
+) -> tuple[AlterReplicaLogDirPartitionResult, int]:
     o = AlterReplicaLogDirPartitionResult.__new__(AlterReplicaLogDirPartitionResult)
     try:
         _f = "partition_index:i error_code:h"
@@ -222,7 +234,9 @@ def _d_AlterReplicaLogDirPartitionResult_v0(b: bytes, p: int) -> tuple[AlterRepl
     return o, p
 
 
-def _d_AlterReplicaLogDirPartitionResult_v2(b: bytes, p: int) -> tuple[AlterReplicaLogDirPartitionResult, int]:
+def _d_AlterReplicaLogDirPartitionResult_v2(
+    b: bytes, p: int
+) -> tuple[AlterReplicaLogDirPartitionResult, int]:
     o = AlterReplicaLogDirPartitionResult.__new__(AlterReplicaLogDirPartitionResult)
     try:
         _f = "partition_index:i error_code:h"
@@ -235,7 +249,9 @@ def _d_AlterReplicaLogDirPartitionResult_v2(b: bytes, p: int) -> tuple[AlterRepl
     return o, p
 
 
-def _e_AlterReplicaLogDirPartitionResult_v0(w: bytearray, o: AlterReplicaLogDirPartitionResult) -> None:
+def _e_AlterReplicaLogDirPartitionResult_v0(
+    w: bytearray, o: AlterReplicaLogDirPartitionResult
+) -> None:
     try:
         _f = "partition_index:i error_code:h"
         w += _S_ih.pack(o.partition_index, o.error_code)
@@ -245,7 +261,9 @@ def _e_AlterReplicaLogDirPartitionResult_v0(w: bytearray, o: AlterReplicaLogDirP
         raise encode_failure(e, _f, o) from None
 
 
-def _e_AlterReplicaLogDirPartitionResult_v2(w: bytearray, o: AlterReplicaLogDirPartitionResult) -> None:
+def _e_AlterReplicaLogDirPartitionResult_v2(
+    w: bytearray, o: AlterReplicaLogDirPartitionResult
+) -> None:
     try:
         _f = "partition_index:i error_code:h"
         w += _S_ih.pack(o.partition_index, o.error_code)

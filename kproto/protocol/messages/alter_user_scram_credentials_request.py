@@ -51,7 +51,9 @@ class AlterUserScramCredentialsRequest(Message):
     ) -> None:
         self.deletions = [] if deletions is DEFAULT else deletions
         self.upsertions = [] if upsertions is DEFAULT else upsertions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class ScramCredentialDeletion(Struct):
@@ -75,7 +77,9 @@ class ScramCredentialDeletion(Struct):
     ) -> None:
         self.name = name
         self.mechanism = mechanism
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class ScramCredentialUpsertion(Struct):
@@ -116,8 +120,8 @@ class ScramCredentialUpsertion(Struct):
         name: str = "",
         mechanism: int = 0,
         iterations: int = 0,
-        salt: bytes = b'',
-        salted_password: bytes = b'',
+        salt: bytes = b"",
+        salted_password: bytes = b"",
         unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
     ) -> None:
         self.name = name
@@ -125,10 +129,14 @@ class ScramCredentialUpsertion(Struct):
         self.iterations = iterations
         self.salt = salt
         self.salted_password = salted_password
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
-def _d_AlterUserScramCredentialsRequest_v0(b: bytes, p: int) -> tuple[AlterUserScramCredentialsRequest, int]:
+def _d_AlterUserScramCredentialsRequest_v0(
+    b: bytes, p: int
+) -> tuple[AlterUserScramCredentialsRequest, int]:
     o = AlterUserScramCredentialsRequest.__new__(AlterUserScramCredentialsRequest)
     try:
         _f = "deletions"
@@ -142,7 +150,9 @@ def _d_AlterUserScramCredentialsRequest_v0(b: bytes, p: int) -> tuple[AlterUserS
     return o, p
 
 
-def _e_AlterUserScramCredentialsRequest_v0(w: bytearray, o: AlterUserScramCredentialsRequest) -> None:
+def _e_AlterUserScramCredentialsRequest_v0(
+    w: bytearray, o: AlterUserScramCredentialsRequest
+) -> None:
     try:
         _f = "deletions"
         w_carray(w, o.deletions, _e_ScramCredentialDeletion_v0)

@@ -52,7 +52,9 @@ class AlterUserScramCredentialsResponse(Message):
     ) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.results = [] if results is DEFAULT else results
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class AlterUserScramCredentialsResult(Struct):
@@ -80,10 +82,14 @@ class AlterUserScramCredentialsResult(Struct):
         self.user = user
         self.error_code = error_code
         self.error_message = error_message
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
-def _d_AlterUserScramCredentialsResponse_v0(b: bytes, p: int) -> tuple[AlterUserScramCredentialsResponse, int]:
+def _d_AlterUserScramCredentialsResponse_v0(
+    b: bytes, p: int
+) -> tuple[AlterUserScramCredentialsResponse, int]:
     o = AlterUserScramCredentialsResponse.__new__(AlterUserScramCredentialsResponse)
     try:
         _f = "throttle_time_ms"
@@ -98,7 +104,9 @@ def _d_AlterUserScramCredentialsResponse_v0(b: bytes, p: int) -> tuple[AlterUser
     return o, p
 
 
-def _e_AlterUserScramCredentialsResponse_v0(w: bytearray, o: AlterUserScramCredentialsResponse) -> None:
+def _e_AlterUserScramCredentialsResponse_v0(
+    w: bytearray, o: AlterUserScramCredentialsResponse
+) -> None:
     try:
         _f = "throttle_time_ms"
         w += _S_i.pack(o.throttle_time_ms)
@@ -110,7 +118,9 @@ def _e_AlterUserScramCredentialsResponse_v0(w: bytearray, o: AlterUserScramCrede
         raise encode_failure(e, _f, o) from None
 
 
-def _d_AlterUserScramCredentialsResult_v0(b: bytes, p: int) -> tuple[AlterUserScramCredentialsResult, int]:
+def _d_AlterUserScramCredentialsResult_v0(
+    b: bytes, p: int
+) -> tuple[AlterUserScramCredentialsResult, int]:
     o = AlterUserScramCredentialsResult.__new__(AlterUserScramCredentialsResult)
     try:
         _f = "user"

@@ -43,7 +43,9 @@ class ApiVersionsRequest(Message):
     ) -> None:
         self.client_software_name = client_software_name
         self.client_software_version = client_software_version
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_ApiVersionsRequest_v0(b: bytes, p: int) -> tuple[ApiVersionsRequest, int]:

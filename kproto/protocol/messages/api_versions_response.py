@@ -102,7 +102,9 @@ class ApiVersionsResponse(Message):
         self.finalized_features_epoch = finalized_features_epoch
         self.finalized_features = [] if finalized_features is DEFAULT else finalized_features
         self.zk_migration_ready = zk_migration_ready
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class ApiVersion(Struct):
@@ -130,7 +132,9 @@ class ApiVersion(Struct):
         self.api_key = api_key
         self.min_version = min_version
         self.max_version = max_version
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class SupportedFeatureKey(Struct):
@@ -158,7 +162,9 @@ class SupportedFeatureKey(Struct):
         self.name = name
         self.min_version = min_version
         self.max_version = max_version
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class FinalizedFeatureKey(Struct):
@@ -186,7 +192,9 @@ class FinalizedFeatureKey(Struct):
         self.name = name
         self.max_version_level = max_version_level
         self.min_version_level = min_version_level
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_ApiVersionsResponse_v0(b: bytes, p: int) -> tuple[ApiVersionsResponse, int]:

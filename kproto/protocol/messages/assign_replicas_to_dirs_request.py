@@ -55,7 +55,9 @@ class AssignReplicasToDirsRequest(Message):
         self.broker_id = broker_id
         self.broker_epoch = broker_epoch
         self.directories = [] if directories is DEFAULT else directories
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class DirectoryData(Struct):
@@ -79,7 +81,9 @@ class DirectoryData(Struct):
     ) -> None:
         self.id = id
         self.topics = [] if topics is DEFAULT else topics
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class TopicData(Struct):
@@ -103,7 +107,9 @@ class TopicData(Struct):
     ) -> None:
         self.topic_id = topic_id
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class PartitionData(Struct):
@@ -117,13 +123,12 @@ class PartitionData(Struct):
     unknown_tagged_fields: list[tuple[int, bytes]]
 
     def __init__(
-        self,
-        *,
-        partition_index: int = 0,
-        unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
+        self, *, partition_index: int = 0, unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT
     ) -> None:
         self.partition_index = partition_index
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_AssignReplicasToDirsRequest_v0(b: bytes, p: int) -> tuple[AssignReplicasToDirsRequest, int]:

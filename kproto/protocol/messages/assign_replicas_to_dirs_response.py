@@ -55,7 +55,9 @@ class AssignReplicasToDirsResponse(Message):
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.directories = [] if directories is DEFAULT else directories
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class DirectoryData(Struct):
@@ -79,7 +81,9 @@ class DirectoryData(Struct):
     ) -> None:
         self.id = id
         self.topics = [] if topics is DEFAULT else topics
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class TopicData(Struct):
@@ -103,7 +107,9 @@ class TopicData(Struct):
     ) -> None:
         self.topic_id = topic_id
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class PartitionData(Struct):
@@ -127,10 +133,14 @@ class PartitionData(Struct):
     ) -> None:
         self.partition_index = partition_index
         self.error_code = error_code
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
-def _d_AssignReplicasToDirsResponse_v0(b: bytes, p: int) -> tuple[AssignReplicasToDirsResponse, int]:
+def _d_AssignReplicasToDirsResponse_v0(
+    b: bytes, p: int
+) -> tuple[AssignReplicasToDirsResponse, int]:
     o = AssignReplicasToDirsResponse.__new__(AssignReplicasToDirsResponse)
     try:
         _f = "throttle_time_ms:i error_code:h"

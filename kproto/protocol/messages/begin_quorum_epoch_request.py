@@ -71,7 +71,9 @@ class BeginQuorumEpochRequest(Message):
         self.voter_id = voter_id
         self.topics = [] if topics is DEFAULT else topics
         self.leader_endpoints = [] if leader_endpoints is DEFAULT else leader_endpoints
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class TopicData(Struct):
@@ -95,7 +97,9 @@ class TopicData(Struct):
     ) -> None:
         self.topic_name = topic_name
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class PartitionData(Struct):
@@ -139,7 +143,9 @@ class PartitionData(Struct):
         self.voter_directory_id = voter_directory_id
         self.leader_id = leader_id
         self.leader_epoch = leader_epoch
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class LeaderEndpoint(Struct):
@@ -167,7 +173,9 @@ class LeaderEndpoint(Struct):
         self.name = name
         self.host = host
         self.port = port
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_BeginQuorumEpochRequest_v0(b: bytes, p: int) -> tuple[BeginQuorumEpochRequest, int]:
@@ -323,7 +331,9 @@ def _e_PartitionData_v0(w: bytearray, o: PartitionData) -> None:
 def _e_PartitionData_v1(w: bytearray, o: PartitionData) -> None:
     try:
         _f = "partition_index:i voter_directory_id:16s leader_id:i leader_epoch:i"
-        w += _S_iuii.pack(o.partition_index, o.voter_directory_id.bytes, o.leader_id, o.leader_epoch)
+        w += _S_iuii.pack(
+            o.partition_index, o.voter_directory_id.bytes, o.leader_id, o.leader_epoch
+        )
         _f = "unknown_tagged_fields"
         w_unknown_tags(w, o.unknown_tagged_fields)
     except Exception as e:
@@ -361,5 +371,5 @@ def _e_LeaderEndpoint_v1(w: bytearray, o: LeaderEndpoint) -> None:
         raise encode_failure(e, _f, o) from None
 
 
-BeginQuorumEpochRequest._DECODERS = (_d_BeginQuorumEpochRequest_v0, _d_BeginQuorumEpochRequest_v1,)
-BeginQuorumEpochRequest._ENCODERS = (_e_BeginQuorumEpochRequest_v0, _e_BeginQuorumEpochRequest_v1,)
+BeginQuorumEpochRequest._DECODERS = (_d_BeginQuorumEpochRequest_v0, _d_BeginQuorumEpochRequest_v1)
+BeginQuorumEpochRequest._ENCODERS = (_e_BeginQuorumEpochRequest_v0, _e_BeginQuorumEpochRequest_v1)

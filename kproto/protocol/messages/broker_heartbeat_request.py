@@ -85,14 +85,22 @@ class BrokerHeartbeatRequest(Message):
         self.want_fence = want_fence
         self.want_shut_down = want_shut_down
         self.offline_log_dirs = [] if offline_log_dirs is DEFAULT else offline_log_dirs
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_BrokerHeartbeatRequest_v0(b: bytes, p: int) -> tuple[BrokerHeartbeatRequest, int]:
     o = BrokerHeartbeatRequest.__new__(BrokerHeartbeatRequest)
     try:
         _f = "broker_id:i broker_epoch:q current_metadata_offset:q want_fence:? want_shut_down:?"
-        o.broker_id, o.broker_epoch, o.current_metadata_offset, o.want_fence, o.want_shut_down = _S_iqqzz.unpack_from(b, p)
+        (
+            o.broker_id,
+            o.broker_epoch,
+            o.current_metadata_offset,
+            o.want_fence,
+            o.want_shut_down,
+        ) = _S_iqqzz.unpack_from(b, p)
         p += 22
         _f = "unknown_tagged_fields"
         _tags, p = r_tags(b, p)
@@ -116,7 +124,13 @@ def _d_BrokerHeartbeatRequest_v1(b: bytes, p: int) -> tuple[BrokerHeartbeatReque
     o = BrokerHeartbeatRequest.__new__(BrokerHeartbeatRequest)
     try:
         _f = "broker_id:i broker_epoch:q current_metadata_offset:q want_fence:? want_shut_down:?"
-        o.broker_id, o.broker_epoch, o.current_metadata_offset, o.want_fence, o.want_shut_down = _S_iqqzz.unpack_from(b, p)
+        (
+            o.broker_id,
+            o.broker_epoch,
+            o.current_metadata_offset,
+            o.want_fence,
+            o.want_shut_down,
+        ) = _S_iqqzz.unpack_from(b, p)
         p += 22
         o.offline_log_dirs = []
         _f = "unknown_tagged_fields"
@@ -141,7 +155,9 @@ def _d_BrokerHeartbeatRequest_v1(b: bytes, p: int) -> tuple[BrokerHeartbeatReque
 def _e_BrokerHeartbeatRequest_v0(w: bytearray, o: BrokerHeartbeatRequest) -> None:
     try:
         _f = "broker_id:i broker_epoch:q current_metadata_offset:q want_fence:? want_shut_down:?"
-        w += _S_iqqzz.pack(o.broker_id, o.broker_epoch, o.current_metadata_offset, o.want_fence, o.want_shut_down)
+        w += _S_iqqzz.pack(
+            o.broker_id, o.broker_epoch, o.current_metadata_offset, o.want_fence, o.want_shut_down
+        )
         _f = "offline_log_dirs"
         if o.offline_log_dirs != []:
             raise absent("offline_log_dirs", o.offline_log_dirs)
@@ -154,7 +170,9 @@ def _e_BrokerHeartbeatRequest_v0(w: bytearray, o: BrokerHeartbeatRequest) -> Non
 def _e_BrokerHeartbeatRequest_v1(w: bytearray, o: BrokerHeartbeatRequest) -> None:
     try:
         _f = "broker_id:i broker_epoch:q current_metadata_offset:q want_fence:? want_shut_down:?"
-        w += _S_iqqzz.pack(o.broker_id, o.broker_epoch, o.current_metadata_offset, o.want_fence, o.want_shut_down)
+        w += _S_iqqzz.pack(
+            o.broker_id, o.broker_epoch, o.current_metadata_offset, o.want_fence, o.want_shut_down
+        )
         _f = "unknown_tagged_fields"
         _t: list[tuple[int, bytes | bytearray]] = []
         _f = "offline_log_dirs"
@@ -168,5 +186,5 @@ def _e_BrokerHeartbeatRequest_v1(w: bytearray, o: BrokerHeartbeatRequest) -> Non
         raise encode_failure(e, _f, o) from None
 
 
-BrokerHeartbeatRequest._DECODERS = (_d_BrokerHeartbeatRequest_v0, _d_BrokerHeartbeatRequest_v1,)
-BrokerHeartbeatRequest._ENCODERS = (_e_BrokerHeartbeatRequest_v0, _e_BrokerHeartbeatRequest_v1,)
+BrokerHeartbeatRequest._DECODERS = (_d_BrokerHeartbeatRequest_v0, _d_BrokerHeartbeatRequest_v1)
+BrokerHeartbeatRequest._ENCODERS = (_e_BrokerHeartbeatRequest_v0, _e_BrokerHeartbeatRequest_v1)

@@ -66,14 +66,22 @@ class BrokerHeartbeatResponse(Message):
         self.is_caught_up = is_caught_up
         self.is_fenced = is_fenced
         self.should_shut_down = should_shut_down
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_BrokerHeartbeatResponse_v0(b: bytes, p: int) -> tuple[BrokerHeartbeatResponse, int]:
     o = BrokerHeartbeatResponse.__new__(BrokerHeartbeatResponse)
     try:
         _f = "throttle_time_ms:i error_code:h is_caught_up:? is_fenced:? should_shut_down:?"
-        o.throttle_time_ms, o.error_code, o.is_caught_up, o.is_fenced, o.should_shut_down = _S_ihzzz.unpack_from(b, p)
+        (
+            o.throttle_time_ms,
+            o.error_code,
+            o.is_caught_up,
+            o.is_fenced,
+            o.should_shut_down,
+        ) = _S_ihzzz.unpack_from(b, p)
         p += 9
         _f = "unknown_tagged_fields"
         o.unknown_tagged_fields, p = r_tags(b, p)
@@ -85,12 +93,14 @@ def _d_BrokerHeartbeatResponse_v0(b: bytes, p: int) -> tuple[BrokerHeartbeatResp
 def _e_BrokerHeartbeatResponse_v0(w: bytearray, o: BrokerHeartbeatResponse) -> None:
     try:
         _f = "throttle_time_ms:i error_code:h is_caught_up:? is_fenced:? should_shut_down:?"
-        w += _S_ihzzz.pack(o.throttle_time_ms, o.error_code, o.is_caught_up, o.is_fenced, o.should_shut_down)
+        w += _S_ihzzz.pack(
+            o.throttle_time_ms, o.error_code, o.is_caught_up, o.is_fenced, o.should_shut_down
+        )
         _f = "unknown_tagged_fields"
         w_unknown_tags(w, o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
 
-BrokerHeartbeatResponse._DECODERS = (_d_BrokerHeartbeatResponse_v0, _d_BrokerHeartbeatResponse_v0,)
-BrokerHeartbeatResponse._ENCODERS = (_e_BrokerHeartbeatResponse_v0, _e_BrokerHeartbeatResponse_v0,)
+BrokerHeartbeatResponse._DECODERS = (_d_BrokerHeartbeatResponse_v0, _d_BrokerHeartbeatResponse_v0)
+BrokerHeartbeatResponse._ENCODERS = (_e_BrokerHeartbeatResponse_v0, _e_BrokerHeartbeatResponse_v0)

@@ -113,7 +113,9 @@ class BrokerRegistrationRequest(Message):
         self.is_migrating_zk_broker = is_migrating_zk_broker
         self.log_dirs = [] if log_dirs is DEFAULT else log_dirs
         self.previous_broker_epoch = previous_broker_epoch
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class Listener(Struct):
@@ -145,7 +147,9 @@ class Listener(Struct):
         self.host = host
         self.port = port
         self.security_protocol = security_protocol
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class Feature(Struct):
@@ -173,7 +177,9 @@ class Feature(Struct):
         self.name = name
         self.min_supported_version = min_supported_version
         self.max_supported_version = max_supported_version
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_BrokerRegistrationRequest_v0(b: bytes, p: int) -> tuple[BrokerRegistrationRequest, int]:

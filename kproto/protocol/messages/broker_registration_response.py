@@ -44,7 +44,9 @@ class BrokerRegistrationResponse(Message):
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.broker_epoch = broker_epoch
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_BrokerRegistrationResponse_v0(b: bytes, p: int) -> tuple[BrokerRegistrationResponse, int]:

@@ -48,10 +48,14 @@ class ConsumerGroupDescribeRequest(Message):
     ) -> None:
         self.group_ids = [] if group_ids is DEFAULT else group_ids
         self.include_authorized_operations = include_authorized_operations
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
-def _d_ConsumerGroupDescribeRequest_v0(b: bytes, p: int) -> tuple[ConsumerGroupDescribeRequest, int]:
+def _d_ConsumerGroupDescribeRequest_v0(
+    b: bytes, p: int
+) -> tuple[ConsumerGroupDescribeRequest, int]:
     o = ConsumerGroupDescribeRequest.__new__(ConsumerGroupDescribeRequest)
     try:
         _f = "group_ids"

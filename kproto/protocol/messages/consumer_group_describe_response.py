@@ -60,7 +60,9 @@ class ConsumerGroupDescribeResponse(Message):
     ) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.groups = [] if groups is DEFAULT else groups
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class DescribedGroup(Struct):
@@ -134,7 +136,9 @@ class DescribedGroup(Struct):
         self.assignor_name = assignor_name
         self.members = [] if members is DEFAULT else members
         self.authorized_operations = authorized_operations
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class Member(Struct):
@@ -210,11 +214,15 @@ class Member(Struct):
         self.member_epoch = member_epoch
         self.client_id = client_id
         self.client_host = client_host
-        self.subscribed_topic_names = [] if subscribed_topic_names is DEFAULT else subscribed_topic_names
+        self.subscribed_topic_names = (
+            [] if subscribed_topic_names is DEFAULT else subscribed_topic_names
+        )
         self.subscribed_topic_regex = subscribed_topic_regex
         self.assignment = Assignment() if assignment is DEFAULT else assignment
         self.target_assignment = Assignment() if target_assignment is DEFAULT else target_assignment
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class TopicPartitions(Struct):
@@ -242,7 +250,9 @@ class TopicPartitions(Struct):
         self.topic_id = topic_id
         self.topic_name = topic_name
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class Assignment(Struct):
@@ -262,10 +272,14 @@ class Assignment(Struct):
         unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
     ) -> None:
         self.topic_partitions = [] if topic_partitions is DEFAULT else topic_partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
-def _d_ConsumerGroupDescribeResponse_v0(b: bytes, p: int) -> tuple[ConsumerGroupDescribeResponse, int]:
+def _d_ConsumerGroupDescribeResponse_v0(
+    b: bytes, p: int
+) -> tuple[ConsumerGroupDescribeResponse, int]:
     o = ConsumerGroupDescribeResponse.__new__(ConsumerGroupDescribeResponse)
     try:
         _f = "throttle_time_ms"

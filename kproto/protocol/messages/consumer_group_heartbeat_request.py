@@ -122,7 +122,9 @@ class ConsumerGroupHeartbeatRequest(Message):
         self.subscribed_topic_regex = subscribed_topic_regex
         self.server_assignor = server_assignor
         self.topic_partitions = topic_partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class TopicPartitions(Struct):
@@ -146,10 +148,14 @@ class TopicPartitions(Struct):
     ) -> None:
         self.topic_id = topic_id
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
-def _d_ConsumerGroupHeartbeatRequest_v0(b: bytes, p: int) -> tuple[ConsumerGroupHeartbeatRequest, int]:
+def _d_ConsumerGroupHeartbeatRequest_v0(
+    b: bytes, p: int
+) -> tuple[ConsumerGroupHeartbeatRequest, int]:
     o = ConsumerGroupHeartbeatRequest.__new__(ConsumerGroupHeartbeatRequest)
     try:
         _f = "group_id"
@@ -180,7 +186,9 @@ def _d_ConsumerGroupHeartbeatRequest_v0(b: bytes, p: int) -> tuple[ConsumerGroup
     return o, p
 
 
-def _d_ConsumerGroupHeartbeatRequest_v1(b: bytes, p: int) -> tuple[ConsumerGroupHeartbeatRequest, int]:
+def _d_ConsumerGroupHeartbeatRequest_v1(
+    b: bytes, p: int
+) -> tuple[ConsumerGroupHeartbeatRequest, int]:
     o = ConsumerGroupHeartbeatRequest.__new__(ConsumerGroupHeartbeatRequest)
     try:
         _f = "group_id"

@@ -97,7 +97,9 @@ class ConsumerGroupHeartbeatResponse(Message):
         self.member_epoch = member_epoch
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.assignment = assignment
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class Assignment(Struct):
@@ -117,7 +119,9 @@ class Assignment(Struct):
         unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
     ) -> None:
         self.topic_partitions = [] if topic_partitions is DEFAULT else topic_partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class TopicPartitions(Struct):
@@ -141,10 +145,14 @@ class TopicPartitions(Struct):
     ) -> None:
         self.topic_id = topic_id
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
-def _d_ConsumerGroupHeartbeatResponse_v0(b: bytes, p: int) -> tuple[ConsumerGroupHeartbeatResponse, int]:
+def _d_ConsumerGroupHeartbeatResponse_v0(
+    b: bytes, p: int
+) -> tuple[ConsumerGroupHeartbeatResponse, int]:
     o = ConsumerGroupHeartbeatResponse.__new__(ConsumerGroupHeartbeatResponse)
     try:
         _f = "throttle_time_ms:i error_code:h"

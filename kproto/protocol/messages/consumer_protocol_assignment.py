@@ -47,7 +47,9 @@ class ConsumerProtocolAssignment(Message):
     ) -> None:
         self.assigned_partitions = [] if assigned_partitions is DEFAULT else assigned_partitions
         self.user_data = user_data
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class TopicPartition(Struct):
@@ -71,7 +73,9 @@ class TopicPartition(Struct):
     ) -> None:
         self.topic = topic
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_ConsumerProtocolAssignment_v0(b: bytes, p: int) -> tuple[ConsumerProtocolAssignment, int]:

@@ -79,7 +79,9 @@ class ConsumerProtocolSubscription(Message):
         self.owned_partitions = [] if owned_partitions is DEFAULT else owned_partitions
         self.generation_id = generation_id
         self.rack_id = rack_id
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class TopicPartition(Struct):
@@ -103,10 +105,14 @@ class TopicPartition(Struct):
     ) -> None:
         self.topic = topic
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
-def _d_ConsumerProtocolSubscription_v0(b: bytes, p: int) -> tuple[ConsumerProtocolSubscription, int]:
+def _d_ConsumerProtocolSubscription_v0(
+    b: bytes, p: int
+) -> tuple[ConsumerProtocolSubscription, int]:
     o = ConsumerProtocolSubscription.__new__(ConsumerProtocolSubscription)
     try:
         _f = "topics"
@@ -122,7 +128,9 @@ def _d_ConsumerProtocolSubscription_v0(b: bytes, p: int) -> tuple[ConsumerProtoc
     return o, p
 
 
-def _d_ConsumerProtocolSubscription_v1(b: bytes, p: int) -> tuple[ConsumerProtocolSubscription, int]:
+def _d_ConsumerProtocolSubscription_v1(
+    b: bytes, p: int
+) -> tuple[ConsumerProtocolSubscription, int]:
     o = ConsumerProtocolSubscription.__new__(ConsumerProtocolSubscription)
     try:
         _f = "topics"
@@ -139,7 +147,9 @@ def _d_ConsumerProtocolSubscription_v1(b: bytes, p: int) -> tuple[ConsumerProtoc
     return o, p
 
 
-def _d_ConsumerProtocolSubscription_v2(b: bytes, p: int) -> tuple[ConsumerProtocolSubscription, int]:
+def _d_ConsumerProtocolSubscription_v2(
+    b: bytes, p: int
+) -> tuple[ConsumerProtocolSubscription, int]:
     o = ConsumerProtocolSubscription.__new__(ConsumerProtocolSubscription)
     try:
         _f = "topics"
@@ -158,7 +168,9 @@ def _d_ConsumerProtocolSubscription_v2(b: bytes, p: int) -> tuple[ConsumerProtoc
     return o, p
 
 
-def _d_ConsumerProtocolSubscription_v3(b: bytes, p: int) -> tuple[ConsumerProtocolSubscription, int]:
+def _d_ConsumerProtocolSubscription_v3(
+    b: bytes, p: int
+) -> tuple[ConsumerProtocolSubscription, int]:
     o = ConsumerProtocolSubscription.__new__(ConsumerProtocolSubscription)
     try:
         _f = "topics"

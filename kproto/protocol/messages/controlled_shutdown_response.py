@@ -54,7 +54,9 @@ class ControlledShutdownResponse(Message):
     ) -> None:
         self.error_code = error_code
         self.remaining_partitions = [] if remaining_partitions is DEFAULT else remaining_partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class RemainingPartition(Struct):
@@ -78,7 +80,9 @@ class RemainingPartition(Struct):
     ) -> None:
         self.topic_name = topic_name
         self.partition_index = partition_index
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_ControlledShutdownResponse_v0(b: bytes, p: int) -> tuple[ControlledShutdownResponse, int]:

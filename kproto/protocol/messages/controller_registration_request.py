@@ -79,7 +79,9 @@ class ControllerRegistrationRequest(Message):
         self.zk_migration_ready = zk_migration_ready
         self.listeners = [] if listeners is DEFAULT else listeners
         self.features = [] if features is DEFAULT else features
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class Listener(Struct):
@@ -111,7 +113,9 @@ class Listener(Struct):
         self.host = host
         self.port = port
         self.security_protocol = security_protocol
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class Feature(Struct):
@@ -139,10 +143,14 @@ class Feature(Struct):
         self.name = name
         self.min_supported_version = min_supported_version
         self.max_supported_version = max_supported_version
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
-def _d_ControllerRegistrationRequest_v0(b: bytes, p: int) -> tuple[ControllerRegistrationRequest, int]:
+def _d_ControllerRegistrationRequest_v0(
+    b: bytes, p: int
+) -> tuple[ControllerRegistrationRequest, int]:
     o = ControllerRegistrationRequest.__new__(ControllerRegistrationRequest)
     try:
         _f = "controller_id:i incarnation_id:16s zk_migration_ready:?"

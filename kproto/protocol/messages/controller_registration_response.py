@@ -51,10 +51,14 @@ class ControllerRegistrationResponse(Message):
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.error_message = error_message
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
-def _d_ControllerRegistrationResponse_v0(b: bytes, p: int) -> tuple[ControllerRegistrationResponse, int]:
+def _d_ControllerRegistrationResponse_v0(
+    b: bytes, p: int
+) -> tuple[ControllerRegistrationResponse, int]:
     o = ControllerRegistrationResponse.__new__(ControllerRegistrationResponse)
     try:
         _f = "throttle_time_ms:i error_code:h"

@@ -51,7 +51,9 @@ class CreateAclsRequest(Message):
         unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
     ) -> None:
         self.creations = [] if creations is DEFAULT else creations
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class AclCreation(Struct):
@@ -113,7 +115,9 @@ class AclCreation(Struct):
         self.host = host
         self.operation = operation
         self.permission_type = permission_type
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_CreateAclsRequest_v0(b: bytes, p: int) -> tuple[CreateAclsRequest, int]:

@@ -79,7 +79,9 @@ class CreateDelegationTokenRequest(Message):
         self.owner_principal_name = owner_principal_name
         self.renewers = [] if renewers is DEFAULT else renewers
         self.max_lifetime_ms = max_lifetime_ms
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class CreatableRenewers(Struct):
@@ -103,10 +105,14 @@ class CreatableRenewers(Struct):
     ) -> None:
         self.principal_type = principal_type
         self.principal_name = principal_name
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
-def _d_CreateDelegationTokenRequest_v0(b: bytes, p: int) -> tuple[CreateDelegationTokenRequest, int]:
+def _d_CreateDelegationTokenRequest_v0(
+    b: bytes, p: int
+) -> tuple[CreateDelegationTokenRequest, int]:
     o = CreateDelegationTokenRequest.__new__(CreateDelegationTokenRequest)
     try:
         _f = "renewers"
@@ -122,7 +128,9 @@ def _d_CreateDelegationTokenRequest_v0(b: bytes, p: int) -> tuple[CreateDelegati
     return o, p
 
 
-def _d_CreateDelegationTokenRequest_v2(b: bytes, p: int) -> tuple[CreateDelegationTokenRequest, int]:
+def _d_CreateDelegationTokenRequest_v2(
+    b: bytes, p: int
+) -> tuple[CreateDelegationTokenRequest, int]:
     o = CreateDelegationTokenRequest.__new__(CreateDelegationTokenRequest)
     try:
         _f = "renewers"
@@ -139,7 +147,9 @@ def _d_CreateDelegationTokenRequest_v2(b: bytes, p: int) -> tuple[CreateDelegati
     return o, p
 
 
-def _d_CreateDelegationTokenRequest_v3(b: bytes, p: int) -> tuple[CreateDelegationTokenRequest, int]:
+def _d_CreateDelegationTokenRequest_v3(
+    b: bytes, p: int
+) -> tuple[CreateDelegationTokenRequest, int]:
     o = CreateDelegationTokenRequest.__new__(CreateDelegationTokenRequest)
     try:
         _f = "owner_principal_type"

@@ -104,7 +104,7 @@ class CreateDelegationTokenResponse(Message):
         expiry_timestamp_ms: int = 0,
         max_timestamp_ms: int = 0,
         token_id: str = "",
-        hmac: bytes = b'',
+        hmac: bytes = b"",
         throttle_time_ms: int = 0,
         unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
     ) -> None:
@@ -119,10 +119,14 @@ class CreateDelegationTokenResponse(Message):
         self.token_id = token_id
         self.hmac = hmac
         self.throttle_time_ms = throttle_time_ms
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
-def _d_CreateDelegationTokenResponse_v0(b: bytes, p: int) -> tuple[CreateDelegationTokenResponse, int]:
+def _d_CreateDelegationTokenResponse_v0(
+    b: bytes, p: int
+) -> tuple[CreateDelegationTokenResponse, int]:
     o = CreateDelegationTokenResponse.__new__(CreateDelegationTokenResponse)
     try:
         _f = "error_code"
@@ -150,7 +154,9 @@ def _d_CreateDelegationTokenResponse_v0(b: bytes, p: int) -> tuple[CreateDelegat
     return o, p
 
 
-def _d_CreateDelegationTokenResponse_v2(b: bytes, p: int) -> tuple[CreateDelegationTokenResponse, int]:
+def _d_CreateDelegationTokenResponse_v2(
+    b: bytes, p: int
+) -> tuple[CreateDelegationTokenResponse, int]:
     o = CreateDelegationTokenResponse.__new__(CreateDelegationTokenResponse)
     try:
         _f = "error_code"
@@ -179,7 +185,9 @@ def _d_CreateDelegationTokenResponse_v2(b: bytes, p: int) -> tuple[CreateDelegat
     return o, p
 
 
-def _d_CreateDelegationTokenResponse_v3(b: bytes, p: int) -> tuple[CreateDelegationTokenResponse, int]:
+def _d_CreateDelegationTokenResponse_v3(
+    b: bytes, p: int
+) -> tuple[CreateDelegationTokenResponse, int]:
     o = CreateDelegationTokenResponse.__new__(CreateDelegationTokenResponse)
     try:
         _f = "error_code"

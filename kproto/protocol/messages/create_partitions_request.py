@@ -67,7 +67,9 @@ class CreatePartitionsRequest(Message):
         self.topics = [] if topics is DEFAULT else topics
         self.timeout_ms = timeout_ms
         self.validate_only = validate_only
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class CreatePartitionsTopic(Struct):
@@ -95,7 +97,9 @@ class CreatePartitionsTopic(Struct):
         self.name = name
         self.count = count
         self.assignments = [] if assignments is DEFAULT else assignments
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class CreatePartitionsAssignment(Struct):
@@ -115,7 +119,9 @@ class CreatePartitionsAssignment(Struct):
         unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
     ) -> None:
         self.broker_ids = [] if broker_ids is DEFAULT else broker_ids
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_CreatePartitionsRequest_v0(b: bytes, p: int) -> tuple[CreatePartitionsRequest, int]:

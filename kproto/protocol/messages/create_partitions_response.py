@@ -59,7 +59,9 @@ class CreatePartitionsResponse(Message):
     ) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.results = [] if results is DEFAULT else results
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class CreatePartitionsTopicResult(Struct):
@@ -87,7 +89,9 @@ class CreatePartitionsTopicResult(Struct):
         self.name = name
         self.error_code = error_code
         self.error_message = error_message
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_CreatePartitionsResponse_v0(b: bytes, p: int) -> tuple[CreatePartitionsResponse, int]:

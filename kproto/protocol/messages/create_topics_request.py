@@ -69,7 +69,9 @@ class CreateTopicsRequest(Message):
         self.topics = [] if topics is DEFAULT else topics
         self.timeout_ms = timeout_ms
         self.validate_only = validate_only
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class CreatableTopic(Struct):
@@ -123,7 +125,9 @@ class CreatableTopic(Struct):
         self.replication_factor = replication_factor
         self.assignments = [] if assignments is DEFAULT else assignments
         self.configs = [] if configs is DEFAULT else configs
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class CreatableReplicaAssignment(Struct):
@@ -147,7 +151,9 @@ class CreatableReplicaAssignment(Struct):
     ) -> None:
         self.partition_index = partition_index
         self.broker_ids = [] if broker_ids is DEFAULT else broker_ids
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class CreatableTopicConfig(Struct):
@@ -171,7 +177,9 @@ class CreatableTopicConfig(Struct):
     ) -> None:
         self.name = name
         self.value = value
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_CreateTopicsRequest_v0(b: bytes, p: int) -> tuple[CreateTopicsRequest, int]:

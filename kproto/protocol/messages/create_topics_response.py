@@ -69,7 +69,9 @@ class CreateTopicsResponse(Message):
     ) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.topics = [] if topics is DEFAULT else topics
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class CreatableTopicResult(Struct):
@@ -138,7 +140,9 @@ class CreatableTopicResult(Struct):
         self.num_partitions = num_partitions
         self.replication_factor = replication_factor
         self.configs = [] if configs is DEFAULT else configs
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class CreatableTopicConfigs(Struct):
@@ -188,7 +192,9 @@ class CreatableTopicConfigs(Struct):
         self.read_only = read_only
         self.config_source = config_source
         self.is_sensitive = is_sensitive
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_CreateTopicsResponse_v0(b: bytes, p: int) -> tuple[CreateTopicsResponse, int]:

@@ -51,7 +51,9 @@ class DefaultPrincipalData(Message):
         self.type = type
         self.name = name
         self.token_authenticated = token_authenticated
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_DefaultPrincipalData_v0(b: bytes, p: int) -> tuple[DefaultPrincipalData, int]:

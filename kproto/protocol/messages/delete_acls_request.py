@@ -51,7 +51,9 @@ class DeleteAclsRequest(Message):
         unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
     ) -> None:
         self.filters = [] if filters is DEFAULT else filters
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class DeleteAclsFilter(Struct):
@@ -113,7 +115,9 @@ class DeleteAclsFilter(Struct):
         self.host_filter = host_filter
         self.operation = operation
         self.permission_type = permission_type
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_DeleteAclsRequest_v0(b: bytes, p: int) -> tuple[DeleteAclsRequest, int]:

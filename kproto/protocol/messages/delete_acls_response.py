@@ -62,7 +62,9 @@ class DeleteAclsResponse(Message):
     ) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.filter_results = [] if filter_results is DEFAULT else filter_results
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class DeleteAclsFilterResult(Struct):
@@ -90,7 +92,9 @@ class DeleteAclsFilterResult(Struct):
         self.error_code = error_code
         self.error_message = error_message
         self.matching_acls = [] if matching_acls is DEFAULT else matching_acls
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class DeleteAclsMatchingAcl(Struct):
@@ -164,7 +168,9 @@ class DeleteAclsMatchingAcl(Struct):
         self.host = host
         self.operation = operation
         self.permission_type = permission_type
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_DeleteAclsResponse_v0(b: bytes, p: int) -> tuple[DeleteAclsResponse, int]:

@@ -45,7 +45,9 @@ class DeleteGroupsRequest(Message):
         unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
     ) -> None:
         self.groups_names = [] if groups_names is DEFAULT else groups_names
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_DeleteGroupsRequest_v0(b: bytes, p: int) -> tuple[DeleteGroupsRequest, int]:

@@ -55,7 +55,9 @@ class DeleteGroupsResponse(Message):
     ) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.results = [] if results is DEFAULT else results
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class DeletableGroupResult(Struct):
@@ -79,7 +81,9 @@ class DeletableGroupResult(Struct):
     ) -> None:
         self.group_id = group_id
         self.error_code = error_code
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_DeleteGroupsResponse_v0(b: bytes, p: int) -> tuple[DeleteGroupsResponse, int]:

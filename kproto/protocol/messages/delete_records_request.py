@@ -54,7 +54,9 @@ class DeleteRecordsRequest(Message):
     ) -> None:
         self.topics = [] if topics is DEFAULT else topics
         self.timeout_ms = timeout_ms
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class DeleteRecordsTopic(Struct):
@@ -78,7 +80,9 @@ class DeleteRecordsTopic(Struct):
     ) -> None:
         self.name = name
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class DeleteRecordsPartition(Struct):
@@ -102,7 +106,9 @@ class DeleteRecordsPartition(Struct):
     ) -> None:
         self.partition_index = partition_index
         self.offset = offset
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_DeleteRecordsRequest_v0(b: bytes, p: int) -> tuple[DeleteRecordsRequest, int]:

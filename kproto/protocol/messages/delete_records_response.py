@@ -55,7 +55,9 @@ class DeleteRecordsResponse(Message):
     ) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.topics = [] if topics is DEFAULT else topics
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class DeleteRecordsTopicResult(Struct):
@@ -79,7 +81,9 @@ class DeleteRecordsTopicResult(Struct):
     ) -> None:
         self.name = name
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class DeleteRecordsPartitionResult(Struct):
@@ -107,7 +111,9 @@ class DeleteRecordsPartitionResult(Struct):
         self.partition_index = partition_index
         self.low_watermark = low_watermark
         self.error_code = error_code
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_DeleteRecordsResponse_v0(b: bytes, p: int) -> tuple[DeleteRecordsResponse, int]:
@@ -214,7 +220,9 @@ def _e_DeleteRecordsTopicResult_v2(w: bytearray, o: DeleteRecordsTopicResult) ->
         raise encode_failure(e, _f, o) from None
 
 
-def _d_DeleteRecordsPartitionResult_v0(b: bytes, p: int) -> tuple[DeleteRecordsPartitionResult, int]:
+def _d_DeleteRecordsPartitionResult_v0(
+    b: bytes, p: int
+) -> tuple[DeleteRecordsPartitionResult, int]:
     o = DeleteRecordsPartitionResult.__new__(DeleteRecordsPartitionResult)
     try:
         _f = "partition_index:i low_watermark:q error_code:h"
@@ -226,7 +234,9 @@ def _d_DeleteRecordsPartitionResult_v0(b: bytes, p: int) -> tuple[DeleteRecordsP
     return o, p
 
 
-def _d_DeleteRecordsPartitionResult_v2(b: bytes, p: int) -> tuple[DeleteRecordsPartitionResult, int]:
+def _d_DeleteRecordsPartitionResult_v2(
+    b: bytes, p: int
+) -> tuple[DeleteRecordsPartitionResult, int]:
     o = DeleteRecordsPartitionResult.__new__(DeleteRecordsPartitionResult)
     try:
         _f = "partition_index:i low_watermark:q error_code:h"

@@ -52,7 +52,9 @@ class DeleteShareGroupStateRequest(Message):
     ) -> None:
         self.group_id = group_id
         self.topics = [] if topics is DEFAULT else topics
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class DeleteStateData(Struct):
@@ -76,7 +78,9 @@ class DeleteStateData(Struct):
     ) -> None:
         self.topic_id = topic_id
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class PartitionData(Struct):
@@ -90,16 +94,17 @@ class PartitionData(Struct):
     unknown_tagged_fields: list[tuple[int, bytes]]
 
     def __init__(
-        self,
-        *,
-        partition: int = 0,
-        unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
+        self, *, partition: int = 0, unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT
     ) -> None:
         self.partition = partition
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
-def _d_DeleteShareGroupStateRequest_v0(b: bytes, p: int) -> tuple[DeleteShareGroupStateRequest, int]:
+def _d_DeleteShareGroupStateRequest_v0(
+    b: bytes, p: int
+) -> tuple[DeleteShareGroupStateRequest, int]:
     o = DeleteShareGroupStateRequest.__new__(DeleteShareGroupStateRequest)
     try:
         _f = "group_id"

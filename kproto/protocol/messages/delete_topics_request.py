@@ -64,7 +64,9 @@ class DeleteTopicsRequest(Message):
         self.topics = [] if topics is DEFAULT else topics
         self.topic_names = [] if topic_names is DEFAULT else topic_names
         self.timeout_ms = timeout_ms
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class DeleteTopicState(Struct):
@@ -88,7 +90,9 @@ class DeleteTopicState(Struct):
     ) -> None:
         self.name = name
         self.topic_id = topic_id
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_DeleteTopicsRequest_v0(b: bytes, p: int) -> tuple[DeleteTopicsRequest, int]:

@@ -61,7 +61,9 @@ class DeleteTopicsResponse(Message):
     ) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.responses = [] if responses is DEFAULT else responses
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class DeletableTopicResult(Struct):
@@ -93,7 +95,9 @@ class DeletableTopicResult(Struct):
         self.topic_id = topic_id
         self.error_code = error_code
         self.error_message = error_message
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_DeleteTopicsResponse_v0(b: bytes, p: int) -> tuple[DeleteTopicsResponse, int]:

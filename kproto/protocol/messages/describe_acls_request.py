@@ -89,7 +89,9 @@ class DescribeAclsRequest(Message):
         self.host_filter = host_filter
         self.operation = operation
         self.permission_type = permission_type
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_DescribeAclsRequest_v0(b: bytes, p: int) -> tuple[DescribeAclsRequest, int]:

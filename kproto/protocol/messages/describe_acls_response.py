@@ -81,7 +81,9 @@ class DescribeAclsResponse(Message):
         self.error_code = error_code
         self.error_message = error_message
         self.resources = [] if resources is DEFAULT else resources
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class DescribeAclsResource(Struct):
@@ -113,7 +115,9 @@ class DescribeAclsResource(Struct):
         self.resource_name = resource_name
         self.pattern_type = pattern_type
         self.acls = [] if acls is DEFAULT else acls
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class AclDescription(Struct):
@@ -145,7 +149,9 @@ class AclDescription(Struct):
         self.host = host
         self.operation = operation
         self.permission_type = permission_type
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_DescribeAclsResponse_v0(b: bytes, p: int) -> tuple[DescribeAclsResponse, int]:

@@ -59,7 +59,9 @@ class DescribeClientQuotasRequest(Message):
     ) -> None:
         self.components = [] if components is DEFAULT else components
         self.strict = strict
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class ComponentData(Struct):
@@ -88,7 +90,9 @@ class ComponentData(Struct):
         self.entity_type = entity_type
         self.match_type = match_type
         self.match = match
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_DescribeClientQuotasRequest_v0(b: bytes, p: int) -> tuple[DescribeClientQuotasRequest, int]:

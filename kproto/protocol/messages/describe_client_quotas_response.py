@@ -83,7 +83,9 @@ class DescribeClientQuotasResponse(Message):
         self.error_code = error_code
         self.error_message = error_message
         self.entries = [] if entries is DEFAULT else entries
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class EntryData(Struct):
@@ -107,7 +109,9 @@ class EntryData(Struct):
     ) -> None:
         self.entity = [] if entity is DEFAULT else entity
         self.values = [] if values is DEFAULT else values
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class EntityData(Struct):
@@ -131,7 +135,9 @@ class EntityData(Struct):
     ) -> None:
         self.entity_type = entity_type
         self.entity_name = entity_name
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class ValueData(Struct):
@@ -155,10 +161,14 @@ class ValueData(Struct):
     ) -> None:
         self.key = key
         self.value = value
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
-def _d_DescribeClientQuotasResponse_v0(b: bytes, p: int) -> tuple[DescribeClientQuotasResponse, int]:
+def _d_DescribeClientQuotasResponse_v0(
+    b: bytes, p: int
+) -> tuple[DescribeClientQuotasResponse, int]:
     o = DescribeClientQuotasResponse.__new__(DescribeClientQuotasResponse)
     try:
         _f = "throttle_time_ms:i error_code:h"
@@ -174,7 +184,9 @@ def _d_DescribeClientQuotasResponse_v0(b: bytes, p: int) -> tuple[DescribeClient
     return o, p
 
 
-def _d_DescribeClientQuotasResponse_v1(b: bytes, p: int) -> tuple[DescribeClientQuotasResponse, int]:
+def _d_DescribeClientQuotasResponse_v1(
+    b: bytes, p: int
+) -> tuple[DescribeClientQuotasResponse, int]:
     o = DescribeClientQuotasResponse.__new__(DescribeClientQuotasResponse)
     try:
         _f = "throttle_time_ms:i error_code:h"

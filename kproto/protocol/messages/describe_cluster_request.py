@@ -46,7 +46,9 @@ class DescribeClusterRequest(Message):
     ) -> None:
         self.include_cluster_authorized_operations = include_cluster_authorized_operations
         self.endpoint_type = endpoint_type
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_DescribeClusterRequest_v0(b: bytes, p: int) -> tuple[DescribeClusterRequest, int]:
@@ -99,5 +101,5 @@ def _e_DescribeClusterRequest_v1(w: bytearray, o: DescribeClusterRequest) -> Non
         raise encode_failure(e, _f, o) from None
 
 
-DescribeClusterRequest._DECODERS = (_d_DescribeClusterRequest_v0, _d_DescribeClusterRequest_v1,)
-DescribeClusterRequest._ENCODERS = (_e_DescribeClusterRequest_v0, _e_DescribeClusterRequest_v1,)
+DescribeClusterRequest._DECODERS = (_d_DescribeClusterRequest_v0, _d_DescribeClusterRequest_v1)
+DescribeClusterRequest._ENCODERS = (_e_DescribeClusterRequest_v0, _e_DescribeClusterRequest_v1)

@@ -98,7 +98,9 @@ class DescribeClusterResponse(Message):
         self.controller_id = controller_id
         self.brokers = [] if brokers is DEFAULT else brokers
         self.cluster_authorized_operations = cluster_authorized_operations
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class DescribeClusterBroker(Struct):
@@ -131,7 +133,9 @@ class DescribeClusterBroker(Struct):
         self.host = host
         self.port = port
         self.rack = rack
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_DescribeClusterResponse_v0(b: bytes, p: int) -> tuple[DescribeClusterResponse, int]:
@@ -269,5 +273,5 @@ def _e_DescribeClusterBroker_v0(w: bytearray, o: DescribeClusterBroker) -> None:
         raise encode_failure(e, _f, o) from None
 
 
-DescribeClusterResponse._DECODERS = (_d_DescribeClusterResponse_v0, _d_DescribeClusterResponse_v1,)
-DescribeClusterResponse._ENCODERS = (_e_DescribeClusterResponse_v0, _e_DescribeClusterResponse_v1,)
+DescribeClusterResponse._DECODERS = (_d_DescribeClusterResponse_v0, _d_DescribeClusterResponse_v1)
+DescribeClusterResponse._ENCODERS = (_e_DescribeClusterResponse_v0, _e_DescribeClusterResponse_v1)

@@ -64,7 +64,9 @@ class DescribeConfigsRequest(Message):
         self.resources = [] if resources is DEFAULT else resources
         self.include_synonyms = include_synonyms
         self.include_documentation = include_documentation
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class DescribeConfigsResource(Struct):
@@ -93,7 +95,9 @@ class DescribeConfigsResource(Struct):
         self.resource_type = resource_type
         self.resource_name = resource_name
         self.configuration_keys = [] if configuration_keys is DEFAULT else configuration_keys
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_DescribeConfigsRequest_v0(b: bytes, p: int) -> tuple[DescribeConfigsRequest, int]:

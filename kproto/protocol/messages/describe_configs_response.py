@@ -63,7 +63,9 @@ class DescribeConfigsResponse(Message):
     ) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.results = [] if results is DEFAULT else results
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class DescribeConfigsResult(Struct):
@@ -115,7 +117,9 @@ class DescribeConfigsResult(Struct):
         self.resource_type = resource_type
         self.resource_name = resource_name
         self.configs = [] if configs is DEFAULT else configs
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class DescribeConfigsResourceResult(Struct):
@@ -190,7 +194,9 @@ class DescribeConfigsResourceResult(Struct):
         self.synonyms = [] if synonyms is DEFAULT else synonyms
         self.config_type = config_type
         self.documentation = documentation
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class DescribeConfigsSynonym(Struct):
@@ -218,7 +224,9 @@ class DescribeConfigsSynonym(Struct):
         self.name = name
         self.value = value
         self.source = source
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_DescribeConfigsResponse_v0(b: bytes, p: int) -> tuple[DescribeConfigsResponse, int]:
@@ -483,7 +491,9 @@ def _e_DescribeConfigsResult_v4(w: bytearray, o: DescribeConfigsResult) -> None:
         raise encode_failure(e, _f, o) from None
 
 
-def _d_DescribeConfigsResourceResult_v0(b: bytes, p: int) -> tuple[DescribeConfigsResourceResult, int]:
+def _d_DescribeConfigsResourceResult_v0(
+    b: bytes, p: int
+) -> tuple[DescribeConfigsResourceResult, int]:
     o = DescribeConfigsResourceResult.__new__(DescribeConfigsResourceResult)
     try:
         _f = "name"
@@ -503,7 +513,9 @@ def _d_DescribeConfigsResourceResult_v0(b: bytes, p: int) -> tuple[DescribeConfi
     return o, p
 
 
-def _d_DescribeConfigsResourceResult_v1(b: bytes, p: int) -> tuple[DescribeConfigsResourceResult, int]:
+def _d_DescribeConfigsResourceResult_v1(
+    b: bytes, p: int
+) -> tuple[DescribeConfigsResourceResult, int]:
     o = DescribeConfigsResourceResult.__new__(DescribeConfigsResourceResult)
     try:
         _f = "name"
@@ -524,7 +536,9 @@ def _d_DescribeConfigsResourceResult_v1(b: bytes, p: int) -> tuple[DescribeConfi
     return o, p
 
 
-def _d_DescribeConfigsResourceResult_v3(b: bytes, p: int) -> tuple[DescribeConfigsResourceResult, int]:
+def _d_DescribeConfigsResourceResult_v3(
+    b: bytes, p: int
+) -> tuple[DescribeConfigsResourceResult, int]:
     o = DescribeConfigsResourceResult.__new__(DescribeConfigsResourceResult)
     try:
         _f = "name"
@@ -548,7 +562,9 @@ def _d_DescribeConfigsResourceResult_v3(b: bytes, p: int) -> tuple[DescribeConfi
     return o, p
 
 
-def _d_DescribeConfigsResourceResult_v4(b: bytes, p: int) -> tuple[DescribeConfigsResourceResult, int]:
+def _d_DescribeConfigsResourceResult_v4(
+    b: bytes, p: int
+) -> tuple[DescribeConfigsResourceResult, int]:
     o = DescribeConfigsResourceResult.__new__(DescribeConfigsResourceResult)
     try:
         _f = "name"

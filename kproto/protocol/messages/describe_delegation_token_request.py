@@ -46,7 +46,9 @@ class DescribeDelegationTokenRequest(Message):
         unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
     ) -> None:
         self.owners = [] if owners is DEFAULT else owners
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class DescribeDelegationTokenOwner(Struct):
@@ -70,10 +72,14 @@ class DescribeDelegationTokenOwner(Struct):
     ) -> None:
         self.principal_type = principal_type
         self.principal_name = principal_name
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
-def _d_DescribeDelegationTokenRequest_v0(b: bytes, p: int) -> tuple[DescribeDelegationTokenRequest, int]:
+def _d_DescribeDelegationTokenRequest_v0(
+    b: bytes, p: int
+) -> tuple[DescribeDelegationTokenRequest, int]:
     o = DescribeDelegationTokenRequest.__new__(DescribeDelegationTokenRequest)
     try:
         _f = "owners"
@@ -84,7 +90,9 @@ def _d_DescribeDelegationTokenRequest_v0(b: bytes, p: int) -> tuple[DescribeDele
     return o, p
 
 
-def _d_DescribeDelegationTokenRequest_v2(b: bytes, p: int) -> tuple[DescribeDelegationTokenRequest, int]:
+def _d_DescribeDelegationTokenRequest_v2(
+    b: bytes, p: int
+) -> tuple[DescribeDelegationTokenRequest, int]:
     o = DescribeDelegationTokenRequest.__new__(DescribeDelegationTokenRequest)
     try:
         _f = "owners"
@@ -116,7 +124,9 @@ def _e_DescribeDelegationTokenRequest_v2(w: bytearray, o: DescribeDelegationToke
         raise encode_failure(e, _f, o) from None
 
 
-def _d_DescribeDelegationTokenOwner_v0(b: bytes, p: int) -> tuple[DescribeDelegationTokenOwner, int]:
+def _d_DescribeDelegationTokenOwner_v0(
+    b: bytes, p: int
+) -> tuple[DescribeDelegationTokenOwner, int]:
     o = DescribeDelegationTokenOwner.__new__(DescribeDelegationTokenOwner)
     try:
         _f = "principal_type"
@@ -129,7 +139,9 @@ def _d_DescribeDelegationTokenOwner_v0(b: bytes, p: int) -> tuple[DescribeDelega
     return o, p
 
 
-def _d_DescribeDelegationTokenOwner_v2(b: bytes, p: int) -> tuple[DescribeDelegationTokenOwner, int]:
+def _d_DescribeDelegationTokenOwner_v2(
+    b: bytes, p: int
+) -> tuple[DescribeDelegationTokenOwner, int]:
     o = DescribeDelegationTokenOwner.__new__(DescribeDelegationTokenOwner)
     try:
         _f = "principal_type"

@@ -65,7 +65,9 @@ class DescribeDelegationTokenResponse(Message):
         self.error_code = error_code
         self.tokens = [] if tokens is DEFAULT else tokens
         self.throttle_time_ms = throttle_time_ms
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class DescribedDelegationToken(Struct):
@@ -131,7 +133,7 @@ class DescribedDelegationToken(Struct):
         expiry_timestamp: int = 0,
         max_timestamp: int = 0,
         token_id: str = "",
-        hmac: bytes = b'',
+        hmac: bytes = b"",
         renewers: list[DescribedDelegationTokenRenewer] = DEFAULT,
         unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
     ) -> None:
@@ -145,7 +147,9 @@ class DescribedDelegationToken(Struct):
         self.token_id = token_id
         self.hmac = hmac
         self.renewers = [] if renewers is DEFAULT else renewers
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class DescribedDelegationTokenRenewer(Struct):
@@ -169,10 +173,14 @@ class DescribedDelegationTokenRenewer(Struct):
     ) -> None:
         self.principal_type = principal_type
         self.principal_name = principal_name
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
-def _d_DescribeDelegationTokenResponse_v0(b: bytes, p: int) -> tuple[DescribeDelegationTokenResponse, int]:
+def _d_DescribeDelegationTokenResponse_v0(
+    b: bytes, p: int
+) -> tuple[DescribeDelegationTokenResponse, int]:
     o = DescribeDelegationTokenResponse.__new__(DescribeDelegationTokenResponse)
     try:
         _f = "error_code"
@@ -189,7 +197,9 @@ def _d_DescribeDelegationTokenResponse_v0(b: bytes, p: int) -> tuple[DescribeDel
     return o, p
 
 
-def _d_DescribeDelegationTokenResponse_v2(b: bytes, p: int) -> tuple[DescribeDelegationTokenResponse, int]:
+def _d_DescribeDelegationTokenResponse_v2(
+    b: bytes, p: int
+) -> tuple[DescribeDelegationTokenResponse, int]:
     o = DescribeDelegationTokenResponse.__new__(DescribeDelegationTokenResponse)
     try:
         _f = "error_code"
@@ -207,7 +217,9 @@ def _d_DescribeDelegationTokenResponse_v2(b: bytes, p: int) -> tuple[DescribeDel
     return o, p
 
 
-def _d_DescribeDelegationTokenResponse_v3(b: bytes, p: int) -> tuple[DescribeDelegationTokenResponse, int]:
+def _d_DescribeDelegationTokenResponse_v3(
+    b: bytes, p: int
+) -> tuple[DescribeDelegationTokenResponse, int]:
     o = DescribeDelegationTokenResponse.__new__(DescribeDelegationTokenResponse)
     try:
         _f = "error_code"
@@ -419,7 +431,9 @@ def _e_DescribedDelegationToken_v3(w: bytearray, o: DescribedDelegationToken) ->
         raise encode_failure(e, _f, o) from None
 
 
-def _d_DescribedDelegationTokenRenewer_v0(b: bytes, p: int) -> tuple[DescribedDelegationTokenRenewer, int]:
+def _d_DescribedDelegationTokenRenewer_v0(
+    b: bytes, p: int
+) -> tuple[DescribedDelegationTokenRenewer, int]:
     o = DescribedDelegationTokenRenewer.__new__(DescribedDelegationTokenRenewer)
     try:
         _f = "principal_type"
@@ -432,7 +446,9 @@ def _d_DescribedDelegationTokenRenewer_v0(b: bytes, p: int) -> tuple[DescribedDe
     return o, p
 
 
-def _d_DescribedDelegationTokenRenewer_v2(b: bytes, p: int) -> tuple[DescribedDelegationTokenRenewer, int]:
+def _d_DescribedDelegationTokenRenewer_v2(
+    b: bytes, p: int
+) -> tuple[DescribedDelegationTokenRenewer, int]:
     o = DescribedDelegationTokenRenewer.__new__(DescribedDelegationTokenRenewer)
     try:
         _f = "principal_type"

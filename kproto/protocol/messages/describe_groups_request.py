@@ -54,7 +54,9 @@ class DescribeGroupsRequest(Message):
     ) -> None:
         self.groups = [] if groups is DEFAULT else groups
         self.include_authorized_operations = include_authorized_operations
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_DescribeGroupsRequest_v0(b: bytes, p: int) -> tuple[DescribeGroupsRequest, int]:

@@ -64,7 +64,9 @@ class DescribeGroupsResponse(Message):
     ) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.groups = [] if groups is DEFAULT else groups
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class DescribedGroup(Struct):
@@ -126,7 +128,9 @@ class DescribedGroup(Struct):
         self.protocol_data = protocol_data
         self.members = [] if members is DEFAULT else members
         self.authorized_operations = authorized_operations
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class DescribedGroupMember(Struct):
@@ -173,8 +177,8 @@ class DescribedGroupMember(Struct):
         group_instance_id: str | None = None,
         client_id: str = "",
         client_host: str = "",
-        member_metadata: bytes = b'',
-        member_assignment: bytes = b'',
+        member_metadata: bytes = b"",
+        member_assignment: bytes = b"",
         unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
     ) -> None:
         self.member_id = member_id
@@ -183,7 +187,9 @@ class DescribedGroupMember(Struct):
         self.client_host = client_host
         self.member_metadata = member_metadata
         self.member_assignment = member_assignment
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_DescribeGroupsResponse_v0(b: bytes, p: int) -> tuple[DescribeGroupsResponse, int]:

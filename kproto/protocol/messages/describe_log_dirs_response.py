@@ -62,7 +62,9 @@ class DescribeLogDirsResponse(Message):
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.results = [] if results is DEFAULT else results
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class DescribeLogDirsResult(Struct):
@@ -112,7 +114,9 @@ class DescribeLogDirsResult(Struct):
         self.topics = [] if topics is DEFAULT else topics
         self.total_bytes = total_bytes
         self.usable_bytes = usable_bytes
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class DescribeLogDirsTopic(Struct):
@@ -136,7 +140,9 @@ class DescribeLogDirsTopic(Struct):
     ) -> None:
         self.name = name
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class DescribeLogDirsPartition(Struct):
@@ -182,7 +188,9 @@ class DescribeLogDirsPartition(Struct):
         self.partition_size = partition_size
         self.offset_lag = offset_lag
         self.is_future_key = is_future_key
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_DescribeLogDirsResponse_v0(b: bytes, p: int) -> tuple[DescribeLogDirsResponse, int]:
@@ -450,7 +458,9 @@ def _d_DescribeLogDirsPartition_v0(b: bytes, p: int) -> tuple[DescribeLogDirsPar
     o = DescribeLogDirsPartition.__new__(DescribeLogDirsPartition)
     try:
         _f = "partition_index:i partition_size:q offset_lag:q is_future_key:?"
-        o.partition_index, o.partition_size, o.offset_lag, o.is_future_key = _S_iqqz.unpack_from(b, p)
+        o.partition_index, o.partition_size, o.offset_lag, o.is_future_key = _S_iqqz.unpack_from(
+            b, p
+        )
         p += 21
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
@@ -462,7 +472,9 @@ def _d_DescribeLogDirsPartition_v2(b: bytes, p: int) -> tuple[DescribeLogDirsPar
     o = DescribeLogDirsPartition.__new__(DescribeLogDirsPartition)
     try:
         _f = "partition_index:i partition_size:q offset_lag:q is_future_key:?"
-        o.partition_index, o.partition_size, o.offset_lag, o.is_future_key = _S_iqqz.unpack_from(b, p)
+        o.partition_index, o.partition_size, o.offset_lag, o.is_future_key = _S_iqqz.unpack_from(
+            b, p
+        )
         p += 21
         _f = "unknown_tagged_fields"
         o.unknown_tagged_fields, p = r_tags(b, p)

@@ -42,7 +42,9 @@ class DescribeProducersRequest(Message):
         unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
     ) -> None:
         self.topics = [] if topics is DEFAULT else topics
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class TopicRequest(Struct):
@@ -66,7 +68,9 @@ class TopicRequest(Struct):
     ) -> None:
         self.name = name
         self.partition_indexes = [] if partition_indexes is DEFAULT else partition_indexes
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_DescribeProducersRequest_v0(b: bytes, p: int) -> tuple[DescribeProducersRequest, int]:

@@ -53,7 +53,9 @@ class DescribeProducersResponse(Message):
     ) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.topics = [] if topics is DEFAULT else topics
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class TopicResponse(Struct):
@@ -77,7 +79,9 @@ class TopicResponse(Struct):
     ) -> None:
         self.name = name
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class PartitionResponse(Struct):
@@ -122,7 +126,9 @@ class PartitionResponse(Struct):
         self.error_code = error_code
         self.error_message = error_message
         self.active_producers = [] if active_producers is DEFAULT else active_producers
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class ProducerState(Struct):
@@ -178,7 +184,9 @@ class ProducerState(Struct):
         self.last_timestamp = last_timestamp
         self.coordinator_epoch = coordinator_epoch
         self.current_txn_start_offset = current_txn_start_offset
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_DescribeProducersResponse_v0(b: bytes, p: int) -> tuple[DescribeProducersResponse, int]:
@@ -269,7 +277,14 @@ def _d_ProducerState_v0(b: bytes, p: int) -> tuple[ProducerState, int]:
     o = ProducerState.__new__(ProducerState)
     try:
         _f = "producer_id:q producer_epoch:i last_sequence:i last_timestamp:q coordinator_epoch:i current_txn_start_offset:q"
-        o.producer_id, o.producer_epoch, o.last_sequence, o.last_timestamp, o.coordinator_epoch, o.current_txn_start_offset = _S_qiiqiq.unpack_from(b, p)
+        (
+            o.producer_id,
+            o.producer_epoch,
+            o.last_sequence,
+            o.last_timestamp,
+            o.coordinator_epoch,
+            o.current_txn_start_offset,
+        ) = _S_qiiqiq.unpack_from(b, p)
         p += 36
         _f = "unknown_tagged_fields"
         o.unknown_tagged_fields, p = r_tags(b, p)
@@ -281,7 +296,14 @@ def _d_ProducerState_v0(b: bytes, p: int) -> tuple[ProducerState, int]:
 def _e_ProducerState_v0(w: bytearray, o: ProducerState) -> None:
     try:
         _f = "producer_id:q producer_epoch:i last_sequence:i last_timestamp:q coordinator_epoch:i current_txn_start_offset:q"
-        w += _S_qiiqiq.pack(o.producer_id, o.producer_epoch, o.last_sequence, o.last_timestamp, o.coordinator_epoch, o.current_txn_start_offset)
+        w += _S_qiiqiq.pack(
+            o.producer_id,
+            o.producer_epoch,
+            o.last_sequence,
+            o.last_timestamp,
+            o.coordinator_epoch,
+            o.current_txn_start_offset,
+        )
         _f = "unknown_tagged_fields"
         w_unknown_tags(w, o.unknown_tagged_fields)
     except Exception as e:

@@ -70,7 +70,9 @@ class DescribeQuorumResponse(Message):
         self.error_message = error_message
         self.topics = [] if topics is DEFAULT else topics
         self.nodes = [] if nodes is DEFAULT else nodes
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class TopicData(Struct):
@@ -94,7 +96,9 @@ class TopicData(Struct):
     ) -> None:
         self.topic_name = topic_name
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class PartitionData(Struct):
@@ -162,7 +166,9 @@ class PartitionData(Struct):
         self.high_watermark = high_watermark
         self.current_voters = [] if current_voters is DEFAULT else current_voters
         self.observers = [] if observers is DEFAULT else observers
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class Node(Struct):
@@ -186,7 +192,9 @@ class Node(Struct):
     ) -> None:
         self.node_id = node_id
         self.listeners = [] if listeners is DEFAULT else listeners
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class Listener(Struct):
@@ -214,7 +222,9 @@ class Listener(Struct):
         self.name = name
         self.host = host
         self.port = port
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class ReplicaState(Struct):
@@ -268,7 +278,9 @@ class ReplicaState(Struct):
         self.log_end_offset = log_end_offset
         self.last_fetch_timestamp = last_fetch_timestamp
         self.last_caught_up_timestamp = last_caught_up_timestamp
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_DescribeQuorumResponse_v0(b: bytes, p: int) -> tuple[DescribeQuorumResponse, int]:
@@ -452,7 +464,13 @@ def _d_PartitionData_v0(b: bytes, p: int) -> tuple[PartitionData, int]:
     o = PartitionData.__new__(PartitionData)
     try:
         _f = "partition_index:i error_code:h leader_id:i leader_epoch:i high_watermark:q"
-        o.partition_index, o.error_code, o.leader_id, o.leader_epoch, o.high_watermark = _S_ihiiq.unpack_from(b, p)
+        (
+            o.partition_index,
+            o.error_code,
+            o.leader_id,
+            o.leader_epoch,
+            o.high_watermark,
+        ) = _S_ihiiq.unpack_from(b, p)
         p += 22
         _f = "current_voters"
         o.current_voters, p = r_carray(b, p, 13, _d_ReplicaState_v0)
@@ -470,7 +488,13 @@ def _d_PartitionData_v1(b: bytes, p: int) -> tuple[PartitionData, int]:
     o = PartitionData.__new__(PartitionData)
     try:
         _f = "partition_index:i error_code:h leader_id:i leader_epoch:i high_watermark:q"
-        o.partition_index, o.error_code, o.leader_id, o.leader_epoch, o.high_watermark = _S_ihiiq.unpack_from(b, p)
+        (
+            o.partition_index,
+            o.error_code,
+            o.leader_id,
+            o.leader_epoch,
+            o.high_watermark,
+        ) = _S_ihiiq.unpack_from(b, p)
         p += 22
         _f = "current_voters"
         o.current_voters, p = r_carray(b, p, 29, _d_ReplicaState_v1)
@@ -509,7 +533,9 @@ def _d_PartitionData_v2(b: bytes, p: int) -> tuple[PartitionData, int]:
 def _e_PartitionData_v0(w: bytearray, o: PartitionData) -> None:
     try:
         _f = "partition_index:i error_code:h leader_id:i leader_epoch:i high_watermark:q"
-        w += _S_ihiiq.pack(o.partition_index, o.error_code, o.leader_id, o.leader_epoch, o.high_watermark)
+        w += _S_ihiiq.pack(
+            o.partition_index, o.error_code, o.leader_id, o.leader_epoch, o.high_watermark
+        )
         _f = "current_voters"
         w_carray(w, o.current_voters, _e_ReplicaState_v0)
         _f = "observers"
@@ -523,7 +549,9 @@ def _e_PartitionData_v0(w: bytearray, o: PartitionData) -> None:
 def _e_PartitionData_v1(w: bytearray, o: PartitionData) -> None:
     try:
         _f = "partition_index:i error_code:h leader_id:i leader_epoch:i high_watermark:q"
-        w += _S_ihiiq.pack(o.partition_index, o.error_code, o.leader_id, o.leader_epoch, o.high_watermark)
+        w += _S_ihiiq.pack(
+            o.partition_index, o.error_code, o.leader_id, o.leader_epoch, o.high_watermark
+        )
         _f = "current_voters"
         w_carray(w, o.current_voters, _e_ReplicaState_v1)
         _f = "observers"
@@ -630,7 +658,12 @@ def _d_ReplicaState_v1(b: bytes, p: int) -> tuple[ReplicaState, int]:
     o = ReplicaState.__new__(ReplicaState)
     try:
         _f = "replica_id:i log_end_offset:q last_fetch_timestamp:q last_caught_up_timestamp:q"
-        o.replica_id, o.log_end_offset, o.last_fetch_timestamp, o.last_caught_up_timestamp = _S_iqqq.unpack_from(b, p)
+        (
+            o.replica_id,
+            o.log_end_offset,
+            o.last_fetch_timestamp,
+            o.last_caught_up_timestamp,
+        ) = _S_iqqq.unpack_from(b, p)
         p += 28
         _f = "unknown_tagged_fields"
         o.unknown_tagged_fields, p = r_tags(b, p)
@@ -644,7 +677,13 @@ def _d_ReplicaState_v2(b: bytes, p: int) -> tuple[ReplicaState, int]:
     o = ReplicaState.__new__(ReplicaState)
     try:
         _f = "replica_id:i replica_directory_id:16s log_end_offset:q last_fetch_timestamp:q last_caught_up_timestamp:q"
-        o.replica_id, _u1, o.log_end_offset, o.last_fetch_timestamp, o.last_caught_up_timestamp = _S_iuqqq.unpack_from(b, p)
+        (
+            o.replica_id,
+            _u1,
+            o.log_end_offset,
+            o.last_fetch_timestamp,
+            o.last_caught_up_timestamp,
+        ) = _S_iuqqq.unpack_from(b, p)
         p += 44
         o.replica_directory_id = to_uuid(_u1)
         _f = "unknown_tagged_fields"
@@ -670,7 +709,9 @@ def _e_ReplicaState_v0(w: bytearray, o: ReplicaState) -> None:
 def _e_ReplicaState_v1(w: bytearray, o: ReplicaState) -> None:
     try:
         _f = "replica_id:i log_end_offset:q last_fetch_timestamp:q last_caught_up_timestamp:q"
-        w += _S_iqqq.pack(o.replica_id, o.log_end_offset, o.last_fetch_timestamp, o.last_caught_up_timestamp)
+        w += _S_iqqq.pack(
+            o.replica_id, o.log_end_offset, o.last_fetch_timestamp, o.last_caught_up_timestamp
+        )
         _f = "replica_directory_id"
         if o.replica_directory_id != ZERO_UUID:
             raise absent("replica_directory_id", o.replica_directory_id)
@@ -683,7 +724,13 @@ def _e_ReplicaState_v1(w: bytearray, o: ReplicaState) -> None:
 def _e_ReplicaState_v2(w: bytearray, o: ReplicaState) -> None:
     try:
         _f = "replica_id:i replica_directory_id:16s log_end_offset:q last_fetch_timestamp:q last_caught_up_timestamp:q"
-        w += _S_iuqqq.pack(o.replica_id, o.replica_directory_id.bytes, o.log_end_offset, o.last_fetch_timestamp, o.last_caught_up_timestamp)
+        w += _S_iuqqq.pack(
+            o.replica_id,
+            o.replica_directory_id.bytes,
+            o.log_end_offset,
+            o.last_fetch_timestamp,
+            o.last_caught_up_timestamp,
+        )
         _f = "unknown_tagged_fields"
         w_unknown_tags(w, o.unknown_tagged_fields)
     except Exception as e:

@@ -54,7 +54,9 @@ class DescribeTopicPartitionsRequest(Message):
         self.topics = [] if topics is DEFAULT else topics
         self.response_partition_limit = response_partition_limit
         self.cursor = cursor
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class TopicRequest(Struct):
@@ -68,13 +70,12 @@ class TopicRequest(Struct):
     unknown_tagged_fields: list[tuple[int, bytes]]
 
     def __init__(
-        self,
-        *,
-        name: str = "",
-        unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
+        self, *, name: str = "", unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT
     ) -> None:
         self.name = name
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class Cursor(Struct):
@@ -98,10 +99,14 @@ class Cursor(Struct):
     ) -> None:
         self.topic_name = topic_name
         self.partition_index = partition_index
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
-def _d_DescribeTopicPartitionsRequest_v0(b: bytes, p: int) -> tuple[DescribeTopicPartitionsRequest, int]:
+def _d_DescribeTopicPartitionsRequest_v0(
+    b: bytes, p: int
+) -> tuple[DescribeTopicPartitionsRequest, int]:
     o = DescribeTopicPartitionsRequest.__new__(DescribeTopicPartitionsRequest)
     try:
         _f = "topics"

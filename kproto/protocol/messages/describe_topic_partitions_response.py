@@ -67,7 +67,9 @@ class DescribeTopicPartitionsResponse(Message):
         self.throttle_time_ms = throttle_time_ms
         self.topics = [] if topics is DEFAULT else topics
         self.next_cursor = next_cursor
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class DescribeTopicPartitionsResponseTopic(Struct):
@@ -123,7 +125,9 @@ class DescribeTopicPartitionsResponseTopic(Struct):
         self.is_internal = is_internal
         self.partitions = [] if partitions is DEFAULT else partitions
         self.topic_authorized_operations = topic_authorized_operations
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class DescribeTopicPartitionsResponsePartition(Struct):
@@ -197,7 +201,9 @@ class DescribeTopicPartitionsResponsePartition(Struct):
         self.eligible_leader_replicas = eligible_leader_replicas
         self.last_known_elr = last_known_elr
         self.offline_replicas = [] if offline_replicas is DEFAULT else offline_replicas
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class Cursor(Struct):
@@ -221,10 +227,14 @@ class Cursor(Struct):
     ) -> None:
         self.topic_name = topic_name
         self.partition_index = partition_index
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
-def _d_DescribeTopicPartitionsResponse_v0(b: bytes, p: int) -> tuple[DescribeTopicPartitionsResponse, int]:
+def _d_DescribeTopicPartitionsResponse_v0(
+    b: bytes, p: int
+) -> tuple[DescribeTopicPartitionsResponse, int]:
     o = DescribeTopicPartitionsResponse.__new__(DescribeTopicPartitionsResponse)
     try:
         _f = "throttle_time_ms"
@@ -255,7 +265,9 @@ def _e_DescribeTopicPartitionsResponse_v0(w: bytearray, o: DescribeTopicPartitio
         raise encode_failure(e, _f, o) from None
 
 
-def _d_DescribeTopicPartitionsResponseTopic_v0(b: bytes, p: int) -> tuple[DescribeTopicPartitionsResponseTopic, int]:
+def _d_DescribeTopicPartitionsResponseTopic_v0(
+    b: bytes, p: int
+) -> tuple[DescribeTopicPartitionsResponseTopic, int]:
     o = DescribeTopicPartitionsResponseTopic.__new__(DescribeTopicPartitionsResponseTopic)
     try:
         _f = "error_code"
@@ -279,7 +291,9 @@ def _d_DescribeTopicPartitionsResponseTopic_v0(b: bytes, p: int) -> tuple[Descri
     return o, p
 
 
-def _e_DescribeTopicPartitionsResponseTopic_v0(w: bytearray, o: DescribeTopicPartitionsResponseTopic) -> None:
+def _e_DescribeTopicPartitionsResponseTopic_v0(
+    w: bytearray, o: DescribeTopicPartitionsResponseTopic
+) -> None:
     try:
         _f = "error_code"
         w += _S_h.pack(o.error_code)
@@ -297,7 +311,9 @@ def _e_DescribeTopicPartitionsResponseTopic_v0(w: bytearray, o: DescribeTopicPar
         raise encode_failure(e, _f, o) from None
 
 
-def _d_DescribeTopicPartitionsResponsePartition_v0(b: bytes, p: int) -> tuple[DescribeTopicPartitionsResponsePartition, int]:
+def _d_DescribeTopicPartitionsResponsePartition_v0(
+    b: bytes, p: int
+) -> tuple[DescribeTopicPartitionsResponsePartition, int]:
     o = DescribeTopicPartitionsResponsePartition.__new__(DescribeTopicPartitionsResponsePartition)
     try:
         _f = "error_code:h partition_index:i leader_id:i leader_epoch:i"
@@ -320,7 +336,9 @@ def _d_DescribeTopicPartitionsResponsePartition_v0(b: bytes, p: int) -> tuple[De
     return o, p
 
 
-def _e_DescribeTopicPartitionsResponsePartition_v0(w: bytearray, o: DescribeTopicPartitionsResponsePartition) -> None:
+def _e_DescribeTopicPartitionsResponsePartition_v0(
+    w: bytearray, o: DescribeTopicPartitionsResponsePartition
+) -> None:
     try:
         _f = "error_code:h partition_index:i leader_id:i leader_epoch:i"
         w += _S_hiii.pack(o.error_code, o.partition_index, o.leader_id, o.leader_epoch)

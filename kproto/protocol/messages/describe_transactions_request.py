@@ -41,7 +41,9 @@ class DescribeTransactionsRequest(Message):
         unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
     ) -> None:
         self.transactional_ids = [] if transactional_ids is DEFAULT else transactional_ids
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_DescribeTransactionsRequest_v0(b: bytes, p: int) -> tuple[DescribeTransactionsRequest, int]:

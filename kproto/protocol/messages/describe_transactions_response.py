@@ -53,7 +53,9 @@ class DescribeTransactionsResponse(Message):
     ) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.transaction_states = [] if transaction_states is DEFAULT else transaction_states
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class TransactionState(Struct):
@@ -123,7 +125,9 @@ class TransactionState(Struct):
         self.producer_id = producer_id
         self.producer_epoch = producer_epoch
         self.topics = [] if topics is DEFAULT else topics
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class TopicData(Struct):
@@ -147,10 +151,14 @@ class TopicData(Struct):
     ) -> None:
         self.topic = topic
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
-def _d_DescribeTransactionsResponse_v0(b: bytes, p: int) -> tuple[DescribeTransactionsResponse, int]:
+def _d_DescribeTransactionsResponse_v0(
+    b: bytes, p: int
+) -> tuple[DescribeTransactionsResponse, int]:
     o = DescribeTransactionsResponse.__new__(DescribeTransactionsResponse)
     try:
         _f = "throttle_time_ms"
@@ -188,7 +196,12 @@ def _d_TransactionState_v0(b: bytes, p: int) -> tuple[TransactionState, int]:
         _f = "transaction_state"
         o.transaction_state, p = r_cstr(b, p)
         _f = "transaction_timeout_ms:i transaction_start_time_ms:q producer_id:q producer_epoch:h"
-        o.transaction_timeout_ms, o.transaction_start_time_ms, o.producer_id, o.producer_epoch = _S_iqqh.unpack_from(b, p)
+        (
+            o.transaction_timeout_ms,
+            o.transaction_start_time_ms,
+            o.producer_id,
+            o.producer_epoch,
+        ) = _S_iqqh.unpack_from(b, p)
         p += 22
         _f = "topics"
         o.topics, p = r_carray(b, p, 3, _d_TopicData_v0)
@@ -208,7 +221,9 @@ def _e_TransactionState_v0(w: bytearray, o: TransactionState) -> None:
         _f = "transaction_state"
         w_cstr(w, o.transaction_state)
         _f = "transaction_timeout_ms:i transaction_start_time_ms:q producer_id:q producer_epoch:h"
-        w += _S_iqqh.pack(o.transaction_timeout_ms, o.transaction_start_time_ms, o.producer_id, o.producer_epoch)
+        w += _S_iqqh.pack(
+            o.transaction_timeout_ms, o.transaction_start_time_ms, o.producer_id, o.producer_epoch
+        )
         _f = "topics"
         w_carray(w, o.topics, _e_TopicData_v0)
         _f = "unknown_tagged_fields"

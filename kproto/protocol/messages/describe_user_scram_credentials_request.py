@@ -40,7 +40,9 @@ class DescribeUserScramCredentialsRequest(Message):
         unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
     ) -> None:
         self.users = [] if users is DEFAULT else users
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class UserName(Struct):
@@ -54,16 +56,17 @@ class UserName(Struct):
     unknown_tagged_fields: list[tuple[int, bytes]]
 
     def __init__(
-        self,
-        *,
-        name: str = "",
-        unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
+        self, *, name: str = "", unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT
     ) -> None:
         self.name = name
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
-def _d_DescribeUserScramCredentialsRequest_v0(b: bytes, p: int) -> tuple[DescribeUserScramCredentialsRequest, int]:
+def _d_DescribeUserScramCredentialsRequest_v0(
+    b: bytes, p: int
+) -> tuple[DescribeUserScramCredentialsRequest, int]:
     o = DescribeUserScramCredentialsRequest.__new__(DescribeUserScramCredentialsRequest)
     try:
         _f = "users"
@@ -75,7 +78,9 @@ def _d_DescribeUserScramCredentialsRequest_v0(b: bytes, p: int) -> tuple[Describ
     return o, p
 
 
-def _e_DescribeUserScramCredentialsRequest_v0(w: bytearray, o: DescribeUserScramCredentialsRequest) -> None:
+def _e_DescribeUserScramCredentialsRequest_v0(
+    w: bytearray, o: DescribeUserScramCredentialsRequest
+) -> None:
     try:
         _f = "users"
         w_cnarray(w, o.users, _e_UserName_v0)

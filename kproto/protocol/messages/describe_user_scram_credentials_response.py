@@ -74,7 +74,9 @@ class DescribeUserScramCredentialsResponse(Message):
         self.error_code = error_code
         self.error_message = error_message
         self.results = [] if results is DEFAULT else results
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class DescribeUserScramCredentialsResult(Struct):
@@ -107,7 +109,9 @@ class DescribeUserScramCredentialsResult(Struct):
         self.error_code = error_code
         self.error_message = error_message
         self.credential_infos = [] if credential_infos is DEFAULT else credential_infos
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class CredentialInfo(Struct):
@@ -131,10 +135,14 @@ class CredentialInfo(Struct):
     ) -> None:
         self.mechanism = mechanism
         self.iterations = iterations
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
-def _d_DescribeUserScramCredentialsResponse_v0(b: bytes, p: int) -> tuple[DescribeUserScramCredentialsResponse, int]:
+def _d_DescribeUserScramCredentialsResponse_v0(
+    b: bytes, p: int
+) -> tuple[DescribeUserScramCredentialsResponse, int]:
     o = DescribeUserScramCredentialsResponse.__new__(DescribeUserScramCredentialsResponse)
     try:
         _f = "throttle_time_ms:i error_code:h"
@@ -151,7 +159,9 @@ def _d_DescribeUserScramCredentialsResponse_v0(b: bytes, p: int) -> tuple[Descri
     return o, p
 
 
-def _e_DescribeUserScramCredentialsResponse_v0(w: bytearray, o: DescribeUserScramCredentialsResponse) -> None:
+def _e_DescribeUserScramCredentialsResponse_v0(
+    w: bytearray, o: DescribeUserScramCredentialsResponse
+) -> None:
     try:
         _f = "throttle_time_ms:i error_code:h"
         w += _S_ih.pack(o.throttle_time_ms, o.error_code)
@@ -165,7 +175,9 @@ def _e_DescribeUserScramCredentialsResponse_v0(w: bytearray, o: DescribeUserScra
         raise encode_failure(e, _f, o) from None
 
 
-def _d_DescribeUserScramCredentialsResult_v0(b: bytes, p: int) -> tuple[DescribeUserScramCredentialsResult, int]:
+def _d_DescribeUserScramCredentialsResult_v0(
+    b: bytes, p: int
+) -> tuple[DescribeUserScramCredentialsResult, int]:
     o = DescribeUserScramCredentialsResult.__new__(DescribeUserScramCredentialsResult)
     try:
         _f = "user"
@@ -184,7 +196,9 @@ def _d_DescribeUserScramCredentialsResult_v0(b: bytes, p: int) -> tuple[Describe
     return o, p
 
 
-def _e_DescribeUserScramCredentialsResult_v0(w: bytearray, o: DescribeUserScramCredentialsResult) -> None:
+def _e_DescribeUserScramCredentialsResult_v0(
+    w: bytearray, o: DescribeUserScramCredentialsResult
+) -> None:
     try:
         _f = "user"
         w_cstr(w, o.user)

@@ -64,7 +64,9 @@ class ElectLeadersRequest(Message):
         self.election_type = election_type
         self.topic_partitions = [] if topic_partitions is DEFAULT else topic_partitions
         self.timeout_ms = timeout_ms
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class TopicPartitions(Struct):
@@ -88,7 +90,9 @@ class TopicPartitions(Struct):
     ) -> None:
         self.topic = topic
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_ElectLeadersRequest_v0(b: bytes, p: int) -> tuple[ElectLeadersRequest, int]:

@@ -74,8 +74,12 @@ class ElectLeadersResponse(Message):
     ) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
-        self.replica_election_results = [] if replica_election_results is DEFAULT else replica_election_results
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.replica_election_results = (
+            [] if replica_election_results is DEFAULT else replica_election_results
+        )
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class ReplicaElectionResult(Struct):
@@ -99,7 +103,9 @@ class ReplicaElectionResult(Struct):
     ) -> None:
         self.topic = topic
         self.partition_result = [] if partition_result is DEFAULT else partition_result
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class PartitionResult(Struct):
@@ -127,7 +133,9 @@ class PartitionResult(Struct):
         self.partition_id = partition_id
         self.error_code = error_code
         self.error_message = error_message
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_ElectLeadersResponse_v0(b: bytes, p: int) -> tuple[ElectLeadersResponse, int]:

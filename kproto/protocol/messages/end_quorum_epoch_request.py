@@ -68,7 +68,9 @@ class EndQuorumEpochRequest(Message):
         self.cluster_id = cluster_id
         self.topics = [] if topics is DEFAULT else topics
         self.leader_endpoints = [] if leader_endpoints is DEFAULT else leader_endpoints
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class TopicData(Struct):
@@ -92,7 +94,9 @@ class TopicData(Struct):
     ) -> None:
         self.topic_name = topic_name
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class PartitionData(Struct):
@@ -142,7 +146,9 @@ class PartitionData(Struct):
         self.leader_epoch = leader_epoch
         self.preferred_successors = [] if preferred_successors is DEFAULT else preferred_successors
         self.preferred_candidates = [] if preferred_candidates is DEFAULT else preferred_candidates
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class ReplicaInfo(Struct):
@@ -166,7 +172,9 @@ class ReplicaInfo(Struct):
     ) -> None:
         self.candidate_id = candidate_id
         self.candidate_directory_id = candidate_directory_id
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class LeaderEndpoint(Struct):
@@ -194,7 +202,9 @@ class LeaderEndpoint(Struct):
         self.name = name
         self.host = host
         self.port = port
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_EndQuorumEpochRequest_v0(b: bytes, p: int) -> tuple[EndQuorumEpochRequest, int]:
@@ -414,5 +424,5 @@ def _e_LeaderEndpoint_v1(w: bytearray, o: LeaderEndpoint) -> None:
         raise encode_failure(e, _f, o) from None
 
 
-EndQuorumEpochRequest._DECODERS = (_d_EndQuorumEpochRequest_v0, _d_EndQuorumEpochRequest_v1,)
-EndQuorumEpochRequest._ENCODERS = (_e_EndQuorumEpochRequest_v0, _e_EndQuorumEpochRequest_v1,)
+EndQuorumEpochRequest._DECODERS = (_d_EndQuorumEpochRequest_v0, _d_EndQuorumEpochRequest_v1)
+EndQuorumEpochRequest._ENCODERS = (_e_EndQuorumEpochRequest_v0, _e_EndQuorumEpochRequest_v1)

@@ -63,7 +63,9 @@ class EndQuorumEpochResponse(Message):
         self.error_code = error_code
         self.topics = [] if topics is DEFAULT else topics
         self.node_endpoints = [] if node_endpoints is DEFAULT else node_endpoints
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class TopicData(Struct):
@@ -87,7 +89,9 @@ class TopicData(Struct):
     ) -> None:
         self.topic_name = topic_name
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class PartitionData(Struct):
@@ -131,7 +135,9 @@ class PartitionData(Struct):
         self.error_code = error_code
         self.leader_id = leader_id
         self.leader_epoch = leader_epoch
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class NodeEndpoint(Struct):
@@ -159,7 +165,9 @@ class NodeEndpoint(Struct):
         self.node_id = node_id
         self.host = host
         self.port = port
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_EndQuorumEpochResponse_v0(b: bytes, p: int) -> tuple[EndQuorumEpochResponse, int]:
@@ -367,5 +375,5 @@ def _e_NodeEndpoint_v1(w: bytearray, o: NodeEndpoint) -> None:
         raise encode_failure(e, _f, o) from None
 
 
-EndQuorumEpochResponse._DECODERS = (_d_EndQuorumEpochResponse_v0, _d_EndQuorumEpochResponse_v1,)
-EndQuorumEpochResponse._ENCODERS = (_e_EndQuorumEpochResponse_v0, _e_EndQuorumEpochResponse_v1,)
+EndQuorumEpochResponse._DECODERS = (_d_EndQuorumEpochResponse_v0, _d_EndQuorumEpochResponse_v1)
+EndQuorumEpochResponse._ENCODERS = (_e_EndQuorumEpochResponse_v0, _e_EndQuorumEpochResponse_v1)

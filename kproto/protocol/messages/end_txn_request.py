@@ -69,7 +69,9 @@ class EndTxnRequest(Message):
         self.producer_id = producer_id
         self.producer_epoch = producer_epoch
         self.committed = committed
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_EndTxnRequest_v0(b: bytes, p: int) -> tuple[EndTxnRequest, int]:

@@ -67,7 +67,9 @@ class EndTxnResponse(Message):
         self.error_code = error_code
         self.producer_id = producer_id
         self.producer_epoch = producer_epoch
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_EndTxnResponse_v0(b: bytes, p: int) -> tuple[EndTxnResponse, int]:
@@ -103,7 +105,9 @@ def _d_EndTxnResponse_v5(b: bytes, p: int) -> tuple[EndTxnResponse, int]:
     o = EndTxnResponse.__new__(EndTxnResponse)
     try:
         _f = "throttle_time_ms:i error_code:h producer_id:q producer_epoch:h"
-        o.throttle_time_ms, o.error_code, o.producer_id, o.producer_epoch = _S_ihqh.unpack_from(b, p)
+        o.throttle_time_ms, o.error_code, o.producer_id, o.producer_epoch = _S_ihqh.unpack_from(
+            b, p
+        )
         p += 16
         _f = "unknown_tagged_fields"
         o.unknown_tagged_fields, p = r_tags(b, p)

@@ -46,15 +46,17 @@ class EnvelopeRequest(Message):
     def __init__(
         self,
         *,
-        request_data: bytes = b'',
-        request_principal: bytes | None = b'',
-        client_host_address: bytes = b'',
+        request_data: bytes = b"",
+        request_principal: bytes | None = b"",
+        client_host_address: bytes = b"",
         unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
     ) -> None:
         self.request_data = request_data
         self.request_principal = request_principal
         self.client_host_address = client_host_address
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_EnvelopeRequest_v0(b: bytes, p: int) -> tuple[EnvelopeRequest, int]:

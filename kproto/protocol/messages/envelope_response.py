@@ -46,7 +46,9 @@ class EnvelopeResponse(Message):
     ) -> None:
         self.response_data = response_data
         self.error_code = error_code
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_EnvelopeResponse_v0(b: bytes, p: int) -> tuple[EnvelopeResponse, int]:

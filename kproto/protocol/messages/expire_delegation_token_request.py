@@ -43,16 +43,20 @@ class ExpireDelegationTokenRequest(Message):
     def __init__(
         self,
         *,
-        hmac: bytes = b'',
+        hmac: bytes = b"",
         expiry_time_period_ms: int = 0,
         unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
     ) -> None:
         self.hmac = hmac
         self.expiry_time_period_ms = expiry_time_period_ms
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
-def _d_ExpireDelegationTokenRequest_v0(b: bytes, p: int) -> tuple[ExpireDelegationTokenRequest, int]:
+def _d_ExpireDelegationTokenRequest_v0(
+    b: bytes, p: int
+) -> tuple[ExpireDelegationTokenRequest, int]:
     o = ExpireDelegationTokenRequest.__new__(ExpireDelegationTokenRequest)
     try:
         _f = "hmac"
@@ -66,7 +70,9 @@ def _d_ExpireDelegationTokenRequest_v0(b: bytes, p: int) -> tuple[ExpireDelegati
     return o, p
 
 
-def _d_ExpireDelegationTokenRequest_v2(b: bytes, p: int) -> tuple[ExpireDelegationTokenRequest, int]:
+def _d_ExpireDelegationTokenRequest_v2(
+    b: bytes, p: int
+) -> tuple[ExpireDelegationTokenRequest, int]:
     o = ExpireDelegationTokenRequest.__new__(ExpireDelegationTokenRequest)
     try:
         _f = "hmac"

@@ -50,10 +50,14 @@ class ExpireDelegationTokenResponse(Message):
         self.error_code = error_code
         self.expiry_timestamp_ms = expiry_timestamp_ms
         self.throttle_time_ms = throttle_time_ms
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
-def _d_ExpireDelegationTokenResponse_v0(b: bytes, p: int) -> tuple[ExpireDelegationTokenResponse, int]:
+def _d_ExpireDelegationTokenResponse_v0(
+    b: bytes, p: int
+) -> tuple[ExpireDelegationTokenResponse, int]:
     o = ExpireDelegationTokenResponse.__new__(ExpireDelegationTokenResponse)
     try:
         _f = "error_code:h expiry_timestamp_ms:q throttle_time_ms:i"
@@ -65,7 +69,9 @@ def _d_ExpireDelegationTokenResponse_v0(b: bytes, p: int) -> tuple[ExpireDelegat
     return o, p
 
 
-def _d_ExpireDelegationTokenResponse_v2(b: bytes, p: int) -> tuple[ExpireDelegationTokenResponse, int]:
+def _d_ExpireDelegationTokenResponse_v2(
+    b: bytes, p: int
+) -> tuple[ExpireDelegationTokenResponse, int]:
     o = ExpireDelegationTokenResponse.__new__(ExpireDelegationTokenResponse)
     try:
         _f = "error_code:h expiry_timestamp_ms:q throttle_time_ms:i"

@@ -151,9 +151,13 @@ class FetchRequest(Message):
         self.session_id = session_id
         self.session_epoch = session_epoch
         self.topics = [] if topics is DEFAULT else topics
-        self.forgotten_topics_data = [] if forgotten_topics_data is DEFAULT else forgotten_topics_data
+        self.forgotten_topics_data = (
+            [] if forgotten_topics_data is DEFAULT else forgotten_topics_data
+        )
         self.rack_id = rack_id
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class ReplicaState(Struct):
@@ -177,7 +181,9 @@ class ReplicaState(Struct):
     ) -> None:
         self.replica_id = replica_id
         self.replica_epoch = replica_epoch
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class FetchTopic(Struct):
@@ -205,7 +211,9 @@ class FetchTopic(Struct):
         self.topic = topic
         self.topic_id = topic_id
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class FetchPartition(Struct):
@@ -269,7 +277,9 @@ class FetchPartition(Struct):
         self.log_start_offset = log_start_offset
         self.partition_max_bytes = partition_max_bytes
         self.replica_directory_id = replica_directory_id
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class ForgottenTopic(Struct):
@@ -297,7 +307,9 @@ class ForgottenTopic(Struct):
         self.topic = topic
         self.topic_id = topic_id
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_FetchRequest_v0(b: bytes, p: int) -> tuple[FetchRequest, int]:
@@ -347,7 +359,13 @@ def _d_FetchRequest_v4(b: bytes, p: int) -> tuple[FetchRequest, int]:
     o = FetchRequest.__new__(FetchRequest)
     try:
         _f = "replica_id:i max_wait_ms:i min_bytes:i max_bytes:i isolation_level:b"
-        o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level = _S_iiiib.unpack_from(b, p)
+        (
+            o.replica_id,
+            o.max_wait_ms,
+            o.min_bytes,
+            o.max_bytes,
+            o.isolation_level,
+        ) = _S_iiiib.unpack_from(b, p)
         p += 17
         _f = "topics"
         o.topics, p = r_array(b, p, 6, _d_FetchTopic_v0)
@@ -367,7 +385,13 @@ def _d_FetchRequest_v5(b: bytes, p: int) -> tuple[FetchRequest, int]:
     o = FetchRequest.__new__(FetchRequest)
     try:
         _f = "replica_id:i max_wait_ms:i min_bytes:i max_bytes:i isolation_level:b"
-        o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level = _S_iiiib.unpack_from(b, p)
+        (
+            o.replica_id,
+            o.max_wait_ms,
+            o.min_bytes,
+            o.max_bytes,
+            o.isolation_level,
+        ) = _S_iiiib.unpack_from(b, p)
         p += 17
         _f = "topics"
         o.topics, p = r_array(b, p, 6, _d_FetchTopic_v5)
@@ -387,7 +411,15 @@ def _d_FetchRequest_v7(b: bytes, p: int) -> tuple[FetchRequest, int]:
     o = FetchRequest.__new__(FetchRequest)
     try:
         _f = "replica_id:i max_wait_ms:i min_bytes:i max_bytes:i isolation_level:b session_id:i session_epoch:i"
-        o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch = _S_iiiibii.unpack_from(b, p)
+        (
+            o.replica_id,
+            o.max_wait_ms,
+            o.min_bytes,
+            o.max_bytes,
+            o.isolation_level,
+            o.session_id,
+            o.session_epoch,
+        ) = _S_iiiibii.unpack_from(b, p)
         p += 25
         _f = "topics"
         o.topics, p = r_array(b, p, 6, _d_FetchTopic_v5)
@@ -406,7 +438,15 @@ def _d_FetchRequest_v9(b: bytes, p: int) -> tuple[FetchRequest, int]:
     o = FetchRequest.__new__(FetchRequest)
     try:
         _f = "replica_id:i max_wait_ms:i min_bytes:i max_bytes:i isolation_level:b session_id:i session_epoch:i"
-        o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch = _S_iiiibii.unpack_from(b, p)
+        (
+            o.replica_id,
+            o.max_wait_ms,
+            o.min_bytes,
+            o.max_bytes,
+            o.isolation_level,
+            o.session_id,
+            o.session_epoch,
+        ) = _S_iiiibii.unpack_from(b, p)
         p += 25
         _f = "topics"
         o.topics, p = r_array(b, p, 6, _d_FetchTopic_v9)
@@ -425,7 +465,15 @@ def _d_FetchRequest_v11(b: bytes, p: int) -> tuple[FetchRequest, int]:
     o = FetchRequest.__new__(FetchRequest)
     try:
         _f = "replica_id:i max_wait_ms:i min_bytes:i max_bytes:i isolation_level:b session_id:i session_epoch:i"
-        o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch = _S_iiiibii.unpack_from(b, p)
+        (
+            o.replica_id,
+            o.max_wait_ms,
+            o.min_bytes,
+            o.max_bytes,
+            o.isolation_level,
+            o.session_id,
+            o.session_epoch,
+        ) = _S_iiiibii.unpack_from(b, p)
         p += 25
         _f = "topics"
         o.topics, p = r_array(b, p, 6, _d_FetchTopic_v9)
@@ -445,7 +493,15 @@ def _d_FetchRequest_v12(b: bytes, p: int) -> tuple[FetchRequest, int]:
     o = FetchRequest.__new__(FetchRequest)
     try:
         _f = "replica_id:i max_wait_ms:i min_bytes:i max_bytes:i isolation_level:b session_id:i session_epoch:i"
-        o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch = _S_iiiibii.unpack_from(b, p)
+        (
+            o.replica_id,
+            o.max_wait_ms,
+            o.min_bytes,
+            o.max_bytes,
+            o.isolation_level,
+            o.session_id,
+            o.session_epoch,
+        ) = _S_iiiibii.unpack_from(b, p)
         p += 25
         _f = "topics"
         o.topics, p = r_carray(b, p, 3, _d_FetchTopic_v12)
@@ -480,7 +536,15 @@ def _d_FetchRequest_v13(b: bytes, p: int) -> tuple[FetchRequest, int]:
     o = FetchRequest.__new__(FetchRequest)
     try:
         _f = "replica_id:i max_wait_ms:i min_bytes:i max_bytes:i isolation_level:b session_id:i session_epoch:i"
-        o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch = _S_iiiibii.unpack_from(b, p)
+        (
+            o.replica_id,
+            o.max_wait_ms,
+            o.min_bytes,
+            o.max_bytes,
+            o.isolation_level,
+            o.session_id,
+            o.session_epoch,
+        ) = _S_iiiibii.unpack_from(b, p)
         p += 25
         _f = "topics"
         o.topics, p = r_carray(b, p, 18, _d_FetchTopic_v13)
@@ -515,7 +579,14 @@ def _d_FetchRequest_v15(b: bytes, p: int) -> tuple[FetchRequest, int]:
     o = FetchRequest.__new__(FetchRequest)
     try:
         _f = "max_wait_ms:i min_bytes:i max_bytes:i isolation_level:b session_id:i session_epoch:i"
-        o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch = _S_iiibii.unpack_from(b, p)
+        (
+            o.max_wait_ms,
+            o.min_bytes,
+            o.max_bytes,
+            o.isolation_level,
+            o.session_id,
+            o.session_epoch,
+        ) = _S_iiibii.unpack_from(b, p)
         p += 21
         _f = "topics"
         o.topics, p = r_carray(b, p, 18, _d_FetchTopic_v13)
@@ -553,7 +624,14 @@ def _d_FetchRequest_v17(b: bytes, p: int) -> tuple[FetchRequest, int]:
     o = FetchRequest.__new__(FetchRequest)
     try:
         _f = "max_wait_ms:i min_bytes:i max_bytes:i isolation_level:b session_id:i session_epoch:i"
-        o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch = _S_iiibii.unpack_from(b, p)
+        (
+            o.max_wait_ms,
+            o.min_bytes,
+            o.max_bytes,
+            o.isolation_level,
+            o.session_id,
+            o.session_epoch,
+        ) = _S_iiibii.unpack_from(b, p)
         p += 21
         _f = "topics"
         o.topics, p = r_carray(b, p, 18, _d_FetchTopic_v17)
@@ -662,7 +740,15 @@ def _e_FetchRequest_v5(w: bytearray, o: FetchRequest) -> None:
 def _e_FetchRequest_v7(w: bytearray, o: FetchRequest) -> None:
     try:
         _f = "replica_id:i max_wait_ms:i min_bytes:i max_bytes:i isolation_level:b session_id:i session_epoch:i"
-        w += _S_iiiibii.pack(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch)
+        w += _S_iiiibii.pack(
+            o.replica_id,
+            o.max_wait_ms,
+            o.min_bytes,
+            o.max_bytes,
+            o.isolation_level,
+            o.session_id,
+            o.session_epoch,
+        )
         _f = "topics"
         w_array(w, o.topics, _e_FetchTopic_v5)
         _f = "forgotten_topics_data"
@@ -679,7 +765,15 @@ def _e_FetchRequest_v7(w: bytearray, o: FetchRequest) -> None:
 def _e_FetchRequest_v9(w: bytearray, o: FetchRequest) -> None:
     try:
         _f = "replica_id:i max_wait_ms:i min_bytes:i max_bytes:i isolation_level:b session_id:i session_epoch:i"
-        w += _S_iiiibii.pack(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch)
+        w += _S_iiiibii.pack(
+            o.replica_id,
+            o.max_wait_ms,
+            o.min_bytes,
+            o.max_bytes,
+            o.isolation_level,
+            o.session_id,
+            o.session_epoch,
+        )
         _f = "topics"
         w_array(w, o.topics, _e_FetchTopic_v9)
         _f = "forgotten_topics_data"
@@ -696,7 +790,15 @@ def _e_FetchRequest_v9(w: bytearray, o: FetchRequest) -> None:
 def _e_FetchRequest_v11(w: bytearray, o: FetchRequest) -> None:
     try:
         _f = "replica_id:i max_wait_ms:i min_bytes:i max_bytes:i isolation_level:b session_id:i session_epoch:i"
-        w += _S_iiiibii.pack(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch)
+        w += _S_iiiibii.pack(
+            o.replica_id,
+            o.max_wait_ms,
+            o.min_bytes,
+            o.max_bytes,
+            o.isolation_level,
+            o.session_id,
+            o.session_epoch,
+        )
         _f = "topics"
         w_array(w, o.topics, _e_FetchTopic_v9)
         _f = "forgotten_topics_data"
@@ -715,7 +817,15 @@ def _e_FetchRequest_v11(w: bytearray, o: FetchRequest) -> None:
 def _e_FetchRequest_v12(w: bytearray, o: FetchRequest) -> None:
     try:
         _f = "replica_id:i max_wait_ms:i min_bytes:i max_bytes:i isolation_level:b session_id:i session_epoch:i"
-        w += _S_iiiibii.pack(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch)
+        w += _S_iiiibii.pack(
+            o.replica_id,
+            o.max_wait_ms,
+            o.min_bytes,
+            o.max_bytes,
+            o.isolation_level,
+            o.session_id,
+            o.session_epoch,
+        )
         _f = "topics"
         w_carray(w, o.topics, _e_FetchTopic_v12)
         _f = "forgotten_topics_data"
@@ -741,7 +851,15 @@ def _e_FetchRequest_v12(w: bytearray, o: FetchRequest) -> None:
 def _e_FetchRequest_v13(w: bytearray, o: FetchRequest) -> None:
     try:
         _f = "replica_id:i max_wait_ms:i min_bytes:i max_bytes:i isolation_level:b session_id:i session_epoch:i"
-        w += _S_iiiibii.pack(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch)
+        w += _S_iiiibii.pack(
+            o.replica_id,
+            o.max_wait_ms,
+            o.min_bytes,
+            o.max_bytes,
+            o.isolation_level,
+            o.session_id,
+            o.session_epoch,
+        )
         _f = "topics"
         w_carray(w, o.topics, _e_FetchTopic_v13)
         _f = "forgotten_topics_data"
@@ -767,7 +885,14 @@ def _e_FetchRequest_v13(w: bytearray, o: FetchRequest) -> None:
 def _e_FetchRequest_v15(w: bytearray, o: FetchRequest) -> None:
     try:
         _f = "max_wait_ms:i min_bytes:i max_bytes:i isolation_level:b session_id:i session_epoch:i"
-        w += _S_iiibii.pack(o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch)
+        w += _S_iiibii.pack(
+            o.max_wait_ms,
+            o.min_bytes,
+            o.max_bytes,
+            o.isolation_level,
+            o.session_id,
+            o.session_epoch,
+        )
         _f = "topics"
         w_carray(w, o.topics, _e_FetchTopic_v13)
         _f = "forgotten_topics_data"
@@ -798,7 +923,14 @@ def _e_FetchRequest_v15(w: bytearray, o: FetchRequest) -> None:
 def _e_FetchRequest_v17(w: bytearray, o: FetchRequest) -> None:
     try:
         _f = "max_wait_ms:i min_bytes:i max_bytes:i isolation_level:b session_id:i session_epoch:i"
-        w += _S_iiibii.pack(o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch)
+        w += _S_iiibii.pack(
+            o.max_wait_ms,
+            o.min_bytes,
+            o.max_bytes,
+            o.isolation_level,
+            o.session_id,
+            o.session_epoch,
+        )
         _f = "topics"
         w_carray(w, o.topics, _e_FetchTopic_v17)
         _f = "forgotten_topics_data"
@@ -1032,7 +1164,12 @@ def _d_FetchPartition_v5(b: bytes, p: int) -> tuple[FetchPartition, int]:
     o = FetchPartition.__new__(FetchPartition)
     try:
         _f = "partition:i fetch_offset:q log_start_offset:q partition_max_bytes:i"
-        o.partition, o.fetch_offset, o.log_start_offset, o.partition_max_bytes = _S_iqqi.unpack_from(b, p)
+        (
+            o.partition,
+            o.fetch_offset,
+            o.log_start_offset,
+            o.partition_max_bytes,
+        ) = _S_iqqi.unpack_from(b, p)
         p += 24
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
@@ -1047,7 +1184,13 @@ def _d_FetchPartition_v9(b: bytes, p: int) -> tuple[FetchPartition, int]:
     o = FetchPartition.__new__(FetchPartition)
     try:
         _f = "partition:i current_leader_epoch:i fetch_offset:q log_start_offset:q partition_max_bytes:i"
-        o.partition, o.current_leader_epoch, o.fetch_offset, o.log_start_offset, o.partition_max_bytes = _S_iiqqi.unpack_from(b, p)
+        (
+            o.partition,
+            o.current_leader_epoch,
+            o.fetch_offset,
+            o.log_start_offset,
+            o.partition_max_bytes,
+        ) = _S_iiqqi.unpack_from(b, p)
         p += 28
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
@@ -1061,7 +1204,14 @@ def _d_FetchPartition_v12(b: bytes, p: int) -> tuple[FetchPartition, int]:
     o = FetchPartition.__new__(FetchPartition)
     try:
         _f = "partition:i current_leader_epoch:i fetch_offset:q last_fetched_epoch:i log_start_offset:q partition_max_bytes:i"
-        o.partition, o.current_leader_epoch, o.fetch_offset, o.last_fetched_epoch, o.log_start_offset, o.partition_max_bytes = _S_iiqiqi.unpack_from(b, p)
+        (
+            o.partition,
+            o.current_leader_epoch,
+            o.fetch_offset,
+            o.last_fetched_epoch,
+            o.log_start_offset,
+            o.partition_max_bytes,
+        ) = _S_iiqiqi.unpack_from(b, p)
         p += 32
         _f = "unknown_tagged_fields"
         _tags, p = r_tags(b, p)
@@ -1085,7 +1235,14 @@ def _d_FetchPartition_v17(b: bytes, p: int) -> tuple[FetchPartition, int]:
     o = FetchPartition.__new__(FetchPartition)
     try:
         _f = "partition:i current_leader_epoch:i fetch_offset:q last_fetched_epoch:i log_start_offset:q partition_max_bytes:i"
-        o.partition, o.current_leader_epoch, o.fetch_offset, o.last_fetched_epoch, o.log_start_offset, o.partition_max_bytes = _S_iiqiqi.unpack_from(b, p)
+        (
+            o.partition,
+            o.current_leader_epoch,
+            o.fetch_offset,
+            o.last_fetched_epoch,
+            o.log_start_offset,
+            o.partition_max_bytes,
+        ) = _S_iiqiqi.unpack_from(b, p)
         p += 32
         o.replica_directory_id = ZERO_UUID
         _f = "unknown_tagged_fields"
@@ -1136,7 +1293,13 @@ def _e_FetchPartition_v5(w: bytearray, o: FetchPartition) -> None:
 def _e_FetchPartition_v9(w: bytearray, o: FetchPartition) -> None:
     try:
         _f = "partition:i current_leader_epoch:i fetch_offset:q log_start_offset:q partition_max_bytes:i"
-        w += _S_iiqqi.pack(o.partition, o.current_leader_epoch, o.fetch_offset, o.log_start_offset, o.partition_max_bytes)
+        w += _S_iiqqi.pack(
+            o.partition,
+            o.current_leader_epoch,
+            o.fetch_offset,
+            o.log_start_offset,
+            o.partition_max_bytes,
+        )
         _f = "last_fetched_epoch"
         if o.last_fetched_epoch != -1:
             raise absent("last_fetched_epoch", o.last_fetched_epoch)
@@ -1149,7 +1312,14 @@ def _e_FetchPartition_v9(w: bytearray, o: FetchPartition) -> None:
 def _e_FetchPartition_v12(w: bytearray, o: FetchPartition) -> None:
     try:
         _f = "partition:i current_leader_epoch:i fetch_offset:q last_fetched_epoch:i log_start_offset:q partition_max_bytes:i"
-        w += _S_iiqiqi.pack(o.partition, o.current_leader_epoch, o.fetch_offset, o.last_fetched_epoch, o.log_start_offset, o.partition_max_bytes)
+        w += _S_iiqiqi.pack(
+            o.partition,
+            o.current_leader_epoch,
+            o.fetch_offset,
+            o.last_fetched_epoch,
+            o.log_start_offset,
+            o.partition_max_bytes,
+        )
         _f = "unknown_tagged_fields"
         w_unknown_tags(w, o.unknown_tagged_fields)
     except Exception as e:
@@ -1159,7 +1329,14 @@ def _e_FetchPartition_v12(w: bytearray, o: FetchPartition) -> None:
 def _e_FetchPartition_v17(w: bytearray, o: FetchPartition) -> None:
     try:
         _f = "partition:i current_leader_epoch:i fetch_offset:q last_fetched_epoch:i log_start_offset:q partition_max_bytes:i"
-        w += _S_iiqiqi.pack(o.partition, o.current_leader_epoch, o.fetch_offset, o.last_fetched_epoch, o.log_start_offset, o.partition_max_bytes)
+        w += _S_iiqiqi.pack(
+            o.partition,
+            o.current_leader_epoch,
+            o.fetch_offset,
+            o.last_fetched_epoch,
+            o.log_start_offset,
+            o.partition_max_bytes,
+        )
         _f = "unknown_tagged_fields"
         _t: list[tuple[int, bytes | bytearray]] = []
         _f = "replica_directory_id"

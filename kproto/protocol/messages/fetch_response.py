@@ -108,7 +108,9 @@ class FetchResponse(Message):
         self.session_id = session_id
         self.responses = [] if responses is DEFAULT else responses
         self.node_endpoints = [] if node_endpoints is DEFAULT else node_endpoints
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class FetchableTopicResponse(Struct):
@@ -136,7 +138,9 @@ class FetchableTopicResponse(Struct):
         self.topic = topic
         self.topic_id = topic_id
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class PartitionData(Struct):
@@ -227,7 +231,9 @@ class PartitionData(Struct):
         self.aborted_transactions = [] if aborted_transactions is DEFAULT else aborted_transactions
         self.preferred_read_replica = preferred_read_replica
         self.records = records
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class EpochEndOffset(Struct):
@@ -251,7 +257,9 @@ class EpochEndOffset(Struct):
     ) -> None:
         self.epoch = epoch
         self.end_offset = end_offset
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class LeaderIdAndEpoch(Struct):
@@ -275,7 +283,9 @@ class LeaderIdAndEpoch(Struct):
     ) -> None:
         self.leader_id = leader_id
         self.leader_epoch = leader_epoch
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class SnapshotId(Struct):
@@ -299,7 +309,9 @@ class SnapshotId(Struct):
     ) -> None:
         self.end_offset = end_offset
         self.epoch = epoch
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class AbortedTransaction(Struct):
@@ -323,7 +335,9 @@ class AbortedTransaction(Struct):
     ) -> None:
         self.producer_id = producer_id
         self.first_offset = first_offset
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class NodeEndpoint(Struct):
@@ -356,7 +370,9 @@ class NodeEndpoint(Struct):
         self.host = host
         self.port = port
         self.rack = rack
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_FetchResponse_v0(b: bytes, p: int) -> tuple[FetchResponse, int]:
@@ -869,7 +885,12 @@ def _d_PartitionData_v4(b: bytes, p: int) -> tuple[PartitionData, int]:
     o = PartitionData.__new__(PartitionData)
     try:
         _f = "partition_index:i error_code:h high_watermark:q last_stable_offset:q"
-        o.partition_index, o.error_code, o.high_watermark, o.last_stable_offset = _S_ihqq.unpack_from(b, p)
+        (
+            o.partition_index,
+            o.error_code,
+            o.high_watermark,
+            o.last_stable_offset,
+        ) = _S_ihqq.unpack_from(b, p)
         p += 22
         _f = "aborted_transactions"
         o.aborted_transactions, p = r_narray(b, p, 16, _d_AbortedTransaction_v4)
@@ -890,7 +911,13 @@ def _d_PartitionData_v5(b: bytes, p: int) -> tuple[PartitionData, int]:
     o = PartitionData.__new__(PartitionData)
     try:
         _f = "partition_index:i error_code:h high_watermark:q last_stable_offset:q log_start_offset:q"
-        o.partition_index, o.error_code, o.high_watermark, o.last_stable_offset, o.log_start_offset = _S_ihqqq.unpack_from(b, p)
+        (
+            o.partition_index,
+            o.error_code,
+            o.high_watermark,
+            o.last_stable_offset,
+            o.log_start_offset,
+        ) = _S_ihqqq.unpack_from(b, p)
         p += 30
         _f = "aborted_transactions"
         o.aborted_transactions, p = r_narray(b, p, 16, _d_AbortedTransaction_v4)
@@ -910,7 +937,13 @@ def _d_PartitionData_v11(b: bytes, p: int) -> tuple[PartitionData, int]:
     o = PartitionData.__new__(PartitionData)
     try:
         _f = "partition_index:i error_code:h high_watermark:q last_stable_offset:q log_start_offset:q"
-        o.partition_index, o.error_code, o.high_watermark, o.last_stable_offset, o.log_start_offset = _S_ihqqq.unpack_from(b, p)
+        (
+            o.partition_index,
+            o.error_code,
+            o.high_watermark,
+            o.last_stable_offset,
+            o.log_start_offset,
+        ) = _S_ihqqq.unpack_from(b, p)
         p += 30
         _f = "aborted_transactions"
         o.aborted_transactions, p = r_narray(b, p, 16, _d_AbortedTransaction_v4)
@@ -932,7 +965,13 @@ def _d_PartitionData_v12(b: bytes, p: int) -> tuple[PartitionData, int]:
     o = PartitionData.__new__(PartitionData)
     try:
         _f = "partition_index:i error_code:h high_watermark:q last_stable_offset:q log_start_offset:q"
-        o.partition_index, o.error_code, o.high_watermark, o.last_stable_offset, o.log_start_offset = _S_ihqqq.unpack_from(b, p)
+        (
+            o.partition_index,
+            o.error_code,
+            o.high_watermark,
+            o.last_stable_offset,
+            o.log_start_offset,
+        ) = _S_ihqqq.unpack_from(b, p)
         p += 30
         _f = "aborted_transactions"
         o.aborted_transactions, p = r_cnarray(b, p, 17, _d_AbortedTransaction_v12)
@@ -1024,7 +1063,13 @@ def _e_PartitionData_v4(w: bytearray, o: PartitionData) -> None:
 def _e_PartitionData_v5(w: bytearray, o: PartitionData) -> None:
     try:
         _f = "partition_index:i error_code:h high_watermark:q last_stable_offset:q log_start_offset:q"
-        w += _S_ihqqq.pack(o.partition_index, o.error_code, o.high_watermark, o.last_stable_offset, o.log_start_offset)
+        w += _S_ihqqq.pack(
+            o.partition_index,
+            o.error_code,
+            o.high_watermark,
+            o.last_stable_offset,
+            o.log_start_offset,
+        )
         _f = "aborted_transactions"
         w_narray(w, o.aborted_transactions, _e_AbortedTransaction_v4)
         _f = "records"
@@ -1050,7 +1095,13 @@ def _e_PartitionData_v5(w: bytearray, o: PartitionData) -> None:
 def _e_PartitionData_v11(w: bytearray, o: PartitionData) -> None:
     try:
         _f = "partition_index:i error_code:h high_watermark:q last_stable_offset:q log_start_offset:q"
-        w += _S_ihqqq.pack(o.partition_index, o.error_code, o.high_watermark, o.last_stable_offset, o.log_start_offset)
+        w += _S_ihqqq.pack(
+            o.partition_index,
+            o.error_code,
+            o.high_watermark,
+            o.last_stable_offset,
+            o.log_start_offset,
+        )
         _f = "aborted_transactions"
         w_narray(w, o.aborted_transactions, _e_AbortedTransaction_v4)
         _f = "preferred_read_replica"
@@ -1075,7 +1126,13 @@ def _e_PartitionData_v11(w: bytearray, o: PartitionData) -> None:
 def _e_PartitionData_v12(w: bytearray, o: PartitionData) -> None:
     try:
         _f = "partition_index:i error_code:h high_watermark:q last_stable_offset:q log_start_offset:q"
-        w += _S_ihqqq.pack(o.partition_index, o.error_code, o.high_watermark, o.last_stable_offset, o.log_start_offset)
+        w += _S_ihqqq.pack(
+            o.partition_index,
+            o.error_code,
+            o.high_watermark,
+            o.last_stable_offset,
+            o.log_start_offset,
+        )
         _f = "aborted_transactions"
         w_cnarray(w, o.aborted_transactions, _e_AbortedTransaction_v12)
         _f = "preferred_read_replica"

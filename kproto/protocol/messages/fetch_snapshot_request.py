@@ -69,7 +69,9 @@ class FetchSnapshotRequest(Message):
         self.replica_id = replica_id
         self.max_bytes = max_bytes
         self.topics = [] if topics is DEFAULT else topics
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class TopicSnapshot(Struct):
@@ -93,7 +95,9 @@ class TopicSnapshot(Struct):
     ) -> None:
         self.name = name
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class PartitionSnapshot(Struct):
@@ -143,7 +147,9 @@ class PartitionSnapshot(Struct):
         self.snapshot_id = SnapshotId() if snapshot_id is DEFAULT else snapshot_id
         self.position = position
         self.replica_directory_id = replica_directory_id
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class SnapshotId(Struct):
@@ -167,7 +173,9 @@ class SnapshotId(Struct):
     ) -> None:
         self.end_offset = end_offset
         self.epoch = epoch
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_FetchSnapshotRequest_v0(b: bytes, p: int) -> tuple[FetchSnapshotRequest, int]:
@@ -432,5 +440,5 @@ def _e_SnapshotId_v0(w: bytearray, o: SnapshotId) -> None:
         raise encode_failure(e, _f, o) from None
 
 
-FetchSnapshotRequest._DECODERS = (_d_FetchSnapshotRequest_v0, _d_FetchSnapshotRequest_v1,)
-FetchSnapshotRequest._ENCODERS = (_e_FetchSnapshotRequest_v0, _e_FetchSnapshotRequest_v1,)
+FetchSnapshotRequest._DECODERS = (_d_FetchSnapshotRequest_v0, _d_FetchSnapshotRequest_v1)
+FetchSnapshotRequest._ENCODERS = (_e_FetchSnapshotRequest_v0, _e_FetchSnapshotRequest_v1)

@@ -81,7 +81,9 @@ class FetchSnapshotResponse(Message):
         self.error_code = error_code
         self.topics = [] if topics is DEFAULT else topics
         self.node_endpoints = [] if node_endpoints is DEFAULT else node_endpoints
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class TopicSnapshot(Struct):
@@ -105,7 +107,9 @@ class TopicSnapshot(Struct):
     ) -> None:
         self.name = name
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class PartitionSnapshot(Struct):
@@ -157,7 +161,7 @@ class PartitionSnapshot(Struct):
         current_leader: LeaderIdAndEpoch = DEFAULT,
         size: int = 0,
         position: int = 0,
-        unaligned_records: bytes = b'',
+        unaligned_records: bytes = b"",
         unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
     ) -> None:
         self.index = index
@@ -167,7 +171,9 @@ class PartitionSnapshot(Struct):
         self.size = size
         self.position = position
         self.unaligned_records = unaligned_records
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class SnapshotId(Struct):
@@ -191,7 +197,9 @@ class SnapshotId(Struct):
     ) -> None:
         self.end_offset = end_offset
         self.epoch = epoch
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class LeaderIdAndEpoch(Struct):
@@ -215,7 +223,9 @@ class LeaderIdAndEpoch(Struct):
     ) -> None:
         self.leader_id = leader_id
         self.leader_epoch = leader_epoch
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class NodeEndpoint(Struct):
@@ -243,7 +253,9 @@ class NodeEndpoint(Struct):
         self.node_id = node_id
         self.host = host
         self.port = port
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_FetchSnapshotResponse_v0(b: bytes, p: int) -> tuple[FetchSnapshotResponse, int]:
@@ -494,5 +506,5 @@ def _e_NodeEndpoint_v1(w: bytearray, o: NodeEndpoint) -> None:
         raise encode_failure(e, _f, o) from None
 
 
-FetchSnapshotResponse._DECODERS = (_d_FetchSnapshotResponse_v0, _d_FetchSnapshotResponse_v1,)
-FetchSnapshotResponse._ENCODERS = (_e_FetchSnapshotResponse_v0, _e_FetchSnapshotResponse_v1,)
+FetchSnapshotResponse._DECODERS = (_d_FetchSnapshotResponse_v0, _d_FetchSnapshotResponse_v1)
+FetchSnapshotResponse._ENCODERS = (_e_FetchSnapshotResponse_v0, _e_FetchSnapshotResponse_v1)

@@ -56,7 +56,9 @@ class FindCoordinatorRequest(Message):
         self.key = key
         self.key_type = key_type
         self.coordinator_keys = [] if coordinator_keys is DEFAULT else coordinator_keys
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_FindCoordinatorRequest_v0(b: bytes, p: int) -> tuple[FindCoordinatorRequest, int]:

@@ -97,7 +97,9 @@ class FindCoordinatorResponse(Message):
         self.host = host
         self.port = port
         self.coordinators = [] if coordinators is DEFAULT else coordinators
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class Coordinator(Struct):
@@ -153,7 +155,9 @@ class Coordinator(Struct):
         self.port = port
         self.error_code = error_code
         self.error_message = error_message
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_FindCoordinatorResponse_v0(b: bytes, p: int) -> tuple[FindCoordinatorResponse, int]:

@@ -43,10 +43,14 @@ class GetTelemetrySubscriptionsRequest(Message):
         unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
     ) -> None:
         self.client_instance_id = client_instance_id
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
-def _d_GetTelemetrySubscriptionsRequest_v0(b: bytes, p: int) -> tuple[GetTelemetrySubscriptionsRequest, int]:
+def _d_GetTelemetrySubscriptionsRequest_v0(
+    b: bytes, p: int
+) -> tuple[GetTelemetrySubscriptionsRequest, int]:
     o = GetTelemetrySubscriptionsRequest.__new__(GetTelemetrySubscriptionsRequest)
     try:
         _f = "client_instance_id"
@@ -60,7 +64,9 @@ def _d_GetTelemetrySubscriptionsRequest_v0(b: bytes, p: int) -> tuple[GetTelemet
     return o, p
 
 
-def _e_GetTelemetrySubscriptionsRequest_v0(w: bytearray, o: GetTelemetrySubscriptionsRequest) -> None:
+def _e_GetTelemetrySubscriptionsRequest_v0(
+    w: bytearray, o: GetTelemetrySubscriptionsRequest
+) -> None:
     try:
         _f = "client_instance_id"
         w += _S_u.pack(o.client_instance_id.bytes)

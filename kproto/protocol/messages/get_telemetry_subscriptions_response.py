@@ -103,15 +103,21 @@ class GetTelemetrySubscriptionsResponse(Message):
         self.error_code = error_code
         self.client_instance_id = client_instance_id
         self.subscription_id = subscription_id
-        self.accepted_compression_types = [] if accepted_compression_types is DEFAULT else accepted_compression_types
+        self.accepted_compression_types = (
+            [] if accepted_compression_types is DEFAULT else accepted_compression_types
+        )
         self.push_interval_ms = push_interval_ms
         self.telemetry_max_bytes = telemetry_max_bytes
         self.delta_temporality = delta_temporality
         self.requested_metrics = [] if requested_metrics is DEFAULT else requested_metrics
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
-def _d_GetTelemetrySubscriptionsResponse_v0(b: bytes, p: int) -> tuple[GetTelemetrySubscriptionsResponse, int]:
+def _d_GetTelemetrySubscriptionsResponse_v0(
+    b: bytes, p: int
+) -> tuple[GetTelemetrySubscriptionsResponse, int]:
     o = GetTelemetrySubscriptionsResponse.__new__(GetTelemetrySubscriptionsResponse)
     try:
         _f = "throttle_time_ms:i error_code:h client_instance_id:16s subscription_id:i"
@@ -132,10 +138,14 @@ def _d_GetTelemetrySubscriptionsResponse_v0(b: bytes, p: int) -> tuple[GetTeleme
     return o, p
 
 
-def _e_GetTelemetrySubscriptionsResponse_v0(w: bytearray, o: GetTelemetrySubscriptionsResponse) -> None:
+def _e_GetTelemetrySubscriptionsResponse_v0(
+    w: bytearray, o: GetTelemetrySubscriptionsResponse
+) -> None:
     try:
         _f = "throttle_time_ms:i error_code:h client_instance_id:16s subscription_id:i"
-        w += _S_ihui.pack(o.throttle_time_ms, o.error_code, o.client_instance_id.bytes, o.subscription_id)
+        w += _S_ihui.pack(
+            o.throttle_time_ms, o.error_code, o.client_instance_id.bytes, o.subscription_id
+        )
         _f = "accepted_compression_types"
         w_cfarray(w, o.accepted_compression_types, "b")
         _f = "push_interval_ms:i telemetry_max_bytes:i delta_temporality:?"

@@ -75,7 +75,9 @@ class HeartbeatRequest(Message):
         self.generation_id = generation_id
         self.member_id = member_id
         self.group_instance_id = group_instance_id
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_HeartbeatRequest_v0(b: bytes, p: int) -> tuple[HeartbeatRequest, int]:

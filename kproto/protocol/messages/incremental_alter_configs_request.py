@@ -58,7 +58,9 @@ class IncrementalAlterConfigsRequest(Message):
     ) -> None:
         self.resources = [] if resources is DEFAULT else resources
         self.validate_only = validate_only
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class AlterConfigsResource(Struct):
@@ -86,7 +88,9 @@ class AlterConfigsResource(Struct):
         self.resource_type = resource_type
         self.resource_name = resource_name
         self.configs = [] if configs is DEFAULT else configs
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class AlterableConfig(Struct):
@@ -114,10 +118,14 @@ class AlterableConfig(Struct):
         self.name = name
         self.config_operation = config_operation
         self.value = value
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
-def _d_IncrementalAlterConfigsRequest_v0(b: bytes, p: int) -> tuple[IncrementalAlterConfigsRequest, int]:
+def _d_IncrementalAlterConfigsRequest_v0(
+    b: bytes, p: int
+) -> tuple[IncrementalAlterConfigsRequest, int]:
     o = IncrementalAlterConfigsRequest.__new__(IncrementalAlterConfigsRequest)
     try:
         _f = "resources"
@@ -131,7 +139,9 @@ def _d_IncrementalAlterConfigsRequest_v0(b: bytes, p: int) -> tuple[IncrementalA
     return o, p
 
 
-def _d_IncrementalAlterConfigsRequest_v1(b: bytes, p: int) -> tuple[IncrementalAlterConfigsRequest, int]:
+def _d_IncrementalAlterConfigsRequest_v1(
+    b: bytes, p: int
+) -> tuple[IncrementalAlterConfigsRequest, int]:
     o = IncrementalAlterConfigsRequest.__new__(IncrementalAlterConfigsRequest)
     try:
         _f = "resources"

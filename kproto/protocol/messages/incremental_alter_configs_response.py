@@ -60,7 +60,9 @@ class IncrementalAlterConfigsResponse(Message):
     ) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.responses = [] if responses is DEFAULT else responses
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class AlterConfigsResourceResponse(Struct):
@@ -104,10 +106,14 @@ class AlterConfigsResourceResponse(Struct):
         self.error_message = error_message
         self.resource_type = resource_type
         self.resource_name = resource_name
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
-def _d_IncrementalAlterConfigsResponse_v0(b: bytes, p: int) -> tuple[IncrementalAlterConfigsResponse, int]:
+def _d_IncrementalAlterConfigsResponse_v0(
+    b: bytes, p: int
+) -> tuple[IncrementalAlterConfigsResponse, int]:
     o = IncrementalAlterConfigsResponse.__new__(IncrementalAlterConfigsResponse)
     try:
         _f = "throttle_time_ms"
@@ -121,7 +127,9 @@ def _d_IncrementalAlterConfigsResponse_v0(b: bytes, p: int) -> tuple[Incremental
     return o, p
 
 
-def _d_IncrementalAlterConfigsResponse_v1(b: bytes, p: int) -> tuple[IncrementalAlterConfigsResponse, int]:
+def _d_IncrementalAlterConfigsResponse_v1(
+    b: bytes, p: int
+) -> tuple[IncrementalAlterConfigsResponse, int]:
     o = IncrementalAlterConfigsResponse.__new__(IncrementalAlterConfigsResponse)
     try:
         _f = "throttle_time_ms"
@@ -160,7 +168,9 @@ def _e_IncrementalAlterConfigsResponse_v1(w: bytearray, o: IncrementalAlterConfi
         raise encode_failure(e, _f, o) from None
 
 
-def _d_AlterConfigsResourceResponse_v0(b: bytes, p: int) -> tuple[AlterConfigsResourceResponse, int]:
+def _d_AlterConfigsResourceResponse_v0(
+    b: bytes, p: int
+) -> tuple[AlterConfigsResourceResponse, int]:
     o = AlterConfigsResourceResponse.__new__(AlterConfigsResourceResponse)
     try:
         _f = "error_code"
@@ -179,7 +189,9 @@ def _d_AlterConfigsResourceResponse_v0(b: bytes, p: int) -> tuple[AlterConfigsRe
     return o, p
 
 
-def _d_AlterConfigsResourceResponse_v1(b: bytes, p: int) -> tuple[AlterConfigsResourceResponse, int]:
+def _d_AlterConfigsResourceResponse_v1(
+    b: bytes, p: int
+) -> tuple[AlterConfigsResourceResponse, int]:
     o = AlterConfigsResourceResponse.__new__(AlterConfigsResourceResponse)
     try:
         _f = "error_code"

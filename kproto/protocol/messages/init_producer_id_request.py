@@ -74,7 +74,9 @@ class InitProducerIdRequest(Message):
         self.transaction_timeout_ms = transaction_timeout_ms
         self.producer_id = producer_id
         self.producer_epoch = producer_epoch
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_InitProducerIdRequest_v0(b: bytes, p: int) -> tuple[InitProducerIdRequest, int]:

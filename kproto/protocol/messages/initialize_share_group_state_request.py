@@ -52,7 +52,9 @@ class InitializeShareGroupStateRequest(Message):
     ) -> None:
         self.group_id = group_id
         self.topics = [] if topics is DEFAULT else topics
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class InitializeStateData(Struct):
@@ -76,7 +78,9 @@ class InitializeStateData(Struct):
     ) -> None:
         self.topic_id = topic_id
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class PartitionData(Struct):
@@ -105,10 +109,14 @@ class PartitionData(Struct):
         self.partition = partition
         self.state_epoch = state_epoch
         self.start_offset = start_offset
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
-def _d_InitializeShareGroupStateRequest_v0(b: bytes, p: int) -> tuple[InitializeShareGroupStateRequest, int]:
+def _d_InitializeShareGroupStateRequest_v0(
+    b: bytes, p: int
+) -> tuple[InitializeShareGroupStateRequest, int]:
     o = InitializeShareGroupStateRequest.__new__(InitializeShareGroupStateRequest)
     try:
         _f = "group_id"
@@ -122,7 +130,9 @@ def _d_InitializeShareGroupStateRequest_v0(b: bytes, p: int) -> tuple[Initialize
     return o, p
 
 
-def _e_InitializeShareGroupStateRequest_v0(w: bytearray, o: InitializeShareGroupStateRequest) -> None:
+def _e_InitializeShareGroupStateRequest_v0(
+    w: bytearray, o: InitializeShareGroupStateRequest
+) -> None:
     try:
         _f = "group_id"
         w_cstr(w, o.group_id)

@@ -48,7 +48,9 @@ class InitializeShareGroupStateResponse(Message):
         unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
     ) -> None:
         self.results = [] if results is DEFAULT else results
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class InitializeStateResult(Struct):
@@ -72,7 +74,9 @@ class InitializeStateResult(Struct):
     ) -> None:
         self.topic_id = topic_id
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class PartitionResult(Struct):
@@ -100,10 +104,14 @@ class PartitionResult(Struct):
         self.partition = partition
         self.error_code = error_code
         self.error_message = error_message
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
-def _d_InitializeShareGroupStateResponse_v0(b: bytes, p: int) -> tuple[InitializeShareGroupStateResponse, int]:
+def _d_InitializeShareGroupStateResponse_v0(
+    b: bytes, p: int
+) -> tuple[InitializeShareGroupStateResponse, int]:
     o = InitializeShareGroupStateResponse.__new__(InitializeShareGroupStateResponse)
     try:
         _f = "results"
@@ -115,7 +123,9 @@ def _d_InitializeShareGroupStateResponse_v0(b: bytes, p: int) -> tuple[Initializ
     return o, p
 
 
-def _e_InitializeShareGroupStateResponse_v0(w: bytearray, o: InitializeShareGroupStateResponse) -> None:
+def _e_InitializeShareGroupStateResponse_v0(
+    w: bytearray, o: InitializeShareGroupStateResponse
+) -> None:
     try:
         _f = "results"
         w_carray(w, o.results, _e_InitializeStateResult_v0)

@@ -111,7 +111,9 @@ class JoinGroupRequest(Message):
         self.protocol_type = protocol_type
         self.protocols = [] if protocols is DEFAULT else protocols
         self.reason = reason
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class JoinGroupRequestProtocol(Struct):
@@ -130,12 +132,14 @@ class JoinGroupRequestProtocol(Struct):
         self,
         *,
         name: str = "",
-        metadata: bytes = b'',
+        metadata: bytes = b"",
         unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
     ) -> None:
         self.name = name
         self.metadata = metadata
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_JoinGroupRequest_v0(b: bytes, p: int) -> tuple[JoinGroupRequest, int]:

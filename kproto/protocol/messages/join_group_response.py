@@ -115,7 +115,9 @@ class JoinGroupResponse(Message):
         self.skip_assignment = skip_assignment
         self.member_id = member_id
         self.members = [] if members is DEFAULT else members
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class JoinGroupResponseMember(Struct):
@@ -138,13 +140,15 @@ class JoinGroupResponseMember(Struct):
         *,
         member_id: str = "",
         group_instance_id: str | None = None,
-        metadata: bytes = b'',
+        metadata: bytes = b"",
         unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
     ) -> None:
         self.member_id = member_id
         self.group_instance_id = group_instance_id
         self.metadata = metadata
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_JoinGroupResponse_v0(b: bytes, p: int) -> tuple[JoinGroupResponse, int]:

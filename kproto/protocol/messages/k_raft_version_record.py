@@ -39,7 +39,9 @@ class KRaftVersionRecord(Message):
     ) -> None:
         self.version = version
         self.k_raft_version = k_raft_version
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_KRaftVersionRecord_v0(b: bytes, p: int) -> tuple[KRaftVersionRecord, int]:

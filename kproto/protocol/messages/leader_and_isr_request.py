@@ -110,10 +110,14 @@ class LeaderAndIsrRequest(Message):
         self.controller_epoch = controller_epoch
         self.broker_epoch = broker_epoch
         self.type = type
-        self.ungrouped_partition_states = [] if ungrouped_partition_states is DEFAULT else ungrouped_partition_states
+        self.ungrouped_partition_states = (
+            [] if ungrouped_partition_states is DEFAULT else ungrouped_partition_states
+        )
         self.topic_states = [] if topic_states is DEFAULT else topic_states
         self.live_leaders = [] if live_leaders is DEFAULT else live_leaders
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class LeaderAndIsrTopicState(Struct):
@@ -141,7 +145,9 @@ class LeaderAndIsrTopicState(Struct):
         self.topic_name = topic_name
         self.topic_id = topic_id
         self.partition_states = [] if partition_states is DEFAULT else partition_states
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class LeaderAndIsrLiveLeader(Struct):
@@ -169,7 +175,9 @@ class LeaderAndIsrLiveLeader(Struct):
         self.broker_id = broker_id
         self.host_name = host_name
         self.port = port
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class LeaderAndIsrPartitionState(Struct):
@@ -265,7 +273,9 @@ class LeaderAndIsrPartitionState(Struct):
         self.removing_replicas = [] if removing_replicas is DEFAULT else removing_replicas
         self.is_new = is_new
         self.leader_recovery_state = leader_recovery_state
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_LeaderAndIsrRequest_v0(b: bytes, p: int) -> tuple[LeaderAndIsrRequest, int]:
@@ -408,7 +418,13 @@ def _d_LeaderAndIsrRequest_v7(b: bytes, p: int) -> tuple[LeaderAndIsrRequest, in
     o = LeaderAndIsrRequest.__new__(LeaderAndIsrRequest)
     try:
         _f = "controller_id:i is_k_raft_controller:? controller_epoch:i broker_epoch:q type:b"
-        o.controller_id, o.is_k_raft_controller, o.controller_epoch, o.broker_epoch, o.type = _S_iziqb.unpack_from(b, p)
+        (
+            o.controller_id,
+            o.is_k_raft_controller,
+            o.controller_epoch,
+            o.broker_epoch,
+            o.type,
+        ) = _S_iziqb.unpack_from(b, p)
         p += 18
         _f = "topic_states"
         o.topic_states, p = r_carray(b, p, 19, _d_LeaderAndIsrTopicState_v6)
@@ -580,7 +596,9 @@ def _e_LeaderAndIsrRequest_v6(w: bytearray, o: LeaderAndIsrRequest) -> None:
 def _e_LeaderAndIsrRequest_v7(w: bytearray, o: LeaderAndIsrRequest) -> None:
     try:
         _f = "controller_id:i is_k_raft_controller:? controller_epoch:i broker_epoch:q type:b"
-        w += _S_iziqb.pack(o.controller_id, o.is_k_raft_controller, o.controller_epoch, o.broker_epoch, o.type)
+        w += _S_iziqb.pack(
+            o.controller_id, o.is_k_raft_controller, o.controller_epoch, o.broker_epoch, o.type
+        )
         _f = "topic_states"
         w_carray(w, o.topic_states, _e_LeaderAndIsrTopicState_v6)
         _f = "live_leaders"

@@ -63,7 +63,9 @@ class LeaderAndIsrResponse(Message):
         self.error_code = error_code
         self.partition_errors = [] if partition_errors is DEFAULT else partition_errors
         self.topics = [] if topics is DEFAULT else topics
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class LeaderAndIsrTopicError(Struct):
@@ -87,7 +89,9 @@ class LeaderAndIsrTopicError(Struct):
     ) -> None:
         self.topic_id = topic_id
         self.partition_errors = [] if partition_errors is DEFAULT else partition_errors
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class LeaderAndIsrPartitionError(Struct):
@@ -115,7 +119,9 @@ class LeaderAndIsrPartitionError(Struct):
         self.topic_name = topic_name
         self.partition_index = partition_index
         self.error_code = error_code
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_LeaderAndIsrResponse_v0(b: bytes, p: int) -> tuple[LeaderAndIsrResponse, int]:

@@ -60,7 +60,9 @@ class LeaderChangeMessage(Message):
         self.leader_id = leader_id
         self.voters = [] if voters is DEFAULT else voters
         self.granting_voters = [] if granting_voters is DEFAULT else granting_voters
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class Voter(Struct):
@@ -84,7 +86,9 @@ class Voter(Struct):
     ) -> None:
         self.voter_id = voter_id
         self.voter_directory_id = voter_directory_id
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_LeaderChangeMessage_v0(b: bytes, p: int) -> tuple[LeaderChangeMessage, int]:
@@ -200,5 +204,5 @@ def _e_Voter_v1(w: bytearray, o: Voter) -> None:
         raise encode_failure(e, _f, o) from None
 
 
-LeaderChangeMessage._DECODERS = (_d_LeaderChangeMessage_v0, _d_LeaderChangeMessage_v1,)
-LeaderChangeMessage._ENCODERS = (_e_LeaderChangeMessage_v0, _e_LeaderChangeMessage_v1,)
+LeaderChangeMessage._DECODERS = (_d_LeaderChangeMessage_v0, _d_LeaderChangeMessage_v1)
+LeaderChangeMessage._ENCODERS = (_e_LeaderChangeMessage_v0, _e_LeaderChangeMessage_v1)

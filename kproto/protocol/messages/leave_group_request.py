@@ -58,7 +58,9 @@ class LeaveGroupRequest(Message):
         self.group_id = group_id
         self.member_id = member_id
         self.members = [] if members is DEFAULT else members
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class MemberIdentity(Struct):
@@ -86,7 +88,9 @@ class MemberIdentity(Struct):
         self.member_id = member_id
         self.group_instance_id = group_instance_id
         self.reason = reason
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_LeaveGroupRequest_v0(b: bytes, p: int) -> tuple[LeaveGroupRequest, int]:

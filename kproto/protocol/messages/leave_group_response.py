@@ -64,7 +64,9 @@ class LeaveGroupResponse(Message):
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.members = [] if members is DEFAULT else members
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class MemberResponse(Struct):
@@ -92,7 +94,9 @@ class MemberResponse(Struct):
         self.member_id = member_id
         self.group_instance_id = group_instance_id
         self.error_code = error_code
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_LeaveGroupResponse_v0(b: bytes, p: int) -> tuple[LeaveGroupResponse, int]:

@@ -23,10 +23,14 @@ class ListClientMetricsResourcesRequest(Message):
     unknown_tagged_fields: list[tuple[int, bytes]]
 
     def __init__(self, *, unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT) -> None:
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
-def _d_ListClientMetricsResourcesRequest_v0(b: bytes, p: int) -> tuple[ListClientMetricsResourcesRequest, int]:
+def _d_ListClientMetricsResourcesRequest_v0(
+    b: bytes, p: int
+) -> tuple[ListClientMetricsResourcesRequest, int]:
     o = ListClientMetricsResourcesRequest.__new__(ListClientMetricsResourcesRequest)
     try:
         _f = "unknown_tagged_fields"
@@ -36,7 +40,9 @@ def _d_ListClientMetricsResourcesRequest_v0(b: bytes, p: int) -> tuple[ListClien
     return o, p
 
 
-def _e_ListClientMetricsResourcesRequest_v0(w: bytearray, o: ListClientMetricsResourcesRequest) -> None:
+def _e_ListClientMetricsResourcesRequest_v0(
+    w: bytearray, o: ListClientMetricsResourcesRequest
+) -> None:
     try:
         _f = "unknown_tagged_fields"
         w_unknown_tags(w, o.unknown_tagged_fields)

@@ -62,8 +62,12 @@ class ListClientMetricsResourcesResponse(Message):
     ) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
-        self.client_metrics_resources = [] if client_metrics_resources is DEFAULT else client_metrics_resources
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.client_metrics_resources = (
+            [] if client_metrics_resources is DEFAULT else client_metrics_resources
+        )
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class ClientMetricsResource(Struct):
@@ -77,16 +81,17 @@ class ClientMetricsResource(Struct):
     unknown_tagged_fields: list[tuple[int, bytes]]
 
     def __init__(
-        self,
-        *,
-        name: str = "",
-        unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
+        self, *, name: str = "", unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT
     ) -> None:
         self.name = name
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
-def _d_ListClientMetricsResourcesResponse_v0(b: bytes, p: int) -> tuple[ListClientMetricsResourcesResponse, int]:
+def _d_ListClientMetricsResourcesResponse_v0(
+    b: bytes, p: int
+) -> tuple[ListClientMetricsResourcesResponse, int]:
     o = ListClientMetricsResourcesResponse.__new__(ListClientMetricsResourcesResponse)
     try:
         _f = "throttle_time_ms:i error_code:h"
@@ -101,7 +106,9 @@ def _d_ListClientMetricsResourcesResponse_v0(b: bytes, p: int) -> tuple[ListClie
     return o, p
 
 
-def _e_ListClientMetricsResourcesResponse_v0(w: bytearray, o: ListClientMetricsResourcesResponse) -> None:
+def _e_ListClientMetricsResourcesResponse_v0(
+    w: bytearray, o: ListClientMetricsResourcesResponse
+) -> None:
     try:
         _f = "throttle_time_ms:i error_code:h"
         w += _S_ih.pack(o.throttle_time_ms, o.error_code)

@@ -48,7 +48,9 @@ class ListGroupsRequest(Message):
     ) -> None:
         self.states_filter = [] if states_filter is DEFAULT else states_filter
         self.types_filter = [] if types_filter is DEFAULT else types_filter
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_ListGroupsRequest_v0(b: bytes, p: int) -> tuple[ListGroupsRequest, int]:

@@ -59,7 +59,9 @@ class ListGroupsResponse(Message):
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.groups = [] if groups is DEFAULT else groups
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class ListedGroup(Struct):
@@ -91,7 +93,9 @@ class ListedGroup(Struct):
         self.protocol_type = protocol_type
         self.group_state = group_state
         self.group_type = group_type
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_ListGroupsResponse_v0(b: bytes, p: int) -> tuple[ListGroupsResponse, int]:

@@ -73,7 +73,9 @@ class ListOffsetsRequest(Message):
         self.isolation_level = isolation_level
         self.topics = [] if topics is DEFAULT else topics
         self.timeout_ms = timeout_ms
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class ListOffsetsTopic(Struct):
@@ -97,7 +99,9 @@ class ListOffsetsTopic(Struct):
     ) -> None:
         self.name = name
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class ListOffsetsPartition(Struct):
@@ -141,7 +145,9 @@ class ListOffsetsPartition(Struct):
         self.current_leader_epoch = current_leader_epoch
         self.timestamp = timestamp
         self.max_num_offsets = max_num_offsets
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_ListOffsetsRequest_v0(b: bytes, p: int) -> tuple[ListOffsetsRequest, int]:

@@ -60,7 +60,9 @@ class ListOffsetsResponse(Message):
     ) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.topics = [] if topics is DEFAULT else topics
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class ListOffsetsTopicResponse(Struct):
@@ -84,7 +86,9 @@ class ListOffsetsTopicResponse(Struct):
     ) -> None:
         self.name = name
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class ListOffsetsPartitionResponse(Struct):
@@ -140,7 +144,9 @@ class ListOffsetsPartitionResponse(Struct):
         self.timestamp = timestamp
         self.offset = offset
         self.leader_epoch = leader_epoch
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_ListOffsetsResponse_v0(b: bytes, p: int) -> tuple[ListOffsetsResponse, int]:
@@ -367,7 +373,9 @@ def _e_ListOffsetsTopicResponse_v6(w: bytearray, o: ListOffsetsTopicResponse) ->
         raise encode_failure(e, _f, o) from None
 
 
-def _d_ListOffsetsPartitionResponse_v0(b: bytes, p: int) -> tuple[ListOffsetsPartitionResponse, int]:
+def _d_ListOffsetsPartitionResponse_v0(
+    b: bytes, p: int
+) -> tuple[ListOffsetsPartitionResponse, int]:
     o = ListOffsetsPartitionResponse.__new__(ListOffsetsPartitionResponse)
     try:
         _f = "partition_index:i error_code:h"
@@ -384,7 +392,9 @@ def _d_ListOffsetsPartitionResponse_v0(b: bytes, p: int) -> tuple[ListOffsetsPar
     return o, p
 
 
-def _d_ListOffsetsPartitionResponse_v1(b: bytes, p: int) -> tuple[ListOffsetsPartitionResponse, int]:
+def _d_ListOffsetsPartitionResponse_v1(
+    b: bytes, p: int
+) -> tuple[ListOffsetsPartitionResponse, int]:
     o = ListOffsetsPartitionResponse.__new__(ListOffsetsPartitionResponse)
     try:
         _f = "partition_index:i error_code:h timestamp:q offset:q"
@@ -398,11 +408,19 @@ def _d_ListOffsetsPartitionResponse_v1(b: bytes, p: int) -> tuple[ListOffsetsPar
     return o, p
 
 
-def _d_ListOffsetsPartitionResponse_v4(b: bytes, p: int) -> tuple[ListOffsetsPartitionResponse, int]:
+def _d_ListOffsetsPartitionResponse_v4(
+    b: bytes, p: int
+) -> tuple[ListOffsetsPartitionResponse, int]:
     o = ListOffsetsPartitionResponse.__new__(ListOffsetsPartitionResponse)
     try:
         _f = "partition_index:i error_code:h timestamp:q offset:q leader_epoch:i"
-        o.partition_index, o.error_code, o.timestamp, o.offset, o.leader_epoch = _S_ihqqi.unpack_from(b, p)
+        (
+            o.partition_index,
+            o.error_code,
+            o.timestamp,
+            o.offset,
+            o.leader_epoch,
+        ) = _S_ihqqi.unpack_from(b, p)
         p += 26
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
@@ -411,11 +429,19 @@ def _d_ListOffsetsPartitionResponse_v4(b: bytes, p: int) -> tuple[ListOffsetsPar
     return o, p
 
 
-def _d_ListOffsetsPartitionResponse_v6(b: bytes, p: int) -> tuple[ListOffsetsPartitionResponse, int]:
+def _d_ListOffsetsPartitionResponse_v6(
+    b: bytes, p: int
+) -> tuple[ListOffsetsPartitionResponse, int]:
     o = ListOffsetsPartitionResponse.__new__(ListOffsetsPartitionResponse)
     try:
         _f = "partition_index:i error_code:h timestamp:q offset:q leader_epoch:i"
-        o.partition_index, o.error_code, o.timestamp, o.offset, o.leader_epoch = _S_ihqqi.unpack_from(b, p)
+        (
+            o.partition_index,
+            o.error_code,
+            o.timestamp,
+            o.offset,
+            o.leader_epoch,
+        ) = _S_ihqqi.unpack_from(b, p)
         p += 26
         _f = "unknown_tagged_fields"
         o.unknown_tagged_fields, p = r_tags(b, p)

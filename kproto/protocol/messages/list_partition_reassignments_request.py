@@ -51,7 +51,9 @@ class ListPartitionReassignmentsRequest(Message):
     ) -> None:
         self.timeout_ms = timeout_ms
         self.topics = topics
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class ListPartitionReassignmentsTopics(Struct):
@@ -75,10 +77,14 @@ class ListPartitionReassignmentsTopics(Struct):
     ) -> None:
         self.name = name
         self.partition_indexes = [] if partition_indexes is DEFAULT else partition_indexes
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
-def _d_ListPartitionReassignmentsRequest_v0(b: bytes, p: int) -> tuple[ListPartitionReassignmentsRequest, int]:
+def _d_ListPartitionReassignmentsRequest_v0(
+    b: bytes, p: int
+) -> tuple[ListPartitionReassignmentsRequest, int]:
     o = ListPartitionReassignmentsRequest.__new__(ListPartitionReassignmentsRequest)
     try:
         _f = "timeout_ms"
@@ -93,7 +99,9 @@ def _d_ListPartitionReassignmentsRequest_v0(b: bytes, p: int) -> tuple[ListParti
     return o, p
 
 
-def _e_ListPartitionReassignmentsRequest_v0(w: bytearray, o: ListPartitionReassignmentsRequest) -> None:
+def _e_ListPartitionReassignmentsRequest_v0(
+    w: bytearray, o: ListPartitionReassignmentsRequest
+) -> None:
     try:
         _f = "timeout_ms"
         w += _S_i.pack(o.timeout_ms)
@@ -105,7 +113,9 @@ def _e_ListPartitionReassignmentsRequest_v0(w: bytearray, o: ListPartitionReassi
         raise encode_failure(e, _f, o) from None
 
 
-def _d_ListPartitionReassignmentsTopics_v0(b: bytes, p: int) -> tuple[ListPartitionReassignmentsTopics, int]:
+def _d_ListPartitionReassignmentsTopics_v0(
+    b: bytes, p: int
+) -> tuple[ListPartitionReassignmentsTopics, int]:
     o = ListPartitionReassignmentsTopics.__new__(ListPartitionReassignmentsTopics)
     try:
         _f = "name"
@@ -119,7 +129,9 @@ def _d_ListPartitionReassignmentsTopics_v0(b: bytes, p: int) -> tuple[ListPartit
     return o, p
 
 
-def _e_ListPartitionReassignmentsTopics_v0(w: bytearray, o: ListPartitionReassignmentsTopics) -> None:
+def _e_ListPartitionReassignmentsTopics_v0(
+    w: bytearray, o: ListPartitionReassignmentsTopics
+) -> None:
     try:
         _f = "name"
         w_cstr(w, o.name)

@@ -68,7 +68,9 @@ class ListPartitionReassignmentsResponse(Message):
         self.error_code = error_code
         self.error_message = error_message
         self.topics = [] if topics is DEFAULT else topics
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class OngoingTopicReassignment(Struct):
@@ -92,7 +94,9 @@ class OngoingTopicReassignment(Struct):
     ) -> None:
         self.name = name
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class OngoingPartitionReassignment(Struct):
@@ -136,10 +140,14 @@ class OngoingPartitionReassignment(Struct):
         self.replicas = [] if replicas is DEFAULT else replicas
         self.adding_replicas = [] if adding_replicas is DEFAULT else adding_replicas
         self.removing_replicas = [] if removing_replicas is DEFAULT else removing_replicas
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
-def _d_ListPartitionReassignmentsResponse_v0(b: bytes, p: int) -> tuple[ListPartitionReassignmentsResponse, int]:
+def _d_ListPartitionReassignmentsResponse_v0(
+    b: bytes, p: int
+) -> tuple[ListPartitionReassignmentsResponse, int]:
     o = ListPartitionReassignmentsResponse.__new__(ListPartitionReassignmentsResponse)
     try:
         _f = "throttle_time_ms:i error_code:h"
@@ -156,7 +164,9 @@ def _d_ListPartitionReassignmentsResponse_v0(b: bytes, p: int) -> tuple[ListPart
     return o, p
 
 
-def _e_ListPartitionReassignmentsResponse_v0(w: bytearray, o: ListPartitionReassignmentsResponse) -> None:
+def _e_ListPartitionReassignmentsResponse_v0(
+    w: bytearray, o: ListPartitionReassignmentsResponse
+) -> None:
     try:
         _f = "throttle_time_ms:i error_code:h"
         w += _S_ih.pack(o.throttle_time_ms, o.error_code)
@@ -196,7 +206,9 @@ def _e_OngoingTopicReassignment_v0(w: bytearray, o: OngoingTopicReassignment) ->
         raise encode_failure(e, _f, o) from None
 
 
-def _d_OngoingPartitionReassignment_v0(b: bytes, p: int) -> tuple[OngoingPartitionReassignment, int]:
+def _d_OngoingPartitionReassignment_v0(
+    b: bytes, p: int
+) -> tuple[OngoingPartitionReassignment, int]:
     o = OngoingPartitionReassignment.__new__(OngoingPartitionReassignment)
     try:
         _f = "partition_index"

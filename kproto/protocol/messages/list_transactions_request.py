@@ -58,7 +58,9 @@ class ListTransactionsRequest(Message):
         self.state_filters = [] if state_filters is DEFAULT else state_filters
         self.producer_id_filters = [] if producer_id_filters is DEFAULT else producer_id_filters
         self.duration_filter = duration_filter
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_ListTransactionsRequest_v0(b: bytes, p: int) -> tuple[ListTransactionsRequest, int]:
@@ -122,5 +124,5 @@ def _e_ListTransactionsRequest_v1(w: bytearray, o: ListTransactionsRequest) -> N
         raise encode_failure(e, _f, o) from None
 
 
-ListTransactionsRequest._DECODERS = (_d_ListTransactionsRequest_v0, _d_ListTransactionsRequest_v1,)
-ListTransactionsRequest._ENCODERS = (_e_ListTransactionsRequest_v0, _e_ListTransactionsRequest_v1,)
+ListTransactionsRequest._DECODERS = (_d_ListTransactionsRequest_v0, _d_ListTransactionsRequest_v1)
+ListTransactionsRequest._ENCODERS = (_e_ListTransactionsRequest_v0, _e_ListTransactionsRequest_v1)

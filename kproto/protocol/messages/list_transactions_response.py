@@ -69,9 +69,13 @@ class ListTransactionsResponse(Message):
     ) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
-        self.unknown_state_filters = [] if unknown_state_filters is DEFAULT else unknown_state_filters
+        self.unknown_state_filters = (
+            [] if unknown_state_filters is DEFAULT else unknown_state_filters
+        )
         self.transaction_states = [] if transaction_states is DEFAULT else transaction_states
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class TransactionState(Struct):
@@ -99,7 +103,9 @@ class TransactionState(Struct):
         self.transactional_id = transactional_id
         self.producer_id = producer_id
         self.transaction_state = transaction_state
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_ListTransactionsResponse_v0(b: bytes, p: int) -> tuple[ListTransactionsResponse, int]:

@@ -85,7 +85,9 @@ class MetadataRequest(Message):
         self.allow_auto_topic_creation = allow_auto_topic_creation
         self.include_cluster_authorized_operations = include_cluster_authorized_operations
         self.include_topic_authorized_operations = include_topic_authorized_operations
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class MetadataRequestTopic(Struct):
@@ -109,7 +111,9 @@ class MetadataRequestTopic(Struct):
     ) -> None:
         self.topic_id = topic_id
         self.name = name
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_MetadataRequest_v0(b: bytes, p: int) -> tuple[MetadataRequest, int]:
@@ -162,7 +166,11 @@ def _d_MetadataRequest_v8(b: bytes, p: int) -> tuple[MetadataRequest, int]:
         _f = "topics"
         o.topics, p = r_narray(b, p, 2, _d_MetadataRequestTopic_v0)
         _f = "allow_auto_topic_creation:? include_cluster_authorized_operations:? include_topic_authorized_operations:?"
-        o.allow_auto_topic_creation, o.include_cluster_authorized_operations, o.include_topic_authorized_operations = _S_zzz.unpack_from(b, p)
+        (
+            o.allow_auto_topic_creation,
+            o.include_cluster_authorized_operations,
+            o.include_topic_authorized_operations,
+        ) = _S_zzz.unpack_from(b, p)
         p += 3
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
@@ -176,7 +184,11 @@ def _d_MetadataRequest_v9(b: bytes, p: int) -> tuple[MetadataRequest, int]:
         _f = "topics"
         o.topics, p = r_cnarray(b, p, 2, _d_MetadataRequestTopic_v9)
         _f = "allow_auto_topic_creation:? include_cluster_authorized_operations:? include_topic_authorized_operations:?"
-        o.allow_auto_topic_creation, o.include_cluster_authorized_operations, o.include_topic_authorized_operations = _S_zzz.unpack_from(b, p)
+        (
+            o.allow_auto_topic_creation,
+            o.include_cluster_authorized_operations,
+            o.include_topic_authorized_operations,
+        ) = _S_zzz.unpack_from(b, p)
         p += 3
         _f = "unknown_tagged_fields"
         o.unknown_tagged_fields, p = r_tags(b, p)
@@ -191,7 +203,11 @@ def _d_MetadataRequest_v10(b: bytes, p: int) -> tuple[MetadataRequest, int]:
         _f = "topics"
         o.topics, p = r_cnarray(b, p, 18, _d_MetadataRequestTopic_v10)
         _f = "allow_auto_topic_creation:? include_cluster_authorized_operations:? include_topic_authorized_operations:?"
-        o.allow_auto_topic_creation, o.include_cluster_authorized_operations, o.include_topic_authorized_operations = _S_zzz.unpack_from(b, p)
+        (
+            o.allow_auto_topic_creation,
+            o.include_cluster_authorized_operations,
+            o.include_topic_authorized_operations,
+        ) = _S_zzz.unpack_from(b, p)
         p += 3
         _f = "unknown_tagged_fields"
         o.unknown_tagged_fields, p = r_tags(b, p)
@@ -225,10 +241,14 @@ def _e_MetadataRequest_v0(w: bytearray, o: MetadataRequest) -> None:
             raise absent("allow_auto_topic_creation", o.allow_auto_topic_creation)
         _f = "include_cluster_authorized_operations"
         if o.include_cluster_authorized_operations:
-            raise absent("include_cluster_authorized_operations", o.include_cluster_authorized_operations)
+            raise absent(
+                "include_cluster_authorized_operations", o.include_cluster_authorized_operations
+            )
         _f = "include_topic_authorized_operations"
         if o.include_topic_authorized_operations:
-            raise absent("include_topic_authorized_operations", o.include_topic_authorized_operations)
+            raise absent(
+                "include_topic_authorized_operations", o.include_topic_authorized_operations
+            )
         _f = "unknown_tagged_fields"
         no_tags(o.unknown_tagged_fields)
     except Exception as e:
@@ -244,10 +264,14 @@ def _e_MetadataRequest_v1(w: bytearray, o: MetadataRequest) -> None:
             raise absent("allow_auto_topic_creation", o.allow_auto_topic_creation)
         _f = "include_cluster_authorized_operations"
         if o.include_cluster_authorized_operations:
-            raise absent("include_cluster_authorized_operations", o.include_cluster_authorized_operations)
+            raise absent(
+                "include_cluster_authorized_operations", o.include_cluster_authorized_operations
+            )
         _f = "include_topic_authorized_operations"
         if o.include_topic_authorized_operations:
-            raise absent("include_topic_authorized_operations", o.include_topic_authorized_operations)
+            raise absent(
+                "include_topic_authorized_operations", o.include_topic_authorized_operations
+            )
         _f = "unknown_tagged_fields"
         no_tags(o.unknown_tagged_fields)
     except Exception as e:
@@ -262,10 +286,14 @@ def _e_MetadataRequest_v4(w: bytearray, o: MetadataRequest) -> None:
         w += _S_z.pack(o.allow_auto_topic_creation)
         _f = "include_cluster_authorized_operations"
         if o.include_cluster_authorized_operations:
-            raise absent("include_cluster_authorized_operations", o.include_cluster_authorized_operations)
+            raise absent(
+                "include_cluster_authorized_operations", o.include_cluster_authorized_operations
+            )
         _f = "include_topic_authorized_operations"
         if o.include_topic_authorized_operations:
-            raise absent("include_topic_authorized_operations", o.include_topic_authorized_operations)
+            raise absent(
+                "include_topic_authorized_operations", o.include_topic_authorized_operations
+            )
         _f = "unknown_tagged_fields"
         no_tags(o.unknown_tagged_fields)
     except Exception as e:
@@ -277,7 +305,11 @@ def _e_MetadataRequest_v8(w: bytearray, o: MetadataRequest) -> None:
         _f = "topics"
         w_narray(w, o.topics, _e_MetadataRequestTopic_v0)
         _f = "allow_auto_topic_creation:? include_cluster_authorized_operations:? include_topic_authorized_operations:?"
-        w += _S_zzz.pack(o.allow_auto_topic_creation, o.include_cluster_authorized_operations, o.include_topic_authorized_operations)
+        w += _S_zzz.pack(
+            o.allow_auto_topic_creation,
+            o.include_cluster_authorized_operations,
+            o.include_topic_authorized_operations,
+        )
         _f = "unknown_tagged_fields"
         no_tags(o.unknown_tagged_fields)
     except Exception as e:
@@ -289,7 +321,11 @@ def _e_MetadataRequest_v9(w: bytearray, o: MetadataRequest) -> None:
         _f = "topics"
         w_cnarray(w, o.topics, _e_MetadataRequestTopic_v9)
         _f = "allow_auto_topic_creation:? include_cluster_authorized_operations:? include_topic_authorized_operations:?"
-        w += _S_zzz.pack(o.allow_auto_topic_creation, o.include_cluster_authorized_operations, o.include_topic_authorized_operations)
+        w += _S_zzz.pack(
+            o.allow_auto_topic_creation,
+            o.include_cluster_authorized_operations,
+            o.include_topic_authorized_operations,
+        )
         _f = "unknown_tagged_fields"
         w_unknown_tags(w, o.unknown_tagged_fields)
     except Exception as e:
@@ -301,7 +337,11 @@ def _e_MetadataRequest_v10(w: bytearray, o: MetadataRequest) -> None:
         _f = "topics"
         w_cnarray(w, o.topics, _e_MetadataRequestTopic_v10)
         _f = "allow_auto_topic_creation:? include_cluster_authorized_operations:? include_topic_authorized_operations:?"
-        w += _S_zzz.pack(o.allow_auto_topic_creation, o.include_cluster_authorized_operations, o.include_topic_authorized_operations)
+        w += _S_zzz.pack(
+            o.allow_auto_topic_creation,
+            o.include_cluster_authorized_operations,
+            o.include_topic_authorized_operations,
+        )
         _f = "unknown_tagged_fields"
         w_unknown_tags(w, o.unknown_tagged_fields)
     except Exception as e:
@@ -316,7 +356,9 @@ def _e_MetadataRequest_v11(w: bytearray, o: MetadataRequest) -> None:
         w += _S_zz.pack(o.allow_auto_topic_creation, o.include_topic_authorized_operations)
         _f = "include_cluster_authorized_operations"
         if o.include_cluster_authorized_operations:
-            raise absent("include_cluster_authorized_operations", o.include_cluster_authorized_operations)
+            raise absent(
+                "include_cluster_authorized_operations", o.include_cluster_authorized_operations
+            )
         _f = "unknown_tagged_fields"
         w_unknown_tags(w, o.unknown_tagged_fields)
     except Exception as e:

@@ -103,7 +103,9 @@ class MetadataResponse(Message):
         self.controller_id = controller_id
         self.topics = [] if topics is DEFAULT else topics
         self.cluster_authorized_operations = cluster_authorized_operations
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class MetadataResponseBroker(Struct):
@@ -136,7 +138,9 @@ class MetadataResponseBroker(Struct):
         self.host = host
         self.port = port
         self.rack = rack
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class MetadataResponseTopic(Struct):
@@ -194,7 +198,9 @@ class MetadataResponseTopic(Struct):
         self.is_internal = is_internal
         self.partitions = [] if partitions is DEFAULT else partitions
         self.topic_authorized_operations = topic_authorized_operations
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class MetadataResponsePartition(Struct):
@@ -256,7 +262,9 @@ class MetadataResponsePartition(Struct):
         self.replica_nodes = [] if replica_nodes is DEFAULT else replica_nodes
         self.isr_nodes = [] if isr_nodes is DEFAULT else isr_nodes
         self.offline_replicas = [] if offline_replicas is DEFAULT else offline_replicas
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_MetadataResponse_v0(b: bytes, p: int) -> tuple[MetadataResponse, int]:

@@ -96,7 +96,9 @@ class OffsetCommitRequest(Message):
         self.group_instance_id = group_instance_id
         self.retention_time_ms = retention_time_ms
         self.topics = [] if topics is DEFAULT else topics
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class OffsetCommitRequestTopic(Struct):
@@ -120,7 +122,9 @@ class OffsetCommitRequestTopic(Struct):
     ) -> None:
         self.name = name
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class OffsetCommitRequestPartition(Struct):
@@ -170,7 +174,9 @@ class OffsetCommitRequestPartition(Struct):
         self.committed_leader_epoch = committed_leader_epoch
         self.commit_timestamp = commit_timestamp
         self.committed_metadata = committed_metadata
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_OffsetCommitRequest_v0(b: bytes, p: int) -> tuple[OffsetCommitRequest, int]:
@@ -545,7 +551,9 @@ def _e_OffsetCommitRequestTopic_v8(w: bytearray, o: OffsetCommitRequestTopic) ->
         raise encode_failure(e, _f, o) from None
 
 
-def _d_OffsetCommitRequestPartition_v0(b: bytes, p: int) -> tuple[OffsetCommitRequestPartition, int]:
+def _d_OffsetCommitRequestPartition_v0(
+    b: bytes, p: int
+) -> tuple[OffsetCommitRequestPartition, int]:
     o = OffsetCommitRequestPartition.__new__(OffsetCommitRequestPartition)
     try:
         _f = "partition_index:i committed_offset:q"
@@ -561,7 +569,9 @@ def _d_OffsetCommitRequestPartition_v0(b: bytes, p: int) -> tuple[OffsetCommitRe
     return o, p
 
 
-def _d_OffsetCommitRequestPartition_v1(b: bytes, p: int) -> tuple[OffsetCommitRequestPartition, int]:
+def _d_OffsetCommitRequestPartition_v1(
+    b: bytes, p: int
+) -> tuple[OffsetCommitRequestPartition, int]:
     o = OffsetCommitRequestPartition.__new__(OffsetCommitRequestPartition)
     try:
         _f = "partition_index:i committed_offset:q commit_timestamp:q"
@@ -576,7 +586,9 @@ def _d_OffsetCommitRequestPartition_v1(b: bytes, p: int) -> tuple[OffsetCommitRe
     return o, p
 
 
-def _d_OffsetCommitRequestPartition_v6(b: bytes, p: int) -> tuple[OffsetCommitRequestPartition, int]:
+def _d_OffsetCommitRequestPartition_v6(
+    b: bytes, p: int
+) -> tuple[OffsetCommitRequestPartition, int]:
     o = OffsetCommitRequestPartition.__new__(OffsetCommitRequestPartition)
     try:
         _f = "partition_index:i committed_offset:q committed_leader_epoch:i"
@@ -591,7 +603,9 @@ def _d_OffsetCommitRequestPartition_v6(b: bytes, p: int) -> tuple[OffsetCommitRe
     return o, p
 
 
-def _d_OffsetCommitRequestPartition_v8(b: bytes, p: int) -> tuple[OffsetCommitRequestPartition, int]:
+def _d_OffsetCommitRequestPartition_v8(
+    b: bytes, p: int
+) -> tuple[OffsetCommitRequestPartition, int]:
     o = OffsetCommitRequestPartition.__new__(OffsetCommitRequestPartition)
     try:
         _f = "partition_index:i committed_offset:q committed_leader_epoch:i"

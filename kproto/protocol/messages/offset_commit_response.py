@@ -55,7 +55,9 @@ class OffsetCommitResponse(Message):
     ) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.topics = [] if topics is DEFAULT else topics
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class OffsetCommitResponseTopic(Struct):
@@ -79,7 +81,9 @@ class OffsetCommitResponseTopic(Struct):
     ) -> None:
         self.name = name
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class OffsetCommitResponsePartition(Struct):
@@ -103,7 +107,9 @@ class OffsetCommitResponsePartition(Struct):
     ) -> None:
         self.partition_index = partition_index
         self.error_code = error_code
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_OffsetCommitResponse_v0(b: bytes, p: int) -> tuple[OffsetCommitResponse, int]:
@@ -232,7 +238,9 @@ def _e_OffsetCommitResponseTopic_v8(w: bytearray, o: OffsetCommitResponseTopic) 
         raise encode_failure(e, _f, o) from None
 
 
-def _d_OffsetCommitResponsePartition_v0(b: bytes, p: int) -> tuple[OffsetCommitResponsePartition, int]:
+def _d_OffsetCommitResponsePartition_v0(
+    b: bytes, p: int
+) -> tuple[OffsetCommitResponsePartition, int]:
     o = OffsetCommitResponsePartition.__new__(OffsetCommitResponsePartition)
     try:
         _f = "partition_index:i error_code:h"
@@ -244,7 +252,9 @@ def _d_OffsetCommitResponsePartition_v0(b: bytes, p: int) -> tuple[OffsetCommitR
     return o, p
 
 
-def _d_OffsetCommitResponsePartition_v8(b: bytes, p: int) -> tuple[OffsetCommitResponsePartition, int]:
+def _d_OffsetCommitResponsePartition_v8(
+    b: bytes, p: int
+) -> tuple[OffsetCommitResponsePartition, int]:
     o = OffsetCommitResponsePartition.__new__(OffsetCommitResponsePartition)
     try:
         _f = "partition_index:i error_code:h"

@@ -47,7 +47,9 @@ class OffsetDeleteRequest(Message):
     ) -> None:
         self.group_id = group_id
         self.topics = [] if topics is DEFAULT else topics
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class OffsetDeleteRequestTopic(Struct):
@@ -71,7 +73,9 @@ class OffsetDeleteRequestTopic(Struct):
     ) -> None:
         self.name = name
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class OffsetDeleteRequestPartition(Struct):
@@ -85,13 +89,12 @@ class OffsetDeleteRequestPartition(Struct):
     unknown_tagged_fields: list[tuple[int, bytes]]
 
     def __init__(
-        self,
-        *,
-        partition_index: int = 0,
-        unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
+        self, *, partition_index: int = 0, unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT
     ) -> None:
         self.partition_index = partition_index
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_OffsetDeleteRequest_v0(b: bytes, p: int) -> tuple[OffsetDeleteRequest, int]:
@@ -144,7 +147,9 @@ def _e_OffsetDeleteRequestTopic_v0(w: bytearray, o: OffsetDeleteRequestTopic) ->
         raise encode_failure(e, _f, o) from None
 
 
-def _d_OffsetDeleteRequestPartition_v0(b: bytes, p: int) -> tuple[OffsetDeleteRequestPartition, int]:
+def _d_OffsetDeleteRequestPartition_v0(
+    b: bytes, p: int
+) -> tuple[OffsetDeleteRequestPartition, int]:
     o = OffsetDeleteRequestPartition.__new__(OffsetDeleteRequestPartition)
     try:
         _f = "partition_index"

@@ -53,7 +53,9 @@ class OffsetDeleteResponse(Message):
         self.error_code = error_code
         self.throttle_time_ms = throttle_time_ms
         self.topics = [] if topics is DEFAULT else topics
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class OffsetDeleteResponseTopic(Struct):
@@ -77,7 +79,9 @@ class OffsetDeleteResponseTopic(Struct):
     ) -> None:
         self.name = name
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class OffsetDeleteResponsePartition(Struct):
@@ -101,7 +105,9 @@ class OffsetDeleteResponsePartition(Struct):
     ) -> None:
         self.partition_index = partition_index
         self.error_code = error_code
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_OffsetDeleteResponse_v0(b: bytes, p: int) -> tuple[OffsetDeleteResponse, int]:
@@ -155,7 +161,9 @@ def _e_OffsetDeleteResponseTopic_v0(w: bytearray, o: OffsetDeleteResponseTopic) 
         raise encode_failure(e, _f, o) from None
 
 
-def _d_OffsetDeleteResponsePartition_v0(b: bytes, p: int) -> tuple[OffsetDeleteResponsePartition, int]:
+def _d_OffsetDeleteResponsePartition_v0(
+    b: bytes, p: int
+) -> tuple[OffsetDeleteResponsePartition, int]:
     o = OffsetDeleteResponsePartition.__new__(OffsetDeleteResponsePartition)
     try:
         _f = "partition_index:i error_code:h"

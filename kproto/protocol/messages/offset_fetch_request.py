@@ -75,7 +75,9 @@ class OffsetFetchRequest(Message):
         self.topics = [] if topics is DEFAULT else topics
         self.groups = [] if groups is DEFAULT else groups
         self.require_stable = require_stable
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class OffsetFetchRequestTopic(Struct):
@@ -99,7 +101,9 @@ class OffsetFetchRequestTopic(Struct):
     ) -> None:
         self.name = name
         self.partition_indexes = [] if partition_indexes is DEFAULT else partition_indexes
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class OffsetFetchRequestGroup(Struct):
@@ -133,7 +137,9 @@ class OffsetFetchRequestGroup(Struct):
         self.member_id = member_id
         self.member_epoch = member_epoch
         self.topics = [] if topics is DEFAULT else topics
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class OffsetFetchRequestTopics(Struct):
@@ -157,7 +163,9 @@ class OffsetFetchRequestTopics(Struct):
     ) -> None:
         self.name = name
         self.partition_indexes = [] if partition_indexes is DEFAULT else partition_indexes
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_OffsetFetchRequest_v0(b: bytes, p: int) -> tuple[OffsetFetchRequest, int]:

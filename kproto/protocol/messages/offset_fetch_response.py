@@ -70,7 +70,9 @@ class OffsetFetchResponse(Message):
         self.topics = [] if topics is DEFAULT else topics
         self.error_code = error_code
         self.groups = [] if groups is DEFAULT else groups
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class OffsetFetchResponseTopic(Struct):
@@ -94,7 +96,9 @@ class OffsetFetchResponseTopic(Struct):
     ) -> None:
         self.name = name
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class OffsetFetchResponsePartition(Struct):
@@ -144,7 +148,9 @@ class OffsetFetchResponsePartition(Struct):
         self.committed_leader_epoch = committed_leader_epoch
         self.metadata = metadata
         self.error_code = error_code
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class OffsetFetchResponseGroup(Struct):
@@ -172,7 +178,9 @@ class OffsetFetchResponseGroup(Struct):
         self.group_id = group_id
         self.topics = [] if topics is DEFAULT else topics
         self.error_code = error_code
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class OffsetFetchResponseTopics(Struct):
@@ -196,7 +204,9 @@ class OffsetFetchResponseTopics(Struct):
     ) -> None:
         self.name = name
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class OffsetFetchResponsePartitions(Struct):
@@ -246,7 +256,9 @@ class OffsetFetchResponsePartitions(Struct):
         self.committed_leader_epoch = committed_leader_epoch
         self.metadata = metadata
         self.error_code = error_code
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_OffsetFetchResponse_v0(b: bytes, p: int) -> tuple[OffsetFetchResponse, int]:
@@ -521,7 +533,9 @@ def _e_OffsetFetchResponseTopic_v6(w: bytearray, o: OffsetFetchResponseTopic) ->
         raise encode_failure(e, _f, o) from None
 
 
-def _d_OffsetFetchResponsePartition_v0(b: bytes, p: int) -> tuple[OffsetFetchResponsePartition, int]:
+def _d_OffsetFetchResponsePartition_v0(
+    b: bytes, p: int
+) -> tuple[OffsetFetchResponsePartition, int]:
     o = OffsetFetchResponsePartition.__new__(OffsetFetchResponsePartition)
     try:
         _f = "partition_index:i committed_offset:q"
@@ -539,7 +553,9 @@ def _d_OffsetFetchResponsePartition_v0(b: bytes, p: int) -> tuple[OffsetFetchRes
     return o, p
 
 
-def _d_OffsetFetchResponsePartition_v5(b: bytes, p: int) -> tuple[OffsetFetchResponsePartition, int]:
+def _d_OffsetFetchResponsePartition_v5(
+    b: bytes, p: int
+) -> tuple[OffsetFetchResponsePartition, int]:
     o = OffsetFetchResponsePartition.__new__(OffsetFetchResponsePartition)
     try:
         _f = "partition_index:i committed_offset:q committed_leader_epoch:i"
@@ -556,7 +572,9 @@ def _d_OffsetFetchResponsePartition_v5(b: bytes, p: int) -> tuple[OffsetFetchRes
     return o, p
 
 
-def _d_OffsetFetchResponsePartition_v6(b: bytes, p: int) -> tuple[OffsetFetchResponsePartition, int]:
+def _d_OffsetFetchResponsePartition_v6(
+    b: bytes, p: int
+) -> tuple[OffsetFetchResponsePartition, int]:
     o = OffsetFetchResponsePartition.__new__(OffsetFetchResponsePartition)
     try:
         _f = "partition_index:i committed_offset:q committed_leader_epoch:i"
@@ -673,7 +691,9 @@ def _e_OffsetFetchResponseTopics_v8(w: bytearray, o: OffsetFetchResponseTopics) 
         raise encode_failure(e, _f, o) from None
 
 
-def _d_OffsetFetchResponsePartitions_v8(b: bytes, p: int) -> tuple[OffsetFetchResponsePartitions, int]:
+def _d_OffsetFetchResponsePartitions_v8(
+    b: bytes, p: int
+) -> tuple[OffsetFetchResponsePartitions, int]:
     o = OffsetFetchResponsePartitions.__new__(OffsetFetchResponsePartitions)
     try:
         _f = "partition_index:i committed_offset:q committed_leader_epoch:i"

@@ -56,7 +56,9 @@ class OffsetForLeaderEpochRequest(Message):
     ) -> None:
         self.replica_id = replica_id
         self.topics = [] if topics is DEFAULT else topics
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class OffsetForLeaderTopic(Struct):
@@ -80,7 +82,9 @@ class OffsetForLeaderTopic(Struct):
     ) -> None:
         self.topic = topic
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class OffsetForLeaderPartition(Struct):
@@ -111,7 +115,9 @@ class OffsetForLeaderPartition(Struct):
         self.partition = partition
         self.current_leader_epoch = current_leader_epoch
         self.leader_epoch = leader_epoch
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_OffsetForLeaderEpochRequest_v0(b: bytes, p: int) -> tuple[OffsetForLeaderEpochRequest, int]:

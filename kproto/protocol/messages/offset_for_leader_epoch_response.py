@@ -56,7 +56,9 @@ class OffsetForLeaderEpochResponse(Message):
     ) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.topics = [] if topics is DEFAULT else topics
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class OffsetForLeaderTopicResult(Struct):
@@ -80,7 +82,9 @@ class OffsetForLeaderTopicResult(Struct):
     ) -> None:
         self.topic = topic
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class EpochEndOffset(Struct):
@@ -112,10 +116,14 @@ class EpochEndOffset(Struct):
         self.partition = partition
         self.leader_epoch = leader_epoch
         self.end_offset = end_offset
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
-def _d_OffsetForLeaderEpochResponse_v0(b: bytes, p: int) -> tuple[OffsetForLeaderEpochResponse, int]:
+def _d_OffsetForLeaderEpochResponse_v0(
+    b: bytes, p: int
+) -> tuple[OffsetForLeaderEpochResponse, int]:
     o = OffsetForLeaderEpochResponse.__new__(OffsetForLeaderEpochResponse)
     try:
         _f = "topics"
@@ -127,7 +135,9 @@ def _d_OffsetForLeaderEpochResponse_v0(b: bytes, p: int) -> tuple[OffsetForLeade
     return o, p
 
 
-def _d_OffsetForLeaderEpochResponse_v1(b: bytes, p: int) -> tuple[OffsetForLeaderEpochResponse, int]:
+def _d_OffsetForLeaderEpochResponse_v1(
+    b: bytes, p: int
+) -> tuple[OffsetForLeaderEpochResponse, int]:
     o = OffsetForLeaderEpochResponse.__new__(OffsetForLeaderEpochResponse)
     try:
         _f = "topics"
@@ -139,7 +149,9 @@ def _d_OffsetForLeaderEpochResponse_v1(b: bytes, p: int) -> tuple[OffsetForLeade
     return o, p
 
 
-def _d_OffsetForLeaderEpochResponse_v2(b: bytes, p: int) -> tuple[OffsetForLeaderEpochResponse, int]:
+def _d_OffsetForLeaderEpochResponse_v2(
+    b: bytes, p: int
+) -> tuple[OffsetForLeaderEpochResponse, int]:
     o = OffsetForLeaderEpochResponse.__new__(OffsetForLeaderEpochResponse)
     try:
         _f = "throttle_time_ms"
@@ -153,7 +165,9 @@ def _d_OffsetForLeaderEpochResponse_v2(b: bytes, p: int) -> tuple[OffsetForLeade
     return o, p
 
 
-def _d_OffsetForLeaderEpochResponse_v4(b: bytes, p: int) -> tuple[OffsetForLeaderEpochResponse, int]:
+def _d_OffsetForLeaderEpochResponse_v4(
+    b: bytes, p: int
+) -> tuple[OffsetForLeaderEpochResponse, int]:
     o = OffsetForLeaderEpochResponse.__new__(OffsetForLeaderEpochResponse)
     try:
         _f = "throttle_time_ms"

@@ -73,7 +73,9 @@ class ProduceRequest(Message):
         self.acks = acks
         self.timeout_ms = timeout_ms
         self.topic_data = [] if topic_data is DEFAULT else topic_data
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class TopicProduceData(Struct):
@@ -97,7 +99,9 @@ class TopicProduceData(Struct):
     ) -> None:
         self.name = name
         self.partition_data = [] if partition_data is DEFAULT else partition_data
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class PartitionProduceData(Struct):
@@ -121,7 +125,9 @@ class PartitionProduceData(Struct):
     ) -> None:
         self.index = index
         self.records = records
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_ProduceRequest_v0(b: bytes, p: int) -> tuple[ProduceRequest, int]:

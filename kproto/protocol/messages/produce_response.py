@@ -72,7 +72,9 @@ class ProduceResponse(Message):
         self.responses = [] if responses is DEFAULT else responses
         self.throttle_time_ms = throttle_time_ms
         self.node_endpoints = [] if node_endpoints is DEFAULT else node_endpoints
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class TopicProduceResponse(Struct):
@@ -96,7 +98,9 @@ class TopicProduceResponse(Struct):
     ) -> None:
         self.name = name
         self.partition_responses = [] if partition_responses is DEFAULT else partition_responses
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class PartitionProduceResponse(Struct):
@@ -167,7 +171,9 @@ class PartitionProduceResponse(Struct):
         self.record_errors = [] if record_errors is DEFAULT else record_errors
         self.error_message = error_message
         self.current_leader = LeaderIdAndEpoch() if current_leader is DEFAULT else current_leader
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class BatchIndexAndErrorMessage(Struct):
@@ -191,7 +197,9 @@ class BatchIndexAndErrorMessage(Struct):
     ) -> None:
         self.batch_index = batch_index
         self.batch_index_error_message = batch_index_error_message
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class LeaderIdAndEpoch(Struct):
@@ -215,7 +223,9 @@ class LeaderIdAndEpoch(Struct):
     ) -> None:
         self.leader_id = leader_id
         self.leader_epoch = leader_epoch
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class NodeEndpoint(Struct):
@@ -248,7 +258,9 @@ class NodeEndpoint(Struct):
         self.host = host
         self.port = port
         self.rack = rack
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_ProduceResponse_v0(b: bytes, p: int) -> tuple[ProduceResponse, int]:
@@ -674,7 +686,13 @@ def _d_PartitionProduceResponse_v5(b: bytes, p: int) -> tuple[PartitionProduceRe
     o = PartitionProduceResponse.__new__(PartitionProduceResponse)
     try:
         _f = "index:i error_code:h base_offset:q log_append_time_ms:q log_start_offset:q"
-        o.index, o.error_code, o.base_offset, o.log_append_time_ms, o.log_start_offset = _S_ihqqq.unpack_from(b, p)
+        (
+            o.index,
+            o.error_code,
+            o.base_offset,
+            o.log_append_time_ms,
+            o.log_start_offset,
+        ) = _S_ihqqq.unpack_from(b, p)
         p += 30
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
@@ -689,7 +707,13 @@ def _d_PartitionProduceResponse_v8(b: bytes, p: int) -> tuple[PartitionProduceRe
     o = PartitionProduceResponse.__new__(PartitionProduceResponse)
     try:
         _f = "index:i error_code:h base_offset:q log_append_time_ms:q log_start_offset:q"
-        o.index, o.error_code, o.base_offset, o.log_append_time_ms, o.log_start_offset = _S_ihqqq.unpack_from(b, p)
+        (
+            o.index,
+            o.error_code,
+            o.base_offset,
+            o.log_append_time_ms,
+            o.log_start_offset,
+        ) = _S_ihqqq.unpack_from(b, p)
         p += 30
         _f = "record_errors"
         o.record_errors, p = r_array(b, p, 6, _d_BatchIndexAndErrorMessage_v8)
@@ -706,7 +730,13 @@ def _d_PartitionProduceResponse_v9(b: bytes, p: int) -> tuple[PartitionProduceRe
     o = PartitionProduceResponse.__new__(PartitionProduceResponse)
     try:
         _f = "index:i error_code:h base_offset:q log_append_time_ms:q log_start_offset:q"
-        o.index, o.error_code, o.base_offset, o.log_append_time_ms, o.log_start_offset = _S_ihqqq.unpack_from(b, p)
+        (
+            o.index,
+            o.error_code,
+            o.base_offset,
+            o.log_append_time_ms,
+            o.log_start_offset,
+        ) = _S_ihqqq.unpack_from(b, p)
         p += 30
         _f = "record_errors"
         o.record_errors, p = r_carray(b, p, 6, _d_BatchIndexAndErrorMessage_v9)
@@ -734,7 +764,13 @@ def _d_PartitionProduceResponse_v10(b: bytes, p: int) -> tuple[PartitionProduceR
     o = PartitionProduceResponse.__new__(PartitionProduceResponse)
     try:
         _f = "index:i error_code:h base_offset:q log_append_time_ms:q log_start_offset:q"
-        o.index, o.error_code, o.base_offset, o.log_append_time_ms, o.log_start_offset = _S_ihqqq.unpack_from(b, p)
+        (
+            o.index,
+            o.error_code,
+            o.base_offset,
+            o.log_append_time_ms,
+            o.log_start_offset,
+        ) = _S_ihqqq.unpack_from(b, p)
         p += 30
         _f = "record_errors"
         o.record_errors, p = r_carray(b, p, 6, _d_BatchIndexAndErrorMessage_v9)
@@ -789,7 +825,9 @@ def _e_PartitionProduceResponse_v2(w: bytearray, o: PartitionProduceResponse) ->
 def _e_PartitionProduceResponse_v5(w: bytearray, o: PartitionProduceResponse) -> None:
     try:
         _f = "index:i error_code:h base_offset:q log_append_time_ms:q log_start_offset:q"
-        w += _S_ihqqq.pack(o.index, o.error_code, o.base_offset, o.log_append_time_ms, o.log_start_offset)
+        w += _S_ihqqq.pack(
+            o.index, o.error_code, o.base_offset, o.log_append_time_ms, o.log_start_offset
+        )
         _f = "current_leader"
         if o.current_leader != LeaderIdAndEpoch():
             raise absent("current_leader", o.current_leader)
@@ -802,7 +840,9 @@ def _e_PartitionProduceResponse_v5(w: bytearray, o: PartitionProduceResponse) ->
 def _e_PartitionProduceResponse_v8(w: bytearray, o: PartitionProduceResponse) -> None:
     try:
         _f = "index:i error_code:h base_offset:q log_append_time_ms:q log_start_offset:q"
-        w += _S_ihqqq.pack(o.index, o.error_code, o.base_offset, o.log_append_time_ms, o.log_start_offset)
+        w += _S_ihqqq.pack(
+            o.index, o.error_code, o.base_offset, o.log_append_time_ms, o.log_start_offset
+        )
         _f = "record_errors"
         w_array(w, o.record_errors, _e_BatchIndexAndErrorMessage_v8)
         _f = "error_message"
@@ -819,7 +859,9 @@ def _e_PartitionProduceResponse_v8(w: bytearray, o: PartitionProduceResponse) ->
 def _e_PartitionProduceResponse_v9(w: bytearray, o: PartitionProduceResponse) -> None:
     try:
         _f = "index:i error_code:h base_offset:q log_append_time_ms:q log_start_offset:q"
-        w += _S_ihqqq.pack(o.index, o.error_code, o.base_offset, o.log_append_time_ms, o.log_start_offset)
+        w += _S_ihqqq.pack(
+            o.index, o.error_code, o.base_offset, o.log_append_time_ms, o.log_start_offset
+        )
         _f = "record_errors"
         w_carray(w, o.record_errors, _e_BatchIndexAndErrorMessage_v9)
         _f = "error_message"
@@ -836,7 +878,9 @@ def _e_PartitionProduceResponse_v9(w: bytearray, o: PartitionProduceResponse) ->
 def _e_PartitionProduceResponse_v10(w: bytearray, o: PartitionProduceResponse) -> None:
     try:
         _f = "index:i error_code:h base_offset:q log_append_time_ms:q log_start_offset:q"
-        w += _S_ihqqq.pack(o.index, o.error_code, o.base_offset, o.log_append_time_ms, o.log_start_offset)
+        w += _S_ihqqq.pack(
+            o.index, o.error_code, o.base_offset, o.log_append_time_ms, o.log_start_offset
+        )
         _f = "record_errors"
         w_carray(w, o.record_errors, _e_BatchIndexAndErrorMessage_v9)
         _f = "error_message"

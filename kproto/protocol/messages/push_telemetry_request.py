@@ -67,7 +67,7 @@ class PushTelemetryRequest(Message):
         subscription_id: int = 0,
         terminating: bool = False,
         compression_type: int = 0,
-        metrics: bytes = b'',
+        metrics: bytes = b"",
         unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
     ) -> None:
         self.client_instance_id = client_instance_id
@@ -75,7 +75,9 @@ class PushTelemetryRequest(Message):
         self.terminating = terminating
         self.compression_type = compression_type
         self.metrics = metrics
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_PushTelemetryRequest_v0(b: bytes, p: int) -> tuple[PushTelemetryRequest, int]:
@@ -97,7 +99,9 @@ def _d_PushTelemetryRequest_v0(b: bytes, p: int) -> tuple[PushTelemetryRequest, 
 def _e_PushTelemetryRequest_v0(w: bytearray, o: PushTelemetryRequest) -> None:
     try:
         _f = "client_instance_id:16s subscription_id:i terminating:? compression_type:b"
-        w += _S_uizb.pack(o.client_instance_id.bytes, o.subscription_id, o.terminating, o.compression_type)
+        w += _S_uizb.pack(
+            o.client_instance_id.bytes, o.subscription_id, o.terminating, o.compression_type
+        )
         _f = "metrics"
         w_cbytes(w, o.metrics)
         _f = "unknown_tagged_fields"

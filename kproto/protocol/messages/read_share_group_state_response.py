@@ -50,7 +50,9 @@ class ReadShareGroupStateResponse(Message):
         unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
     ) -> None:
         self.results = [] if results is DEFAULT else results
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class ReadStateResult(Struct):
@@ -74,7 +76,9 @@ class ReadStateResult(Struct):
     ) -> None:
         self.topic_id = topic_id
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class PartitionResult(Struct):
@@ -130,7 +134,9 @@ class PartitionResult(Struct):
         self.state_epoch = state_epoch
         self.start_offset = start_offset
         self.state_batches = [] if state_batches is DEFAULT else state_batches
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class StateBatch(Struct):
@@ -174,7 +180,9 @@ class StateBatch(Struct):
         self.last_offset = last_offset
         self.delivery_state = delivery_state
         self.delivery_count = delivery_count
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_ReadShareGroupStateResponse_v0(b: bytes, p: int) -> tuple[ReadShareGroupStateResponse, int]:
@@ -267,7 +275,9 @@ def _d_StateBatch_v0(b: bytes, p: int) -> tuple[StateBatch, int]:
     o = StateBatch.__new__(StateBatch)
     try:
         _f = "first_offset:q last_offset:q delivery_state:b delivery_count:h"
-        o.first_offset, o.last_offset, o.delivery_state, o.delivery_count = _S_qqbh.unpack_from(b, p)
+        o.first_offset, o.last_offset, o.delivery_state, o.delivery_count = _S_qqbh.unpack_from(
+            b, p
+        )
         p += 19
         _f = "unknown_tagged_fields"
         o.unknown_tagged_fields, p = r_tags(b, p)

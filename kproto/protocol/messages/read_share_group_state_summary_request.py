@@ -52,7 +52,9 @@ class ReadShareGroupStateSummaryRequest(Message):
     ) -> None:
         self.group_id = group_id
         self.topics = [] if topics is DEFAULT else topics
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class ReadStateSummaryData(Struct):
@@ -76,7 +78,9 @@ class ReadStateSummaryData(Struct):
     ) -> None:
         self.topic_id = topic_id
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class PartitionData(Struct):
@@ -100,10 +104,14 @@ class PartitionData(Struct):
     ) -> None:
         self.partition = partition
         self.leader_epoch = leader_epoch
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
-def _d_ReadShareGroupStateSummaryRequest_v0(b: bytes, p: int) -> tuple[ReadShareGroupStateSummaryRequest, int]:
+def _d_ReadShareGroupStateSummaryRequest_v0(
+    b: bytes, p: int
+) -> tuple[ReadShareGroupStateSummaryRequest, int]:
     o = ReadShareGroupStateSummaryRequest.__new__(ReadShareGroupStateSummaryRequest)
     try:
         _f = "group_id"
@@ -117,7 +125,9 @@ def _d_ReadShareGroupStateSummaryRequest_v0(b: bytes, p: int) -> tuple[ReadShare
     return o, p
 
 
-def _e_ReadShareGroupStateSummaryRequest_v0(w: bytearray, o: ReadShareGroupStateSummaryRequest) -> None:
+def _e_ReadShareGroupStateSummaryRequest_v0(
+    w: bytearray, o: ReadShareGroupStateSummaryRequest
+) -> None:
     try:
         _f = "group_id"
         w_cstr(w, o.group_id)

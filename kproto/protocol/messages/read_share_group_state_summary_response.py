@@ -49,7 +49,9 @@ class ReadShareGroupStateSummaryResponse(Message):
         unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
     ) -> None:
         self.results = [] if results is DEFAULT else results
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class ReadStateSummaryResult(Struct):
@@ -73,7 +75,9 @@ class ReadStateSummaryResult(Struct):
     ) -> None:
         self.topic_id = topic_id
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class PartitionResult(Struct):
@@ -123,10 +127,14 @@ class PartitionResult(Struct):
         self.error_message = error_message
         self.state_epoch = state_epoch
         self.start_offset = start_offset
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
-def _d_ReadShareGroupStateSummaryResponse_v0(b: bytes, p: int) -> tuple[ReadShareGroupStateSummaryResponse, int]:
+def _d_ReadShareGroupStateSummaryResponse_v0(
+    b: bytes, p: int
+) -> tuple[ReadShareGroupStateSummaryResponse, int]:
     o = ReadShareGroupStateSummaryResponse.__new__(ReadShareGroupStateSummaryResponse)
     try:
         _f = "results"
@@ -138,7 +146,9 @@ def _d_ReadShareGroupStateSummaryResponse_v0(b: bytes, p: int) -> tuple[ReadShar
     return o, p
 
 
-def _e_ReadShareGroupStateSummaryResponse_v0(w: bytearray, o: ReadShareGroupStateSummaryResponse) -> None:
+def _e_ReadShareGroupStateSummaryResponse_v0(
+    w: bytearray, o: ReadShareGroupStateSummaryResponse
+) -> None:
     try:
         _f = "results"
         w_carray(w, o.results, _e_ReadStateSummaryResult_v0)

@@ -53,7 +53,9 @@ class RemoveRaftVoterRequest(Message):
         self.cluster_id = cluster_id
         self.voter_id = voter_id
         self.voter_directory_id = voter_directory_id
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_RemoveRaftVoterRequest_v0(b: bytes, p: int) -> tuple[RemoveRaftVoterRequest, int]:

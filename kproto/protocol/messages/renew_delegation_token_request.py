@@ -43,13 +43,15 @@ class RenewDelegationTokenRequest(Message):
     def __init__(
         self,
         *,
-        hmac: bytes = b'',
+        hmac: bytes = b"",
         renew_period_ms: int = 0,
         unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
     ) -> None:
         self.hmac = hmac
         self.renew_period_ms = renew_period_ms
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_RenewDelegationTokenRequest_v0(b: bytes, p: int) -> tuple[RenewDelegationTokenRequest, int]:

@@ -67,7 +67,9 @@ class RequestHeader(Message):
         self.request_api_version = request_api_version
         self.correlation_id = correlation_id
         self.client_id = client_id
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_RequestHeader_v0(b: bytes, p: int) -> tuple[RequestHeader, int]:
@@ -146,5 +148,5 @@ def _e_RequestHeader_v2(w: bytearray, o: RequestHeader) -> None:
         raise encode_failure(e, _f, o) from None
 
 
-RequestHeader._DECODERS = (_d_RequestHeader_v0, _d_RequestHeader_v1, _d_RequestHeader_v2,)
-RequestHeader._ENCODERS = (_e_RequestHeader_v0, _e_RequestHeader_v1, _e_RequestHeader_v2,)
+RequestHeader._DECODERS = (_d_RequestHeader_v0, _d_RequestHeader_v1, _d_RequestHeader_v2)
+RequestHeader._ENCODERS = (_e_RequestHeader_v0, _e_RequestHeader_v1, _e_RequestHeader_v2)

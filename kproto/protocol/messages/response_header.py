@@ -35,13 +35,12 @@ class ResponseHeader(Message):
     unknown_tagged_fields: list[tuple[int, bytes]]
 
     def __init__(
-        self,
-        *,
-        correlation_id: int = 0,
-        unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
+        self, *, correlation_id: int = 0, unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT
     ) -> None:
         self.correlation_id = correlation_id
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_ResponseHeader_v0(b: bytes, p: int) -> tuple[ResponseHeader, int]:
@@ -89,5 +88,5 @@ def _e_ResponseHeader_v1(w: bytearray, o: ResponseHeader) -> None:
         raise encode_failure(e, _f, o) from None
 
 
-ResponseHeader._DECODERS = (_d_ResponseHeader_v0, _d_ResponseHeader_v1,)
-ResponseHeader._ENCODERS = (_e_ResponseHeader_v0, _e_ResponseHeader_v1,)
+ResponseHeader._DECODERS = (_d_ResponseHeader_v0, _d_ResponseHeader_v1)
+ResponseHeader._ENCODERS = (_e_ResponseHeader_v0, _e_ResponseHeader_v1)

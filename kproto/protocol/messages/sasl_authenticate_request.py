@@ -35,13 +35,12 @@ class SaslAuthenticateRequest(Message):
     unknown_tagged_fields: list[tuple[int, bytes]]
 
     def __init__(
-        self,
-        *,
-        auth_bytes: bytes = b'',
-        unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
+        self, *, auth_bytes: bytes = b"", unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT
     ) -> None:
         self.auth_bytes = auth_bytes
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_SaslAuthenticateRequest_v0(b: bytes, p: int) -> tuple[SaslAuthenticateRequest, int]:

@@ -67,7 +67,7 @@ class SaslAuthenticateResponse(Message):
         *,
         error_code: int = 0,
         error_message: str | None = "",
-        auth_bytes: bytes = b'',
+        auth_bytes: bytes = b"",
         session_lifetime_ms: int = 0,
         unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
     ) -> None:
@@ -75,7 +75,9 @@ class SaslAuthenticateResponse(Message):
         self.error_message = error_message
         self.auth_bytes = auth_bytes
         self.session_lifetime_ms = session_lifetime_ms
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_SaslAuthenticateResponse_v0(b: bytes, p: int) -> tuple[SaslAuthenticateResponse, int]:

@@ -25,13 +25,12 @@ class SaslHandshakeRequest(Message):
     unknown_tagged_fields: list[tuple[int, bytes]]
 
     def __init__(
-        self,
-        *,
-        mechanism: str = "",
-        unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
+        self, *, mechanism: str = "", unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT
     ) -> None:
         self.mechanism = mechanism
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_SaslHandshakeRequest_v0(b: bytes, p: int) -> tuple[SaslHandshakeRequest, int]:
@@ -55,5 +54,5 @@ def _e_SaslHandshakeRequest_v0(w: bytearray, o: SaslHandshakeRequest) -> None:
         raise encode_failure(e, _f, o) from None
 
 
-SaslHandshakeRequest._DECODERS = (_d_SaslHandshakeRequest_v0, _d_SaslHandshakeRequest_v0,)
-SaslHandshakeRequest._ENCODERS = (_e_SaslHandshakeRequest_v0, _e_SaslHandshakeRequest_v0,)
+SaslHandshakeRequest._DECODERS = (_d_SaslHandshakeRequest_v0, _d_SaslHandshakeRequest_v0)
+SaslHandshakeRequest._ENCODERS = (_e_SaslHandshakeRequest_v0, _e_SaslHandshakeRequest_v0)

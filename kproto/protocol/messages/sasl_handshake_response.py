@@ -47,7 +47,9 @@ class SaslHandshakeResponse(Message):
     ) -> None:
         self.error_code = error_code
         self.mechanisms = [] if mechanisms is DEFAULT else mechanisms
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_SaslHandshakeResponse_v0(b: bytes, p: int) -> tuple[SaslHandshakeResponse, int]:
@@ -76,5 +78,5 @@ def _e_SaslHandshakeResponse_v0(w: bytearray, o: SaslHandshakeResponse) -> None:
         raise encode_failure(e, _f, o) from None
 
 
-SaslHandshakeResponse._DECODERS = (_d_SaslHandshakeResponse_v0, _d_SaslHandshakeResponse_v0,)
-SaslHandshakeResponse._ENCODERS = (_e_SaslHandshakeResponse_v0, _e_SaslHandshakeResponse_v0,)
+SaslHandshakeResponse._DECODERS = (_d_SaslHandshakeResponse_v0, _d_SaslHandshakeResponse_v0)
+SaslHandshakeResponse._ENCODERS = (_e_SaslHandshakeResponse_v0, _e_SaslHandshakeResponse_v0)

@@ -64,7 +64,9 @@ class ShareAcknowledgeRequest(Message):
         self.member_id = member_id
         self.share_session_epoch = share_session_epoch
         self.topics = [] if topics is DEFAULT else topics
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class AcknowledgeTopic(Struct):
@@ -88,7 +90,9 @@ class AcknowledgeTopic(Struct):
     ) -> None:
         self.topic_id = topic_id
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class AcknowledgePartition(Struct):
@@ -111,8 +115,12 @@ class AcknowledgePartition(Struct):
         unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
     ) -> None:
         self.partition_index = partition_index
-        self.acknowledgement_batches = [] if acknowledgement_batches is DEFAULT else acknowledgement_batches
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.acknowledgement_batches = (
+            [] if acknowledgement_batches is DEFAULT else acknowledgement_batches
+        )
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class AcknowledgementBatch(Struct):
@@ -140,7 +148,9 @@ class AcknowledgementBatch(Struct):
         self.first_offset = first_offset
         self.last_offset = last_offset
         self.acknowledge_types = [] if acknowledge_types is DEFAULT else acknowledge_types
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_ShareAcknowledgeRequest_v0(b: bytes, p: int) -> tuple[ShareAcknowledgeRequest, int]:

@@ -85,7 +85,9 @@ class ShareAcknowledgeResponse(Message):
         self.error_message = error_message
         self.responses = [] if responses is DEFAULT else responses
         self.node_endpoints = [] if node_endpoints is DEFAULT else node_endpoints
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class ShareAcknowledgeTopicResponse(Struct):
@@ -109,7 +111,9 @@ class ShareAcknowledgeTopicResponse(Struct):
     ) -> None:
         self.topic_id = topic_id
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class PartitionData(Struct):
@@ -153,7 +157,9 @@ class PartitionData(Struct):
         self.error_code = error_code
         self.error_message = error_message
         self.current_leader = LeaderIdAndEpoch() if current_leader is DEFAULT else current_leader
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class LeaderIdAndEpoch(Struct):
@@ -177,7 +183,9 @@ class LeaderIdAndEpoch(Struct):
     ) -> None:
         self.leader_id = leader_id
         self.leader_epoch = leader_epoch
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class NodeEndpoint(Struct):
@@ -210,7 +218,9 @@ class NodeEndpoint(Struct):
         self.host = host
         self.port = port
         self.rack = rack
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_ShareAcknowledgeResponse_v0(b: bytes, p: int) -> tuple[ShareAcknowledgeResponse, int]:
@@ -248,7 +258,9 @@ def _e_ShareAcknowledgeResponse_v0(w: bytearray, o: ShareAcknowledgeResponse) ->
         raise encode_failure(e, _f, o) from None
 
 
-def _d_ShareAcknowledgeTopicResponse_v0(b: bytes, p: int) -> tuple[ShareAcknowledgeTopicResponse, int]:
+def _d_ShareAcknowledgeTopicResponse_v0(
+    b: bytes, p: int
+) -> tuple[ShareAcknowledgeTopicResponse, int]:
     o = ShareAcknowledgeTopicResponse.__new__(ShareAcknowledgeTopicResponse)
     try:
         _f = "topic_id"

@@ -101,8 +101,12 @@ class ShareFetchRequest(Message):
         self.min_bytes = min_bytes
         self.max_bytes = max_bytes
         self.topics = [] if topics is DEFAULT else topics
-        self.forgotten_topics_data = [] if forgotten_topics_data is DEFAULT else forgotten_topics_data
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.forgotten_topics_data = (
+            [] if forgotten_topics_data is DEFAULT else forgotten_topics_data
+        )
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class FetchTopic(Struct):
@@ -126,7 +130,9 @@ class FetchTopic(Struct):
     ) -> None:
         self.topic_id = topic_id
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class FetchPartition(Struct):
@@ -164,8 +170,12 @@ class FetchPartition(Struct):
     ) -> None:
         self.partition_index = partition_index
         self.partition_max_bytes = partition_max_bytes
-        self.acknowledgement_batches = [] if acknowledgement_batches is DEFAULT else acknowledgement_batches
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.acknowledgement_batches = (
+            [] if acknowledgement_batches is DEFAULT else acknowledgement_batches
+        )
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class AcknowledgementBatch(Struct):
@@ -193,7 +203,9 @@ class AcknowledgementBatch(Struct):
         self.first_offset = first_offset
         self.last_offset = last_offset
         self.acknowledge_types = [] if acknowledge_types is DEFAULT else acknowledge_types
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class ForgottenTopic(Struct):
@@ -217,7 +229,9 @@ class ForgottenTopic(Struct):
     ) -> None:
         self.topic_id = topic_id
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_ShareFetchRequest_v0(b: bytes, p: int) -> tuple[ShareFetchRequest, int]:

@@ -89,7 +89,9 @@ class ShareFetchResponse(Message):
         self.error_message = error_message
         self.responses = [] if responses is DEFAULT else responses
         self.node_endpoints = [] if node_endpoints is DEFAULT else node_endpoints
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class ShareFetchableTopicResponse(Struct):
@@ -113,7 +115,9 @@ class ShareFetchableTopicResponse(Struct):
     ) -> None:
         self.topic_id = topic_id
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class PartitionData(Struct):
@@ -182,7 +186,9 @@ class PartitionData(Struct):
         self.current_leader = LeaderIdAndEpoch() if current_leader is DEFAULT else current_leader
         self.records = records
         self.acquired_records = [] if acquired_records is DEFAULT else acquired_records
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class LeaderIdAndEpoch(Struct):
@@ -206,7 +212,9 @@ class LeaderIdAndEpoch(Struct):
     ) -> None:
         self.leader_id = leader_id
         self.leader_epoch = leader_epoch
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class AcquiredRecords(Struct):
@@ -234,7 +242,9 @@ class AcquiredRecords(Struct):
         self.first_offset = first_offset
         self.last_offset = last_offset
         self.delivery_count = delivery_count
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class NodeEndpoint(Struct):
@@ -267,7 +277,9 @@ class NodeEndpoint(Struct):
         self.host = host
         self.port = port
         self.rack = rack
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_ShareFetchResponse_v0(b: bytes, p: int) -> tuple[ShareFetchResponse, int]:

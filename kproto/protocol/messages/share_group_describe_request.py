@@ -48,7 +48,9 @@ class ShareGroupDescribeRequest(Message):
     ) -> None:
         self.group_ids = [] if group_ids is DEFAULT else group_ids
         self.include_authorized_operations = include_authorized_operations
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_ShareGroupDescribeRequest_v0(b: bytes, p: int) -> tuple[ShareGroupDescribeRequest, int]:

@@ -60,7 +60,9 @@ class ShareGroupDescribeResponse(Message):
     ) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.groups = [] if groups is DEFAULT else groups
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class DescribedGroup(Struct):
@@ -134,7 +136,9 @@ class DescribedGroup(Struct):
         self.assignor_name = assignor_name
         self.members = [] if members is DEFAULT else members
         self.authorized_operations = authorized_operations
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class Member(Struct):
@@ -194,9 +198,13 @@ class Member(Struct):
         self.member_epoch = member_epoch
         self.client_id = client_id
         self.client_host = client_host
-        self.subscribed_topic_names = [] if subscribed_topic_names is DEFAULT else subscribed_topic_names
+        self.subscribed_topic_names = (
+            [] if subscribed_topic_names is DEFAULT else subscribed_topic_names
+        )
         self.assignment = Assignment() if assignment is DEFAULT else assignment
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class TopicPartitions(Struct):
@@ -224,7 +232,9 @@ class TopicPartitions(Struct):
         self.topic_id = topic_id
         self.topic_name = topic_name
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class Assignment(Struct):
@@ -244,7 +254,9 @@ class Assignment(Struct):
         unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
     ) -> None:
         self.topic_partitions = [] if topic_partitions is DEFAULT else topic_partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_ShareGroupDescribeResponse_v0(b: bytes, p: int) -> tuple[ShareGroupDescribeResponse, int]:

@@ -79,7 +79,9 @@ class ShareGroupHeartbeatRequest(Message):
         self.member_epoch = member_epoch
         self.rack_id = rack_id
         self.subscribed_topic_names = subscribed_topic_names
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_ShareGroupHeartbeatRequest_v0(b: bytes, p: int) -> tuple[ShareGroupHeartbeatRequest, int]:

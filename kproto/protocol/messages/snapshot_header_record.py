@@ -39,7 +39,9 @@ class SnapshotHeaderRecord(Message):
     ) -> None:
         self.version = version
         self.last_contained_log_timestamp = last_contained_log_timestamp
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_SnapshotHeaderRecord_v0(b: bytes, p: int) -> tuple[SnapshotHeaderRecord, int]:

@@ -106,7 +106,9 @@ class StopReplicaRequest(Message):
         self.ungrouped_partitions = [] if ungrouped_partitions is DEFAULT else ungrouped_partitions
         self.topics = [] if topics is DEFAULT else topics
         self.topic_states = [] if topic_states is DEFAULT else topic_states
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class StopReplicaPartitionV0(Struct):
@@ -130,7 +132,9 @@ class StopReplicaPartitionV0(Struct):
     ) -> None:
         self.topic_name = topic_name
         self.partition_index = partition_index
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class StopReplicaTopicV1(Struct):
@@ -154,7 +158,9 @@ class StopReplicaTopicV1(Struct):
     ) -> None:
         self.name = name
         self.partition_indexes = [] if partition_indexes is DEFAULT else partition_indexes
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class StopReplicaTopicState(Struct):
@@ -178,7 +184,9 @@ class StopReplicaTopicState(Struct):
     ) -> None:
         self.topic_name = topic_name
         self.partition_states = [] if partition_states is DEFAULT else partition_states
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class StopReplicaPartitionState(Struct):
@@ -206,7 +214,9 @@ class StopReplicaPartitionState(Struct):
         self.partition_index = partition_index
         self.leader_epoch = leader_epoch
         self.delete_partition = delete_partition
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_StopReplicaRequest_v0(b: bytes, p: int) -> tuple[StopReplicaRequest, int]:
@@ -231,7 +241,12 @@ def _d_StopReplicaRequest_v1(b: bytes, p: int) -> tuple[StopReplicaRequest, int]
     o = StopReplicaRequest.__new__(StopReplicaRequest)
     try:
         _f = "controller_id:i controller_epoch:i broker_epoch:q delete_partitions:?"
-        o.controller_id, o.controller_epoch, o.broker_epoch, o.delete_partitions = _S_iiqz.unpack_from(b, p)
+        (
+            o.controller_id,
+            o.controller_epoch,
+            o.broker_epoch,
+            o.delete_partitions,
+        ) = _S_iiqz.unpack_from(b, p)
         p += 17
         _f = "topics"
         o.topics, p = r_array(b, p, 6, _d_StopReplicaTopicV1_v1)
@@ -248,7 +263,12 @@ def _d_StopReplicaRequest_v2(b: bytes, p: int) -> tuple[StopReplicaRequest, int]
     o = StopReplicaRequest.__new__(StopReplicaRequest)
     try:
         _f = "controller_id:i controller_epoch:i broker_epoch:q delete_partitions:?"
-        o.controller_id, o.controller_epoch, o.broker_epoch, o.delete_partitions = _S_iiqz.unpack_from(b, p)
+        (
+            o.controller_id,
+            o.controller_epoch,
+            o.broker_epoch,
+            o.delete_partitions,
+        ) = _S_iiqz.unpack_from(b, p)
         p += 17
         _f = "topics"
         o.topics, p = r_carray(b, p, 3, _d_StopReplicaTopicV1_v2)
@@ -285,7 +305,12 @@ def _d_StopReplicaRequest_v4(b: bytes, p: int) -> tuple[StopReplicaRequest, int]
     o = StopReplicaRequest.__new__(StopReplicaRequest)
     try:
         _f = "controller_id:i is_k_raft_controller:? controller_epoch:i broker_epoch:q"
-        o.controller_id, o.is_k_raft_controller, o.controller_epoch, o.broker_epoch = _S_iziq.unpack_from(b, p)
+        (
+            o.controller_id,
+            o.is_k_raft_controller,
+            o.controller_epoch,
+            o.broker_epoch,
+        ) = _S_iziq.unpack_from(b, p)
         p += 17
         _f = "topic_states"
         o.topic_states, p = r_carray(b, p, 3, _d_StopReplicaTopicState_v3)
@@ -389,7 +414,9 @@ def _e_StopReplicaRequest_v3(w: bytearray, o: StopReplicaRequest) -> None:
 def _e_StopReplicaRequest_v4(w: bytearray, o: StopReplicaRequest) -> None:
     try:
         _f = "controller_id:i is_k_raft_controller:? controller_epoch:i broker_epoch:q"
-        w += _S_iziq.pack(o.controller_id, o.is_k_raft_controller, o.controller_epoch, o.broker_epoch)
+        w += _S_iziq.pack(
+            o.controller_id, o.is_k_raft_controller, o.controller_epoch, o.broker_epoch
+        )
         _f = "topic_states"
         w_carray(w, o.topic_states, _e_StopReplicaTopicState_v3)
         _f = "delete_partitions"

@@ -54,7 +54,9 @@ class StopReplicaResponse(Message):
     ) -> None:
         self.error_code = error_code
         self.partition_errors = [] if partition_errors is DEFAULT else partition_errors
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class StopReplicaPartitionError(Struct):
@@ -82,7 +84,9 @@ class StopReplicaPartitionError(Struct):
         self.topic_name = topic_name
         self.partition_index = partition_index
         self.error_code = error_code
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_StopReplicaResponse_v0(b: bytes, p: int) -> tuple[StopReplicaResponse, int]:

@@ -101,7 +101,9 @@ class SyncGroupRequest(Message):
         self.protocol_type = protocol_type
         self.protocol_name = protocol_name
         self.assignments = [] if assignments is DEFAULT else assignments
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class SyncGroupRequestAssignment(Struct):
@@ -120,12 +122,14 @@ class SyncGroupRequestAssignment(Struct):
         self,
         *,
         member_id: str = "",
-        assignment: bytes = b'',
+        assignment: bytes = b"",
         unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
     ) -> None:
         self.member_id = member_id
         self.assignment = assignment
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_SyncGroupRequest_v0(b: bytes, p: int) -> tuple[SyncGroupRequest, int]:

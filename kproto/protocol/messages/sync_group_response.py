@@ -71,7 +71,7 @@ class SyncGroupResponse(Message):
         error_code: int = 0,
         protocol_type: str | None = None,
         protocol_name: str | None = None,
-        assignment: bytes = b'',
+        assignment: bytes = b"",
         unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
     ) -> None:
         self.throttle_time_ms = throttle_time_ms
@@ -79,7 +79,9 @@ class SyncGroupResponse(Message):
         self.protocol_type = protocol_type
         self.protocol_name = protocol_name
         self.assignment = assignment
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_SyncGroupResponse_v0(b: bytes, p: int) -> tuple[SyncGroupResponse, int]:

@@ -106,7 +106,9 @@ class TxnOffsetCommitRequest(Message):
         self.member_id = member_id
         self.group_instance_id = group_instance_id
         self.topics = [] if topics is DEFAULT else topics
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class TxnOffsetCommitRequestTopic(Struct):
@@ -130,7 +132,9 @@ class TxnOffsetCommitRequestTopic(Struct):
     ) -> None:
         self.name = name
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class TxnOffsetCommitRequestPartition(Struct):
@@ -174,7 +178,9 @@ class TxnOffsetCommitRequestPartition(Struct):
         self.committed_offset = committed_offset
         self.committed_leader_epoch = committed_leader_epoch
         self.committed_metadata = committed_metadata
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_TxnOffsetCommitRequest_v0(b: bytes, p: int) -> tuple[TxnOffsetCommitRequest, int]:
@@ -388,7 +394,9 @@ def _e_TxnOffsetCommitRequestTopic_v3(w: bytearray, o: TxnOffsetCommitRequestTop
         raise encode_failure(e, _f, o) from None
 
 
-def _d_TxnOffsetCommitRequestPartition_v0(b: bytes, p: int) -> tuple[TxnOffsetCommitRequestPartition, int]:
+def _d_TxnOffsetCommitRequestPartition_v0(
+    b: bytes, p: int
+) -> tuple[TxnOffsetCommitRequestPartition, int]:
     o = TxnOffsetCommitRequestPartition.__new__(TxnOffsetCommitRequestPartition)
     try:
         _f = "partition_index:i committed_offset:q"
@@ -403,7 +411,9 @@ def _d_TxnOffsetCommitRequestPartition_v0(b: bytes, p: int) -> tuple[TxnOffsetCo
     return o, p
 
 
-def _d_TxnOffsetCommitRequestPartition_v2(b: bytes, p: int) -> tuple[TxnOffsetCommitRequestPartition, int]:
+def _d_TxnOffsetCommitRequestPartition_v2(
+    b: bytes, p: int
+) -> tuple[TxnOffsetCommitRequestPartition, int]:
     o = TxnOffsetCommitRequestPartition.__new__(TxnOffsetCommitRequestPartition)
     try:
         _f = "partition_index:i committed_offset:q committed_leader_epoch:i"
@@ -417,7 +427,9 @@ def _d_TxnOffsetCommitRequestPartition_v2(b: bytes, p: int) -> tuple[TxnOffsetCo
     return o, p
 
 
-def _d_TxnOffsetCommitRequestPartition_v3(b: bytes, p: int) -> tuple[TxnOffsetCommitRequestPartition, int]:
+def _d_TxnOffsetCommitRequestPartition_v3(
+    b: bytes, p: int
+) -> tuple[TxnOffsetCommitRequestPartition, int]:
     o = TxnOffsetCommitRequestPartition.__new__(TxnOffsetCommitRequestPartition)
     try:
         _f = "partition_index:i committed_offset:q committed_leader_epoch:i"

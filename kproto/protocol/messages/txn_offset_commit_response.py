@@ -55,7 +55,9 @@ class TxnOffsetCommitResponse(Message):
     ) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.topics = [] if topics is DEFAULT else topics
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class TxnOffsetCommitResponseTopic(Struct):
@@ -79,7 +81,9 @@ class TxnOffsetCommitResponseTopic(Struct):
     ) -> None:
         self.name = name
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class TxnOffsetCommitResponsePartition(Struct):
@@ -103,7 +107,9 @@ class TxnOffsetCommitResponsePartition(Struct):
     ) -> None:
         self.partition_index = partition_index
         self.error_code = error_code
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_TxnOffsetCommitResponse_v0(b: bytes, p: int) -> tuple[TxnOffsetCommitResponse, int]:
@@ -159,7 +165,9 @@ def _e_TxnOffsetCommitResponse_v3(w: bytearray, o: TxnOffsetCommitResponse) -> N
         raise encode_failure(e, _f, o) from None
 
 
-def _d_TxnOffsetCommitResponseTopic_v0(b: bytes, p: int) -> tuple[TxnOffsetCommitResponseTopic, int]:
+def _d_TxnOffsetCommitResponseTopic_v0(
+    b: bytes, p: int
+) -> tuple[TxnOffsetCommitResponseTopic, int]:
     o = TxnOffsetCommitResponseTopic.__new__(TxnOffsetCommitResponseTopic)
     try:
         _f = "name"
@@ -172,7 +180,9 @@ def _d_TxnOffsetCommitResponseTopic_v0(b: bytes, p: int) -> tuple[TxnOffsetCommi
     return o, p
 
 
-def _d_TxnOffsetCommitResponseTopic_v3(b: bytes, p: int) -> tuple[TxnOffsetCommitResponseTopic, int]:
+def _d_TxnOffsetCommitResponseTopic_v3(
+    b: bytes, p: int
+) -> tuple[TxnOffsetCommitResponseTopic, int]:
     o = TxnOffsetCommitResponseTopic.__new__(TxnOffsetCommitResponseTopic)
     try:
         _f = "name"
@@ -210,7 +220,9 @@ def _e_TxnOffsetCommitResponseTopic_v3(w: bytearray, o: TxnOffsetCommitResponseT
         raise encode_failure(e, _f, o) from None
 
 
-def _d_TxnOffsetCommitResponsePartition_v0(b: bytes, p: int) -> tuple[TxnOffsetCommitResponsePartition, int]:
+def _d_TxnOffsetCommitResponsePartition_v0(
+    b: bytes, p: int
+) -> tuple[TxnOffsetCommitResponsePartition, int]:
     o = TxnOffsetCommitResponsePartition.__new__(TxnOffsetCommitResponsePartition)
     try:
         _f = "partition_index:i error_code:h"
@@ -222,7 +234,9 @@ def _d_TxnOffsetCommitResponsePartition_v0(b: bytes, p: int) -> tuple[TxnOffsetC
     return o, p
 
 
-def _d_TxnOffsetCommitResponsePartition_v3(b: bytes, p: int) -> tuple[TxnOffsetCommitResponsePartition, int]:
+def _d_TxnOffsetCommitResponsePartition_v3(
+    b: bytes, p: int
+) -> tuple[TxnOffsetCommitResponsePartition, int]:
     o = TxnOffsetCommitResponsePartition.__new__(TxnOffsetCommitResponsePartition)
     try:
         _f = "partition_index:i error_code:h"
@@ -235,7 +249,9 @@ def _d_TxnOffsetCommitResponsePartition_v3(b: bytes, p: int) -> tuple[TxnOffsetC
     return o, p
 
 
-def _e_TxnOffsetCommitResponsePartition_v0(w: bytearray, o: TxnOffsetCommitResponsePartition) -> None:
+def _e_TxnOffsetCommitResponsePartition_v0(
+    w: bytearray, o: TxnOffsetCommitResponsePartition
+) -> None:
     try:
         _f = "partition_index:i error_code:h"
         w += _S_ih.pack(o.partition_index, o.error_code)
@@ -245,7 +261,9 @@ def _e_TxnOffsetCommitResponsePartition_v0(w: bytearray, o: TxnOffsetCommitRespo
         raise encode_failure(e, _f, o) from None
 
 
-def _e_TxnOffsetCommitResponsePartition_v3(w: bytearray, o: TxnOffsetCommitResponsePartition) -> None:
+def _e_TxnOffsetCommitResponsePartition_v3(
+    w: bytearray, o: TxnOffsetCommitResponsePartition
+) -> None:
     try:
         _f = "partition_index:i error_code:h"
         w += _S_ih.pack(o.partition_index, o.error_code)

@@ -29,13 +29,12 @@ class UnregisterBrokerRequest(Message):
     unknown_tagged_fields: list[tuple[int, bytes]]
 
     def __init__(
-        self,
-        *,
-        broker_id: int = 0,
-        unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
+        self, *, broker_id: int = 0, unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT
     ) -> None:
         self.broker_id = broker_id
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_UnregisterBrokerRequest_v0(b: bytes, p: int) -> tuple[UnregisterBrokerRequest, int]:

@@ -57,7 +57,9 @@ class UpdateFeaturesRequest(Message):
         self.timeout_ms = timeout_ms
         self.feature_updates = [] if feature_updates is DEFAULT else feature_updates
         self.validate_only = validate_only
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class FeatureUpdateKey(Struct):
@@ -106,7 +108,9 @@ class FeatureUpdateKey(Struct):
         self.max_version_level = max_version_level
         self.allow_downgrade = allow_downgrade
         self.upgrade_type = upgrade_type
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_UpdateFeaturesRequest_v0(b: bytes, p: int) -> tuple[UpdateFeaturesRequest, int]:

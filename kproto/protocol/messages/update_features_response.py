@@ -73,7 +73,9 @@ class UpdateFeaturesResponse(Message):
         self.error_code = error_code
         self.error_message = error_message
         self.results = [] if results is DEFAULT else results
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class UpdatableFeatureResult(Struct):
@@ -102,7 +104,9 @@ class UpdatableFeatureResult(Struct):
         self.feature = feature
         self.error_code = error_code
         self.error_message = error_message
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_UpdateFeaturesResponse_v0(b: bytes, p: int) -> tuple[UpdateFeaturesResponse, int]:

@@ -117,10 +117,14 @@ class UpdateMetadataRequest(Message):
         self.type = type
         self.controller_epoch = controller_epoch
         self.broker_epoch = broker_epoch
-        self.ungrouped_partition_states = [] if ungrouped_partition_states is DEFAULT else ungrouped_partition_states
+        self.ungrouped_partition_states = (
+            [] if ungrouped_partition_states is DEFAULT else ungrouped_partition_states
+        )
         self.topic_states = [] if topic_states is DEFAULT else topic_states
         self.live_brokers = [] if live_brokers is DEFAULT else live_brokers
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class UpdateMetadataTopicState(Struct):
@@ -148,7 +152,9 @@ class UpdateMetadataTopicState(Struct):
         self.topic_name = topic_name
         self.topic_id = topic_id
         self.partition_states = [] if partition_states is DEFAULT else partition_states
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class UpdateMetadataBroker(Struct):
@@ -184,7 +190,9 @@ class UpdateMetadataBroker(Struct):
         self.v0_port = v0_port
         self.endpoints = [] if endpoints is DEFAULT else endpoints
         self.rack = rack
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class UpdateMetadataEndpoint(Struct):
@@ -216,7 +224,9 @@ class UpdateMetadataEndpoint(Struct):
         self.host = host
         self.listener = listener
         self.security_protocol = security_protocol
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class UpdateMetadataPartitionState(Struct):
@@ -290,7 +300,9 @@ class UpdateMetadataPartitionState(Struct):
         self.zk_version = zk_version
         self.replicas = [] if replicas is DEFAULT else replicas
         self.offline_replicas = [] if offline_replicas is DEFAULT else offline_replicas
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_UpdateMetadataRequest_v0(b: bytes, p: int) -> tuple[UpdateMetadataRequest, int]:
@@ -476,7 +488,12 @@ def _d_UpdateMetadataRequest_v8(b: bytes, p: int) -> tuple[UpdateMetadataRequest
     o = UpdateMetadataRequest.__new__(UpdateMetadataRequest)
     try:
         _f = "controller_id:i is_k_raft_controller:? controller_epoch:i broker_epoch:q"
-        o.controller_id, o.is_k_raft_controller, o.controller_epoch, o.broker_epoch = _S_iziq.unpack_from(b, p)
+        (
+            o.controller_id,
+            o.is_k_raft_controller,
+            o.controller_epoch,
+            o.broker_epoch,
+        ) = _S_iziq.unpack_from(b, p)
         p += 17
         _f = "topic_states"
         o.topic_states, p = r_carray(b, p, 19, _d_UpdateMetadataTopicState_v7)
@@ -690,7 +707,9 @@ def _e_UpdateMetadataRequest_v7(w: bytearray, o: UpdateMetadataRequest) -> None:
 def _e_UpdateMetadataRequest_v8(w: bytearray, o: UpdateMetadataRequest) -> None:
     try:
         _f = "controller_id:i is_k_raft_controller:? controller_epoch:i broker_epoch:q"
-        w += _S_iziq.pack(o.controller_id, o.is_k_raft_controller, o.controller_epoch, o.broker_epoch)
+        w += _S_iziq.pack(
+            o.controller_id, o.is_k_raft_controller, o.controller_epoch, o.broker_epoch
+        )
         _f = "topic_states"
         w_carray(w, o.topic_states, _e_UpdateMetadataTopicState_v7)
         _f = "live_brokers"
@@ -1056,7 +1075,9 @@ def _e_UpdateMetadataEndpoint_v6(w: bytearray, o: UpdateMetadataEndpoint) -> Non
         raise encode_failure(e, _f, o) from None
 
 
-def _d_UpdateMetadataPartitionState_v0(b: bytes, p: int) -> tuple[UpdateMetadataPartitionState, int]:
+def _d_UpdateMetadataPartitionState_v0(
+    b: bytes, p: int
+) -> tuple[UpdateMetadataPartitionState, int]:
     o = UpdateMetadataPartitionState.__new__(UpdateMetadataPartitionState)
     try:
         _f = "topic_name"
@@ -1078,7 +1099,9 @@ def _d_UpdateMetadataPartitionState_v0(b: bytes, p: int) -> tuple[UpdateMetadata
     return o, p
 
 
-def _d_UpdateMetadataPartitionState_v4(b: bytes, p: int) -> tuple[UpdateMetadataPartitionState, int]:
+def _d_UpdateMetadataPartitionState_v4(
+    b: bytes, p: int
+) -> tuple[UpdateMetadataPartitionState, int]:
     o = UpdateMetadataPartitionState.__new__(UpdateMetadataPartitionState)
     try:
         _f = "topic_name"
@@ -1101,7 +1124,9 @@ def _d_UpdateMetadataPartitionState_v4(b: bytes, p: int) -> tuple[UpdateMetadata
     return o, p
 
 
-def _d_UpdateMetadataPartitionState_v5(b: bytes, p: int) -> tuple[UpdateMetadataPartitionState, int]:
+def _d_UpdateMetadataPartitionState_v5(
+    b: bytes, p: int
+) -> tuple[UpdateMetadataPartitionState, int]:
     o = UpdateMetadataPartitionState.__new__(UpdateMetadataPartitionState)
     try:
         _f = "partition_index:i controller_epoch:i leader:i leader_epoch:i"
@@ -1123,7 +1148,9 @@ def _d_UpdateMetadataPartitionState_v5(b: bytes, p: int) -> tuple[UpdateMetadata
     return o, p
 
 
-def _d_UpdateMetadataPartitionState_v6(b: bytes, p: int) -> tuple[UpdateMetadataPartitionState, int]:
+def _d_UpdateMetadataPartitionState_v6(
+    b: bytes, p: int
+) -> tuple[UpdateMetadataPartitionState, int]:
     o = UpdateMetadataPartitionState.__new__(UpdateMetadataPartitionState)
     try:
         _f = "partition_index:i controller_epoch:i leader:i leader_epoch:i"

@@ -35,13 +35,12 @@ class UpdateMetadataResponse(Message):
     unknown_tagged_fields: list[tuple[int, bytes]]
 
     def __init__(
-        self,
-        *,
-        error_code: int = 0,
-        unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
+        self, *, error_code: int = 0, unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT
     ) -> None:
         self.error_code = error_code
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_UpdateMetadataResponse_v0(b: bytes, p: int) -> tuple[UpdateMetadataResponse, int]:

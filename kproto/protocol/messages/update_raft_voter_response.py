@@ -56,7 +56,9 @@ class UpdateRaftVoterResponse(Message):
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.current_leader = CurrentLeader() if current_leader is DEFAULT else current_leader
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class CurrentLeader(Struct):
@@ -88,7 +90,9 @@ class CurrentLeader(Struct):
         self.leader_epoch = leader_epoch
         self.host = host
         self.port = port
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_UpdateRaftVoterResponse_v0(b: bytes, p: int) -> tuple[UpdateRaftVoterResponse, int]:

@@ -59,7 +59,9 @@ class VoteRequest(Message):
         self.cluster_id = cluster_id
         self.voter_id = voter_id
         self.topics = [] if topics is DEFAULT else topics
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class TopicData(Struct):
@@ -83,7 +85,9 @@ class TopicData(Struct):
     ) -> None:
         self.topic_name = topic_name
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class PartitionData(Struct):
@@ -145,7 +149,9 @@ class PartitionData(Struct):
         self.voter_directory_id = voter_directory_id
         self.last_offset_epoch = last_offset_epoch
         self.last_offset = last_offset
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_VoteRequest_v0(b: bytes, p: int) -> tuple[VoteRequest, int]:
@@ -262,7 +268,13 @@ def _d_PartitionData_v0(b: bytes, p: int) -> tuple[PartitionData, int]:
     o = PartitionData.__new__(PartitionData)
     try:
         _f = "partition_index:i candidate_epoch:i candidate_id:i last_offset_epoch:i last_offset:q"
-        o.partition_index, o.candidate_epoch, o.candidate_id, o.last_offset_epoch, o.last_offset = _S_iiiiq.unpack_from(b, p)
+        (
+            o.partition_index,
+            o.candidate_epoch,
+            o.candidate_id,
+            o.last_offset_epoch,
+            o.last_offset,
+        ) = _S_iiiiq.unpack_from(b, p)
         p += 24
         _f = "unknown_tagged_fields"
         o.unknown_tagged_fields, p = r_tags(b, p)
@@ -277,7 +289,15 @@ def _d_PartitionData_v1(b: bytes, p: int) -> tuple[PartitionData, int]:
     o = PartitionData.__new__(PartitionData)
     try:
         _f = "partition_index:i candidate_epoch:i candidate_id:i candidate_directory_id:16s voter_directory_id:16s last_offset_epoch:i last_offset:q"
-        o.partition_index, o.candidate_epoch, o.candidate_id, _u3, _u4, o.last_offset_epoch, o.last_offset = _S_iiiuuiq.unpack_from(b, p)
+        (
+            o.partition_index,
+            o.candidate_epoch,
+            o.candidate_id,
+            _u3,
+            _u4,
+            o.last_offset_epoch,
+            o.last_offset,
+        ) = _S_iiiuuiq.unpack_from(b, p)
         p += 56
         o.candidate_directory_id = to_uuid(_u3)
         o.voter_directory_id = to_uuid(_u4)
@@ -291,7 +311,9 @@ def _d_PartitionData_v1(b: bytes, p: int) -> tuple[PartitionData, int]:
 def _e_PartitionData_v0(w: bytearray, o: PartitionData) -> None:
     try:
         _f = "partition_index:i candidate_epoch:i candidate_id:i last_offset_epoch:i last_offset:q"
-        w += _S_iiiiq.pack(o.partition_index, o.candidate_epoch, o.candidate_id, o.last_offset_epoch, o.last_offset)
+        w += _S_iiiiq.pack(
+            o.partition_index, o.candidate_epoch, o.candidate_id, o.last_offset_epoch, o.last_offset
+        )
         _f = "unknown_tagged_fields"
         w_unknown_tags(w, o.unknown_tagged_fields)
     except Exception as e:
@@ -301,12 +323,20 @@ def _e_PartitionData_v0(w: bytearray, o: PartitionData) -> None:
 def _e_PartitionData_v1(w: bytearray, o: PartitionData) -> None:
     try:
         _f = "partition_index:i candidate_epoch:i candidate_id:i candidate_directory_id:16s voter_directory_id:16s last_offset_epoch:i last_offset:q"
-        w += _S_iiiuuiq.pack(o.partition_index, o.candidate_epoch, o.candidate_id, o.candidate_directory_id.bytes, o.voter_directory_id.bytes, o.last_offset_epoch, o.last_offset)
+        w += _S_iiiuuiq.pack(
+            o.partition_index,
+            o.candidate_epoch,
+            o.candidate_id,
+            o.candidate_directory_id.bytes,
+            o.voter_directory_id.bytes,
+            o.last_offset_epoch,
+            o.last_offset,
+        )
         _f = "unknown_tagged_fields"
         w_unknown_tags(w, o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
 
-VoteRequest._DECODERS = (_d_VoteRequest_v0, _d_VoteRequest_v1,)
-VoteRequest._ENCODERS = (_e_VoteRequest_v0, _e_VoteRequest_v1,)
+VoteRequest._DECODERS = (_d_VoteRequest_v0, _d_VoteRequest_v1)
+VoteRequest._ENCODERS = (_e_VoteRequest_v0, _e_VoteRequest_v1)

@@ -59,7 +59,9 @@ class VoteResponse(Message):
         self.error_code = error_code
         self.topics = [] if topics is DEFAULT else topics
         self.node_endpoints = [] if node_endpoints is DEFAULT else node_endpoints
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class TopicData(Struct):
@@ -83,7 +85,9 @@ class TopicData(Struct):
     ) -> None:
         self.topic_name = topic_name
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class PartitionData(Struct):
@@ -133,7 +137,9 @@ class PartitionData(Struct):
         self.leader_id = leader_id
         self.leader_epoch = leader_epoch
         self.vote_granted = vote_granted
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class NodeEndpoint(Struct):
@@ -161,7 +167,9 @@ class NodeEndpoint(Struct):
         self.node_id = node_id
         self.host = host
         self.port = port
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_VoteResponse_v0(b: bytes, p: int) -> tuple[VoteResponse, int]:
@@ -282,7 +290,13 @@ def _d_PartitionData_v0(b: bytes, p: int) -> tuple[PartitionData, int]:
     o = PartitionData.__new__(PartitionData)
     try:
         _f = "partition_index:i error_code:h leader_id:i leader_epoch:i vote_granted:?"
-        o.partition_index, o.error_code, o.leader_id, o.leader_epoch, o.vote_granted = _S_ihiiz.unpack_from(b, p)
+        (
+            o.partition_index,
+            o.error_code,
+            o.leader_id,
+            o.leader_epoch,
+            o.vote_granted,
+        ) = _S_ihiiz.unpack_from(b, p)
         p += 15
         _f = "unknown_tagged_fields"
         o.unknown_tagged_fields, p = r_tags(b, p)
@@ -294,7 +308,9 @@ def _d_PartitionData_v0(b: bytes, p: int) -> tuple[PartitionData, int]:
 def _e_PartitionData_v0(w: bytearray, o: PartitionData) -> None:
     try:
         _f = "partition_index:i error_code:h leader_id:i leader_epoch:i vote_granted:?"
-        w += _S_ihiiz.pack(o.partition_index, o.error_code, o.leader_id, o.leader_epoch, o.vote_granted)
+        w += _S_ihiiz.pack(
+            o.partition_index, o.error_code, o.leader_id, o.leader_epoch, o.vote_granted
+        )
         _f = "unknown_tagged_fields"
         w_unknown_tags(w, o.unknown_tagged_fields)
     except Exception as e:
@@ -333,5 +349,5 @@ def _e_NodeEndpoint_v1(w: bytearray, o: NodeEndpoint) -> None:
         raise encode_failure(e, _f, o) from None
 
 
-VoteResponse._DECODERS = (_d_VoteResponse_v0, _d_VoteResponse_v1,)
-VoteResponse._ENCODERS = (_e_VoteResponse_v0, _e_VoteResponse_v1,)
+VoteResponse._DECODERS = (_d_VoteResponse_v0, _d_VoteResponse_v1)
+VoteResponse._ENCODERS = (_e_VoteResponse_v0, _e_VoteResponse_v1)

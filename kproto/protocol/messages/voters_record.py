@@ -55,7 +55,9 @@ class VotersRecord(Message):
     ) -> None:
         self.version = version
         self.voters = [] if voters is DEFAULT else voters
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class Voter(Struct):
@@ -98,8 +100,12 @@ class Voter(Struct):
         self.voter_id = voter_id
         self.voter_directory_id = voter_directory_id
         self.endpoints = [] if endpoints is DEFAULT else endpoints
-        self.k_raft_version_feature = KRaftVersionFeature() if k_raft_version_feature is DEFAULT else k_raft_version_feature
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.k_raft_version_feature = (
+            KRaftVersionFeature() if k_raft_version_feature is DEFAULT else k_raft_version_feature
+        )
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class Endpoint(Struct):
@@ -127,7 +133,9 @@ class Endpoint(Struct):
         self.name = name
         self.host = host
         self.port = port
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class KRaftVersionFeature(Struct):
@@ -151,7 +159,9 @@ class KRaftVersionFeature(Struct):
     ) -> None:
         self.min_supported_version = min_supported_version
         self.max_supported_version = max_supported_version
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_VotersRecord_v0(b: bytes, p: int) -> tuple[VotersRecord, int]:

@@ -53,7 +53,9 @@ class WriteShareGroupStateRequest(Message):
     ) -> None:
         self.group_id = group_id
         self.topics = [] if topics is DEFAULT else topics
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class WriteStateData(Struct):
@@ -77,7 +79,9 @@ class WriteStateData(Struct):
     ) -> None:
         self.topic_id = topic_id
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class PartitionData(Struct):
@@ -128,7 +132,9 @@ class PartitionData(Struct):
         self.leader_epoch = leader_epoch
         self.start_offset = start_offset
         self.state_batches = [] if state_batches is DEFAULT else state_batches
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class StateBatch(Struct):
@@ -172,7 +178,9 @@ class StateBatch(Struct):
         self.last_offset = last_offset
         self.delivery_state = delivery_state
         self.delivery_count = delivery_count
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_WriteShareGroupStateRequest_v0(b: bytes, p: int) -> tuple[WriteShareGroupStateRequest, int]:
@@ -260,7 +268,9 @@ def _d_StateBatch_v0(b: bytes, p: int) -> tuple[StateBatch, int]:
     o = StateBatch.__new__(StateBatch)
     try:
         _f = "first_offset:q last_offset:q delivery_state:b delivery_count:h"
-        o.first_offset, o.last_offset, o.delivery_state, o.delivery_count = _S_qqbh.unpack_from(b, p)
+        o.first_offset, o.last_offset, o.delivery_state, o.delivery_count = _S_qqbh.unpack_from(
+            b, p
+        )
         p += 19
         _f = "unknown_tagged_fields"
         o.unknown_tagged_fields, p = r_tags(b, p)

@@ -48,7 +48,9 @@ class WriteShareGroupStateResponse(Message):
         unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
     ) -> None:
         self.results = [] if results is DEFAULT else results
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class WriteStateResult(Struct):
@@ -72,7 +74,9 @@ class WriteStateResult(Struct):
     ) -> None:
         self.topic_id = topic_id
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class PartitionResult(Struct):
@@ -100,10 +104,14 @@ class PartitionResult(Struct):
         self.partition = partition
         self.error_code = error_code
         self.error_message = error_message
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
-def _d_WriteShareGroupStateResponse_v0(b: bytes, p: int) -> tuple[WriteShareGroupStateResponse, int]:
+def _d_WriteShareGroupStateResponse_v0(
+    b: bytes, p: int
+) -> tuple[WriteShareGroupStateResponse, int]:
     o = WriteShareGroupStateResponse.__new__(WriteShareGroupStateResponse)
     try:
         _f = "results"

@@ -54,7 +54,9 @@ class WriteTxnMarkersRequest(Message):
         unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
     ) -> None:
         self.markers = [] if markers is DEFAULT else markers
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class WritableTxnMarker(Struct):
@@ -106,7 +108,9 @@ class WritableTxnMarker(Struct):
         self.transaction_result = transaction_result
         self.topics = [] if topics is DEFAULT else topics
         self.coordinator_epoch = coordinator_epoch
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class WritableTxnMarkerTopic(Struct):
@@ -130,7 +134,9 @@ class WritableTxnMarkerTopic(Struct):
     ) -> None:
         self.name = name
         self.partition_indexes = [] if partition_indexes is DEFAULT else partition_indexes
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_WriteTxnMarkersRequest_v0(b: bytes, p: int) -> tuple[WriteTxnMarkersRequest, int]:
@@ -290,5 +296,5 @@ def _e_WritableTxnMarkerTopic_v1(w: bytearray, o: WritableTxnMarkerTopic) -> Non
         raise encode_failure(e, _f, o) from None
 
 
-WriteTxnMarkersRequest._DECODERS = (_d_WriteTxnMarkersRequest_v0, _d_WriteTxnMarkersRequest_v1,)
-WriteTxnMarkersRequest._ENCODERS = (_e_WriteTxnMarkersRequest_v0, _e_WriteTxnMarkersRequest_v1,)
+WriteTxnMarkersRequest._DECODERS = (_d_WriteTxnMarkersRequest_v0, _d_WriteTxnMarkersRequest_v1)
+WriteTxnMarkersRequest._ENCODERS = (_e_WriteTxnMarkersRequest_v0, _e_WriteTxnMarkersRequest_v1)

@@ -50,7 +50,9 @@ class WriteTxnMarkersResponse(Message):
         unknown_tagged_fields: list[tuple[int, bytes]] = DEFAULT,
     ) -> None:
         self.markers = [] if markers is DEFAULT else markers
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class WritableTxnMarkerResult(Struct):
@@ -74,7 +76,9 @@ class WritableTxnMarkerResult(Struct):
     ) -> None:
         self.producer_id = producer_id
         self.topics = [] if topics is DEFAULT else topics
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class WritableTxnMarkerTopicResult(Struct):
@@ -98,7 +102,9 @@ class WritableTxnMarkerTopicResult(Struct):
     ) -> None:
         self.name = name
         self.partitions = [] if partitions is DEFAULT else partitions
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 class WritableTxnMarkerPartitionResult(Struct):
@@ -122,7 +128,9 @@ class WritableTxnMarkerPartitionResult(Struct):
     ) -> None:
         self.partition_index = partition_index
         self.error_code = error_code
-        self.unknown_tagged_fields = [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        self.unknown_tagged_fields = (
+            [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
+        )
 
 
 def _d_WriteTxnMarkersResponse_v0(b: bytes, p: int) -> tuple[WriteTxnMarkersResponse, int]:
@@ -221,7 +229,9 @@ def _e_WritableTxnMarkerResult_v1(w: bytearray, o: WritableTxnMarkerResult) -> N
         raise encode_failure(e, _f, o) from None
 
 
-def _d_WritableTxnMarkerTopicResult_v0(b: bytes, p: int) -> tuple[WritableTxnMarkerTopicResult, int]:
+def _d_WritableTxnMarkerTopicResult_v0(
+    b: bytes, p: int
+) -> tuple[WritableTxnMarkerTopicResult, int]:
     o = WritableTxnMarkerTopicResult.__new__(WritableTxnMarkerTopicResult)
     try:
         _f = "name"
@@ -234,7 +244,9 @@ def _d_WritableTxnMarkerTopicResult_v0(b: bytes, p: int) -> tuple[WritableTxnMar
     return o, p
 
 
-def _d_WritableTxnMarkerTopicResult_v1(b: bytes, p: int) -> tuple[WritableTxnMarkerTopicResult, int]:
+def _d_WritableTxnMarkerTopicResult_v1(
+    b: bytes, p: int
+) -> tuple[WritableTxnMarkerTopicResult, int]:
     o = WritableTxnMarkerTopicResult.__new__(WritableTxnMarkerTopicResult)
     try:
         _f = "name"
@@ -272,7 +284,9 @@ def _e_WritableTxnMarkerTopicResult_v1(w: bytearray, o: WritableTxnMarkerTopicRe
         raise encode_failure(e, _f, o) from None
 
 
-def _d_WritableTxnMarkerPartitionResult_v0(b: bytes, p: int) -> tuple[WritableTxnMarkerPartitionResult, int]:
+def _d_WritableTxnMarkerPartitionResult_v0(
+    b: bytes, p: int
+) -> tuple[WritableTxnMarkerPartitionResult, int]:
     o = WritableTxnMarkerPartitionResult.__new__(WritableTxnMarkerPartitionResult)
     try:
         _f = "partition_index:i error_code:h"
@@ -284,7 +298,9 @@ def _d_WritableTxnMarkerPartitionResult_v0(b: bytes, p: int) -> tuple[WritableTx
     return o, p
 
 
-def _d_WritableTxnMarkerPartitionResult_v1(b: bytes, p: int) -> tuple[WritableTxnMarkerPartitionResult, int]:
+def _d_WritableTxnMarkerPartitionResult_v1(
+    b: bytes, p: int
+) -> tuple[WritableTxnMarkerPartitionResult, int]:
     o = WritableTxnMarkerPartitionResult.__new__(WritableTxnMarkerPartitionResult)
     try:
         _f = "partition_index:i error_code:h"
@@ -297,7 +313,9 @@ def _d_WritableTxnMarkerPartitionResult_v1(b: bytes, p: int) -> tuple[WritableTx
     return o, p
 
 
-def _e_WritableTxnMarkerPartitionResult_v0(w: bytearray, o: WritableTxnMarkerPartitionResult) -> None:
+def _e_WritableTxnMarkerPartitionResult_v0(
+    w: bytearray, o: WritableTxnMarkerPartitionResult
+) -> None:
     try:
         _f = "partition_index:i error_code:h"
         w += _S_ih.pack(o.partition_index, o.error_code)
@@ -307,7 +325,9 @@ def _e_WritableTxnMarkerPartitionResult_v0(w: bytearray, o: WritableTxnMarkerPar
         raise encode_failure(e, _f, o) from None
 
 
-def _e_WritableTxnMarkerPartitionResult_v1(w: bytearray, o: WritableTxnMarkerPartitionResult) -> None:
+def _e_WritableTxnMarkerPartitionResult_v1(
+    w: bytearray, o: WritableTxnMarkerPartitionResult
+) -> None:
     try:
         _f = "partition_index:i error_code:h"
         w += _S_ih.pack(o.partition_index, o.error_code)
@@ -317,5 +337,5 @@ def _e_WritableTxnMarkerPartitionResult_v1(w: bytearray, o: WritableTxnMarkerPar
         raise encode_failure(e, _f, o) from None
 
 
-WriteTxnMarkersResponse._DECODERS = (_d_WriteTxnMarkersResponse_v0, _d_WriteTxnMarkersResponse_v1,)
-WriteTxnMarkersResponse._ENCODERS = (_e_WriteTxnMarkersResponse_v0, _e_WriteTxnMarkersResponse_v1,)
+WriteTxnMarkersResponse._DECODERS = (_d_WriteTxnMarkersResponse_v0, _d_WriteTxnMarkersResponse_v1)
+WriteTxnMarkersResponse._ENCODERS = (_e_WriteTxnMarkersResponse_v0, _e_WriteTxnMarkersResponse_v1)
