@@ -214,6 +214,29 @@ class ClientCore:
         self._user_request(None, METADATA, lambda v: self._metadata_request(names, v), done, now)
         return token
 
+    def request(self, api_key: int, build: Callable[[int], Any], now: float,
+                node_id: int | None = None) -> int:
+        """Send one raw request (``build(version)`` makes it at the negotiated version) to
+        ``node_id`` or the least loaded broker; completes with ``(version, response)``."""
+        token = self.new_token()
+        if api_key not in protocol.API_SPECS:
+            self.fail(token, KprotoError(f"unknown API key {api_key}"))
+            return token
+        chosen: list[int] = []
+
+        def versioned(version: int) -> Any:
+            chosen.append(version)
+            return build(version)
+
+        def done(resp: Any, err: BaseException | None) -> None:
+            if err is not None:
+                self.fail(token, err)
+            else:
+                self.complete(token, (chosen[-1], resp))
+
+        self._user_request(node_id, api_key, versioned, done, now)
+        return token
+
     def close(self, now: float) -> None:
         """Fail everything pending with ClosedError and close every connection."""
         if self.closed:

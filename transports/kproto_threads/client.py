@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Any
 
 from kproto.client import BrokerApiVersions
@@ -31,6 +32,12 @@ class Client:
 
     def metadata(self, topics: list[str] | None = None, timeout: float | None = None) -> Metadata:
         fut = self._loop.call(lambda core, now: core.metadata(topics, now))
+        return fut.result(self._wait(timeout))  # type: ignore[no-any-return]
+
+    def request(self, api_key: int, build: Callable[[int], Any], node_id: int | None = None,
+                timeout: float | None = None) -> tuple[int, Any]:
+        """A raw request: ``build(version)`` returns the message; gives (version, response)."""
+        fut = self._loop.call(lambda core, now: core.request(api_key, build, now, node_id))
         return fut.result(self._wait(timeout))  # type: ignore[no-any-return]
 
     def metrics(self) -> dict[str, Any]:

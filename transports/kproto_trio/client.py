@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Any
 
 import trio
@@ -40,6 +41,12 @@ class Client:
     async def metadata(self, topics: list[str] | None = None) -> Metadata:
         return await self._loop.call(  # type: ignore[no-any-return]
             lambda core, now: core.metadata(topics, now)).wait()
+
+    async def request(self, api_key: int, build: Callable[[int], Any],
+                      node_id: int | None = None) -> tuple[int, Any]:
+        """A raw request: ``build(version)`` returns the message; gives (version, response)."""
+        return await self._loop.call(  # type: ignore[no-any-return]
+            lambda core, now: core.request(api_key, build, now, node_id)).wait()
 
     def metrics(self) -> dict[str, Any]:
         return self._loop.run(lambda core, now: core.metrics())  # type: ignore[no-any-return]

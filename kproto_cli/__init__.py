@@ -1,0 +1,1 @@
+"""kproto's command line: the demo and small tools."""
