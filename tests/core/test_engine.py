@@ -326,3 +326,55 @@ def test_close_fails_everything_pending_and_closes_every_connection() -> None:
     later = core.api_versions(2.0)
     [event] = settle(core)
     assert isinstance(event, OperationFailed) and event.token == later
+
+
+def test_in_flight_cap_holds_requests_until_responses_arrive() -> None:
+    core = make_core(max_in_flight_per_connection=2)
+    tokens = [core.api_versions(0.0) for _ in range(5)]
+    wire = connect(core)
+    first = wire.requests()
+    assert len(first) == 2
+    header, _r, version = first[0]
+    wire.reply(header, version, all_api_versions(), 0.1)
+    assert len(wire.requests()) == 1  # one slot freed, one more written
+    [event] = settle(core)
+    assert event.token == tokens[0]  # type: ignore[attr-defined]
+
+
+def test_connect_timeout_closes_a_connection_that_never_opens() -> None:
+    core = make_core(connect_timeout=2.0, request_timeout=30.0)
+    core.metadata(None, 0.0)
+    action = open_action(core)
+    core.handle_timer(1.9)
+    assert core.next_action() is None
+    core.handle_timer(2.0)
+    close = core.next_action()
+    assert isinstance(close, CloseConnection) and close.conn_id == action.conn_id
+    assert "connect_timeout" in close.reason
+
+
+def test_metadata_is_refreshed_when_it_grows_old() -> None:
+    core = make_core(metadata_max_age=60.0)
+    core.add_topics(["t"], 0.0)
+    wire = connect(core)
+    [(header, req, version)] = wire.requests()
+    assert [t.name for t in req.topics] == ["t"]
+    wire.reply(header, version, metadata_response([(1, "b1", 9092)], {"t": [1]}), 1.0)
+    core.handle_timer(60.5)
+    assert wire.requests() == []
+    core.handle_timer(61.0)
+    # The refresh goes to the broker from metadata: a new connection to node 1.
+    action = open_action(core)
+    assert (action.host, action.port) == ("b1", 9092)
+
+
+def test_a_lost_connection_fails_in_flight_requests_with_a_retriable_error() -> None:
+    core = make_core()
+    token = core.api_versions(0.0)
+    wire = connect(core)
+    wire.requests()
+    core.connection_lost(wire.conn_id, "connection reset by peer", 0.5)
+    [event] = settle(core)
+    assert isinstance(event, OperationFailed) and event.token == token
+    assert isinstance(event.error, BrokerConnectionError)
+    assert "connection reset by peer" in str(event.error)
