@@ -62,7 +62,7 @@ def encode_subscription(sub: Subscription,
 def _version(data: bytes, what: str, newest: int) -> int:
     if len(data) < 2:
         raise DecodeError(f"{what} is {len(data)} bytes, too short for its version")
-    (version,) = _VERSION.unpack_from(data)
+    version: int = _VERSION.unpack_from(data)[0]
     if version < 0:
         raise DecodeError(f"{what} has version {version}")
     return min(version, newest)
