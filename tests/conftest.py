@@ -1,0 +1,223 @@
+"""Session-wide real Kafka brokers for the tests (see docs/testing.md).
+
+Fixtures: ``kafka_broker`` (the version chosen by KPROTO_KAFKA_VERSION), ``kafka_broker_39``,
+``kafka_broker_4x`` and ``kafka_cluster`` (three nodes). Each broker starts at most once per
+session and is shared; a test that uses one is marked ``broker`` (or ``cluster``)
+automatically, and when it fails the report gets the tail of the broker logs written while
+it ran.
+
+With KPROTO_BOOTSTRAP set the fixtures wrap that external cluster instead; what only a
+harness-started broker can do (kill, proxy, SASL users, CA) then skips with the reason.
+With CI=true a broker that cannot start fails the tests; elsewhere a missing java or mvn skips.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.harness.broker import KafkaCluster
+from tests.harness.external import ExternalKafka, Unavailable
+from tests.harness.jars import VERSIONS, HarnessError, MissingTool, chosen_version
+from tests.harness.runs import tail
+
+BROKER_FIXTURES = ("kafka_broker", "kafka_broker_39", "kafka_broker_4x")
+CLUSTER_FIXTURES = ("kafka_cluster",)
+V39 = next(v for v in VERSIONS if v.startswith("3."))
+V4X = next(v for v in VERSIONS if v.startswith("4."))
+LOG_LINES = 60
+
+_log_offsets = pytest.StashKey[dict[Path, int]]()
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+class KafkaPool:
+    """Brokers started in this session, keyed by (version, size); each started once."""
+
+    def __init__(self) -> None:
+        self.started: dict[tuple[str, int], KafkaCluster] = {}
+        self.failed: dict[tuple[str, int], str] = {}
+        self.skipped: dict[tuple[str, int], str] = {}
+        self.external: ExternalKafka | None = None
+
+    def get(self, version: str, size: int) -> KafkaCluster:
+        key = (version, size)
+        if key in self.started:
+            return self.started[key]
+        if key in self.failed:
+            first = self.failed[key].splitlines()[0]
+            pytest.fail(f"(failed earlier in this session; the first error has the log) {first}", pytrace=False)
+        if key in self.skipped:
+            pytest.skip(self.skipped[key])
+        cluster = KafkaCluster(version, size)
+        try:
+            cluster.start()
+        except MissingTool as exc:
+            if not in_ci():
+                self.skipped[key] = str(exc)
+            else:
+                self.failed[key] = f"CI=true and Kafka {version} cannot run: {exc}"
+        except HarnessError as exc:
+            self.failed[key] = str(exc)
+        else:
+            self.started[key] = cluster
+            return cluster
+        # Outside the except blocks, so the report shows the message, not a chained traceback.
+        if key in self.failed:
+            pytest.fail(self.failed[key], pytrace=False)
+        pytest.skip(self.skipped[key])
+
+    def get_external(self) -> ExternalKafka:
+        if self.external is None:
+            bootstrap = os.environ["KPROTO_BOOTSTRAP"]
+            version = os.environ.get("KPROTO_KAFKA_VERSION", "").strip() or None
+            external = ExternalKafka(bootstrap, version)
+            try:
+                external.check()
+            except (HarnessError, OSError) as exc:
+                pytest.fail(f"KPROTO_BOOTSTRAP={bootstrap}: {exc}", pytrace=False)
+            self.external = external
+        return self.external
+
+    def close(self) -> None:
+        for cluster in self.started.values():
+            cluster.close()
+        self.started.clear()
+
+
+def _external_mode() -> bool:
+    return bool(os.environ.get("KPROTO_BOOTSTRAP", "").strip())
+
+
+@pytest.fixture(scope="session")
+def kafka_pool() -> Any:
+    pool = KafkaPool()
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
+def _version_fixture(pool: KafkaPool, version: str) -> KafkaCluster | ExternalKafka:
+    if _external_mode():
+        external = pool.get_external()
+        if external.version is None or external.version.split(".")[0] != version.split(".")[0]:
+            pytest.skip(
+                f"needs Kafka {version}; the external cluster's version is "
+                f"{external.version or 'unknown (set KPROTO_KAFKA_VERSION)'}"
+            )
+        return external
+    return pool.get(version, 1)
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(kafka_pool: KafkaPool) -> KafkaCluster | ExternalKafka:
+    """The single broker of the chosen version (KPROTO_KAFKA_VERSION, default the newest)."""
+    if _external_mode():
+        return kafka_pool.get_external()
+    try:
+        version = chosen_version()
+    except HarnessError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    return kafka_pool.get(version, 1)
+
+
+@pytest.fixture(scope="session")
+def kafka_broker_39(kafka_pool: KafkaPool) -> KafkaCluster | ExternalKafka:
+    """A Kafka 3.9 broker (the same object as kafka_broker when that is 3.9 too)."""
+    return _version_fixture(kafka_pool, V39)
+
+
+@pytest.fixture(scope="session")
+def kafka_broker_4x(kafka_pool: KafkaPool) -> KafkaCluster | ExternalKafka:
+    """A Kafka 4.x broker (the same object as kafka_broker when that is 4.x too)."""
+    return _version_fixture(kafka_pool, V4X)
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster(kafka_pool: KafkaPool) -> KafkaCluster | ExternalKafka:
+    """Three combined broker+controller nodes of the chosen version (RF 3, min ISR 2)."""
+    if _external_mode():
+        external = kafka_pool.get_external()
+        if external.size < 3:
+            pytest.skip(f"needs a cluster of 3 brokers; {external.bootstrap} has {external.size}")
+        return external
+    try:
+        version = chosen_version()
+    except HarnessError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    return kafka_pool.get(version, 3)
+
+
+# -- hooks ----------------------------------------------------------------------------------------
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if names.intersection(BROKER_FIXTURES):
+            item.add_marker(pytest.mark.broker)
+        if names.intersection(CLUSTER_FIXTURES):
+            item.add_marker(pytest.mark.cluster)
+
+
+def _brokers_of(item: pytest.Item) -> list[KafkaCluster]:
+    """Harness brokers among the test's fixture values (also ones fetched dynamically)."""
+    seen: dict[int, KafkaCluster] = {}
+    for value in getattr(item, "funcargs", {}).values():
+        if isinstance(value, KafkaCluster):
+            seen[id(value)] = value
+    return list(seen.values())
+
+
+def _skip_unavailable(exc: BaseException) -> None:
+    if isinstance(exc, Unavailable):
+        pytest.skip(str(exc))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Any:
+    try:
+        return (yield)
+    except Unavailable as exc:
+        _skip_unavailable(exc)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    offsets = {}
+    for cluster in _brokers_of(item):
+        for path in cluster.log_paths:
+            try:
+                offsets[path] = path.stat().st_size
+            except OSError:
+                offsets[path] = 0
+    item.stash[_log_offsets] = offsets
+    try:
+        return (yield)
+    except Unavailable as exc:
+        _skip_unavailable(exc)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.failed:
+        offsets = item.stash.get(_log_offsets, {})
+        for cluster in _brokers_of(item):
+            for node in cluster.nodes.values():
+                since = offsets.get(node.log_path)
+                text = tail(node.log_path, LOG_LINES, since=since) if since is not None else ""
+                label = "written during the test"
+                if not text.strip():
+                    text, label = tail(node.log_path, 20), "last lines"
+                state = "running" if node.alive else "not running"
+                report.sections.append(
+                    (f"kafka {cluster.name} node {node.node_id} ({state}) log, {label}: {node.log_path}", text)
+                )
+    return report
