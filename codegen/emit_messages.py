@@ -149,6 +149,19 @@ class ModuleEmitter:
             return 'b"' + repr(value)[2:-1] + '"'
         return repr(value)
 
+    @staticmethod
+    def lazy(f: Field) -> bool:
+        """Struct fields whose default is an empty struct: created on first read.
+
+        They are stored in the slot ``_<name>`` (DEFAULT until set) behind a property, so that
+        decoding a message where they are absent or untransmitted, and checking them for their
+        default while encoding, costs nothing (FetchResponse has three per partition).
+        """
+        return f.type.kind == "struct" and not f.default_is_null()
+
+    def slot(self, f: Field) -> str:
+        return f"_{f.attr}" if self.lazy(f) else f.attr
+
     def non_default(self, f: Field, expr: str) -> str:
         """A condition true when ``expr`` differs from the field's (non-null) default."""
         kind = f.type.kind
@@ -156,6 +169,8 @@ class ModuleEmitter:
             return f"not {expr}" if f.default_value() else expr
         if kind == "array":
             return f"{expr} != []"
+        if self.lazy(f):
+            return f"not {self.h('struct_is_default')}(o._{f.attr}, {f.type.struct_name})"
         return f"{expr} != {self.default_expr(f, fresh=True)}"
 
     def min_size(self, s: Struct, version: int) -> int:
@@ -253,7 +268,7 @@ class ModuleEmitter:
                 i += len(group)
                 continue
             body.append(f'_f = "{f.attr}"')
-            body += self.read_stmt(f, version, f"o.{f.attr}", "b", "p")
+            body += self.read_stmt(f, version, f"o.{self.slot(f)}", "b", "p")
             i += 1
         if self.flexible(version):
             body += self.decode_tags(s, tagged, version)
@@ -264,7 +279,7 @@ class ModuleEmitter:
             lines.append("    except Exception as e:")
             lines.append(f"        raise {self.h('decode_failure')}(e, _f, b, p) from None")
         for f in absent:
-            lines.append(f"    o.{f.attr} = {self.default_expr(f, fresh=True)}")
+            lines.append(f"    o.{self.slot(f)} = {self.default_expr(f, fresh=not self.lazy(f))}")
         if not self.flexible(version):
             lines.append("    o.unknown_tagged_fields = []")
         lines.append("    return o, p")
@@ -293,14 +308,16 @@ class ModuleEmitter:
         return [f'_f = "{label}"', *read, f"p += {size}", *post]
 
     def decode_tags(self, s: Struct, tagged: list[Field], version: int) -> list[str]:
-        out = [f"o.{f.attr} = {self.default_expr(f, fresh=True)}" for f in tagged]
+        out = [f"o.{self.slot(f)} = {self.default_expr(f, fresh=not self.lazy(f))}" for f in tagged]
         out.append('_f = "unknown_tagged_fields"')
         other_tags = sorted(s.known_tags() - {f.tag for f in tagged})
+        # Most sections are empty (a single zero byte): that case skips the call.
+        out.append("if b[p]:")
         if not tagged and not other_tags:
-            out.append(f"o.unknown_tagged_fields, p = {self.h('r_tags')}(b, p)")
+            out.append(f"    o.unknown_tagged_fields, p = {self.h('r_tags')}(b, p)")
+            out += ["else:", "    o.unknown_tagged_fields = []", "    p += 1"]
             return out
-        out.append(f"_tags, p = {self.h('r_tags')}(b, p)")
-        out.append("if _tags:")
+        out.append(f"    _tags, p = {self.h('r_tags')}(b, p)")
         out.append("    _u: list[tuple[int, bytes]] = []")
         out.append("    for _tag, _data in _tags:")
         first = True
@@ -319,8 +336,7 @@ class ModuleEmitter:
         out.append("        else:")
         out.append("            _u.append((_tag, _data))")
         out.append("    o.unknown_tagged_fields = _u")
-        out.append("else:")
-        out.append("    o.unknown_tagged_fields = _tags")
+        out += ["else:", "    o.unknown_tagged_fields = []", "    p += 1"]
         return out
 
     def decode_tagged_value(self, f: Field, version: int) -> list[str]:
@@ -337,9 +353,9 @@ class ModuleEmitter:
         if kind == "struct" and f.nullable_at(version):
             assert f.struct is not None
             fn = self.decoder(f.struct, version)
-            out.append(f"o.{f.attr}, _q = {self.h('r_tagged_opt_struct')}(_data, 0, {fn})")
+            out.append(f"o.{self.slot(f)}, _q = {self.h('r_tagged_opt_struct')}(_data, 0, {fn})")
         else:
-            out += self.read_stmt(f, version, f"o.{f.attr}", "_data", "0", "_q")
+            out += self.read_stmt(f, version, f"o.{self.slot(f)}", "_data", "0", "_q")
         out.append(f"{self.h('tagged_end')}(_data, _q)")
         return out
 
@@ -436,9 +452,13 @@ class ModuleEmitter:
             body.append(f'    raise {self.h("absent")}("{f.attr}", o.{f.attr})')
         body.append('_f = "unknown_tagged_fields"')
         if not self.flexible(version):
-            body.append(f"{self.h('no_tags')}(o.unknown_tagged_fields)")
+            body.append("if o.unknown_tagged_fields:")
+            body.append(f"    {self.h('no_tags')}(o.unknown_tagged_fields)")
         elif not tagged:
-            body.append(f"{self.h('w_unknown_tags')}(w, o.unknown_tagged_fields)")
+            body.append("if o.unknown_tagged_fields:")
+            body.append(f"    {self.h('w_unknown_tags')}(w, o.unknown_tagged_fields)")
+            body.append("else:")
+            body.append("    w.append(0)")
         else:
             body.append("_t: list[tuple[int, bytes | bytearray]] = []")
             for f in tagged:
@@ -470,6 +490,14 @@ class ModuleEmitter:
         if f.default_is_null():
             return [f"if {value} is not None:", *["    " + x for x in write]]
         cond = self.non_default(f, value)
+        if f.nullable_at(version) and self.lazy(f):
+            return [
+                f"if {cond}:",
+                f"    if {value} is None:",
+                f'        _t.append(({f.tag}, b"\\x00"))',
+                "    else:",
+                *["        " + x for x in write],
+            ]
         if f.nullable_at(version):
             return [
                 f"if {value} is None:",
@@ -500,7 +528,8 @@ class ModuleEmitter:
         lines.append(f'    """{doc}"""')
         lines.append("")
         fields = [f.attr for f in s.fields] + ["unknown_tagged_fields"]
-        lines += self.name_tuple("__slots__", sorted(fields, key=natural_key))
+        slots = [self.slot(f) for f in s.fields] + ["unknown_tagged_fields"]
+        lines += self.name_tuple("__slots__", sorted(slots, key=natural_key))
         lines += self.name_tuple("_FIELDS", fields)
         lines.append("")
         if top:
@@ -520,7 +549,10 @@ class ModuleEmitter:
             if f.ignorable:
                 detail.append("ignorable")
             lines += comment_block(f"{about} ({'; '.join(detail)})", "    ")
-            lines.append(f"    {f.attr}: {self.py_type(f)}")
+            if self.lazy(f):
+                lines.append(f"    _{f.attr}: {self.py_type(f)}")
+            else:
+                lines.append(f"    {f.attr}: {self.py_type(f)}")
         lines.append("    unknown_tagged_fields: list[tuple[int, bytes]]")
         lines.append("")
         params = ["self", "*"]
@@ -530,7 +562,9 @@ class ModuleEmitter:
         lines.append(f"    def __init__({', '.join(params)}) -> None:")
         for f in s.fields:
             d = self.default_expr(f, fresh=False)
-            if d == "DEFAULT":
+            if self.lazy(f):
+                lines.append(f"        self._{f.attr} = {f.attr}")
+            elif d == "DEFAULT":
                 fresh = self.default_expr(f, fresh=True)
                 lines.append(
                     f"        self.{f.attr} = {fresh} if {f.attr} is DEFAULT else {f.attr}"
@@ -541,7 +575,25 @@ class ModuleEmitter:
             "        self.unknown_tagged_fields = "
             "[] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields"
         )
+        for f in s.fields:
+            if self.lazy(f):
+                lines += self.lazy_property(f)
         return "\n".join(lines)
+
+    def lazy_property(self, f: Field) -> list[str]:
+        t = self.py_type(f)
+        return [
+            "",
+            "    @property",
+            f"    def {f.attr}(self) -> {t}:",
+            f"        if self._{f.attr} is DEFAULT:",
+            f"            self._{f.attr} = {f.type.struct_name}()",
+            f"        return self._{f.attr}",
+            "",
+            f"    @{f.attr}.setter",
+            f"    def {f.attr}(self, value: {t}) -> None:",
+            f"        self._{f.attr} = value",
+        ]
 
     @staticmethod
     def name_tuple(attr: str, names: list[str]) -> list[str]:

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from kproto.errors import DecodeError, EncodeError
+from kproto.protocol._base import DEFAULT
 
 T = TypeVar("T")
 Reader = Callable[[bytes, int], tuple[T, int]]
@@ -103,51 +104,67 @@ def w_uuid(w: bytearray, u: UUID) -> None:
 
 
 # ---------------------------------------------------------------------------- strings
-
-
-def _decode_str(b: bytes, p: int, n: int) -> tuple[str, int]:
-    end = p + n
-    if end > len(b):
-        raise _short("string", n, len(b) - p)
-    return b[p:end].decode("utf-8"), end
+# The readers are written out in full (no shared helpers) because they run once per field.
 
 
 def r_str(b: bytes, p: int) -> tuple[str, int]:
-    n = _I16.unpack_from(b, p)[0]
-    if n < 0:
+    n = (b[p] << 8) | b[p + 1]
+    p += 2
+    if n & 0x8000:
         raise DecodeError("null in a non-nullable string")
-    return _decode_str(b, p + 2, n)
+    end = p + n
+    if end > len(b):
+        raise _short("string", n, len(b) - p)
+    return b[p:end].decode(), end
 
 
 def r_nstr(b: bytes, p: int) -> tuple[str | None, int]:
-    n = _I16.unpack_from(b, p)[0]
-    if n < 0:
-        return None, p + 2
-    return _decode_str(b, p + 2, n)
+    n = (b[p] << 8) | b[p + 1]
+    p += 2
+    if n & 0x8000:
+        return None, p
+    end = p + n
+    if end > len(b):
+        raise _short("string", n, len(b) - p)
+    return b[p:end].decode(), end
 
 
 def r_cstr(b: bytes, p: int) -> tuple[str, int]:
-    n, p = r_uvarint(b, p)
+    n = b[p]
+    if n < 0x80:
+        p += 1
+    else:
+        n, p = r_uvarint(b, p)
     if n == 0:
         raise DecodeError("null in a non-nullable string")
     if n > MAX_STRING_BYTES + 1:
         raise DecodeError(f"string length {n - 1} is longer than {MAX_STRING_BYTES}")
-    return _decode_str(b, p, n - 1)
+    end = p + n - 1
+    if end > len(b):
+        raise _short("string", n - 1, len(b) - p)
+    return b[p:end].decode(), end
 
 
 def r_cnstr(b: bytes, p: int) -> tuple[str | None, int]:
-    n, p = r_uvarint(b, p)
+    n = b[p]
+    if n < 0x80:
+        p += 1
+    else:
+        n, p = r_uvarint(b, p)
     if n == 0:
         return None, p
     if n > MAX_STRING_BYTES + 1:
         raise DecodeError(f"string length {n - 1} is longer than {MAX_STRING_BYTES}")
-    return _decode_str(b, p, n - 1)
+    end = p + n - 1
+    if end > len(b):
+        raise _short("string", n - 1, len(b) - p)
+    return b[p:end].decode(), end
 
 
 def _encode_str(s: str | None) -> bytes:
     if s is None:
         raise EncodeError("None is not allowed: the string is not nullable in this version")
-    data = s.encode("utf-8")
+    data = s.encode()
     if len(data) > MAX_STRING_BYTES:
         raise EncodeError(f"string of {len(data)} bytes is longer than {MAX_STRING_BYTES}")
     return data
@@ -163,12 +180,18 @@ def w_nstr(w: bytearray, s: str | None) -> None:
     if s is None:
         w += _NULL16
     else:
-        w_str(w, s)
+        data = _encode_str(s)
+        w += _I16.pack(len(data))
+        w += data
 
 
 def w_cstr(w: bytearray, s: str | None) -> None:
     data = _encode_str(s)
-    w_uvarint(w, len(data) + 1)
+    n = len(data) + 1
+    if n < 0x80:
+        w.append(n)
+    else:
+        w_uvarint(w, n)
     w += data
 
 
@@ -182,39 +205,46 @@ def w_cnstr(w: bytearray, s: str | None) -> None:
 # ---------------------------------------------------------------------------- bytes
 
 
-def _slice(b: bytes, p: int, n: int) -> tuple[bytes, int]:
+def r_bytes(b: bytes, p: int) -> tuple[bytes, int]:
+    n = _I32.unpack_from(b, p)[0]
+    p += 4
+    if n < 0:
+        raise DecodeError("null in a non-nullable bytes field")
     end = p + n
     if end > len(b):
         raise _short("bytes value", n, len(b) - p)
     return b[p:end], end
 
 
-def r_bytes(b: bytes, p: int) -> tuple[bytes, int]:
-    n = _I32.unpack_from(b, p)[0]
-    if n < 0:
-        raise DecodeError("null in a non-nullable bytes field")
-    return _slice(b, p + 4, n)
-
-
 def r_nbytes(b: bytes, p: int) -> tuple[bytes | None, int]:
     n = _I32.unpack_from(b, p)[0]
+    p += 4
     if n < 0:
-        return None, p + 4
-    return _slice(b, p + 4, n)
+        return None, p
+    end = p + n
+    if end > len(b):
+        raise _short("bytes value", n, len(b) - p)
+    return b[p:end], end
 
 
 def r_cbytes(b: bytes, p: int) -> tuple[bytes, int]:
     n, p = r_uvarint(b, p)
     if n == 0:
         raise DecodeError("null in a non-nullable bytes field")
-    return _slice(b, p, n - 1)
+    end = p + n - 1
+    if end > len(b):
+        raise _short("bytes value", n - 1, len(b) - p)
+    return b[p:end], end
 
 
 def r_cnbytes(b: bytes, p: int) -> tuple[bytes | None, int]:
     n, p = r_uvarint(b, p)
     if n == 0:
         return None, p
-    return _slice(b, p, n - 1)
+    end = p + n - 1
+    if end > len(b):
+        raise _short("bytes value", n - 1, len(b) - p)
+    return b[p:end], end
 
 
 def _null_error() -> EncodeError:
@@ -252,14 +282,14 @@ def w_cnbytes(w: bytearray, v: bytes | None) -> None:
 
 
 # ---------------------------------------------------------------------------- arrays
+# Element counts are checked against the bytes that remain (``min_size`` bytes at least per
+# element) before anything is allocated.
 
 
-def _check_count(n: int, min_size: int, b: bytes, p: int) -> None:
-    remaining = len(b) - p
-    if n * min_size > remaining:
-        raise DecodeError(
-            f"array of {n} elements needs at least {n * min_size} bytes but only {remaining} remain"
-        )
+def _too_many(n: int, min_size: int, b: bytes, p: int) -> DecodeError:
+    return DecodeError(
+        f"array of {n} elements needs at least {n * min_size} bytes but only {len(b) - p} remain"
+    )
 
 
 def _read_elements(b: bytes, p: int, n: int, read: Reader[T]) -> tuple[list[T], int]:
@@ -286,7 +316,8 @@ def r_array(b: bytes, p: int, min_size: int, read: Reader[T]) -> tuple[list[T], 
     p += 4
     if n < 0:
         raise DecodeError("null in a non-nullable array")
-    _check_count(n, min_size, b, p)
+    if n * min_size > len(b) - p:
+        raise _too_many(n, min_size, b, p)
     return _read_elements(b, p, n, read)
 
 
@@ -295,60 +326,114 @@ def r_narray(b: bytes, p: int, min_size: int, read: Reader[T]) -> tuple[list[T] 
     p += 4
     if n < 0:
         return None, p
-    _check_count(n, min_size, b, p)
+    if n * min_size > len(b) - p:
+        raise _too_many(n, min_size, b, p)
     return _read_elements(b, p, n, read)
 
 
 def r_carray(b: bytes, p: int, min_size: int, read: Reader[T]) -> tuple[list[T], int]:
-    n, p = r_uvarint(b, p)
+    n = b[p]
+    if n < 0x80:
+        p += 1
+    else:
+        n, p = r_uvarint(b, p)
     if n == 0:
         raise DecodeError("null in a non-nullable array")
-    _check_count(n - 1, min_size, b, p)
-    return _read_elements(b, p, n - 1, read)
+    n -= 1
+    if n * min_size > len(b) - p:
+        raise _too_many(n, min_size, b, p)
+    return _read_elements(b, p, n, read)
 
 
 def r_cnarray(b: bytes, p: int, min_size: int, read: Reader[T]) -> tuple[list[T] | None, int]:
-    n, p = r_uvarint(b, p)
+    n = b[p]
+    if n < 0x80:
+        p += 1
+    else:
+        n, p = r_uvarint(b, p)
     if n == 0:
         return None, p
-    _check_count(n - 1, min_size, b, p)
-    return _read_elements(b, p, n - 1, read)
+    n -= 1
+    if n * min_size > len(b) - p:
+        raise _too_many(n, min_size, b, p)
+    return _read_elements(b, p, n, read)
 
 
-def _fixed_elements(b: bytes, p: int, n: int, code: str, size: int) -> tuple[list[Any], int]:
-    if n == 0:
-        return [], p
-    _check_count(n, size, b, p)
-    return list(struct.unpack_from(f">{n}{code}", b, p)), p + n * size
+# Arrays of fixed-width numbers are read and written with one struct call; the Struct for
+# each (code, count) is kept for counts up to _CACHED_COUNT.
+_CACHED_COUNT = 256
+_FIXED_STRUCTS: dict[str, dict[int, struct.Struct]] = {code: {} for code in "?bhHiIqd"}
+
+
+def _fixed(code: str, n: int) -> struct.Struct:
+    if n > _CACHED_COUNT:
+        return struct.Struct(f">{n}{code}")
+    cache = _FIXED_STRUCTS[code]
+    s = cache.get(n)
+    if s is None:
+        s = cache[n] = struct.Struct(f">{n}{code}")
+    return s
 
 
 def r_farray(b: bytes, p: int, code: str, size: int) -> tuple[list[Any], int]:
     """An array of fixed-width numbers (struct format ``code``, ``size`` bytes each)."""
     n = _I32.unpack_from(b, p)[0]
-    if n < 0:
+    p += 4
+    if n <= 0:
+        if n == 0:
+            return [], p
         raise DecodeError("null in a non-nullable array")
-    return _fixed_elements(b, p + 4, n, code, size)
+    end = p + n * size
+    if end > len(b):
+        raise _too_many(n, size, b, p)
+    s = _FIXED_STRUCTS[code].get(n) or _fixed(code, n)
+    return list(s.unpack_from(b, p)), end
 
 
 def r_nfarray(b: bytes, p: int, code: str, size: int) -> tuple[list[Any] | None, int]:
     n = _I32.unpack_from(b, p)[0]
-    if n < 0:
-        return None, p + 4
-    return _fixed_elements(b, p + 4, n, code, size)
+    p += 4
+    if n <= 0:
+        return ([], p) if n == 0 else (None, p)
+    end = p + n * size
+    if end > len(b):
+        raise _too_many(n, size, b, p)
+    s = _FIXED_STRUCTS[code].get(n) or _fixed(code, n)
+    return list(s.unpack_from(b, p)), end
 
 
 def r_cfarray(b: bytes, p: int, code: str, size: int) -> tuple[list[Any], int]:
-    n, p = r_uvarint(b, p)
-    if n == 0:
+    n = b[p]
+    if n < 0x80:
+        p += 1
+    else:
+        n, p = r_uvarint(b, p)
+    if n <= 1:
+        if n == 1:
+            return [], p
         raise DecodeError("null in a non-nullable array")
-    return _fixed_elements(b, p, n - 1, code, size)
+    n -= 1
+    end = p + n * size
+    if end > len(b):
+        raise _too_many(n, size, b, p)
+    s = _FIXED_STRUCTS[code].get(n) or _fixed(code, n)
+    return list(s.unpack_from(b, p)), end
 
 
 def r_cnfarray(b: bytes, p: int, code: str, size: int) -> tuple[list[Any] | None, int]:
-    n, p = r_uvarint(b, p)
-    if n == 0:
-        return None, p
-    return _fixed_elements(b, p, n - 1, code, size)
+    n = b[p]
+    if n < 0x80:
+        p += 1
+    else:
+        n, p = r_uvarint(b, p)
+    if n <= 1:
+        return ([], p) if n == 1 else (None, p)
+    n -= 1
+    end = p + n * size
+    if end > len(b):
+        raise _too_many(n, size, b, p)
+    s = _FIXED_STRUCTS[code].get(n) or _fixed(code, n)
+    return list(s.unpack_from(b, p)), end
 
 
 def _write_elements(w: bytearray, v: Sequence[T], write: Writer[T]) -> None:
@@ -380,7 +465,11 @@ def w_narray(w: bytearray, v: Sequence[T] | None, write: Writer[T]) -> None:
 def w_carray(w: bytearray, v: Sequence[T] | None, write: Writer[T]) -> None:
     if v is None:
         raise _null_error()
-    w_uvarint(w, len(v) + 1)
+    n = len(v) + 1
+    if n < 0x80:
+        w.append(n)
+    else:
+        w_uvarint(w, n)
     _write_elements(w, v, write)
 
 
@@ -388,13 +477,12 @@ def w_cnarray(w: bytearray, v: Sequence[T] | None, write: Writer[T]) -> None:
     if v is None:
         w.append(0)
     else:
-        w_uvarint(w, len(v) + 1)
-        _write_elements(w, v, write)
+        w_carray(w, v, write)
 
 
 def _fixed_payload(v: Sequence[Any], code: str) -> bytes:
     try:
-        return struct.pack(f">{len(v)}{code}", *v)
+        return _fixed(code, len(v)).pack(*v)
     except struct.error:
         for i, x in enumerate(v):
             try:
@@ -408,30 +496,34 @@ def w_farray(w: bytearray, v: Sequence[Any] | None, code: str) -> None:
     if v is None:
         raise _null_error()
     w += _I32.pack(len(v))
-    w += _fixed_payload(v, code)
+    if v:
+        w += _fixed_payload(v, code)
 
 
 def w_nfarray(w: bytearray, v: Sequence[Any] | None, code: str) -> None:
     if v is None:
         w += _NULL32
     else:
-        w += _I32.pack(len(v))
-        w += _fixed_payload(v, code)
+        w_farray(w, v, code)
 
 
 def w_cfarray(w: bytearray, v: Sequence[Any] | None, code: str) -> None:
     if v is None:
         raise _null_error()
-    w_uvarint(w, len(v) + 1)
-    w += _fixed_payload(v, code)
+    n = len(v) + 1
+    if n < 0x80:
+        w.append(n)
+    else:
+        w_uvarint(w, n)
+    if v:
+        w += _fixed_payload(v, code)
 
 
 def w_cnfarray(w: bytearray, v: Sequence[Any] | None, code: str) -> None:
     if v is None:
         w.append(0)
     else:
-        w_uvarint(w, len(v) + 1)
-        w += _fixed_payload(v, code)
+        w_cfarray(w, v, code)
 
 
 # ---------------------------------------------------------------------------- nullable structs
@@ -649,3 +741,8 @@ def w_struct(w: bytearray, v: T | None, write: Writer[T]) -> None:
     if v is None:
         raise _null_error()
     write(w, v)
+
+
+def struct_is_default(value: object, cls: Callable[[], object]) -> bool:
+    """Whether a struct field holds its default (DEFAULT: not created yet, or equal to one)."""
+    return value is DEFAULT or bool(value == cls())

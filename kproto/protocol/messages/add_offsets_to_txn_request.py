@@ -101,7 +101,11 @@ def _d_AddOffsetsToTxnRequest_v3(b: bytes, p: int) -> tuple[AddOffsetsToTxnReque
         _f = "group_id"
         o.group_id, p = r_cstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -116,7 +120,8 @@ def _e_AddOffsetsToTxnRequest_v0(w: bytearray, o: AddOffsetsToTxnRequest) -> Non
         _f = "group_id"
         w_str(w, o.group_id)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -130,7 +135,10 @@ def _e_AddOffsetsToTxnRequest_v3(w: bytearray, o: AddOffsetsToTxnRequest) -> Non
         _f = "group_id"
         w_cstr(w, o.group_id)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -70,7 +70,11 @@ def _d_AddOffsetsToTxnResponse_v3(b: bytes, p: int) -> tuple[AddOffsetsToTxnResp
         o.throttle_time_ms, o.error_code = _S_ih.unpack_from(b, p)
         p += 6
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -81,7 +85,8 @@ def _e_AddOffsetsToTxnResponse_v0(w: bytearray, o: AddOffsetsToTxnResponse) -> N
         _f = "throttle_time_ms:i error_code:h"
         w += _S_ih.pack(o.throttle_time_ms, o.error_code)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -91,7 +96,10 @@ def _e_AddOffsetsToTxnResponse_v3(w: bytearray, o: AddOffsetsToTxnResponse) -> N
         _f = "throttle_time_ms:i error_code:h"
         w += _S_ih.pack(o.throttle_time_ms, o.error_code)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -197,7 +197,11 @@ def _d_AddPartitionsToTxnRequest_v3(b: bytes, p: int) -> tuple[AddPartitionsToTx
         _f = "v3_and_below_topics"
         o.v3_and_below_topics, p = r_carray(b, p, 3, _d_AddPartitionsToTxnTopic_v3)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.transactions = []
@@ -210,7 +214,11 @@ def _d_AddPartitionsToTxnRequest_v4(b: bytes, p: int) -> tuple[AddPartitionsToTx
         _f = "transactions"
         o.transactions, p = r_carray(b, p, 14, _d_AddPartitionsToTxnTransaction_v4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.v3_and_below_transactional_id = ""
@@ -232,7 +240,8 @@ def _e_AddPartitionsToTxnRequest_v0(w: bytearray, o: AddPartitionsToTxnRequest) 
         if o.transactions != []:
             raise absent("transactions", o.transactions)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -249,7 +258,10 @@ def _e_AddPartitionsToTxnRequest_v3(w: bytearray, o: AddPartitionsToTxnRequest) 
         if o.transactions != []:
             raise absent("transactions", o.transactions)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -271,7 +283,10 @@ def _e_AddPartitionsToTxnRequest_v4(w: bytearray, o: AddPartitionsToTxnRequest) 
         if o.v3_and_below_topics != []:
             raise absent("v3_and_below_topics", o.v3_and_below_topics)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -289,7 +304,11 @@ def _d_AddPartitionsToTxnTransaction_v4(
         _f = "topics"
         o.topics, p = r_carray(b, p, 3, _d_AddPartitionsToTxnTopic_v3)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -304,7 +323,10 @@ def _e_AddPartitionsToTxnTransaction_v4(w: bytearray, o: AddPartitionsToTxnTrans
         _f = "topics"
         w_carray(w, o.topics, _e_AddPartitionsToTxnTopic_v3)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -330,7 +352,11 @@ def _d_AddPartitionsToTxnTopic_v3(b: bytes, p: int) -> tuple[AddPartitionsToTxnT
         _f = "partitions"
         o.partitions, p = r_cfarray(b, p, "i", 4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -343,7 +369,8 @@ def _e_AddPartitionsToTxnTopic_v0(w: bytearray, o: AddPartitionsToTxnTopic) -> N
         _f = "partitions"
         w_farray(w, o.partitions, "i")
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -355,7 +382,10 @@ def _e_AddPartitionsToTxnTopic_v3(w: bytearray, o: AddPartitionsToTxnTopic) -> N
         _f = "partitions"
         w_cfarray(w, o.partitions, "i")
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -188,7 +188,11 @@ def _d_AddPartitionsToTxnResponse_v3(b: bytes, p: int) -> tuple[AddPartitionsToT
         _f = "results_by_topic_v3_and_below"
         o.results_by_topic_v3_and_below, p = r_carray(b, p, 3, _d_AddPartitionsToTxnTopicResult_v3)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.error_code = 0
@@ -205,7 +209,11 @@ def _d_AddPartitionsToTxnResponse_v4(b: bytes, p: int) -> tuple[AddPartitionsToT
         _f = "results_by_transaction"
         o.results_by_transaction, p = r_carray(b, p, 3, _d_AddPartitionsToTxnResult_v4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.results_by_topic_v3_and_below = []
@@ -222,7 +230,8 @@ def _e_AddPartitionsToTxnResponse_v0(w: bytearray, o: AddPartitionsToTxnResponse
         if o.results_by_transaction != []:
             raise absent("results_by_transaction", o.results_by_transaction)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -237,7 +246,10 @@ def _e_AddPartitionsToTxnResponse_v3(w: bytearray, o: AddPartitionsToTxnResponse
         if o.results_by_transaction != []:
             raise absent("results_by_transaction", o.results_by_transaction)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -252,7 +264,10 @@ def _e_AddPartitionsToTxnResponse_v4(w: bytearray, o: AddPartitionsToTxnResponse
         if o.results_by_topic_v3_and_below != []:
             raise absent("results_by_topic_v3_and_below", o.results_by_topic_v3_and_below)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -265,7 +280,11 @@ def _d_AddPartitionsToTxnResult_v4(b: bytes, p: int) -> tuple[AddPartitionsToTxn
         _f = "topic_results"
         o.topic_results, p = r_carray(b, p, 3, _d_AddPartitionsToTxnTopicResult_v3)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -278,7 +297,10 @@ def _e_AddPartitionsToTxnResult_v4(w: bytearray, o: AddPartitionsToTxnResult) ->
         _f = "topic_results"
         w_carray(w, o.topic_results, _e_AddPartitionsToTxnTopicResult_v3)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -308,7 +330,11 @@ def _d_AddPartitionsToTxnTopicResult_v3(
         _f = "results_by_partition"
         o.results_by_partition, p = r_carray(b, p, 7, _d_AddPartitionsToTxnPartitionResult_v3)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -321,7 +347,8 @@ def _e_AddPartitionsToTxnTopicResult_v0(w: bytearray, o: AddPartitionsToTxnTopic
         _f = "results_by_partition"
         w_array(w, o.results_by_partition, _e_AddPartitionsToTxnPartitionResult_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -333,7 +360,10 @@ def _e_AddPartitionsToTxnTopicResult_v3(w: bytearray, o: AddPartitionsToTxnTopic
         _f = "results_by_partition"
         w_carray(w, o.results_by_partition, _e_AddPartitionsToTxnPartitionResult_v3)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -361,7 +391,11 @@ def _d_AddPartitionsToTxnPartitionResult_v3(
         o.partition_index, o.partition_error_code = _S_ih.unpack_from(b, p)
         p += 6
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -374,7 +408,8 @@ def _e_AddPartitionsToTxnPartitionResult_v0(
         _f = "partition_index:i partition_error_code:h"
         w += _S_ih.pack(o.partition_index, o.partition_error_code)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -386,7 +421,10 @@ def _e_AddPartitionsToTxnPartitionResult_v3(
         _f = "partition_index:i partition_error_code:h"
         w += _S_ih.pack(o.partition_index, o.partition_error_code)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

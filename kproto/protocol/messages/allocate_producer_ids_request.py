@@ -51,7 +51,11 @@ def _d_AllocateProducerIdsRequest_v0(b: bytes, p: int) -> tuple[AllocateProducer
         o.broker_id, o.broker_epoch = _S_iq.unpack_from(b, p)
         p += 12
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -62,7 +66,10 @@ def _e_AllocateProducerIdsRequest_v0(w: bytearray, o: AllocateProducerIdsRequest
         _f = "broker_id:i broker_epoch:q"
         w += _S_iq.pack(o.broker_id, o.broker_epoch)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

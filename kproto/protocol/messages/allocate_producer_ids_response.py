@@ -77,7 +77,11 @@ def _d_AllocateProducerIdsResponse_v0(b: bytes, p: int) -> tuple[AllocateProduce
         ) = _S_ihqi.unpack_from(b, p)
         p += 18
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -88,7 +92,10 @@ def _e_AllocateProducerIdsResponse_v0(w: bytearray, o: AllocateProducerIdsRespon
         _f = "throttle_time_ms:i error_code:h producer_id_start:q producer_id_len:i"
         w += _S_ihqi.pack(o.throttle_time_ms, o.error_code, o.producer_id_start, o.producer_id_len)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

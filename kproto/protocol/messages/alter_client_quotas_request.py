@@ -168,7 +168,11 @@ def _d_AlterClientQuotasRequest_v1(b: bytes, p: int) -> tuple[AlterClientQuotasR
         o.validate_only = _S_z.unpack_from(b, p)[0]
         p += 1
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -181,7 +185,8 @@ def _e_AlterClientQuotasRequest_v0(w: bytearray, o: AlterClientQuotasRequest) ->
         _f = "validate_only"
         w += _S_z.pack(o.validate_only)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -193,7 +198,10 @@ def _e_AlterClientQuotasRequest_v1(w: bytearray, o: AlterClientQuotasRequest) ->
         _f = "validate_only"
         w += _S_z.pack(o.validate_only)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -219,7 +227,11 @@ def _d_EntryData_v1(b: bytes, p: int) -> tuple[EntryData, int]:
         _f = "ops"
         o.ops, p = r_carray(b, p, 11, _d_OpData_v1)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -232,7 +244,8 @@ def _e_EntryData_v0(w: bytearray, o: EntryData) -> None:
         _f = "ops"
         w_array(w, o.ops, _e_OpData_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -244,7 +257,10 @@ def _e_EntryData_v1(w: bytearray, o: EntryData) -> None:
         _f = "ops"
         w_carray(w, o.ops, _e_OpData_v1)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -270,7 +286,11 @@ def _d_EntityData_v1(b: bytes, p: int) -> tuple[EntityData, int]:
         _f = "entity_name"
         o.entity_name, p = r_cnstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -283,7 +303,8 @@ def _e_EntityData_v0(w: bytearray, o: EntityData) -> None:
         _f = "entity_name"
         w_nstr(w, o.entity_name)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -295,7 +316,10 @@ def _e_EntityData_v1(w: bytearray, o: EntityData) -> None:
         _f = "entity_name"
         w_cnstr(w, o.entity_name)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -323,7 +347,11 @@ def _d_OpData_v1(b: bytes, p: int) -> tuple[OpData, int]:
         o.value, o.remove = _S_dz.unpack_from(b, p)
         p += 9
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -336,7 +364,8 @@ def _e_OpData_v0(w: bytearray, o: OpData) -> None:
         _f = "value:d remove:?"
         w += _S_dz.pack(o.value, o.remove)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -348,7 +377,10 @@ def _e_OpData_v1(w: bytearray, o: OpData) -> None:
         _f = "value:d remove:?"
         w += _S_dz.pack(o.value, o.remove)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -143,7 +143,11 @@ def _d_AlterClientQuotasResponse_v1(b: bytes, p: int) -> tuple[AlterClientQuotas
         _f = "entries"
         o.entries, p = r_carray(b, p, 5, _d_EntryData_v1)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -156,7 +160,8 @@ def _e_AlterClientQuotasResponse_v0(w: bytearray, o: AlterClientQuotasResponse) 
         _f = "entries"
         w_array(w, o.entries, _e_EntryData_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -168,7 +173,10 @@ def _e_AlterClientQuotasResponse_v1(w: bytearray, o: AlterClientQuotasResponse) 
         _f = "entries"
         w_carray(w, o.entries, _e_EntryData_v1)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -200,7 +208,11 @@ def _d_EntryData_v1(b: bytes, p: int) -> tuple[EntryData, int]:
         _f = "entity"
         o.entity, p = r_carray(b, p, 3, _d_EntityData_v1)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -215,7 +227,8 @@ def _e_EntryData_v0(w: bytearray, o: EntryData) -> None:
         _f = "entity"
         w_array(w, o.entity, _e_EntityData_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -229,7 +242,10 @@ def _e_EntryData_v1(w: bytearray, o: EntryData) -> None:
         _f = "entity"
         w_carray(w, o.entity, _e_EntityData_v1)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -255,7 +271,11 @@ def _d_EntityData_v1(b: bytes, p: int) -> tuple[EntityData, int]:
         _f = "entity_name"
         o.entity_name, p = r_cnstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -268,7 +288,8 @@ def _e_EntityData_v0(w: bytearray, o: EntityData) -> None:
         _f = "entity_name"
         w_nstr(w, o.entity_name)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -280,7 +301,10 @@ def _e_EntityData_v1(w: bytearray, o: EntityData) -> None:
         _f = "entity_name"
         w_cnstr(w, o.entity_name)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

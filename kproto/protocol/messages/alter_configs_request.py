@@ -142,7 +142,11 @@ def _d_AlterConfigsRequest_v2(b: bytes, p: int) -> tuple[AlterConfigsRequest, in
         o.validate_only = _S_z.unpack_from(b, p)[0]
         p += 1
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -155,7 +159,8 @@ def _e_AlterConfigsRequest_v0(w: bytearray, o: AlterConfigsRequest) -> None:
         _f = "validate_only"
         w += _S_z.pack(o.validate_only)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -167,7 +172,10 @@ def _e_AlterConfigsRequest_v2(w: bytearray, o: AlterConfigsRequest) -> None:
         _f = "validate_only"
         w += _S_z.pack(o.validate_only)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -199,7 +207,11 @@ def _d_AlterConfigsResource_v2(b: bytes, p: int) -> tuple[AlterConfigsResource, 
         _f = "configs"
         o.configs, p = r_carray(b, p, 3, _d_AlterableConfig_v2)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -214,7 +226,8 @@ def _e_AlterConfigsResource_v0(w: bytearray, o: AlterConfigsResource) -> None:
         _f = "configs"
         w_array(w, o.configs, _e_AlterableConfig_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -228,7 +241,10 @@ def _e_AlterConfigsResource_v2(w: bytearray, o: AlterConfigsResource) -> None:
         _f = "configs"
         w_carray(w, o.configs, _e_AlterableConfig_v2)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -254,7 +270,11 @@ def _d_AlterableConfig_v2(b: bytes, p: int) -> tuple[AlterableConfig, int]:
         _f = "value"
         o.value, p = r_cnstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -267,7 +287,8 @@ def _e_AlterableConfig_v0(w: bytearray, o: AlterableConfig) -> None:
         _f = "value"
         w_nstr(w, o.value)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -279,7 +300,10 @@ def _e_AlterableConfig_v2(w: bytearray, o: AlterableConfig) -> None:
         _f = "value"
         w_cnstr(w, o.value)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -134,7 +134,11 @@ def _d_AlterConfigsResponse_v2(b: bytes, p: int) -> tuple[AlterConfigsResponse, 
         _f = "responses"
         o.responses, p = r_carray(b, p, 6, _d_AlterConfigsResourceResponse_v2)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -147,7 +151,8 @@ def _e_AlterConfigsResponse_v0(w: bytearray, o: AlterConfigsResponse) -> None:
         _f = "responses"
         w_array(w, o.responses, _e_AlterConfigsResourceResponse_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -159,7 +164,10 @@ def _e_AlterConfigsResponse_v2(w: bytearray, o: AlterConfigsResponse) -> None:
         _f = "responses"
         w_carray(w, o.responses, _e_AlterConfigsResourceResponse_v2)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -201,7 +209,11 @@ def _d_AlterConfigsResourceResponse_v2(
         _f = "resource_name"
         o.resource_name, p = r_cstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -218,7 +230,8 @@ def _e_AlterConfigsResourceResponse_v0(w: bytearray, o: AlterConfigsResourceResp
         _f = "resource_name"
         w_str(w, o.resource_name)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -234,7 +247,10 @@ def _e_AlterConfigsResourceResponse_v2(w: bytearray, o: AlterConfigsResourceResp
         _f = "resource_name"
         w_cstr(w, o.resource_name)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -119,7 +119,11 @@ def _d_AlterPartitionReassignmentsRequest_v0(
         _f = "topics"
         o.topics, p = r_carray(b, p, 3, _d_ReassignableTopic_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -134,7 +138,10 @@ def _e_AlterPartitionReassignmentsRequest_v0(
         _f = "topics"
         w_carray(w, o.topics, _e_ReassignableTopic_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -147,7 +154,11 @@ def _d_ReassignableTopic_v0(b: bytes, p: int) -> tuple[ReassignableTopic, int]:
         _f = "partitions"
         o.partitions, p = r_carray(b, p, 6, _d_ReassignablePartition_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -160,7 +171,10 @@ def _e_ReassignableTopic_v0(w: bytearray, o: ReassignableTopic) -> None:
         _f = "partitions"
         w_carray(w, o.partitions, _e_ReassignablePartition_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -174,7 +188,11 @@ def _d_ReassignablePartition_v0(b: bytes, p: int) -> tuple[ReassignablePartition
         _f = "replicas"
         o.replicas, p = r_cnfarray(b, p, "i", 4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -187,7 +205,10 @@ def _e_ReassignablePartition_v0(w: bytearray, o: ReassignablePartition) -> None:
         _f = "replicas"
         w_cnfarray(w, o.replicas, "i")
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -146,7 +146,11 @@ def _d_AlterPartitionReassignmentsResponse_v0(
         _f = "responses"
         o.responses, p = r_carray(b, p, 3, _d_ReassignableTopicResponse_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -163,7 +167,10 @@ def _e_AlterPartitionReassignmentsResponse_v0(
         _f = "responses"
         w_carray(w, o.responses, _e_ReassignableTopicResponse_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -176,7 +183,11 @@ def _d_ReassignableTopicResponse_v0(b: bytes, p: int) -> tuple[ReassignableTopic
         _f = "partitions"
         o.partitions, p = r_carray(b, p, 8, _d_ReassignablePartitionResponse_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -189,7 +200,10 @@ def _e_ReassignableTopicResponse_v0(w: bytearray, o: ReassignableTopicResponse) 
         _f = "partitions"
         w_carray(w, o.partitions, _e_ReassignablePartitionResponse_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -205,7 +219,11 @@ def _d_ReassignablePartitionResponse_v0(
         _f = "error_message"
         o.error_message, p = r_cnstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -218,7 +236,10 @@ def _e_ReassignablePartitionResponse_v0(w: bytearray, o: ReassignablePartitionRe
         _f = "error_message"
         w_cnstr(w, o.error_message)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

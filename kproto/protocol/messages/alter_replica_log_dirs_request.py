@@ -123,7 +123,11 @@ def _d_AlterReplicaLogDirsRequest_v2(b: bytes, p: int) -> tuple[AlterReplicaLogD
         _f = "dirs"
         o.dirs, p = r_carray(b, p, 3, _d_AlterReplicaLogDir_v2)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -134,7 +138,8 @@ def _e_AlterReplicaLogDirsRequest_v0(w: bytearray, o: AlterReplicaLogDirsRequest
         _f = "dirs"
         w_array(w, o.dirs, _e_AlterReplicaLogDir_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -144,7 +149,10 @@ def _e_AlterReplicaLogDirsRequest_v2(w: bytearray, o: AlterReplicaLogDirsRequest
         _f = "dirs"
         w_carray(w, o.dirs, _e_AlterReplicaLogDir_v2)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -170,7 +178,11 @@ def _d_AlterReplicaLogDir_v2(b: bytes, p: int) -> tuple[AlterReplicaLogDir, int]
         _f = "topics"
         o.topics, p = r_carray(b, p, 3, _d_AlterReplicaLogDirTopic_v2)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -183,7 +195,8 @@ def _e_AlterReplicaLogDir_v0(w: bytearray, o: AlterReplicaLogDir) -> None:
         _f = "topics"
         w_array(w, o.topics, _e_AlterReplicaLogDirTopic_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -195,7 +208,10 @@ def _e_AlterReplicaLogDir_v2(w: bytearray, o: AlterReplicaLogDir) -> None:
         _f = "topics"
         w_carray(w, o.topics, _e_AlterReplicaLogDirTopic_v2)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -221,7 +237,11 @@ def _d_AlterReplicaLogDirTopic_v2(b: bytes, p: int) -> tuple[AlterReplicaLogDirT
         _f = "partitions"
         o.partitions, p = r_cfarray(b, p, "i", 4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -234,7 +254,8 @@ def _e_AlterReplicaLogDirTopic_v0(w: bytearray, o: AlterReplicaLogDirTopic) -> N
         _f = "partitions"
         w_farray(w, o.partitions, "i")
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -246,7 +267,10 @@ def _e_AlterReplicaLogDirTopic_v2(w: bytearray, o: AlterReplicaLogDirTopic) -> N
         _f = "partitions"
         w_cfarray(w, o.partitions, "i")
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

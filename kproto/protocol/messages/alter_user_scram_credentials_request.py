@@ -144,7 +144,11 @@ def _d_AlterUserScramCredentialsRequest_v0(
         _f = "upsertions"
         o.upsertions, p = r_carray(b, p, 9, _d_ScramCredentialUpsertion_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -159,7 +163,10 @@ def _e_AlterUserScramCredentialsRequest_v0(
         _f = "upsertions"
         w_carray(w, o.upsertions, _e_ScramCredentialUpsertion_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -173,7 +180,11 @@ def _d_ScramCredentialDeletion_v0(b: bytes, p: int) -> tuple[ScramCredentialDele
         o.mechanism = _S_b.unpack_from(b, p)[0]
         p += 1
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -186,7 +197,10 @@ def _e_ScramCredentialDeletion_v0(w: bytearray, o: ScramCredentialDeletion) -> N
         _f = "mechanism"
         w += _S_b.pack(o.mechanism)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -204,7 +218,11 @@ def _d_ScramCredentialUpsertion_v0(b: bytes, p: int) -> tuple[ScramCredentialUps
         _f = "salted_password"
         o.salted_password, p = r_cbytes(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -221,7 +239,10 @@ def _e_ScramCredentialUpsertion_v0(w: bytearray, o: ScramCredentialUpsertion) ->
         _f = "salted_password"
         w_cbytes(w, o.salted_password)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -98,7 +98,11 @@ def _d_AlterUserScramCredentialsResponse_v0(
         _f = "results"
         o.results, p = r_carray(b, p, 5, _d_AlterUserScramCredentialsResult_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -113,7 +117,10 @@ def _e_AlterUserScramCredentialsResponse_v0(
         _f = "results"
         w_carray(w, o.results, _e_AlterUserScramCredentialsResult_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -131,7 +138,11 @@ def _d_AlterUserScramCredentialsResult_v0(
         _f = "error_message"
         o.error_message, p = r_cnstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -146,7 +157,10 @@ def _e_AlterUserScramCredentialsResult_v0(w: bytearray, o: AlterUserScramCredent
         _f = "error_message"
         w_cnstr(w, o.error_message)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -64,7 +64,11 @@ def _d_ApiVersionsRequest_v3(b: bytes, p: int) -> tuple[ApiVersionsRequest, int]
         _f = "client_software_version"
         o.client_software_version, p = r_cstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -73,7 +77,8 @@ def _d_ApiVersionsRequest_v3(b: bytes, p: int) -> tuple[ApiVersionsRequest, int]
 def _e_ApiVersionsRequest_v0(w: bytearray, o: ApiVersionsRequest) -> None:
     try:
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -85,7 +90,10 @@ def _e_ApiVersionsRequest_v3(w: bytearray, o: ApiVersionsRequest) -> None:
         _f = "client_software_version"
         w_cstr(w, o.client_software_version)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -253,8 +253,8 @@ def _d_ApiVersionsResponse_v3(b: bytes, p: int) -> tuple[ApiVersionsResponse, in
         o.finalized_features = []
         o.zk_migration_ready = False
         _f = "unknown_tagged_fields"
-        _tags, p = r_tags(b, p)
-        if _tags:
+        if b[p]:
+            _tags, p = r_tags(b, p)
             _u: list[tuple[int, bytes]] = []
             for _tag, _data in _tags:
                 if _tag == 0:
@@ -277,7 +277,8 @@ def _d_ApiVersionsResponse_v3(b: bytes, p: int) -> tuple[ApiVersionsResponse, in
                     _u.append((_tag, _data))
             o.unknown_tagged_fields = _u
         else:
-            o.unknown_tagged_fields = _tags
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -290,7 +291,8 @@ def _e_ApiVersionsResponse_v0(w: bytearray, o: ApiVersionsResponse) -> None:
         _f = "api_keys"
         w_array(w, o.api_keys, _e_ApiVersion_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -304,7 +306,8 @@ def _e_ApiVersionsResponse_v1(w: bytearray, o: ApiVersionsResponse) -> None:
         _f = "throttle_time_ms"
         w += _S_i.pack(o.throttle_time_ms)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -360,7 +363,11 @@ def _d_ApiVersion_v3(b: bytes, p: int) -> tuple[ApiVersion, int]:
         o.api_key, o.min_version, o.max_version = _S_hhh.unpack_from(b, p)
         p += 6
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -371,7 +378,8 @@ def _e_ApiVersion_v0(w: bytearray, o: ApiVersion) -> None:
         _f = "api_key:h min_version:h max_version:h"
         w += _S_hhh.pack(o.api_key, o.min_version, o.max_version)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -381,7 +389,10 @@ def _e_ApiVersion_v3(w: bytearray, o: ApiVersion) -> None:
         _f = "api_key:h min_version:h max_version:h"
         w += _S_hhh.pack(o.api_key, o.min_version, o.max_version)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -395,7 +406,11 @@ def _d_SupportedFeatureKey_v3(b: bytes, p: int) -> tuple[SupportedFeatureKey, in
         o.min_version, o.max_version = _S_hh.unpack_from(b, p)
         p += 4
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -408,7 +423,10 @@ def _e_SupportedFeatureKey_v3(w: bytearray, o: SupportedFeatureKey) -> None:
         _f = "min_version:h max_version:h"
         w += _S_hh.pack(o.min_version, o.max_version)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -422,7 +440,11 @@ def _d_FinalizedFeatureKey_v3(b: bytes, p: int) -> tuple[FinalizedFeatureKey, in
         o.max_version_level, o.min_version_level = _S_hh.unpack_from(b, p)
         p += 4
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -435,7 +457,10 @@ def _e_FinalizedFeatureKey_v3(w: bytearray, o: FinalizedFeatureKey) -> None:
         _f = "max_version_level:h min_version_level:h"
         w += _S_hh.pack(o.max_version_level, o.min_version_level)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

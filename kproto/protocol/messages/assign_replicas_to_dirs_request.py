@@ -140,7 +140,11 @@ def _d_AssignReplicasToDirsRequest_v0(b: bytes, p: int) -> tuple[AssignReplicasT
         _f = "directories"
         o.directories, p = r_carray(b, p, 18, _d_DirectoryData_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -153,7 +157,10 @@ def _e_AssignReplicasToDirsRequest_v0(w: bytearray, o: AssignReplicasToDirsReque
         _f = "directories"
         w_carray(w, o.directories, _e_DirectoryData_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -168,7 +175,11 @@ def _d_DirectoryData_v0(b: bytes, p: int) -> tuple[DirectoryData, int]:
         _f = "topics"
         o.topics, p = r_carray(b, p, 18, _d_TopicData_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -181,7 +192,10 @@ def _e_DirectoryData_v0(w: bytearray, o: DirectoryData) -> None:
         _f = "topics"
         w_carray(w, o.topics, _e_TopicData_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -196,7 +210,11 @@ def _d_TopicData_v0(b: bytes, p: int) -> tuple[TopicData, int]:
         _f = "partitions"
         o.partitions, p = r_carray(b, p, 5, _d_PartitionData_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -209,7 +227,10 @@ def _e_TopicData_v0(w: bytearray, o: TopicData) -> None:
         _f = "partitions"
         w_carray(w, o.partitions, _e_PartitionData_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -221,7 +242,11 @@ def _d_PartitionData_v0(b: bytes, p: int) -> tuple[PartitionData, int]:
         o.partition_index = _S_i.unpack_from(b, p)[0]
         p += 4
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -232,7 +257,10 @@ def _e_PartitionData_v0(w: bytearray, o: PartitionData) -> None:
         _f = "partition_index"
         w += _S_i.pack(o.partition_index)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

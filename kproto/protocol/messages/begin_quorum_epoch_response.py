@@ -195,8 +195,8 @@ def _d_BeginQuorumEpochResponse_v1(b: bytes, p: int) -> tuple[BeginQuorumEpochRe
         o.topics, p = r_carray(b, p, 3, _d_TopicData_v1)
         o.node_endpoints = []
         _f = "unknown_tagged_fields"
-        _tags, p = r_tags(b, p)
-        if _tags:
+        if b[p]:
+            _tags, p = r_tags(b, p)
             _u: list[tuple[int, bytes]] = []
             for _tag, _data in _tags:
                 if _tag == 0:
@@ -207,7 +207,8 @@ def _d_BeginQuorumEpochResponse_v1(b: bytes, p: int) -> tuple[BeginQuorumEpochRe
                     _u.append((_tag, _data))
             o.unknown_tagged_fields = _u
         else:
-            o.unknown_tagged_fields = _tags
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -223,7 +224,8 @@ def _e_BeginQuorumEpochResponse_v0(w: bytearray, o: BeginQuorumEpochResponse) ->
         if o.node_endpoints != []:
             raise absent("node_endpoints", o.node_endpoints)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -268,7 +270,11 @@ def _d_TopicData_v1(b: bytes, p: int) -> tuple[TopicData, int]:
         _f = "partitions"
         o.partitions, p = r_carray(b, p, 15, _d_PartitionData_v1)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -281,7 +287,8 @@ def _e_TopicData_v0(w: bytearray, o: TopicData) -> None:
         _f = "partitions"
         w_array(w, o.partitions, _e_PartitionData_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -293,7 +300,10 @@ def _e_TopicData_v1(w: bytearray, o: TopicData) -> None:
         _f = "partitions"
         w_carray(w, o.partitions, _e_PartitionData_v1)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -317,7 +327,11 @@ def _d_PartitionData_v1(b: bytes, p: int) -> tuple[PartitionData, int]:
         o.partition_index, o.error_code, o.leader_id, o.leader_epoch = _S_ihii.unpack_from(b, p)
         p += 14
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -328,7 +342,8 @@ def _e_PartitionData_v0(w: bytearray, o: PartitionData) -> None:
         _f = "partition_index:i error_code:h leader_id:i leader_epoch:i"
         w += _S_ihii.pack(o.partition_index, o.error_code, o.leader_id, o.leader_epoch)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -338,7 +353,10 @@ def _e_PartitionData_v1(w: bytearray, o: PartitionData) -> None:
         _f = "partition_index:i error_code:h leader_id:i leader_epoch:i"
         w += _S_ihii.pack(o.partition_index, o.error_code, o.leader_id, o.leader_epoch)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -355,7 +373,11 @@ def _d_NodeEndpoint_v1(b: bytes, p: int) -> tuple[NodeEndpoint, int]:
         o.port = _S_H.unpack_from(b, p)[0]
         p += 2
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -370,7 +392,10 @@ def _e_NodeEndpoint_v1(w: bytearray, o: NodeEndpoint) -> None:
         _f = "port"
         w += _S_H.pack(o.port)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -103,8 +103,8 @@ def _d_BrokerHeartbeatRequest_v0(b: bytes, p: int) -> tuple[BrokerHeartbeatReque
         ) = _S_iqqzz.unpack_from(b, p)
         p += 22
         _f = "unknown_tagged_fields"
-        _tags, p = r_tags(b, p)
-        if _tags:
+        if b[p]:
+            _tags, p = r_tags(b, p)
             _u: list[tuple[int, bytes]] = []
             for _tag, _data in _tags:
                 if _tag == 0:
@@ -113,7 +113,8 @@ def _d_BrokerHeartbeatRequest_v0(b: bytes, p: int) -> tuple[BrokerHeartbeatReque
                     _u.append((_tag, _data))
             o.unknown_tagged_fields = _u
         else:
-            o.unknown_tagged_fields = _tags
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.offline_log_dirs = []
@@ -134,8 +135,8 @@ def _d_BrokerHeartbeatRequest_v1(b: bytes, p: int) -> tuple[BrokerHeartbeatReque
         p += 22
         o.offline_log_dirs = []
         _f = "unknown_tagged_fields"
-        _tags, p = r_tags(b, p)
-        if _tags:
+        if b[p]:
+            _tags, p = r_tags(b, p)
             _u: list[tuple[int, bytes]] = []
             for _tag, _data in _tags:
                 if _tag == 0:
@@ -146,7 +147,8 @@ def _d_BrokerHeartbeatRequest_v1(b: bytes, p: int) -> tuple[BrokerHeartbeatReque
                     _u.append((_tag, _data))
             o.unknown_tagged_fields = _u
         else:
-            o.unknown_tagged_fields = _tags
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -162,7 +164,10 @@ def _e_BrokerHeartbeatRequest_v0(w: bytearray, o: BrokerHeartbeatRequest) -> Non
         if o.offline_log_dirs != []:
             raise absent("offline_log_dirs", o.offline_log_dirs)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -84,7 +84,11 @@ def _d_BrokerHeartbeatResponse_v0(b: bytes, p: int) -> tuple[BrokerHeartbeatResp
         ) = _S_ihzzz.unpack_from(b, p)
         p += 9
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -97,7 +101,10 @@ def _e_BrokerHeartbeatResponse_v0(w: bytearray, o: BrokerHeartbeatResponse) -> N
             o.throttle_time_ms, o.error_code, o.is_caught_up, o.is_fenced, o.should_shut_down
         )
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

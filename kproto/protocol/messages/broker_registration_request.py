@@ -201,7 +201,11 @@ def _d_BrokerRegistrationRequest_v0(b: bytes, p: int) -> tuple[BrokerRegistratio
         _f = "rack"
         o.rack, p = r_cnstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.is_migrating_zk_broker = False
@@ -232,7 +236,11 @@ def _d_BrokerRegistrationRequest_v1(b: bytes, p: int) -> tuple[BrokerRegistratio
         o.is_migrating_zk_broker = _S_z.unpack_from(b, p)[0]
         p += 1
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.log_dirs = []
@@ -264,7 +272,11 @@ def _d_BrokerRegistrationRequest_v2(b: bytes, p: int) -> tuple[BrokerRegistratio
         _f = "log_dirs"
         o.log_dirs, p = r_carray(b, p, 16, r_uuid)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.previous_broker_epoch = -1
@@ -298,7 +310,11 @@ def _d_BrokerRegistrationRequest_v3(b: bytes, p: int) -> tuple[BrokerRegistratio
         o.previous_broker_epoch = _S_q.unpack_from(b, p)[0]
         p += 8
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -322,7 +338,10 @@ def _e_BrokerRegistrationRequest_v0(w: bytearray, o: BrokerRegistrationRequest) 
         if o.is_migrating_zk_broker:
             raise absent("is_migrating_zk_broker", o.is_migrating_zk_broker)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -344,7 +363,10 @@ def _e_BrokerRegistrationRequest_v1(w: bytearray, o: BrokerRegistrationRequest) 
         _f = "is_migrating_zk_broker"
         w += _S_z.pack(o.is_migrating_zk_broker)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -368,7 +390,10 @@ def _e_BrokerRegistrationRequest_v2(w: bytearray, o: BrokerRegistrationRequest) 
         _f = "log_dirs"
         w_carray(w, o.log_dirs, w_uuid)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -394,7 +419,10 @@ def _e_BrokerRegistrationRequest_v3(w: bytearray, o: BrokerRegistrationRequest) 
         _f = "previous_broker_epoch"
         w += _S_q.pack(o.previous_broker_epoch)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -410,7 +438,11 @@ def _d_Listener_v0(b: bytes, p: int) -> tuple[Listener, int]:
         o.port, o.security_protocol = _S_Hh.unpack_from(b, p)
         p += 4
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -425,7 +457,10 @@ def _e_Listener_v0(w: bytearray, o: Listener) -> None:
         _f = "port:H security_protocol:h"
         w += _S_Hh.pack(o.port, o.security_protocol)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -439,7 +474,11 @@ def _d_Feature_v0(b: bytes, p: int) -> tuple[Feature, int]:
         o.min_supported_version, o.max_supported_version = _S_hh.unpack_from(b, p)
         p += 4
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -452,7 +491,10 @@ def _e_Feature_v0(w: bytearray, o: Feature) -> None:
         _f = "min_supported_version:h max_supported_version:h"
         w += _S_hh.pack(o.min_supported_version, o.max_supported_version)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

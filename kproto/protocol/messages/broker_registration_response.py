@@ -56,7 +56,11 @@ def _d_BrokerRegistrationResponse_v0(b: bytes, p: int) -> tuple[BrokerRegistrati
         o.throttle_time_ms, o.error_code, o.broker_epoch = _S_ihq.unpack_from(b, p)
         p += 14
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -67,7 +71,10 @@ def _e_BrokerRegistrationResponse_v0(w: bytearray, o: BrokerRegistrationResponse
         _f = "throttle_time_ms:i error_code:h broker_epoch:q"
         w += _S_ihq.pack(o.throttle_time_ms, o.error_code, o.broker_epoch)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -64,7 +64,11 @@ def _d_ConsumerGroupDescribeRequest_v0(
         o.include_authorized_operations = _S_z.unpack_from(b, p)[0]
         p += 1
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -77,7 +81,10 @@ def _e_ConsumerGroupDescribeRequest_v0(w: bytearray, o: ConsumerGroupDescribeReq
         _f = "include_authorized_operations"
         w += _S_z.pack(o.include_authorized_operations)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -145,7 +145,8 @@ class Member(Struct):
     """A struct of ConsumerGroupDescribeResponse."""
 
     __slots__ = (
-        "assignment",
+        "_assignment",
+        "_target_assignment",
         "client_host",
         "client_id",
         "instance_id",
@@ -154,7 +155,6 @@ class Member(Struct):
         "rack_id",
         "subscribed_topic_names",
         "subscribed_topic_regex",
-        "target_assignment",
         "unknown_tagged_fields",
     )
     _FIELDS = (
@@ -188,9 +188,9 @@ class Member(Struct):
     # the subscribed topic regex otherwise or null of not provided. (versions 0+; nullable 0+)
     subscribed_topic_regex: str | None
     # The current assignment. (versions 0+)
-    assignment: Assignment
+    _assignment: Assignment
     # The target assignment. (versions 0+)
-    target_assignment: Assignment
+    _target_assignment: Assignment
     unknown_tagged_fields: list[tuple[int, bytes]]
 
     def __init__(
@@ -218,11 +218,31 @@ class Member(Struct):
             [] if subscribed_topic_names is DEFAULT else subscribed_topic_names
         )
         self.subscribed_topic_regex = subscribed_topic_regex
-        self.assignment = Assignment() if assignment is DEFAULT else assignment
-        self.target_assignment = Assignment() if target_assignment is DEFAULT else target_assignment
+        self._assignment = assignment
+        self._target_assignment = target_assignment
         self.unknown_tagged_fields = (
             [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
         )
+
+    @property
+    def assignment(self) -> Assignment:
+        if self._assignment is DEFAULT:
+            self._assignment = Assignment()
+        return self._assignment
+
+    @assignment.setter
+    def assignment(self, value: Assignment) -> None:
+        self._assignment = value
+
+    @property
+    def target_assignment(self) -> Assignment:
+        if self._target_assignment is DEFAULT:
+            self._target_assignment = Assignment()
+        return self._target_assignment
+
+    @target_assignment.setter
+    def target_assignment(self, value: Assignment) -> None:
+        self._target_assignment = value
 
 
 class TopicPartitions(Struct):
@@ -288,7 +308,11 @@ def _d_ConsumerGroupDescribeResponse_v0(
         _f = "groups"
         o.groups, p = r_carray(b, p, 20, _d_DescribedGroup_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -301,7 +325,10 @@ def _e_ConsumerGroupDescribeResponse_v0(w: bytearray, o: ConsumerGroupDescribeRe
         _f = "groups"
         w_carray(w, o.groups, _e_DescribedGroup_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -329,7 +356,11 @@ def _d_DescribedGroup_v0(b: bytes, p: int) -> tuple[DescribedGroup, int]:
         o.authorized_operations = _S_i.unpack_from(b, p)[0]
         p += 4
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -354,7 +385,10 @@ def _e_DescribedGroup_v0(w: bytearray, o: DescribedGroup) -> None:
         _f = "authorized_operations"
         w += _S_i.pack(o.authorized_operations)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -380,11 +414,15 @@ def _d_Member_v0(b: bytes, p: int) -> tuple[Member, int]:
         _f = "subscribed_topic_regex"
         o.subscribed_topic_regex, p = r_cnstr(b, p)
         _f = "assignment"
-        o.assignment, p = _d_Assignment_v0(b, p)
+        o._assignment, p = _d_Assignment_v0(b, p)
         _f = "target_assignment"
-        o.target_assignment, p = _d_Assignment_v0(b, p)
+        o._target_assignment, p = _d_Assignment_v0(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -413,7 +451,10 @@ def _e_Member_v0(w: bytearray, o: Member) -> None:
         _f = "target_assignment"
         w_struct(w, o.target_assignment, _e_Assignment_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -430,7 +471,11 @@ def _d_TopicPartitions_v0(b: bytes, p: int) -> tuple[TopicPartitions, int]:
         _f = "partitions"
         o.partitions, p = r_cfarray(b, p, "i", 4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -445,7 +490,10 @@ def _e_TopicPartitions_v0(w: bytearray, o: TopicPartitions) -> None:
         _f = "partitions"
         w_cfarray(w, o.partitions, "i")
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -456,7 +504,11 @@ def _d_Assignment_v0(b: bytes, p: int) -> tuple[Assignment, int]:
         _f = "topic_partitions"
         o.topic_partitions, p = r_carray(b, p, 19, _d_TopicPartitions_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -467,7 +519,10 @@ def _e_Assignment_v0(w: bytearray, o: Assignment) -> None:
         _f = "topic_partitions"
         w_carray(w, o.topic_partitions, _e_TopicPartitions_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

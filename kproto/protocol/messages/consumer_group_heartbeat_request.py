@@ -179,7 +179,11 @@ def _d_ConsumerGroupHeartbeatRequest_v0(
         _f = "topic_partitions"
         o.topic_partitions, p = r_cnarray(b, p, 18, _d_TopicPartitions_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.subscribed_topic_regex = None
@@ -214,7 +218,11 @@ def _d_ConsumerGroupHeartbeatRequest_v1(
         _f = "topic_partitions"
         o.topic_partitions, p = r_cnarray(b, p, 18, _d_TopicPartitions_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -244,7 +252,10 @@ def _e_ConsumerGroupHeartbeatRequest_v0(w: bytearray, o: ConsumerGroupHeartbeatR
         if o.subscribed_topic_regex is not None:
             raise absent("subscribed_topic_regex", o.subscribed_topic_regex)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -272,7 +283,10 @@ def _e_ConsumerGroupHeartbeatRequest_v1(w: bytearray, o: ConsumerGroupHeartbeatR
         _f = "topic_partitions"
         w_cnarray(w, o.topic_partitions, _e_TopicPartitions_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -287,7 +301,11 @@ def _d_TopicPartitions_v0(b: bytes, p: int) -> tuple[TopicPartitions, int]:
         _f = "partitions"
         o.partitions, p = r_cfarray(b, p, "i", 4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -300,7 +318,10 @@ def _e_TopicPartitions_v0(w: bytearray, o: TopicPartitions) -> None:
         _f = "partitions"
         w_cfarray(w, o.partitions, "i")
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

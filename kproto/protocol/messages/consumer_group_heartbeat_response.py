@@ -168,7 +168,11 @@ def _d_ConsumerGroupHeartbeatResponse_v0(
         _f = "assignment"
         o.assignment, p = r_opt_struct(b, p, _d_Assignment_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -187,7 +191,10 @@ def _e_ConsumerGroupHeartbeatResponse_v0(w: bytearray, o: ConsumerGroupHeartbeat
         _f = "assignment"
         w_opt_struct(w, o.assignment, _e_Assignment_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -198,7 +205,11 @@ def _d_Assignment_v0(b: bytes, p: int) -> tuple[Assignment, int]:
         _f = "topic_partitions"
         o.topic_partitions, p = r_carray(b, p, 18, _d_TopicPartitions_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -209,7 +220,10 @@ def _e_Assignment_v0(w: bytearray, o: Assignment) -> None:
         _f = "topic_partitions"
         w_carray(w, o.topic_partitions, _e_TopicPartitions_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -224,7 +238,11 @@ def _d_TopicPartitions_v0(b: bytes, p: int) -> tuple[TopicPartitions, int]:
         _f = "partitions"
         o.partitions, p = r_cfarray(b, p, "i", 4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -237,7 +255,10 @@ def _e_TopicPartitions_v0(w: bytearray, o: TopicPartitions) -> None:
         _f = "partitions"
         w_cfarray(w, o.partitions, "i")
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -98,7 +98,8 @@ def _e_ConsumerProtocolAssignment_v0(w: bytearray, o: ConsumerProtocolAssignment
         _f = "user_data"
         w_nbytes(w, o.user_data)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -123,7 +124,8 @@ def _e_TopicPartition_v0(w: bytearray, o: TopicPartition) -> None:
         _f = "partitions"
         w_farray(w, o.partitions, "i")
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

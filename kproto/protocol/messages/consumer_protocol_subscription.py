@@ -197,7 +197,8 @@ def _e_ConsumerProtocolSubscription_v0(w: bytearray, o: ConsumerProtocolSubscrip
         _f = "user_data"
         w_nbytes(w, o.user_data)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -211,7 +212,8 @@ def _e_ConsumerProtocolSubscription_v1(w: bytearray, o: ConsumerProtocolSubscrip
         _f = "owned_partitions"
         w_array(w, o.owned_partitions, _e_TopicPartition_v1)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -227,7 +229,8 @@ def _e_ConsumerProtocolSubscription_v2(w: bytearray, o: ConsumerProtocolSubscrip
         _f = "generation_id"
         w += _S_i.pack(o.generation_id)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -245,7 +248,8 @@ def _e_ConsumerProtocolSubscription_v3(w: bytearray, o: ConsumerProtocolSubscrip
         _f = "rack_id"
         w_nstr(w, o.rack_id)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -270,7 +274,8 @@ def _e_TopicPartition_v1(w: bytearray, o: TopicPartition) -> None:
         _f = "partitions"
         w_farray(w, o.partitions, "i")
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

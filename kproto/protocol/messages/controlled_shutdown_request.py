@@ -83,7 +83,11 @@ def _d_ControlledShutdownRequest_v3(b: bytes, p: int) -> tuple[ControlledShutdow
         o.broker_id, o.broker_epoch = _S_iq.unpack_from(b, p)
         p += 12
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -94,7 +98,8 @@ def _e_ControlledShutdownRequest_v0(w: bytearray, o: ControlledShutdownRequest) 
         _f = "broker_id"
         w += _S_i.pack(o.broker_id)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -104,7 +109,8 @@ def _e_ControlledShutdownRequest_v2(w: bytearray, o: ControlledShutdownRequest) 
         _f = "broker_id:i broker_epoch:q"
         w += _S_iq.pack(o.broker_id, o.broker_epoch)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -114,7 +120,10 @@ def _e_ControlledShutdownRequest_v3(w: bytearray, o: ControlledShutdownRequest) 
         _f = "broker_id:i broker_epoch:q"
         w += _S_iq.pack(o.broker_id, o.broker_epoch)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

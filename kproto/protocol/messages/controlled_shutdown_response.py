@@ -108,7 +108,11 @@ def _d_ControlledShutdownResponse_v3(b: bytes, p: int) -> tuple[ControlledShutdo
         _f = "remaining_partitions"
         o.remaining_partitions, p = r_carray(b, p, 6, _d_RemainingPartition_v3)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -121,7 +125,8 @@ def _e_ControlledShutdownResponse_v0(w: bytearray, o: ControlledShutdownResponse
         _f = "remaining_partitions"
         w_array(w, o.remaining_partitions, _e_RemainingPartition_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -133,7 +138,10 @@ def _e_ControlledShutdownResponse_v3(w: bytearray, o: ControlledShutdownResponse
         _f = "remaining_partitions"
         w_carray(w, o.remaining_partitions, _e_RemainingPartition_v3)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -161,7 +169,11 @@ def _d_RemainingPartition_v3(b: bytes, p: int) -> tuple[RemainingPartition, int]
         o.partition_index = _S_i.unpack_from(b, p)[0]
         p += 4
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -174,7 +186,8 @@ def _e_RemainingPartition_v0(w: bytearray, o: RemainingPartition) -> None:
         _f = "partition_index"
         w += _S_i.pack(o.partition_index)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -186,7 +199,10 @@ def _e_RemainingPartition_v3(w: bytearray, o: RemainingPartition) -> None:
         _f = "partition_index"
         w += _S_i.pack(o.partition_index)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -162,7 +162,11 @@ def _d_ControllerRegistrationRequest_v0(
         _f = "features"
         o.features, p = r_carray(b, p, 6, _d_Feature_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -177,7 +181,10 @@ def _e_ControllerRegistrationRequest_v0(w: bytearray, o: ControllerRegistrationR
         _f = "features"
         w_carray(w, o.features, _e_Feature_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -193,7 +200,11 @@ def _d_Listener_v0(b: bytes, p: int) -> tuple[Listener, int]:
         o.port, o.security_protocol = _S_Hh.unpack_from(b, p)
         p += 4
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -208,7 +219,10 @@ def _e_Listener_v0(w: bytearray, o: Listener) -> None:
         _f = "port:H security_protocol:h"
         w += _S_Hh.pack(o.port, o.security_protocol)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -222,7 +236,11 @@ def _d_Feature_v0(b: bytes, p: int) -> tuple[Feature, int]:
         o.min_supported_version, o.max_supported_version = _S_hh.unpack_from(b, p)
         p += 4
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -235,7 +253,10 @@ def _e_Feature_v0(w: bytearray, o: Feature) -> None:
         _f = "min_supported_version:h max_supported_version:h"
         w += _S_hh.pack(o.min_supported_version, o.max_supported_version)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -139,7 +139,11 @@ def _d_CreateDelegationTokenRequest_v2(
         o.max_lifetime_ms = _S_q.unpack_from(b, p)[0]
         p += 8
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.owner_principal_type = ""
@@ -162,7 +166,11 @@ def _d_CreateDelegationTokenRequest_v3(
         o.max_lifetime_ms = _S_q.unpack_from(b, p)[0]
         p += 8
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -181,7 +189,8 @@ def _e_CreateDelegationTokenRequest_v0(w: bytearray, o: CreateDelegationTokenReq
         if o.owner_principal_name != "":
             raise absent("owner_principal_name", o.owner_principal_name)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -199,7 +208,10 @@ def _e_CreateDelegationTokenRequest_v2(w: bytearray, o: CreateDelegationTokenReq
         if o.owner_principal_name != "":
             raise absent("owner_principal_name", o.owner_principal_name)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -215,7 +227,10 @@ def _e_CreateDelegationTokenRequest_v3(w: bytearray, o: CreateDelegationTokenReq
         _f = "max_lifetime_ms"
         w += _S_q.pack(o.max_lifetime_ms)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -241,7 +256,11 @@ def _d_CreatableRenewers_v2(b: bytes, p: int) -> tuple[CreatableRenewers, int]:
         _f = "principal_name"
         o.principal_name, p = r_cstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -254,7 +273,8 @@ def _e_CreatableRenewers_v0(w: bytearray, o: CreatableRenewers) -> None:
         _f = "principal_name"
         w_str(w, o.principal_name)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -266,7 +286,10 @@ def _e_CreatableRenewers_v2(w: bytearray, o: CreatableRenewers) -> None:
         _f = "principal_name"
         w_cstr(w, o.principal_name)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

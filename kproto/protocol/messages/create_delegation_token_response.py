@@ -177,7 +177,11 @@ def _d_CreateDelegationTokenResponse_v2(
         o.throttle_time_ms = _S_i.unpack_from(b, p)[0]
         p += 4
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.token_requester_principal_type = ""
@@ -212,7 +216,11 @@ def _d_CreateDelegationTokenResponse_v3(
         o.throttle_time_ms = _S_i.unpack_from(b, p)[0]
         p += 4
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -241,7 +249,8 @@ def _e_CreateDelegationTokenResponse_v0(w: bytearray, o: CreateDelegationTokenRe
         if o.token_requester_principal_name != "":
             raise absent("token_requester_principal_name", o.token_requester_principal_name)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -269,7 +278,10 @@ def _e_CreateDelegationTokenResponse_v2(w: bytearray, o: CreateDelegationTokenRe
         if o.token_requester_principal_name != "":
             raise absent("token_requester_principal_name", o.token_requester_principal_name)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -295,7 +307,10 @@ def _e_CreateDelegationTokenResponse_v3(w: bytearray, o: CreateDelegationTokenRe
         _f = "throttle_time_ms"
         w += _S_i.pack(o.throttle_time_ms)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

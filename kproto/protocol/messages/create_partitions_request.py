@@ -147,7 +147,11 @@ def _d_CreatePartitionsRequest_v2(b: bytes, p: int) -> tuple[CreatePartitionsReq
         o.timeout_ms, o.validate_only = _S_iz.unpack_from(b, p)
         p += 5
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -160,7 +164,8 @@ def _e_CreatePartitionsRequest_v0(w: bytearray, o: CreatePartitionsRequest) -> N
         _f = "timeout_ms:i validate_only:?"
         w += _S_iz.pack(o.timeout_ms, o.validate_only)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -172,7 +177,10 @@ def _e_CreatePartitionsRequest_v2(w: bytearray, o: CreatePartitionsRequest) -> N
         _f = "timeout_ms:i validate_only:?"
         w += _S_iz.pack(o.timeout_ms, o.validate_only)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -204,7 +212,11 @@ def _d_CreatePartitionsTopic_v2(b: bytes, p: int) -> tuple[CreatePartitionsTopic
         _f = "assignments"
         o.assignments, p = r_cnarray(b, p, 2, _d_CreatePartitionsAssignment_v2)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -219,7 +231,8 @@ def _e_CreatePartitionsTopic_v0(w: bytearray, o: CreatePartitionsTopic) -> None:
         _f = "assignments"
         w_narray(w, o.assignments, _e_CreatePartitionsAssignment_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -233,7 +246,10 @@ def _e_CreatePartitionsTopic_v2(w: bytearray, o: CreatePartitionsTopic) -> None:
         _f = "assignments"
         w_cnarray(w, o.assignments, _e_CreatePartitionsAssignment_v2)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -255,7 +271,11 @@ def _d_CreatePartitionsAssignment_v2(b: bytes, p: int) -> tuple[CreatePartitions
         _f = "broker_ids"
         o.broker_ids, p = r_cfarray(b, p, "i", 4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -266,7 +286,8 @@ def _e_CreatePartitionsAssignment_v0(w: bytearray, o: CreatePartitionsAssignment
         _f = "broker_ids"
         w_farray(w, o.broker_ids, "i")
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -276,7 +297,10 @@ def _e_CreatePartitionsAssignment_v2(w: bytearray, o: CreatePartitionsAssignment
         _f = "broker_ids"
         w_cfarray(w, o.broker_ids, "i")
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

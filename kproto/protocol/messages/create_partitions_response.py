@@ -117,7 +117,11 @@ def _d_CreatePartitionsResponse_v2(b: bytes, p: int) -> tuple[CreatePartitionsRe
         _f = "results"
         o.results, p = r_carray(b, p, 5, _d_CreatePartitionsTopicResult_v2)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -130,7 +134,8 @@ def _e_CreatePartitionsResponse_v0(w: bytearray, o: CreatePartitionsResponse) ->
         _f = "results"
         w_array(w, o.results, _e_CreatePartitionsTopicResult_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -142,7 +147,10 @@ def _e_CreatePartitionsResponse_v2(w: bytearray, o: CreatePartitionsResponse) ->
         _f = "results"
         w_carray(w, o.results, _e_CreatePartitionsTopicResult_v2)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -174,7 +182,11 @@ def _d_CreatePartitionsTopicResult_v2(b: bytes, p: int) -> tuple[CreatePartition
         _f = "error_message"
         o.error_message, p = r_cnstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -189,7 +201,8 @@ def _e_CreatePartitionsTopicResult_v0(w: bytearray, o: CreatePartitionsTopicResu
         _f = "error_message"
         w_nstr(w, o.error_message)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -203,7 +216,10 @@ def _e_CreatePartitionsTopicResult_v2(w: bytearray, o: CreatePartitionsTopicResu
         _f = "error_message"
         w_cnstr(w, o.error_message)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -220,7 +220,11 @@ def _d_CreateTopicsRequest_v5(b: bytes, p: int) -> tuple[CreateTopicsRequest, in
         o.timeout_ms, o.validate_only = _S_iz.unpack_from(b, p)
         p += 5
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -236,7 +240,8 @@ def _e_CreateTopicsRequest_v0(w: bytearray, o: CreateTopicsRequest) -> None:
         if o.validate_only:
             raise absent("validate_only", o.validate_only)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -248,7 +253,8 @@ def _e_CreateTopicsRequest_v1(w: bytearray, o: CreateTopicsRequest) -> None:
         _f = "timeout_ms:i validate_only:?"
         w += _S_iz.pack(o.timeout_ms, o.validate_only)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -260,7 +266,10 @@ def _e_CreateTopicsRequest_v5(w: bytearray, o: CreateTopicsRequest) -> None:
         _f = "timeout_ms:i validate_only:?"
         w += _S_iz.pack(o.timeout_ms, o.validate_only)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -296,7 +305,11 @@ def _d_CreatableTopic_v5(b: bytes, p: int) -> tuple[CreatableTopic, int]:
         _f = "configs"
         o.configs, p = r_carray(b, p, 3, _d_CreatableTopicConfig_v5)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -313,7 +326,8 @@ def _e_CreatableTopic_v0(w: bytearray, o: CreatableTopic) -> None:
         _f = "configs"
         w_array(w, o.configs, _e_CreatableTopicConfig_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -329,7 +343,10 @@ def _e_CreatableTopic_v5(w: bytearray, o: CreatableTopic) -> None:
         _f = "configs"
         w_carray(w, o.configs, _e_CreatableTopicConfig_v5)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -357,7 +374,11 @@ def _d_CreatableReplicaAssignment_v5(b: bytes, p: int) -> tuple[CreatableReplica
         _f = "broker_ids"
         o.broker_ids, p = r_cfarray(b, p, "i", 4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -370,7 +391,8 @@ def _e_CreatableReplicaAssignment_v0(w: bytearray, o: CreatableReplicaAssignment
         _f = "broker_ids"
         w_farray(w, o.broker_ids, "i")
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -382,7 +404,10 @@ def _e_CreatableReplicaAssignment_v5(w: bytearray, o: CreatableReplicaAssignment
         _f = "broker_ids"
         w_cfarray(w, o.broker_ids, "i")
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -408,7 +433,11 @@ def _d_CreatableTopicConfig_v5(b: bytes, p: int) -> tuple[CreatableTopicConfig, 
         _f = "value"
         o.value, p = r_cnstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -421,7 +450,8 @@ def _e_CreatableTopicConfig_v0(w: bytearray, o: CreatableTopicConfig) -> None:
         _f = "value"
         w_nstr(w, o.value)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -433,7 +463,10 @@ def _e_CreatableTopicConfig_v5(w: bytearray, o: CreatableTopicConfig) -> None:
         _f = "value"
         w_cnstr(w, o.value)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

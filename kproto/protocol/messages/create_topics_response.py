@@ -244,7 +244,11 @@ def _d_CreateTopicsResponse_v5(b: bytes, p: int) -> tuple[CreateTopicsResponse, 
         _f = "topics"
         o.topics, p = r_carray(b, p, 12, _d_CreatableTopicResult_v5)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -259,7 +263,11 @@ def _d_CreateTopicsResponse_v7(b: bytes, p: int) -> tuple[CreateTopicsResponse, 
         _f = "topics"
         o.topics, p = r_carray(b, p, 28, _d_CreatableTopicResult_v7)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -270,7 +278,8 @@ def _e_CreateTopicsResponse_v0(w: bytearray, o: CreateTopicsResponse) -> None:
         _f = "topics"
         w_array(w, o.topics, _e_CreatableTopicResult_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -280,7 +289,8 @@ def _e_CreateTopicsResponse_v1(w: bytearray, o: CreateTopicsResponse) -> None:
         _f = "topics"
         w_array(w, o.topics, _e_CreatableTopicResult_v1)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -292,7 +302,8 @@ def _e_CreateTopicsResponse_v2(w: bytearray, o: CreateTopicsResponse) -> None:
         _f = "topics"
         w_array(w, o.topics, _e_CreatableTopicResult_v1)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -304,7 +315,10 @@ def _e_CreateTopicsResponse_v5(w: bytearray, o: CreateTopicsResponse) -> None:
         _f = "topics"
         w_carray(w, o.topics, _e_CreatableTopicResult_v5)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -316,7 +330,10 @@ def _e_CreateTopicsResponse_v7(w: bytearray, o: CreateTopicsResponse) -> None:
         _f = "topics"
         w_carray(w, o.topics, _e_CreatableTopicResult_v7)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -379,8 +396,8 @@ def _d_CreatableTopicResult_v5(b: bytes, p: int) -> tuple[CreatableTopicResult, 
         o.configs, p = r_cnarray(b, p, 6, _d_CreatableTopicConfigs_v5)
         o.topic_config_error_code = 0
         _f = "unknown_tagged_fields"
-        _tags, p = r_tags(b, p)
-        if _tags:
+        if b[p]:
+            _tags, p = r_tags(b, p)
             _u: list[tuple[int, bytes]] = []
             for _tag, _data in _tags:
                 if _tag == 0:
@@ -391,7 +408,8 @@ def _d_CreatableTopicResult_v5(b: bytes, p: int) -> tuple[CreatableTopicResult, 
                     _u.append((_tag, _data))
             o.unknown_tagged_fields = _u
         else:
-            o.unknown_tagged_fields = _tags
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.topic_id = ZERO_UUID
@@ -416,8 +434,8 @@ def _d_CreatableTopicResult_v7(b: bytes, p: int) -> tuple[CreatableTopicResult, 
         o.configs, p = r_cnarray(b, p, 6, _d_CreatableTopicConfigs_v5)
         o.topic_config_error_code = 0
         _f = "unknown_tagged_fields"
-        _tags, p = r_tags(b, p)
-        if _tags:
+        if b[p]:
+            _tags, p = r_tags(b, p)
             _u: list[tuple[int, bytes]] = []
             for _tag, _data in _tags:
                 if _tag == 0:
@@ -428,7 +446,8 @@ def _d_CreatableTopicResult_v7(b: bytes, p: int) -> tuple[CreatableTopicResult, 
                     _u.append((_tag, _data))
             o.unknown_tagged_fields = _u
         else:
-            o.unknown_tagged_fields = _tags
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -441,7 +460,8 @@ def _e_CreatableTopicResult_v0(w: bytearray, o: CreatableTopicResult) -> None:
         _f = "error_code"
         w += _S_h.pack(o.error_code)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -455,7 +475,8 @@ def _e_CreatableTopicResult_v1(w: bytearray, o: CreatableTopicResult) -> None:
         _f = "error_message"
         w_nstr(w, o.error_message)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -517,7 +538,11 @@ def _d_CreatableTopicConfigs_v5(b: bytes, p: int) -> tuple[CreatableTopicConfigs
         o.read_only, o.config_source, o.is_sensitive = _S_zbz.unpack_from(b, p)
         p += 3
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -532,7 +557,10 @@ def _e_CreatableTopicConfigs_v5(w: bytearray, o: CreatableTopicConfigs) -> None:
         _f = "read_only:? config_source:b is_sensitive:?"
         w += _S_zbz.pack(o.read_only, o.config_source, o.is_sensitive)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

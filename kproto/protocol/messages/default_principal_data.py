@@ -67,7 +67,11 @@ def _d_DefaultPrincipalData_v0(b: bytes, p: int) -> tuple[DefaultPrincipalData, 
         o.token_authenticated = _S_z.unpack_from(b, p)[0]
         p += 1
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -82,7 +86,10 @@ def _e_DefaultPrincipalData_v0(w: bytearray, o: DefaultPrincipalData) -> None:
         _f = "token_authenticated"
         w += _S_z.pack(o.token_authenticated)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -148,7 +148,11 @@ def _d_DeleteAclsRequest_v2(b: bytes, p: int) -> tuple[DeleteAclsRequest, int]:
         _f = "filters"
         o.filters, p = r_carray(b, p, 8, _d_DeleteAclsFilter_v2)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -159,7 +163,8 @@ def _e_DeleteAclsRequest_v0(w: bytearray, o: DeleteAclsRequest) -> None:
         _f = "filters"
         w_array(w, o.filters, _e_DeleteAclsFilter_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -169,7 +174,8 @@ def _e_DeleteAclsRequest_v1(w: bytearray, o: DeleteAclsRequest) -> None:
         _f = "filters"
         w_array(w, o.filters, _e_DeleteAclsFilter_v1)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -179,7 +185,10 @@ def _e_DeleteAclsRequest_v2(w: bytearray, o: DeleteAclsRequest) -> None:
         _f = "filters"
         w_carray(w, o.filters, _e_DeleteAclsFilter_v2)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -249,7 +258,11 @@ def _d_DeleteAclsFilter_v2(b: bytes, p: int) -> tuple[DeleteAclsFilter, int]:
         o.operation, o.permission_type = _S_bb.unpack_from(b, p)
         p += 2
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -271,7 +284,8 @@ def _e_DeleteAclsFilter_v0(w: bytearray, o: DeleteAclsFilter) -> None:
         if o.pattern_type_filter != 3:
             raise absent("pattern_type_filter", o.pattern_type_filter)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -291,7 +305,8 @@ def _e_DeleteAclsFilter_v1(w: bytearray, o: DeleteAclsFilter) -> None:
         _f = "operation:b permission_type:b"
         w += _S_bb.pack(o.operation, o.permission_type)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -311,7 +326,10 @@ def _e_DeleteAclsFilter_v2(w: bytearray, o: DeleteAclsFilter) -> None:
         _f = "operation:b permission_type:b"
         w += _S_bb.pack(o.operation, o.permission_type)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -210,7 +210,11 @@ def _d_DeleteAclsResponse_v2(b: bytes, p: int) -> tuple[DeleteAclsResponse, int]
         _f = "filter_results"
         o.filter_results, p = r_carray(b, p, 5, _d_DeleteAclsFilterResult_v2)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -223,7 +227,8 @@ def _e_DeleteAclsResponse_v0(w: bytearray, o: DeleteAclsResponse) -> None:
         _f = "filter_results"
         w_array(w, o.filter_results, _e_DeleteAclsFilterResult_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -235,7 +240,8 @@ def _e_DeleteAclsResponse_v1(w: bytearray, o: DeleteAclsResponse) -> None:
         _f = "filter_results"
         w_array(w, o.filter_results, _e_DeleteAclsFilterResult_v1)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -247,7 +253,10 @@ def _e_DeleteAclsResponse_v2(w: bytearray, o: DeleteAclsResponse) -> None:
         _f = "filter_results"
         w_carray(w, o.filter_results, _e_DeleteAclsFilterResult_v2)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -295,7 +304,11 @@ def _d_DeleteAclsFilterResult_v2(b: bytes, p: int) -> tuple[DeleteAclsFilterResu
         _f = "matching_acls"
         o.matching_acls, p = r_carray(b, p, 11, _d_DeleteAclsMatchingAcl_v2)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -310,7 +323,8 @@ def _e_DeleteAclsFilterResult_v0(w: bytearray, o: DeleteAclsFilterResult) -> Non
         _f = "matching_acls"
         w_array(w, o.matching_acls, _e_DeleteAclsMatchingAcl_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -324,7 +338,8 @@ def _e_DeleteAclsFilterResult_v1(w: bytearray, o: DeleteAclsFilterResult) -> Non
         _f = "matching_acls"
         w_array(w, o.matching_acls, _e_DeleteAclsMatchingAcl_v1)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -338,7 +353,10 @@ def _e_DeleteAclsFilterResult_v2(w: bytearray, o: DeleteAclsFilterResult) -> Non
         _f = "matching_acls"
         w_carray(w, o.matching_acls, _e_DeleteAclsMatchingAcl_v2)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -423,7 +441,11 @@ def _d_DeleteAclsMatchingAcl_v2(b: bytes, p: int) -> tuple[DeleteAclsMatchingAcl
         o.operation, o.permission_type = _S_bb.unpack_from(b, p)
         p += 2
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -449,7 +471,8 @@ def _e_DeleteAclsMatchingAcl_v0(w: bytearray, o: DeleteAclsMatchingAcl) -> None:
         if o.pattern_type != 3:
             raise absent("pattern_type", o.pattern_type)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -473,7 +496,8 @@ def _e_DeleteAclsMatchingAcl_v1(w: bytearray, o: DeleteAclsMatchingAcl) -> None:
         _f = "operation:b permission_type:b"
         w += _S_bb.pack(o.operation, o.permission_type)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -497,7 +521,10 @@ def _e_DeleteAclsMatchingAcl_v2(w: bytearray, o: DeleteAclsMatchingAcl) -> None:
         _f = "operation:b permission_type:b"
         w += _S_bb.pack(o.operation, o.permission_type)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

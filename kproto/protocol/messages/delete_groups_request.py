@@ -67,7 +67,11 @@ def _d_DeleteGroupsRequest_v2(b: bytes, p: int) -> tuple[DeleteGroupsRequest, in
         _f = "groups_names"
         o.groups_names, p = r_carray(b, p, 1, r_cstr)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -78,7 +82,8 @@ def _e_DeleteGroupsRequest_v0(w: bytearray, o: DeleteGroupsRequest) -> None:
         _f = "groups_names"
         w_array(w, o.groups_names, w_str)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -88,7 +93,10 @@ def _e_DeleteGroupsRequest_v2(w: bytearray, o: DeleteGroupsRequest) -> None:
         _f = "groups_names"
         w_carray(w, o.groups_names, w_cstr)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -109,7 +109,11 @@ def _d_DeleteGroupsResponse_v2(b: bytes, p: int) -> tuple[DeleteGroupsResponse, 
         _f = "results"
         o.results, p = r_carray(b, p, 4, _d_DeletableGroupResult_v2)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -122,7 +126,8 @@ def _e_DeleteGroupsResponse_v0(w: bytearray, o: DeleteGroupsResponse) -> None:
         _f = "results"
         w_array(w, o.results, _e_DeletableGroupResult_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -134,7 +139,10 @@ def _e_DeleteGroupsResponse_v2(w: bytearray, o: DeleteGroupsResponse) -> None:
         _f = "results"
         w_carray(w, o.results, _e_DeletableGroupResult_v2)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -162,7 +170,11 @@ def _d_DeletableGroupResult_v2(b: bytes, p: int) -> tuple[DeletableGroupResult, 
         o.error_code = _S_h.unpack_from(b, p)[0]
         p += 2
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -175,7 +187,8 @@ def _e_DeletableGroupResult_v0(w: bytearray, o: DeletableGroupResult) -> None:
         _f = "error_code"
         w += _S_h.pack(o.error_code)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -187,7 +200,10 @@ def _e_DeletableGroupResult_v2(w: bytearray, o: DeletableGroupResult) -> None:
         _f = "error_code"
         w += _S_h.pack(o.error_code)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

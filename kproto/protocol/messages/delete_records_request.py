@@ -134,7 +134,11 @@ def _d_DeleteRecordsRequest_v2(b: bytes, p: int) -> tuple[DeleteRecordsRequest, 
         o.timeout_ms = _S_i.unpack_from(b, p)[0]
         p += 4
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -147,7 +151,8 @@ def _e_DeleteRecordsRequest_v0(w: bytearray, o: DeleteRecordsRequest) -> None:
         _f = "timeout_ms"
         w += _S_i.pack(o.timeout_ms)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -159,7 +164,10 @@ def _e_DeleteRecordsRequest_v2(w: bytearray, o: DeleteRecordsRequest) -> None:
         _f = "timeout_ms"
         w += _S_i.pack(o.timeout_ms)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -185,7 +193,11 @@ def _d_DeleteRecordsTopic_v2(b: bytes, p: int) -> tuple[DeleteRecordsTopic, int]
         _f = "partitions"
         o.partitions, p = r_carray(b, p, 13, _d_DeleteRecordsPartition_v2)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -198,7 +210,8 @@ def _e_DeleteRecordsTopic_v0(w: bytearray, o: DeleteRecordsTopic) -> None:
         _f = "partitions"
         w_array(w, o.partitions, _e_DeleteRecordsPartition_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -210,7 +223,10 @@ def _e_DeleteRecordsTopic_v2(w: bytearray, o: DeleteRecordsTopic) -> None:
         _f = "partitions"
         w_carray(w, o.partitions, _e_DeleteRecordsPartition_v2)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -234,7 +250,11 @@ def _d_DeleteRecordsPartition_v2(b: bytes, p: int) -> tuple[DeleteRecordsPartiti
         o.partition_index, o.offset = _S_iq.unpack_from(b, p)
         p += 12
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -245,7 +265,8 @@ def _e_DeleteRecordsPartition_v0(w: bytearray, o: DeleteRecordsPartition) -> Non
         _f = "partition_index:i offset:q"
         w += _S_iq.pack(o.partition_index, o.offset)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -255,7 +276,10 @@ def _e_DeleteRecordsPartition_v2(w: bytearray, o: DeleteRecordsPartition) -> Non
         _f = "partition_index:i offset:q"
         w += _S_iq.pack(o.partition_index, o.offset)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -139,7 +139,11 @@ def _d_DeleteRecordsResponse_v2(b: bytes, p: int) -> tuple[DeleteRecordsResponse
         _f = "topics"
         o.topics, p = r_carray(b, p, 3, _d_DeleteRecordsTopicResult_v2)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -152,7 +156,8 @@ def _e_DeleteRecordsResponse_v0(w: bytearray, o: DeleteRecordsResponse) -> None:
         _f = "topics"
         w_array(w, o.topics, _e_DeleteRecordsTopicResult_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -164,7 +169,10 @@ def _e_DeleteRecordsResponse_v2(w: bytearray, o: DeleteRecordsResponse) -> None:
         _f = "topics"
         w_carray(w, o.topics, _e_DeleteRecordsTopicResult_v2)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -190,7 +198,11 @@ def _d_DeleteRecordsTopicResult_v2(b: bytes, p: int) -> tuple[DeleteRecordsTopic
         _f = "partitions"
         o.partitions, p = r_carray(b, p, 15, _d_DeleteRecordsPartitionResult_v2)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -203,7 +215,8 @@ def _e_DeleteRecordsTopicResult_v0(w: bytearray, o: DeleteRecordsTopicResult) ->
         _f = "partitions"
         w_array(w, o.partitions, _e_DeleteRecordsPartitionResult_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -215,7 +228,10 @@ def _e_DeleteRecordsTopicResult_v2(w: bytearray, o: DeleteRecordsTopicResult) ->
         _f = "partitions"
         w_carray(w, o.partitions, _e_DeleteRecordsPartitionResult_v2)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -243,7 +259,11 @@ def _d_DeleteRecordsPartitionResult_v2(
         o.partition_index, o.low_watermark, o.error_code = _S_iqh.unpack_from(b, p)
         p += 14
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -254,7 +274,8 @@ def _e_DeleteRecordsPartitionResult_v0(w: bytearray, o: DeleteRecordsPartitionRe
         _f = "partition_index:i low_watermark:q error_code:h"
         w += _S_iqh.pack(o.partition_index, o.low_watermark, o.error_code)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -264,7 +285,10 @@ def _e_DeleteRecordsPartitionResult_v2(w: bytearray, o: DeleteRecordsPartitionRe
         _f = "partition_index:i low_watermark:q error_code:h"
         w += _S_iqh.pack(o.partition_index, o.low_watermark, o.error_code)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -117,7 +117,11 @@ def _d_DeleteShareGroupStateResponse_v0(
         _f = "results"
         o.results, p = r_carray(b, p, 18, _d_DeleteStateResult_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -128,7 +132,10 @@ def _e_DeleteShareGroupStateResponse_v0(w: bytearray, o: DeleteShareGroupStateRe
         _f = "results"
         w_carray(w, o.results, _e_DeleteStateResult_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -143,7 +150,11 @@ def _d_DeleteStateResult_v0(b: bytes, p: int) -> tuple[DeleteStateResult, int]:
         _f = "partitions"
         o.partitions, p = r_carray(b, p, 8, _d_PartitionResult_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -156,7 +167,10 @@ def _e_DeleteStateResult_v0(w: bytearray, o: DeleteStateResult) -> None:
         _f = "partitions"
         w_carray(w, o.partitions, _e_PartitionResult_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -170,7 +184,11 @@ def _d_PartitionResult_v0(b: bytes, p: int) -> tuple[PartitionResult, int]:
         _f = "error_message"
         o.error_message, p = r_cnstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -183,7 +201,10 @@ def _e_PartitionResult_v0(w: bytearray, o: PartitionResult) -> None:
         _f = "error_message"
         w_cnstr(w, o.error_message)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -119,7 +119,11 @@ def _d_DeleteTopicsRequest_v4(b: bytes, p: int) -> tuple[DeleteTopicsRequest, in
         o.timeout_ms = _S_i.unpack_from(b, p)[0]
         p += 4
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.topics = []
@@ -135,7 +139,11 @@ def _d_DeleteTopicsRequest_v6(b: bytes, p: int) -> tuple[DeleteTopicsRequest, in
         o.timeout_ms = _S_i.unpack_from(b, p)[0]
         p += 4
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.topic_names = []
@@ -152,7 +160,8 @@ def _e_DeleteTopicsRequest_v0(w: bytearray, o: DeleteTopicsRequest) -> None:
         if o.topics != []:
             raise absent("topics", o.topics)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -167,7 +176,10 @@ def _e_DeleteTopicsRequest_v4(w: bytearray, o: DeleteTopicsRequest) -> None:
         if o.topics != []:
             raise absent("topics", o.topics)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -179,7 +191,10 @@ def _e_DeleteTopicsRequest_v6(w: bytearray, o: DeleteTopicsRequest) -> None:
         _f = "timeout_ms"
         w += _S_i.pack(o.timeout_ms)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -194,7 +209,11 @@ def _d_DeleteTopicState_v6(b: bytes, p: int) -> tuple[DeleteTopicState, int]:
         p += 16
         o.topic_id = to_uuid(_u0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -207,7 +226,10 @@ def _e_DeleteTopicState_v6(w: bytearray, o: DeleteTopicState) -> None:
         _f = "topic_id"
         w += _S_u.pack(o.topic_id.bytes)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -135,7 +135,11 @@ def _d_DeleteTopicsResponse_v4(b: bytes, p: int) -> tuple[DeleteTopicsResponse, 
         _f = "responses"
         o.responses, p = r_carray(b, p, 4, _d_DeletableTopicResult_v4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -150,7 +154,11 @@ def _d_DeleteTopicsResponse_v5(b: bytes, p: int) -> tuple[DeleteTopicsResponse, 
         _f = "responses"
         o.responses, p = r_carray(b, p, 5, _d_DeletableTopicResult_v5)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -165,7 +173,11 @@ def _d_DeleteTopicsResponse_v6(b: bytes, p: int) -> tuple[DeleteTopicsResponse, 
         _f = "responses"
         o.responses, p = r_carray(b, p, 21, _d_DeletableTopicResult_v6)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -176,7 +188,8 @@ def _e_DeleteTopicsResponse_v0(w: bytearray, o: DeleteTopicsResponse) -> None:
         _f = "responses"
         w_array(w, o.responses, _e_DeletableTopicResult_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -188,7 +201,8 @@ def _e_DeleteTopicsResponse_v1(w: bytearray, o: DeleteTopicsResponse) -> None:
         _f = "responses"
         w_array(w, o.responses, _e_DeletableTopicResult_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -200,7 +214,10 @@ def _e_DeleteTopicsResponse_v4(w: bytearray, o: DeleteTopicsResponse) -> None:
         _f = "responses"
         w_carray(w, o.responses, _e_DeletableTopicResult_v4)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -212,7 +229,10 @@ def _e_DeleteTopicsResponse_v5(w: bytearray, o: DeleteTopicsResponse) -> None:
         _f = "responses"
         w_carray(w, o.responses, _e_DeletableTopicResult_v5)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -224,7 +244,10 @@ def _e_DeleteTopicsResponse_v6(w: bytearray, o: DeleteTopicsResponse) -> None:
         _f = "responses"
         w_carray(w, o.responses, _e_DeletableTopicResult_v6)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -254,7 +277,11 @@ def _d_DeletableTopicResult_v4(b: bytes, p: int) -> tuple[DeletableTopicResult, 
         o.error_code = _S_h.unpack_from(b, p)[0]
         p += 2
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.topic_id = ZERO_UUID
@@ -273,7 +300,11 @@ def _d_DeletableTopicResult_v5(b: bytes, p: int) -> tuple[DeletableTopicResult, 
         _f = "error_message"
         o.error_message, p = r_cnstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.topic_id = ZERO_UUID
@@ -292,7 +323,11 @@ def _d_DeletableTopicResult_v6(b: bytes, p: int) -> tuple[DeletableTopicResult, 
         _f = "error_message"
         o.error_message, p = r_cnstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -305,7 +340,8 @@ def _e_DeletableTopicResult_v0(w: bytearray, o: DeletableTopicResult) -> None:
         _f = "error_code"
         w += _S_h.pack(o.error_code)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -317,7 +353,10 @@ def _e_DeletableTopicResult_v4(w: bytearray, o: DeletableTopicResult) -> None:
         _f = "error_code"
         w += _S_h.pack(o.error_code)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -331,7 +370,10 @@ def _e_DeletableTopicResult_v5(w: bytearray, o: DeletableTopicResult) -> None:
         _f = "error_message"
         w_cnstr(w, o.error_message)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -345,7 +387,10 @@ def _e_DeletableTopicResult_v6(w: bytearray, o: DeletableTopicResult) -> None:
         _f = "error_message"
         w_cnstr(w, o.error_message)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -159,7 +159,11 @@ def _d_DescribeAclsRequest_v2(b: bytes, p: int) -> tuple[DescribeAclsRequest, in
         o.operation, o.permission_type = _S_bb.unpack_from(b, p)
         p += 2
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -181,7 +185,8 @@ def _e_DescribeAclsRequest_v0(w: bytearray, o: DescribeAclsRequest) -> None:
         if o.pattern_type_filter != 3:
             raise absent("pattern_type_filter", o.pattern_type_filter)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -201,7 +206,8 @@ def _e_DescribeAclsRequest_v1(w: bytearray, o: DescribeAclsRequest) -> None:
         _f = "operation:b permission_type:b"
         w += _S_bb.pack(o.operation, o.permission_type)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -221,7 +227,10 @@ def _e_DescribeAclsRequest_v2(w: bytearray, o: DescribeAclsRequest) -> None:
         _f = "operation:b permission_type:b"
         w += _S_bb.pack(o.operation, o.permission_type)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

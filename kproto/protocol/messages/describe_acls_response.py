@@ -197,7 +197,11 @@ def _d_DescribeAclsResponse_v2(b: bytes, p: int) -> tuple[DescribeAclsResponse, 
         _f = "resources"
         o.resources, p = r_carray(b, p, 5, _d_DescribeAclsResource_v2)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -212,7 +216,8 @@ def _e_DescribeAclsResponse_v0(w: bytearray, o: DescribeAclsResponse) -> None:
         _f = "resources"
         w_array(w, o.resources, _e_DescribeAclsResource_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -226,7 +231,8 @@ def _e_DescribeAclsResponse_v1(w: bytearray, o: DescribeAclsResponse) -> None:
         _f = "resources"
         w_array(w, o.resources, _e_DescribeAclsResource_v1)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -240,7 +246,10 @@ def _e_DescribeAclsResponse_v2(w: bytearray, o: DescribeAclsResponse) -> None:
         _f = "resources"
         w_carray(w, o.resources, _e_DescribeAclsResource_v2)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -295,7 +304,11 @@ def _d_DescribeAclsResource_v2(b: bytes, p: int) -> tuple[DescribeAclsResource, 
         _f = "acls"
         o.acls, p = r_carray(b, p, 5, _d_AclDescription_v2)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -313,7 +326,8 @@ def _e_DescribeAclsResource_v0(w: bytearray, o: DescribeAclsResource) -> None:
         if o.pattern_type != 3:
             raise absent("pattern_type", o.pattern_type)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -329,7 +343,8 @@ def _e_DescribeAclsResource_v1(w: bytearray, o: DescribeAclsResource) -> None:
         _f = "acls"
         w_array(w, o.acls, _e_AclDescription_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -345,7 +360,10 @@ def _e_DescribeAclsResource_v2(w: bytearray, o: DescribeAclsResource) -> None:
         _f = "acls"
         w_carray(w, o.acls, _e_AclDescription_v2)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -377,7 +395,11 @@ def _d_AclDescription_v2(b: bytes, p: int) -> tuple[AclDescription, int]:
         o.operation, o.permission_type = _S_bb.unpack_from(b, p)
         p += 2
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -392,7 +414,8 @@ def _e_AclDescription_v0(w: bytearray, o: AclDescription) -> None:
         _f = "operation:b permission_type:b"
         w += _S_bb.pack(o.operation, o.permission_type)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -406,7 +429,10 @@ def _e_AclDescription_v2(w: bytearray, o: AclDescription) -> None:
         _f = "operation:b permission_type:b"
         w += _S_bb.pack(o.operation, o.permission_type)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

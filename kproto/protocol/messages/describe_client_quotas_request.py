@@ -118,7 +118,11 @@ def _d_DescribeClientQuotasRequest_v1(b: bytes, p: int) -> tuple[DescribeClientQ
         o.strict = _S_z.unpack_from(b, p)[0]
         p += 1
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -131,7 +135,8 @@ def _e_DescribeClientQuotasRequest_v0(w: bytearray, o: DescribeClientQuotasReque
         _f = "strict"
         w += _S_z.pack(o.strict)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -143,7 +148,10 @@ def _e_DescribeClientQuotasRequest_v1(w: bytearray, o: DescribeClientQuotasReque
         _f = "strict"
         w += _S_z.pack(o.strict)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -175,7 +183,11 @@ def _d_ComponentData_v1(b: bytes, p: int) -> tuple[ComponentData, int]:
         _f = "match"
         o.match, p = r_cnstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -190,7 +202,8 @@ def _e_ComponentData_v0(w: bytearray, o: ComponentData) -> None:
         _f = "match"
         w_nstr(w, o.match)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -204,7 +217,10 @@ def _e_ComponentData_v1(w: bytearray, o: ComponentData) -> None:
         _f = "match"
         w_cnstr(w, o.match)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -197,7 +197,11 @@ def _d_DescribeClientQuotasResponse_v1(
         _f = "entries"
         o.entries, p = r_cnarray(b, p, 3, _d_EntryData_v1)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -212,7 +216,8 @@ def _e_DescribeClientQuotasResponse_v0(w: bytearray, o: DescribeClientQuotasResp
         _f = "entries"
         w_narray(w, o.entries, _e_EntryData_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -226,7 +231,10 @@ def _e_DescribeClientQuotasResponse_v1(w: bytearray, o: DescribeClientQuotasResp
         _f = "entries"
         w_cnarray(w, o.entries, _e_EntryData_v1)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -252,7 +260,11 @@ def _d_EntryData_v1(b: bytes, p: int) -> tuple[EntryData, int]:
         _f = "values"
         o.values, p = r_carray(b, p, 10, _d_ValueData_v1)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -265,7 +277,8 @@ def _e_EntryData_v0(w: bytearray, o: EntryData) -> None:
         _f = "values"
         w_array(w, o.values, _e_ValueData_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -277,7 +290,10 @@ def _e_EntryData_v1(w: bytearray, o: EntryData) -> None:
         _f = "values"
         w_carray(w, o.values, _e_ValueData_v1)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -303,7 +319,11 @@ def _d_EntityData_v1(b: bytes, p: int) -> tuple[EntityData, int]:
         _f = "entity_name"
         o.entity_name, p = r_cnstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -316,7 +336,8 @@ def _e_EntityData_v0(w: bytearray, o: EntityData) -> None:
         _f = "entity_name"
         w_nstr(w, o.entity_name)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -328,7 +349,10 @@ def _e_EntityData_v1(w: bytearray, o: EntityData) -> None:
         _f = "entity_name"
         w_cnstr(w, o.entity_name)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -356,7 +380,11 @@ def _d_ValueData_v1(b: bytes, p: int) -> tuple[ValueData, int]:
         o.value = _S_d.unpack_from(b, p)[0]
         p += 8
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -369,7 +397,8 @@ def _e_ValueData_v0(w: bytearray, o: ValueData) -> None:
         _f = "value"
         w += _S_d.pack(o.value)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -381,7 +410,10 @@ def _e_ValueData_v1(w: bytearray, o: ValueData) -> None:
         _f = "value"
         w += _S_d.pack(o.value)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

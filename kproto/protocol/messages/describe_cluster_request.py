@@ -58,7 +58,11 @@ def _d_DescribeClusterRequest_v0(b: bytes, p: int) -> tuple[DescribeClusterReque
         o.include_cluster_authorized_operations = _S_z.unpack_from(b, p)[0]
         p += 1
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.endpoint_type = 1
@@ -72,7 +76,11 @@ def _d_DescribeClusterRequest_v1(b: bytes, p: int) -> tuple[DescribeClusterReque
         o.include_cluster_authorized_operations, o.endpoint_type = _S_zb.unpack_from(b, p)
         p += 2
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -86,7 +94,10 @@ def _e_DescribeClusterRequest_v0(w: bytearray, o: DescribeClusterRequest) -> Non
         if o.endpoint_type != 1:
             raise absent("endpoint_type", o.endpoint_type)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -96,7 +107,10 @@ def _e_DescribeClusterRequest_v1(w: bytearray, o: DescribeClusterRequest) -> Non
         _f = "include_cluster_authorized_operations:? endpoint_type:b"
         w += _S_zb.pack(o.include_cluster_authorized_operations, o.endpoint_type)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -157,7 +157,11 @@ def _d_DescribeClusterResponse_v0(b: bytes, p: int) -> tuple[DescribeClusterResp
         o.cluster_authorized_operations = _S_i.unpack_from(b, p)[0]
         p += 4
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.endpoint_type = 1
@@ -186,7 +190,11 @@ def _d_DescribeClusterResponse_v1(b: bytes, p: int) -> tuple[DescribeClusterResp
         o.cluster_authorized_operations = _S_i.unpack_from(b, p)[0]
         p += 4
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -210,7 +218,10 @@ def _e_DescribeClusterResponse_v0(w: bytearray, o: DescribeClusterResponse) -> N
         if o.endpoint_type != 1:
             raise absent("endpoint_type", o.endpoint_type)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -232,7 +243,10 @@ def _e_DescribeClusterResponse_v1(w: bytearray, o: DescribeClusterResponse) -> N
         _f = "cluster_authorized_operations"
         w += _S_i.pack(o.cluster_authorized_operations)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -251,7 +265,11 @@ def _d_DescribeClusterBroker_v0(b: bytes, p: int) -> tuple[DescribeClusterBroker
         _f = "rack"
         o.rack, p = r_cnstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -268,7 +286,10 @@ def _e_DescribeClusterBroker_v0(w: bytearray, o: DescribeClusterBroker) -> None:
         _f = "rack"
         w_cnstr(w, o.rack)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

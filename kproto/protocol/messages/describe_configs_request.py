@@ -151,7 +151,11 @@ def _d_DescribeConfigsRequest_v4(b: bytes, p: int) -> tuple[DescribeConfigsReque
         o.include_synonyms, o.include_documentation = _S_zz.unpack_from(b, p)
         p += 2
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -168,7 +172,8 @@ def _e_DescribeConfigsRequest_v0(w: bytearray, o: DescribeConfigsRequest) -> Non
         if o.include_documentation:
             raise absent("include_documentation", o.include_documentation)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -183,7 +188,8 @@ def _e_DescribeConfigsRequest_v1(w: bytearray, o: DescribeConfigsRequest) -> Non
         if o.include_documentation:
             raise absent("include_documentation", o.include_documentation)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -195,7 +201,8 @@ def _e_DescribeConfigsRequest_v3(w: bytearray, o: DescribeConfigsRequest) -> Non
         _f = "include_synonyms:? include_documentation:?"
         w += _S_zz.pack(o.include_synonyms, o.include_documentation)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -207,7 +214,10 @@ def _e_DescribeConfigsRequest_v4(w: bytearray, o: DescribeConfigsRequest) -> Non
         _f = "include_synonyms:? include_documentation:?"
         w += _S_zz.pack(o.include_synonyms, o.include_documentation)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -239,7 +249,11 @@ def _d_DescribeConfigsResource_v4(b: bytes, p: int) -> tuple[DescribeConfigsReso
         _f = "configuration_keys"
         o.configuration_keys, p = r_cnarray(b, p, 1, r_cstr)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -254,7 +268,8 @@ def _e_DescribeConfigsResource_v0(w: bytearray, o: DescribeConfigsResource) -> N
         _f = "configuration_keys"
         w_narray(w, o.configuration_keys, w_str)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -268,7 +283,10 @@ def _e_DescribeConfigsResource_v4(w: bytearray, o: DescribeConfigsResource) -> N
         _f = "configuration_keys"
         w_cnarray(w, o.configuration_keys, w_cstr)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

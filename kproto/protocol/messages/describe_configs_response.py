@@ -280,7 +280,11 @@ def _d_DescribeConfigsResponse_v4(b: bytes, p: int) -> tuple[DescribeConfigsResp
         _f = "results"
         o.results, p = r_carray(b, p, 7, _d_DescribeConfigsResult_v4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -293,7 +297,8 @@ def _e_DescribeConfigsResponse_v0(w: bytearray, o: DescribeConfigsResponse) -> N
         _f = "results"
         w_array(w, o.results, _e_DescribeConfigsResult_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -305,7 +310,8 @@ def _e_DescribeConfigsResponse_v1(w: bytearray, o: DescribeConfigsResponse) -> N
         _f = "results"
         w_array(w, o.results, _e_DescribeConfigsResult_v1)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -317,7 +323,8 @@ def _e_DescribeConfigsResponse_v3(w: bytearray, o: DescribeConfigsResponse) -> N
         _f = "results"
         w_array(w, o.results, _e_DescribeConfigsResult_v3)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -329,7 +336,10 @@ def _e_DescribeConfigsResponse_v4(w: bytearray, o: DescribeConfigsResponse) -> N
         _f = "results"
         w_carray(w, o.results, _e_DescribeConfigsResult_v4)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -413,7 +423,11 @@ def _d_DescribeConfigsResult_v4(b: bytes, p: int) -> tuple[DescribeConfigsResult
         _f = "configs"
         o.configs, p = r_carray(b, p, 9, _d_DescribeConfigsResourceResult_v4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -432,7 +446,8 @@ def _e_DescribeConfigsResult_v0(w: bytearray, o: DescribeConfigsResult) -> None:
         _f = "configs"
         w_array(w, o.configs, _e_DescribeConfigsResourceResult_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -450,7 +465,8 @@ def _e_DescribeConfigsResult_v1(w: bytearray, o: DescribeConfigsResult) -> None:
         _f = "configs"
         w_array(w, o.configs, _e_DescribeConfigsResourceResult_v1)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -468,7 +484,8 @@ def _e_DescribeConfigsResult_v3(w: bytearray, o: DescribeConfigsResult) -> None:
         _f = "configs"
         w_array(w, o.configs, _e_DescribeConfigsResourceResult_v3)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -486,7 +503,10 @@ def _e_DescribeConfigsResult_v4(w: bytearray, o: DescribeConfigsResult) -> None:
         _f = "configs"
         w_carray(w, o.configs, _e_DescribeConfigsResourceResult_v4)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -582,7 +602,11 @@ def _d_DescribeConfigsResourceResult_v4(
         _f = "documentation"
         o.documentation, p = r_cnstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.is_default = False
@@ -598,7 +622,8 @@ def _e_DescribeConfigsResourceResult_v0(w: bytearray, o: DescribeConfigsResource
         _f = "read_only:? is_default:? is_sensitive:?"
         w += _S_zzz.pack(o.read_only, o.is_default, o.is_sensitive)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -617,7 +642,8 @@ def _e_DescribeConfigsResourceResult_v1(w: bytearray, o: DescribeConfigsResource
         if o.is_default:
             raise absent("is_default", o.is_default)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -640,7 +666,8 @@ def _e_DescribeConfigsResourceResult_v3(w: bytearray, o: DescribeConfigsResource
         if o.is_default:
             raise absent("is_default", o.is_default)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -663,7 +690,10 @@ def _e_DescribeConfigsResourceResult_v4(w: bytearray, o: DescribeConfigsResource
         if o.is_default:
             raise absent("is_default", o.is_default)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -695,7 +725,11 @@ def _d_DescribeConfigsSynonym_v4(b: bytes, p: int) -> tuple[DescribeConfigsSynon
         o.source = _S_b.unpack_from(b, p)[0]
         p += 1
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -710,7 +744,8 @@ def _e_DescribeConfigsSynonym_v1(w: bytearray, o: DescribeConfigsSynonym) -> Non
         _f = "source"
         w += _S_b.pack(o.source)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -724,7 +759,10 @@ def _e_DescribeConfigsSynonym_v4(w: bytearray, o: DescribeConfigsSynonym) -> Non
         _f = "source"
         w += _S_b.pack(o.source)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

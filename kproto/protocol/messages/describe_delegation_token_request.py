@@ -98,7 +98,11 @@ def _d_DescribeDelegationTokenRequest_v2(
         _f = "owners"
         o.owners, p = r_cnarray(b, p, 3, _d_DescribeDelegationTokenOwner_v2)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -109,7 +113,8 @@ def _e_DescribeDelegationTokenRequest_v0(w: bytearray, o: DescribeDelegationToke
         _f = "owners"
         w_narray(w, o.owners, _e_DescribeDelegationTokenOwner_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -119,7 +124,10 @@ def _e_DescribeDelegationTokenRequest_v2(w: bytearray, o: DescribeDelegationToke
         _f = "owners"
         w_cnarray(w, o.owners, _e_DescribeDelegationTokenOwner_v2)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -149,7 +157,11 @@ def _d_DescribeDelegationTokenOwner_v2(
         _f = "principal_name"
         o.principal_name, p = r_cstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -162,7 +174,8 @@ def _e_DescribeDelegationTokenOwner_v0(w: bytearray, o: DescribeDelegationTokenO
         _f = "principal_name"
         w_str(w, o.principal_name)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -174,7 +187,10 @@ def _e_DescribeDelegationTokenOwner_v2(w: bytearray, o: DescribeDelegationTokenO
         _f = "principal_name"
         w_cstr(w, o.principal_name)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -211,7 +211,11 @@ def _d_DescribeDelegationTokenResponse_v2(
         o.throttle_time_ms = _S_i.unpack_from(b, p)[0]
         p += 4
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -231,7 +235,11 @@ def _d_DescribeDelegationTokenResponse_v3(
         o.throttle_time_ms = _S_i.unpack_from(b, p)[0]
         p += 4
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -246,7 +254,8 @@ def _e_DescribeDelegationTokenResponse_v0(w: bytearray, o: DescribeDelegationTok
         _f = "throttle_time_ms"
         w += _S_i.pack(o.throttle_time_ms)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -260,7 +269,10 @@ def _e_DescribeDelegationTokenResponse_v2(w: bytearray, o: DescribeDelegationTok
         _f = "throttle_time_ms"
         w += _S_i.pack(o.throttle_time_ms)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -274,7 +286,10 @@ def _e_DescribeDelegationTokenResponse_v3(w: bytearray, o: DescribeDelegationTok
         _f = "throttle_time_ms"
         w += _S_i.pack(o.throttle_time_ms)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -320,7 +335,11 @@ def _d_DescribedDelegationToken_v2(b: bytes, p: int) -> tuple[DescribedDelegatio
         _f = "renewers"
         o.renewers, p = r_carray(b, p, 3, _d_DescribedDelegationTokenRenewer_v2)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.token_requester_principal_type = ""
@@ -349,7 +368,11 @@ def _d_DescribedDelegationToken_v3(b: bytes, p: int) -> tuple[DescribedDelegatio
         _f = "renewers"
         o.renewers, p = r_carray(b, p, 3, _d_DescribedDelegationTokenRenewer_v2)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -376,7 +399,8 @@ def _e_DescribedDelegationToken_v0(w: bytearray, o: DescribedDelegationToken) ->
         if o.token_requester_principal_name != "":
             raise absent("token_requester_principal_name", o.token_requester_principal_name)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -402,7 +426,10 @@ def _e_DescribedDelegationToken_v2(w: bytearray, o: DescribedDelegationToken) ->
         if o.token_requester_principal_name != "":
             raise absent("token_requester_principal_name", o.token_requester_principal_name)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -426,7 +453,10 @@ def _e_DescribedDelegationToken_v3(w: bytearray, o: DescribedDelegationToken) ->
         _f = "renewers"
         w_carray(w, o.renewers, _e_DescribedDelegationTokenRenewer_v2)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -456,7 +486,11 @@ def _d_DescribedDelegationTokenRenewer_v2(
         _f = "principal_name"
         o.principal_name, p = r_cstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -469,7 +503,8 @@ def _e_DescribedDelegationTokenRenewer_v0(w: bytearray, o: DescribedDelegationTo
         _f = "principal_name"
         w_str(w, o.principal_name)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -481,7 +516,10 @@ def _e_DescribedDelegationTokenRenewer_v2(w: bytearray, o: DescribedDelegationTo
         _f = "principal_name"
         w_cstr(w, o.principal_name)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

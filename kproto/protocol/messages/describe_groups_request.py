@@ -94,7 +94,11 @@ def _d_DescribeGroupsRequest_v5(b: bytes, p: int) -> tuple[DescribeGroupsRequest
         o.include_authorized_operations = _S_z.unpack_from(b, p)[0]
         p += 1
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -108,7 +112,8 @@ def _e_DescribeGroupsRequest_v0(w: bytearray, o: DescribeGroupsRequest) -> None:
         if o.include_authorized_operations:
             raise absent("include_authorized_operations", o.include_authorized_operations)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -120,7 +125,8 @@ def _e_DescribeGroupsRequest_v3(w: bytearray, o: DescribeGroupsRequest) -> None:
         _f = "include_authorized_operations"
         w += _S_z.pack(o.include_authorized_operations)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -132,7 +138,10 @@ def _e_DescribeGroupsRequest_v5(w: bytearray, o: DescribeGroupsRequest) -> None:
         _f = "include_authorized_operations"
         w += _S_z.pack(o.include_authorized_operations)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

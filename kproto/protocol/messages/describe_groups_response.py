@@ -255,7 +255,11 @@ def _d_DescribeGroupsResponse_v5(b: bytes, p: int) -> tuple[DescribeGroupsRespon
         _f = "groups"
         o.groups, p = r_carray(b, p, 12, _d_DescribedGroup_v5)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -266,7 +270,8 @@ def _e_DescribeGroupsResponse_v0(w: bytearray, o: DescribeGroupsResponse) -> Non
         _f = "groups"
         w_array(w, o.groups, _e_DescribedGroup_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -278,7 +283,8 @@ def _e_DescribeGroupsResponse_v1(w: bytearray, o: DescribeGroupsResponse) -> Non
         _f = "groups"
         w_array(w, o.groups, _e_DescribedGroup_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -290,7 +296,8 @@ def _e_DescribeGroupsResponse_v3(w: bytearray, o: DescribeGroupsResponse) -> Non
         _f = "groups"
         w_array(w, o.groups, _e_DescribedGroup_v3)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -302,7 +309,8 @@ def _e_DescribeGroupsResponse_v4(w: bytearray, o: DescribeGroupsResponse) -> Non
         _f = "groups"
         w_array(w, o.groups, _e_DescribedGroup_v4)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -314,7 +322,10 @@ def _e_DescribeGroupsResponse_v5(w: bytearray, o: DescribeGroupsResponse) -> Non
         _f = "groups"
         w_carray(w, o.groups, _e_DescribedGroup_v5)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -412,7 +423,11 @@ def _d_DescribedGroup_v5(b: bytes, p: int) -> tuple[DescribedGroup, int]:
         o.authorized_operations = _S_i.unpack_from(b, p)[0]
         p += 4
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -436,7 +451,8 @@ def _e_DescribedGroup_v0(w: bytearray, o: DescribedGroup) -> None:
         if o.authorized_operations != -2147483648:
             raise absent("authorized_operations", o.authorized_operations)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -458,7 +474,8 @@ def _e_DescribedGroup_v3(w: bytearray, o: DescribedGroup) -> None:
         _f = "authorized_operations"
         w += _S_i.pack(o.authorized_operations)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -480,7 +497,8 @@ def _e_DescribedGroup_v4(w: bytearray, o: DescribedGroup) -> None:
         _f = "authorized_operations"
         w += _S_i.pack(o.authorized_operations)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -502,7 +520,10 @@ def _e_DescribedGroup_v5(w: bytearray, o: DescribedGroup) -> None:
         _f = "authorized_operations"
         w += _S_i.pack(o.authorized_operations)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -564,7 +585,11 @@ def _d_DescribedGroupMember_v5(b: bytes, p: int) -> tuple[DescribedGroupMember, 
         _f = "member_assignment"
         o.member_assignment, p = r_cbytes(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -583,7 +608,8 @@ def _e_DescribedGroupMember_v0(w: bytearray, o: DescribedGroupMember) -> None:
         _f = "member_assignment"
         w_bytes(w, o.member_assignment)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -603,7 +629,8 @@ def _e_DescribedGroupMember_v4(w: bytearray, o: DescribedGroupMember) -> None:
         _f = "member_assignment"
         w_bytes(w, o.member_assignment)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -623,7 +650,10 @@ def _e_DescribedGroupMember_v5(w: bytearray, o: DescribedGroupMember) -> None:
         _f = "member_assignment"
         w_cbytes(w, o.member_assignment)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

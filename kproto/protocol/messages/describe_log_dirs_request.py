@@ -98,7 +98,11 @@ def _d_DescribeLogDirsRequest_v2(b: bytes, p: int) -> tuple[DescribeLogDirsReque
         _f = "topics"
         o.topics, p = r_cnarray(b, p, 3, _d_DescribableLogDirTopic_v2)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -109,7 +113,8 @@ def _e_DescribeLogDirsRequest_v0(w: bytearray, o: DescribeLogDirsRequest) -> Non
         _f = "topics"
         w_narray(w, o.topics, _e_DescribableLogDirTopic_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -119,7 +124,10 @@ def _e_DescribeLogDirsRequest_v2(w: bytearray, o: DescribeLogDirsRequest) -> Non
         _f = "topics"
         w_cnarray(w, o.topics, _e_DescribableLogDirTopic_v2)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -145,7 +153,11 @@ def _d_DescribableLogDirTopic_v2(b: bytes, p: int) -> tuple[DescribableLogDirTop
         _f = "partitions"
         o.partitions, p = r_cfarray(b, p, "i", 4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -158,7 +170,8 @@ def _e_DescribableLogDirTopic_v0(w: bytearray, o: DescribableLogDirTopic) -> Non
         _f = "partitions"
         w_farray(w, o.partitions, "i")
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -170,7 +183,10 @@ def _e_DescribableLogDirTopic_v2(w: bytearray, o: DescribableLogDirTopic) -> Non
         _f = "partitions"
         w_cfarray(w, o.partitions, "i")
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -217,7 +217,11 @@ def _d_DescribeLogDirsResponse_v2(b: bytes, p: int) -> tuple[DescribeLogDirsResp
         _f = "results"
         o.results, p = r_carray(b, p, 5, _d_DescribeLogDirsResult_v2)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.error_code = 0
@@ -233,7 +237,11 @@ def _d_DescribeLogDirsResponse_v3(b: bytes, p: int) -> tuple[DescribeLogDirsResp
         _f = "results"
         o.results, p = r_carray(b, p, 5, _d_DescribeLogDirsResult_v2)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -248,7 +256,11 @@ def _d_DescribeLogDirsResponse_v4(b: bytes, p: int) -> tuple[DescribeLogDirsResp
         _f = "results"
         o.results, p = r_carray(b, p, 21, _d_DescribeLogDirsResult_v4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -261,7 +273,8 @@ def _e_DescribeLogDirsResponse_v0(w: bytearray, o: DescribeLogDirsResponse) -> N
         _f = "results"
         w_array(w, o.results, _e_DescribeLogDirsResult_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -273,7 +286,10 @@ def _e_DescribeLogDirsResponse_v2(w: bytearray, o: DescribeLogDirsResponse) -> N
         _f = "results"
         w_carray(w, o.results, _e_DescribeLogDirsResult_v2)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -285,7 +301,10 @@ def _e_DescribeLogDirsResponse_v3(w: bytearray, o: DescribeLogDirsResponse) -> N
         _f = "results"
         w_carray(w, o.results, _e_DescribeLogDirsResult_v2)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -297,7 +316,10 @@ def _e_DescribeLogDirsResponse_v4(w: bytearray, o: DescribeLogDirsResponse) -> N
         _f = "results"
         w_carray(w, o.results, _e_DescribeLogDirsResult_v4)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -331,7 +353,11 @@ def _d_DescribeLogDirsResult_v2(b: bytes, p: int) -> tuple[DescribeLogDirsResult
         _f = "topics"
         o.topics, p = r_carray(b, p, 3, _d_DescribeLogDirsTopic_v2)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.total_bytes = -1
@@ -353,7 +379,11 @@ def _d_DescribeLogDirsResult_v4(b: bytes, p: int) -> tuple[DescribeLogDirsResult
         o.total_bytes, o.usable_bytes = _S_qq.unpack_from(b, p)
         p += 16
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -368,7 +398,8 @@ def _e_DescribeLogDirsResult_v0(w: bytearray, o: DescribeLogDirsResult) -> None:
         _f = "topics"
         w_array(w, o.topics, _e_DescribeLogDirsTopic_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -382,7 +413,10 @@ def _e_DescribeLogDirsResult_v2(w: bytearray, o: DescribeLogDirsResult) -> None:
         _f = "topics"
         w_carray(w, o.topics, _e_DescribeLogDirsTopic_v2)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -398,7 +432,10 @@ def _e_DescribeLogDirsResult_v4(w: bytearray, o: DescribeLogDirsResult) -> None:
         _f = "total_bytes:q usable_bytes:q"
         w += _S_qq.pack(o.total_bytes, o.usable_bytes)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -424,7 +461,11 @@ def _d_DescribeLogDirsTopic_v2(b: bytes, p: int) -> tuple[DescribeLogDirsTopic, 
         _f = "partitions"
         o.partitions, p = r_carray(b, p, 22, _d_DescribeLogDirsPartition_v2)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -437,7 +478,8 @@ def _e_DescribeLogDirsTopic_v0(w: bytearray, o: DescribeLogDirsTopic) -> None:
         _f = "partitions"
         w_array(w, o.partitions, _e_DescribeLogDirsPartition_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -449,7 +491,10 @@ def _e_DescribeLogDirsTopic_v2(w: bytearray, o: DescribeLogDirsTopic) -> None:
         _f = "partitions"
         w_carray(w, o.partitions, _e_DescribeLogDirsPartition_v2)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -477,7 +522,11 @@ def _d_DescribeLogDirsPartition_v2(b: bytes, p: int) -> tuple[DescribeLogDirsPar
         )
         p += 21
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -488,7 +537,8 @@ def _e_DescribeLogDirsPartition_v0(w: bytearray, o: DescribeLogDirsPartition) ->
         _f = "partition_index:i partition_size:q offset_lag:q is_future_key:?"
         w += _S_iqqz.pack(o.partition_index, o.partition_size, o.offset_lag, o.is_future_key)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -498,7 +548,10 @@ def _e_DescribeLogDirsPartition_v2(w: bytearray, o: DescribeLogDirsPartition) ->
         _f = "partition_index:i partition_size:q offset_lag:q is_future_key:?"
         w += _S_iqqz.pack(o.partition_index, o.partition_size, o.offset_lag, o.is_future_key)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

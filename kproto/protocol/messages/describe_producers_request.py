@@ -79,7 +79,11 @@ def _d_DescribeProducersRequest_v0(b: bytes, p: int) -> tuple[DescribeProducersR
         _f = "topics"
         o.topics, p = r_carray(b, p, 3, _d_TopicRequest_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -90,7 +94,10 @@ def _e_DescribeProducersRequest_v0(w: bytearray, o: DescribeProducersRequest) ->
         _f = "topics"
         w_carray(w, o.topics, _e_TopicRequest_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -103,7 +110,11 @@ def _d_TopicRequest_v0(b: bytes, p: int) -> tuple[TopicRequest, int]:
         _f = "partition_indexes"
         o.partition_indexes, p = r_cfarray(b, p, "i", 4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -116,7 +127,10 @@ def _e_TopicRequest_v0(w: bytearray, o: TopicRequest) -> None:
         _f = "partition_indexes"
         w_cfarray(w, o.partition_indexes, "i")
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -198,7 +198,11 @@ def _d_DescribeProducersResponse_v0(b: bytes, p: int) -> tuple[DescribeProducers
         _f = "topics"
         o.topics, p = r_carray(b, p, 3, _d_TopicResponse_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -211,7 +215,10 @@ def _e_DescribeProducersResponse_v0(w: bytearray, o: DescribeProducersResponse) 
         _f = "topics"
         w_carray(w, o.topics, _e_TopicResponse_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -224,7 +231,11 @@ def _d_TopicResponse_v0(b: bytes, p: int) -> tuple[TopicResponse, int]:
         _f = "partitions"
         o.partitions, p = r_carray(b, p, 9, _d_PartitionResponse_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -237,7 +248,10 @@ def _e_TopicResponse_v0(w: bytearray, o: TopicResponse) -> None:
         _f = "partitions"
         w_carray(w, o.partitions, _e_PartitionResponse_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -253,7 +267,11 @@ def _d_PartitionResponse_v0(b: bytes, p: int) -> tuple[PartitionResponse, int]:
         _f = "active_producers"
         o.active_producers, p = r_carray(b, p, 37, _d_ProducerState_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -268,7 +286,10 @@ def _e_PartitionResponse_v0(w: bytearray, o: PartitionResponse) -> None:
         _f = "active_producers"
         w_carray(w, o.active_producers, _e_ProducerState_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -287,7 +308,11 @@ def _d_ProducerState_v0(b: bytes, p: int) -> tuple[ProducerState, int]:
         ) = _S_qiiqiq.unpack_from(b, p)
         p += 36
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -305,7 +330,10 @@ def _e_ProducerState_v0(w: bytearray, o: ProducerState) -> None:
             o.current_txn_start_offset,
         )
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

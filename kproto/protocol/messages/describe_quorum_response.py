@@ -292,7 +292,11 @@ def _d_DescribeQuorumResponse_v0(b: bytes, p: int) -> tuple[DescribeQuorumRespon
         _f = "topics"
         o.topics, p = r_carray(b, p, 3, _d_TopicData_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.error_message = ""
@@ -309,7 +313,11 @@ def _d_DescribeQuorumResponse_v1(b: bytes, p: int) -> tuple[DescribeQuorumRespon
         _f = "topics"
         o.topics, p = r_carray(b, p, 3, _d_TopicData_v1)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.error_message = ""
@@ -330,7 +338,11 @@ def _d_DescribeQuorumResponse_v2(b: bytes, p: int) -> tuple[DescribeQuorumRespon
         _f = "nodes"
         o.nodes, p = r_carray(b, p, 6, _d_Node_v2)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -346,7 +358,10 @@ def _e_DescribeQuorumResponse_v0(w: bytearray, o: DescribeQuorumResponse) -> Non
         if o.nodes != []:
             raise absent("nodes", o.nodes)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -361,7 +376,10 @@ def _e_DescribeQuorumResponse_v1(w: bytearray, o: DescribeQuorumResponse) -> Non
         if o.nodes != []:
             raise absent("nodes", o.nodes)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -377,7 +395,10 @@ def _e_DescribeQuorumResponse_v2(w: bytearray, o: DescribeQuorumResponse) -> Non
         _f = "nodes"
         w_carray(w, o.nodes, _e_Node_v2)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -390,7 +411,11 @@ def _d_TopicData_v0(b: bytes, p: int) -> tuple[TopicData, int]:
         _f = "partitions"
         o.partitions, p = r_carray(b, p, 25, _d_PartitionData_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -404,7 +429,11 @@ def _d_TopicData_v1(b: bytes, p: int) -> tuple[TopicData, int]:
         _f = "partitions"
         o.partitions, p = r_carray(b, p, 25, _d_PartitionData_v1)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -418,7 +447,11 @@ def _d_TopicData_v2(b: bytes, p: int) -> tuple[TopicData, int]:
         _f = "partitions"
         o.partitions, p = r_carray(b, p, 26, _d_PartitionData_v2)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -431,7 +464,10 @@ def _e_TopicData_v0(w: bytearray, o: TopicData) -> None:
         _f = "partitions"
         w_carray(w, o.partitions, _e_PartitionData_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -443,7 +479,10 @@ def _e_TopicData_v1(w: bytearray, o: TopicData) -> None:
         _f = "partitions"
         w_carray(w, o.partitions, _e_PartitionData_v1)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -455,7 +494,10 @@ def _e_TopicData_v2(w: bytearray, o: TopicData) -> None:
         _f = "partitions"
         w_carray(w, o.partitions, _e_PartitionData_v2)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -477,7 +519,11 @@ def _d_PartitionData_v0(b: bytes, p: int) -> tuple[PartitionData, int]:
         _f = "observers"
         o.observers, p = r_carray(b, p, 13, _d_ReplicaState_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.error_message = ""
@@ -501,7 +547,11 @@ def _d_PartitionData_v1(b: bytes, p: int) -> tuple[PartitionData, int]:
         _f = "observers"
         o.observers, p = r_carray(b, p, 29, _d_ReplicaState_v1)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.error_message = ""
@@ -524,7 +574,11 @@ def _d_PartitionData_v2(b: bytes, p: int) -> tuple[PartitionData, int]:
         _f = "observers"
         o.observers, p = r_carray(b, p, 45, _d_ReplicaState_v2)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -541,7 +595,10 @@ def _e_PartitionData_v0(w: bytearray, o: PartitionData) -> None:
         _f = "observers"
         w_carray(w, o.observers, _e_ReplicaState_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -557,7 +614,10 @@ def _e_PartitionData_v1(w: bytearray, o: PartitionData) -> None:
         _f = "observers"
         w_carray(w, o.observers, _e_ReplicaState_v1)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -575,7 +635,10 @@ def _e_PartitionData_v2(w: bytearray, o: PartitionData) -> None:
         _f = "observers"
         w_carray(w, o.observers, _e_ReplicaState_v2)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -589,7 +652,11 @@ def _d_Node_v2(b: bytes, p: int) -> tuple[Node, int]:
         _f = "listeners"
         o.listeners, p = r_carray(b, p, 5, _d_Listener_v2)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -602,7 +669,10 @@ def _e_Node_v2(w: bytearray, o: Node) -> None:
         _f = "listeners"
         w_carray(w, o.listeners, _e_Listener_v2)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -618,7 +688,11 @@ def _d_Listener_v2(b: bytes, p: int) -> tuple[Listener, int]:
         o.port = _S_H.unpack_from(b, p)[0]
         p += 2
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -633,7 +707,10 @@ def _e_Listener_v2(w: bytearray, o: Listener) -> None:
         _f = "port"
         w += _S_H.pack(o.port)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -645,7 +722,11 @@ def _d_ReplicaState_v0(b: bytes, p: int) -> tuple[ReplicaState, int]:
         o.replica_id, o.log_end_offset = _S_iq.unpack_from(b, p)
         p += 12
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.replica_directory_id = ZERO_UUID
@@ -666,7 +747,11 @@ def _d_ReplicaState_v1(b: bytes, p: int) -> tuple[ReplicaState, int]:
         ) = _S_iqqq.unpack_from(b, p)
         p += 28
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.replica_directory_id = ZERO_UUID
@@ -687,7 +772,11 @@ def _d_ReplicaState_v2(b: bytes, p: int) -> tuple[ReplicaState, int]:
         p += 44
         o.replica_directory_id = to_uuid(_u1)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -701,7 +790,10 @@ def _e_ReplicaState_v0(w: bytearray, o: ReplicaState) -> None:
         if o.replica_directory_id != ZERO_UUID:
             raise absent("replica_directory_id", o.replica_directory_id)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -716,7 +808,10 @@ def _e_ReplicaState_v1(w: bytearray, o: ReplicaState) -> None:
         if o.replica_directory_id != ZERO_UUID:
             raise absent("replica_directory_id", o.replica_directory_id)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -732,7 +827,10 @@ def _e_ReplicaState_v2(w: bytearray, o: ReplicaState) -> None:
             o.last_caught_up_timestamp,
         )
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

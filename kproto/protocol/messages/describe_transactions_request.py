@@ -52,7 +52,11 @@ def _d_DescribeTransactionsRequest_v0(b: bytes, p: int) -> tuple[DescribeTransac
         _f = "transactional_ids"
         o.transactional_ids, p = r_carray(b, p, 1, r_cstr)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -63,7 +67,10 @@ def _e_DescribeTransactionsRequest_v0(w: bytearray, o: DescribeTransactionsReque
         _f = "transactional_ids"
         w_carray(w, o.transactional_ids, w_cstr)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -167,7 +167,11 @@ def _d_DescribeTransactionsResponse_v0(
         _f = "transaction_states"
         o.transaction_states, p = r_carray(b, p, 28, _d_TransactionState_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -180,7 +184,10 @@ def _e_DescribeTransactionsResponse_v0(w: bytearray, o: DescribeTransactionsResp
         _f = "transaction_states"
         w_carray(w, o.transaction_states, _e_TransactionState_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -206,7 +213,11 @@ def _d_TransactionState_v0(b: bytes, p: int) -> tuple[TransactionState, int]:
         _f = "topics"
         o.topics, p = r_carray(b, p, 3, _d_TopicData_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -227,7 +238,10 @@ def _e_TransactionState_v0(w: bytearray, o: TransactionState) -> None:
         _f = "topics"
         w_carray(w, o.topics, _e_TopicData_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -240,7 +254,11 @@ def _d_TopicData_v0(b: bytes, p: int) -> tuple[TopicData, int]:
         _f = "partitions"
         o.partitions, p = r_cfarray(b, p, "i", 4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -253,7 +271,10 @@ def _e_TopicData_v0(w: bytearray, o: TopicData) -> None:
         _f = "partitions"
         w_cfarray(w, o.partitions, "i")
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

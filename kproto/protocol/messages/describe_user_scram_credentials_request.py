@@ -72,7 +72,11 @@ def _d_DescribeUserScramCredentialsRequest_v0(
         _f = "users"
         o.users, p = r_cnarray(b, p, 2, _d_UserName_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -85,7 +89,10 @@ def _e_DescribeUserScramCredentialsRequest_v0(
         _f = "users"
         w_cnarray(w, o.users, _e_UserName_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -96,7 +103,11 @@ def _d_UserName_v0(b: bytes, p: int) -> tuple[UserName, int]:
         _f = "name"
         o.name, p = r_cstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -107,7 +118,10 @@ def _e_UserName_v0(w: bytearray, o: UserName) -> None:
         _f = "name"
         w_cstr(w, o.name)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

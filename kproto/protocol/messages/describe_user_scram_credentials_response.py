@@ -153,7 +153,11 @@ def _d_DescribeUserScramCredentialsResponse_v0(
         _f = "results"
         o.results, p = r_carray(b, p, 6, _d_DescribeUserScramCredentialsResult_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -170,7 +174,10 @@ def _e_DescribeUserScramCredentialsResponse_v0(
         _f = "results"
         w_carray(w, o.results, _e_DescribeUserScramCredentialsResult_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -190,7 +197,11 @@ def _d_DescribeUserScramCredentialsResult_v0(
         _f = "credential_infos"
         o.credential_infos, p = r_carray(b, p, 6, _d_CredentialInfo_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -209,7 +220,10 @@ def _e_DescribeUserScramCredentialsResult_v0(
         _f = "credential_infos"
         w_carray(w, o.credential_infos, _e_CredentialInfo_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -221,7 +235,11 @@ def _d_CredentialInfo_v0(b: bytes, p: int) -> tuple[CredentialInfo, int]:
         o.mechanism, o.iterations = _S_bi.unpack_from(b, p)
         p += 5
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -232,7 +250,10 @@ def _e_CredentialInfo_v0(w: bytearray, o: CredentialInfo) -> None:
         _f = "mechanism:b iterations:i"
         w += _S_bi.pack(o.mechanism, o.iterations)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -139,7 +139,11 @@ def _d_ElectLeadersRequest_v2(b: bytes, p: int) -> tuple[ElectLeadersRequest, in
         o.timeout_ms = _S_i.unpack_from(b, p)[0]
         p += 4
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -155,7 +159,8 @@ def _e_ElectLeadersRequest_v0(w: bytearray, o: ElectLeadersRequest) -> None:
         if o.election_type != 0:
             raise absent("election_type", o.election_type)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -169,7 +174,8 @@ def _e_ElectLeadersRequest_v1(w: bytearray, o: ElectLeadersRequest) -> None:
         _f = "timeout_ms"
         w += _S_i.pack(o.timeout_ms)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -183,7 +189,10 @@ def _e_ElectLeadersRequest_v2(w: bytearray, o: ElectLeadersRequest) -> None:
         _f = "timeout_ms"
         w += _S_i.pack(o.timeout_ms)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -209,7 +218,11 @@ def _d_TopicPartitions_v2(b: bytes, p: int) -> tuple[TopicPartitions, int]:
         _f = "partitions"
         o.partitions, p = r_cfarray(b, p, "i", 4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -222,7 +235,8 @@ def _e_TopicPartitions_v0(w: bytearray, o: TopicPartitions) -> None:
         _f = "partitions"
         w_farray(w, o.partitions, "i")
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -234,7 +248,10 @@ def _e_TopicPartitions_v2(w: bytearray, o: TopicPartitions) -> None:
         _f = "partitions"
         w_cfarray(w, o.partitions, "i")
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

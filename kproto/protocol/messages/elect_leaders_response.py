@@ -176,7 +176,11 @@ def _d_ElectLeadersResponse_v2(b: bytes, p: int) -> tuple[ElectLeadersResponse, 
         _f = "replica_election_results"
         o.replica_election_results, p = r_carray(b, p, 3, _d_ReplicaElectionResult_v2)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -192,7 +196,8 @@ def _e_ElectLeadersResponse_v0(w: bytearray, o: ElectLeadersResponse) -> None:
         if o.error_code != 0:
             raise absent("error_code", o.error_code)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -204,7 +209,8 @@ def _e_ElectLeadersResponse_v1(w: bytearray, o: ElectLeadersResponse) -> None:
         _f = "replica_election_results"
         w_array(w, o.replica_election_results, _e_ReplicaElectionResult_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -216,7 +222,10 @@ def _e_ElectLeadersResponse_v2(w: bytearray, o: ElectLeadersResponse) -> None:
         _f = "replica_election_results"
         w_carray(w, o.replica_election_results, _e_ReplicaElectionResult_v2)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -242,7 +251,11 @@ def _d_ReplicaElectionResult_v2(b: bytes, p: int) -> tuple[ReplicaElectionResult
         _f = "partition_result"
         o.partition_result, p = r_carray(b, p, 8, _d_PartitionResult_v2)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -255,7 +268,8 @@ def _e_ReplicaElectionResult_v0(w: bytearray, o: ReplicaElectionResult) -> None:
         _f = "partition_result"
         w_array(w, o.partition_result, _e_PartitionResult_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -267,7 +281,10 @@ def _e_ReplicaElectionResult_v2(w: bytearray, o: ReplicaElectionResult) -> None:
         _f = "partition_result"
         w_carray(w, o.partition_result, _e_PartitionResult_v2)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -295,7 +312,11 @@ def _d_PartitionResult_v2(b: bytes, p: int) -> tuple[PartitionResult, int]:
         _f = "error_message"
         o.error_message, p = r_cnstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -308,7 +329,8 @@ def _e_PartitionResult_v0(w: bytearray, o: PartitionResult) -> None:
         _f = "error_message"
         w_nstr(w, o.error_message)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -320,7 +342,10 @@ def _e_PartitionResult_v2(w: bytearray, o: PartitionResult) -> None:
         _f = "error_message"
         w_cnstr(w, o.error_message)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

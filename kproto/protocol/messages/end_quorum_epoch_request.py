@@ -231,7 +231,11 @@ def _d_EndQuorumEpochRequest_v1(b: bytes, p: int) -> tuple[EndQuorumEpochRequest
         _f = "leader_endpoints"
         o.leader_endpoints, p = r_carray(b, p, 5, _d_LeaderEndpoint_v1)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -244,7 +248,8 @@ def _e_EndQuorumEpochRequest_v0(w: bytearray, o: EndQuorumEpochRequest) -> None:
         _f = "topics"
         w_array(w, o.topics, _e_TopicData_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -258,7 +263,10 @@ def _e_EndQuorumEpochRequest_v1(w: bytearray, o: EndQuorumEpochRequest) -> None:
         _f = "leader_endpoints"
         w_carray(w, o.leader_endpoints, _e_LeaderEndpoint_v1)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -284,7 +292,11 @@ def _d_TopicData_v1(b: bytes, p: int) -> tuple[TopicData, int]:
         _f = "partitions"
         o.partitions, p = r_carray(b, p, 14, _d_PartitionData_v1)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -297,7 +309,8 @@ def _e_TopicData_v0(w: bytearray, o: TopicData) -> None:
         _f = "partitions"
         w_array(w, o.partitions, _e_PartitionData_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -309,7 +322,10 @@ def _e_TopicData_v1(w: bytearray, o: TopicData) -> None:
         _f = "partitions"
         w_carray(w, o.partitions, _e_PartitionData_v1)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -338,7 +354,11 @@ def _d_PartitionData_v1(b: bytes, p: int) -> tuple[PartitionData, int]:
         _f = "preferred_candidates"
         o.preferred_candidates, p = r_carray(b, p, 21, _d_ReplicaInfo_v1)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.preferred_successors = []
@@ -352,7 +372,8 @@ def _e_PartitionData_v0(w: bytearray, o: PartitionData) -> None:
         _f = "preferred_successors"
         w_farray(w, o.preferred_successors, "i")
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -364,7 +385,10 @@ def _e_PartitionData_v1(w: bytearray, o: PartitionData) -> None:
         _f = "preferred_candidates"
         w_carray(w, o.preferred_candidates, _e_ReplicaInfo_v1)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -377,7 +401,11 @@ def _d_ReplicaInfo_v1(b: bytes, p: int) -> tuple[ReplicaInfo, int]:
         p += 20
         o.candidate_directory_id = to_uuid(_u1)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -388,7 +416,10 @@ def _e_ReplicaInfo_v1(w: bytearray, o: ReplicaInfo) -> None:
         _f = "candidate_id:i candidate_directory_id:16s"
         w += _S_iu.pack(o.candidate_id, o.candidate_directory_id.bytes)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -404,7 +435,11 @@ def _d_LeaderEndpoint_v1(b: bytes, p: int) -> tuple[LeaderEndpoint, int]:
         o.port = _S_H.unpack_from(b, p)[0]
         p += 2
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -419,7 +454,10 @@ def _e_LeaderEndpoint_v1(w: bytearray, o: LeaderEndpoint) -> None:
         _f = "port"
         w += _S_H.pack(o.port)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

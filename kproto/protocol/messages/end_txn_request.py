@@ -97,7 +97,11 @@ def _d_EndTxnRequest_v3(b: bytes, p: int) -> tuple[EndTxnRequest, int]:
         o.producer_id, o.producer_epoch, o.committed = _S_qhz.unpack_from(b, p)
         p += 11
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -110,7 +114,8 @@ def _e_EndTxnRequest_v0(w: bytearray, o: EndTxnRequest) -> None:
         _f = "producer_id:q producer_epoch:h committed:?"
         w += _S_qhz.pack(o.producer_id, o.producer_epoch, o.committed)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -122,7 +127,10 @@ def _e_EndTxnRequest_v3(w: bytearray, o: EndTxnRequest) -> None:
         _f = "producer_id:q producer_epoch:h committed:?"
         w += _S_qhz.pack(o.producer_id, o.producer_epoch, o.committed)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -69,7 +69,11 @@ def _d_EnvelopeRequest_v0(b: bytes, p: int) -> tuple[EnvelopeRequest, int]:
         _f = "client_host_address"
         o.client_host_address, p = r_cbytes(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -84,7 +88,10 @@ def _e_EnvelopeRequest_v0(w: bytearray, o: EnvelopeRequest) -> None:
         _f = "client_host_address"
         w_cbytes(w, o.client_host_address)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -81,7 +81,11 @@ def _d_ExpireDelegationTokenRequest_v2(
         o.expiry_time_period_ms = _S_q.unpack_from(b, p)[0]
         p += 8
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -94,7 +98,8 @@ def _e_ExpireDelegationTokenRequest_v0(w: bytearray, o: ExpireDelegationTokenReq
         _f = "expiry_time_period_ms"
         w += _S_q.pack(o.expiry_time_period_ms)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -106,7 +111,10 @@ def _e_ExpireDelegationTokenRequest_v2(w: bytearray, o: ExpireDelegationTokenReq
         _f = "expiry_time_period_ms"
         w += _S_q.pack(o.expiry_time_period_ms)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -78,7 +78,11 @@ def _d_ExpireDelegationTokenResponse_v2(
         o.error_code, o.expiry_timestamp_ms, o.throttle_time_ms = _S_hqi.unpack_from(b, p)
         p += 14
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -89,7 +93,8 @@ def _e_ExpireDelegationTokenResponse_v0(w: bytearray, o: ExpireDelegationTokenRe
         _f = "error_code:h expiry_timestamp_ms:q throttle_time_ms:i"
         w += _S_hqi.pack(o.error_code, o.expiry_timestamp_ms, o.throttle_time_ms)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -99,7 +104,10 @@ def _e_ExpireDelegationTokenResponse_v2(w: bytearray, o: ExpireDelegationTokenRe
         _f = "error_code:h expiry_timestamp_ms:q throttle_time_ms:i"
         w += _S_hqi.pack(o.error_code, o.expiry_timestamp_ms, o.throttle_time_ms)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -23,6 +23,7 @@ from kproto.protocol._primitives import (
     r_farray,
     r_str,
     r_tags,
+    struct_is_default,
     tagged_end,
     to_uuid,
     w_array,
@@ -54,6 +55,7 @@ class FetchRequest(Message):
     """FetchRequest (request, API key 1): versions 0-17, flexible from version 12."""
 
     __slots__ = (
+        "_replica_state",
         "cluster_id",
         "forgotten_topics_data",
         "isolation_level",
@@ -62,7 +64,6 @@ class FetchRequest(Message):
         "min_bytes",
         "rack_id",
         "replica_id",
-        "replica_state",
         "session_epoch",
         "session_id",
         "topics",
@@ -96,7 +97,7 @@ class FetchRequest(Message):
     # The broker ID of the follower, of -1 if this request is from a consumer. (versions 0-14)
     replica_id: int
     # (versions 15+; tag 1 in 15+)
-    replica_state: ReplicaState
+    _replica_state: ReplicaState
     # The maximum time in milliseconds to wait for the response. (versions 0+)
     max_wait_ms: int
     # The minimum bytes to accumulate in the response. (versions 0+)
@@ -143,7 +144,7 @@ class FetchRequest(Message):
     ) -> None:
         self.cluster_id = cluster_id
         self.replica_id = replica_id
-        self.replica_state = ReplicaState() if replica_state is DEFAULT else replica_state
+        self._replica_state = replica_state
         self.max_wait_ms = max_wait_ms
         self.min_bytes = min_bytes
         self.max_bytes = max_bytes
@@ -158,6 +159,16 @@ class FetchRequest(Message):
         self.unknown_tagged_fields = (
             [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
         )
+
+    @property
+    def replica_state(self) -> ReplicaState:
+        if self._replica_state is DEFAULT:
+            self._replica_state = ReplicaState()
+        return self._replica_state
+
+    @replica_state.setter
+    def replica_state(self, value: ReplicaState) -> None:
+        self._replica_state = value
 
 
 class ReplicaState(Struct):
@@ -323,7 +334,7 @@ def _d_FetchRequest_v0(b: bytes, p: int) -> tuple[FetchRequest, int]:
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.cluster_id = None
-    o.replica_state = ReplicaState()
+    o._replica_state = DEFAULT
     o.max_bytes = 2147483647
     o.isolation_level = 0
     o.session_id = 0
@@ -345,7 +356,7 @@ def _d_FetchRequest_v3(b: bytes, p: int) -> tuple[FetchRequest, int]:
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.cluster_id = None
-    o.replica_state = ReplicaState()
+    o._replica_state = DEFAULT
     o.isolation_level = 0
     o.session_id = 0
     o.session_epoch = -1
@@ -372,7 +383,7 @@ def _d_FetchRequest_v4(b: bytes, p: int) -> tuple[FetchRequest, int]:
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.cluster_id = None
-    o.replica_state = ReplicaState()
+    o._replica_state = DEFAULT
     o.session_id = 0
     o.session_epoch = -1
     o.forgotten_topics_data = []
@@ -398,7 +409,7 @@ def _d_FetchRequest_v5(b: bytes, p: int) -> tuple[FetchRequest, int]:
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.cluster_id = None
-    o.replica_state = ReplicaState()
+    o._replica_state = DEFAULT
     o.session_id = 0
     o.session_epoch = -1
     o.forgotten_topics_data = []
@@ -428,7 +439,7 @@ def _d_FetchRequest_v7(b: bytes, p: int) -> tuple[FetchRequest, int]:
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.cluster_id = None
-    o.replica_state = ReplicaState()
+    o._replica_state = DEFAULT
     o.rack_id = ""
     o.unknown_tagged_fields = []
     return o, p
@@ -455,7 +466,7 @@ def _d_FetchRequest_v9(b: bytes, p: int) -> tuple[FetchRequest, int]:
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.cluster_id = None
-    o.replica_state = ReplicaState()
+    o._replica_state = DEFAULT
     o.rack_id = ""
     o.unknown_tagged_fields = []
     return o, p
@@ -484,7 +495,7 @@ def _d_FetchRequest_v11(b: bytes, p: int) -> tuple[FetchRequest, int]:
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.cluster_id = None
-    o.replica_state = ReplicaState()
+    o._replica_state = DEFAULT
     o.unknown_tagged_fields = []
     return o, p
 
@@ -511,8 +522,8 @@ def _d_FetchRequest_v12(b: bytes, p: int) -> tuple[FetchRequest, int]:
         o.rack_id, p = r_cstr(b, p)
         o.cluster_id = None
         _f = "unknown_tagged_fields"
-        _tags, p = r_tags(b, p)
-        if _tags:
+        if b[p]:
+            _tags, p = r_tags(b, p)
             _u: list[tuple[int, bytes]] = []
             for _tag, _data in _tags:
                 if _tag == 0:
@@ -525,10 +536,11 @@ def _d_FetchRequest_v12(b: bytes, p: int) -> tuple[FetchRequest, int]:
                     _u.append((_tag, _data))
             o.unknown_tagged_fields = _u
         else:
-            o.unknown_tagged_fields = _tags
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
-    o.replica_state = ReplicaState()
+    o._replica_state = DEFAULT
     return o, p
 
 
@@ -554,8 +566,8 @@ def _d_FetchRequest_v13(b: bytes, p: int) -> tuple[FetchRequest, int]:
         o.rack_id, p = r_cstr(b, p)
         o.cluster_id = None
         _f = "unknown_tagged_fields"
-        _tags, p = r_tags(b, p)
-        if _tags:
+        if b[p]:
+            _tags, p = r_tags(b, p)
             _u: list[tuple[int, bytes]] = []
             for _tag, _data in _tags:
                 if _tag == 0:
@@ -568,10 +580,11 @@ def _d_FetchRequest_v13(b: bytes, p: int) -> tuple[FetchRequest, int]:
                     _u.append((_tag, _data))
             o.unknown_tagged_fields = _u
         else:
-            o.unknown_tagged_fields = _tags
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
-    o.replica_state = ReplicaState()
+    o._replica_state = DEFAULT
     return o, p
 
 
@@ -595,10 +608,10 @@ def _d_FetchRequest_v15(b: bytes, p: int) -> tuple[FetchRequest, int]:
         _f = "rack_id"
         o.rack_id, p = r_cstr(b, p)
         o.cluster_id = None
-        o.replica_state = ReplicaState()
+        o._replica_state = DEFAULT
         _f = "unknown_tagged_fields"
-        _tags, p = r_tags(b, p)
-        if _tags:
+        if b[p]:
+            _tags, p = r_tags(b, p)
             _u: list[tuple[int, bytes]] = []
             for _tag, _data in _tags:
                 if _tag == 0:
@@ -607,13 +620,14 @@ def _d_FetchRequest_v15(b: bytes, p: int) -> tuple[FetchRequest, int]:
                     tagged_end(_data, _q)
                 elif _tag == 1:
                     _f = "replica_state"
-                    o.replica_state, _q = _d_ReplicaState_v15(_data, 0)
+                    o._replica_state, _q = _d_ReplicaState_v15(_data, 0)
                     tagged_end(_data, _q)
                 else:
                     _u.append((_tag, _data))
             o.unknown_tagged_fields = _u
         else:
-            o.unknown_tagged_fields = _tags
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.replica_id = -1
@@ -640,10 +654,10 @@ def _d_FetchRequest_v17(b: bytes, p: int) -> tuple[FetchRequest, int]:
         _f = "rack_id"
         o.rack_id, p = r_cstr(b, p)
         o.cluster_id = None
-        o.replica_state = ReplicaState()
+        o._replica_state = DEFAULT
         _f = "unknown_tagged_fields"
-        _tags, p = r_tags(b, p)
-        if _tags:
+        if b[p]:
+            _tags, p = r_tags(b, p)
             _u: list[tuple[int, bytes]] = []
             for _tag, _data in _tags:
                 if _tag == 0:
@@ -652,13 +666,14 @@ def _d_FetchRequest_v17(b: bytes, p: int) -> tuple[FetchRequest, int]:
                     tagged_end(_data, _q)
                 elif _tag == 1:
                     _f = "replica_state"
-                    o.replica_state, _q = _d_ReplicaState_v15(_data, 0)
+                    o._replica_state, _q = _d_ReplicaState_v15(_data, 0)
                     tagged_end(_data, _q)
                 else:
                     _u.append((_tag, _data))
             o.unknown_tagged_fields = _u
         else:
-            o.unknown_tagged_fields = _tags
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.replica_id = -1
@@ -672,13 +687,14 @@ def _e_FetchRequest_v0(w: bytearray, o: FetchRequest) -> None:
         _f = "topics"
         w_array(w, o.topics, _e_FetchTopic_v0)
         _f = "replica_state"
-        if o.replica_state != ReplicaState():
+        if not struct_is_default(o._replica_state, ReplicaState):
             raise absent("replica_state", o.replica_state)
         _f = "forgotten_topics_data"
         if o.forgotten_topics_data != []:
             raise absent("forgotten_topics_data", o.forgotten_topics_data)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -690,13 +706,14 @@ def _e_FetchRequest_v3(w: bytearray, o: FetchRequest) -> None:
         _f = "topics"
         w_array(w, o.topics, _e_FetchTopic_v0)
         _f = "replica_state"
-        if o.replica_state != ReplicaState():
+        if not struct_is_default(o._replica_state, ReplicaState):
             raise absent("replica_state", o.replica_state)
         _f = "forgotten_topics_data"
         if o.forgotten_topics_data != []:
             raise absent("forgotten_topics_data", o.forgotten_topics_data)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -708,13 +725,14 @@ def _e_FetchRequest_v4(w: bytearray, o: FetchRequest) -> None:
         _f = "topics"
         w_array(w, o.topics, _e_FetchTopic_v0)
         _f = "replica_state"
-        if o.replica_state != ReplicaState():
+        if not struct_is_default(o._replica_state, ReplicaState):
             raise absent("replica_state", o.replica_state)
         _f = "forgotten_topics_data"
         if o.forgotten_topics_data != []:
             raise absent("forgotten_topics_data", o.forgotten_topics_data)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -726,13 +744,14 @@ def _e_FetchRequest_v5(w: bytearray, o: FetchRequest) -> None:
         _f = "topics"
         w_array(w, o.topics, _e_FetchTopic_v5)
         _f = "replica_state"
-        if o.replica_state != ReplicaState():
+        if not struct_is_default(o._replica_state, ReplicaState):
             raise absent("replica_state", o.replica_state)
         _f = "forgotten_topics_data"
         if o.forgotten_topics_data != []:
             raise absent("forgotten_topics_data", o.forgotten_topics_data)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -754,10 +773,11 @@ def _e_FetchRequest_v7(w: bytearray, o: FetchRequest) -> None:
         _f = "forgotten_topics_data"
         w_array(w, o.forgotten_topics_data, _e_ForgottenTopic_v7)
         _f = "replica_state"
-        if o.replica_state != ReplicaState():
+        if not struct_is_default(o._replica_state, ReplicaState):
             raise absent("replica_state", o.replica_state)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -779,10 +799,11 @@ def _e_FetchRequest_v9(w: bytearray, o: FetchRequest) -> None:
         _f = "forgotten_topics_data"
         w_array(w, o.forgotten_topics_data, _e_ForgottenTopic_v7)
         _f = "replica_state"
-        if o.replica_state != ReplicaState():
+        if not struct_is_default(o._replica_state, ReplicaState):
             raise absent("replica_state", o.replica_state)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -806,10 +827,11 @@ def _e_FetchRequest_v11(w: bytearray, o: FetchRequest) -> None:
         _f = "rack_id"
         w_str(w, o.rack_id)
         _f = "replica_state"
-        if o.replica_state != ReplicaState():
+        if not struct_is_default(o._replica_state, ReplicaState):
             raise absent("replica_state", o.replica_state)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -833,7 +855,7 @@ def _e_FetchRequest_v12(w: bytearray, o: FetchRequest) -> None:
         _f = "rack_id"
         w_cstr(w, o.rack_id)
         _f = "replica_state"
-        if o.replica_state != ReplicaState():
+        if not struct_is_default(o._replica_state, ReplicaState):
             raise absent("replica_state", o.replica_state)
         _f = "unknown_tagged_fields"
         _t: list[tuple[int, bytes | bytearray]] = []
@@ -867,7 +889,7 @@ def _e_FetchRequest_v13(w: bytearray, o: FetchRequest) -> None:
         _f = "rack_id"
         w_cstr(w, o.rack_id)
         _f = "replica_state"
-        if o.replica_state != ReplicaState():
+        if not struct_is_default(o._replica_state, ReplicaState):
             raise absent("replica_state", o.replica_state)
         _f = "unknown_tagged_fields"
         _t: list[tuple[int, bytes | bytearray]] = []
@@ -910,7 +932,7 @@ def _e_FetchRequest_v15(w: bytearray, o: FetchRequest) -> None:
             w_cnstr(_v, o.cluster_id)
             _t.append((0, _v))
         _f = "replica_state"
-        if o.replica_state != ReplicaState():
+        if not struct_is_default(o._replica_state, ReplicaState):
             _v = bytearray()
             w_struct(_v, o.replica_state, _e_ReplicaState_v15)
             _t.append((1, _v))
@@ -948,7 +970,7 @@ def _e_FetchRequest_v17(w: bytearray, o: FetchRequest) -> None:
             w_cnstr(_v, o.cluster_id)
             _t.append((0, _v))
         _f = "replica_state"
-        if o.replica_state != ReplicaState():
+        if not struct_is_default(o._replica_state, ReplicaState):
             _v = bytearray()
             w_struct(_v, o.replica_state, _e_ReplicaState_v15)
             _t.append((1, _v))
@@ -965,7 +987,11 @@ def _d_ReplicaState_v15(b: bytes, p: int) -> tuple[ReplicaState, int]:
         o.replica_id, o.replica_epoch = _S_iq.unpack_from(b, p)
         p += 12
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -976,7 +1002,10 @@ def _e_ReplicaState_v15(w: bytearray, o: ReplicaState) -> None:
         _f = "replica_id:i replica_epoch:q"
         w += _S_iq.pack(o.replica_id, o.replica_epoch)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1031,7 +1060,11 @@ def _d_FetchTopic_v12(b: bytes, p: int) -> tuple[FetchTopic, int]:
         _f = "partitions"
         o.partitions, p = r_carray(b, p, 33, _d_FetchPartition_v12)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.topic_id = ZERO_UUID
@@ -1048,7 +1081,11 @@ def _d_FetchTopic_v13(b: bytes, p: int) -> tuple[FetchTopic, int]:
         _f = "partitions"
         o.partitions, p = r_carray(b, p, 33, _d_FetchPartition_v12)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.topic = ""
@@ -1065,7 +1102,11 @@ def _d_FetchTopic_v17(b: bytes, p: int) -> tuple[FetchTopic, int]:
         _f = "partitions"
         o.partitions, p = r_carray(b, p, 33, _d_FetchPartition_v17)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.topic = ""
@@ -1079,7 +1120,8 @@ def _e_FetchTopic_v0(w: bytearray, o: FetchTopic) -> None:
         _f = "partitions"
         w_array(w, o.partitions, _e_FetchPartition_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1091,7 +1133,8 @@ def _e_FetchTopic_v5(w: bytearray, o: FetchTopic) -> None:
         _f = "partitions"
         w_array(w, o.partitions, _e_FetchPartition_v5)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1103,7 +1146,8 @@ def _e_FetchTopic_v9(w: bytearray, o: FetchTopic) -> None:
         _f = "partitions"
         w_array(w, o.partitions, _e_FetchPartition_v9)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1115,7 +1159,10 @@ def _e_FetchTopic_v12(w: bytearray, o: FetchTopic) -> None:
         _f = "partitions"
         w_carray(w, o.partitions, _e_FetchPartition_v12)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1127,7 +1174,10 @@ def _e_FetchTopic_v13(w: bytearray, o: FetchTopic) -> None:
         _f = "partitions"
         w_carray(w, o.partitions, _e_FetchPartition_v12)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1139,7 +1189,10 @@ def _e_FetchTopic_v17(w: bytearray, o: FetchTopic) -> None:
         _f = "partitions"
         w_carray(w, o.partitions, _e_FetchPartition_v17)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1214,8 +1267,8 @@ def _d_FetchPartition_v12(b: bytes, p: int) -> tuple[FetchPartition, int]:
         ) = _S_iiqiqi.unpack_from(b, p)
         p += 32
         _f = "unknown_tagged_fields"
-        _tags, p = r_tags(b, p)
-        if _tags:
+        if b[p]:
+            _tags, p = r_tags(b, p)
             _u: list[tuple[int, bytes]] = []
             for _tag, _data in _tags:
                 if _tag == 0:
@@ -1224,7 +1277,8 @@ def _d_FetchPartition_v12(b: bytes, p: int) -> tuple[FetchPartition, int]:
                     _u.append((_tag, _data))
             o.unknown_tagged_fields = _u
         else:
-            o.unknown_tagged_fields = _tags
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.replica_directory_id = ZERO_UUID
@@ -1246,8 +1300,8 @@ def _d_FetchPartition_v17(b: bytes, p: int) -> tuple[FetchPartition, int]:
         p += 32
         o.replica_directory_id = ZERO_UUID
         _f = "unknown_tagged_fields"
-        _tags, p = r_tags(b, p)
-        if _tags:
+        if b[p]:
+            _tags, p = r_tags(b, p)
             _u: list[tuple[int, bytes]] = []
             for _tag, _data in _tags:
                 if _tag == 0:
@@ -1258,7 +1312,8 @@ def _d_FetchPartition_v17(b: bytes, p: int) -> tuple[FetchPartition, int]:
                     _u.append((_tag, _data))
             o.unknown_tagged_fields = _u
         else:
-            o.unknown_tagged_fields = _tags
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -1272,7 +1327,8 @@ def _e_FetchPartition_v0(w: bytearray, o: FetchPartition) -> None:
         if o.last_fetched_epoch != -1:
             raise absent("last_fetched_epoch", o.last_fetched_epoch)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1285,7 +1341,8 @@ def _e_FetchPartition_v5(w: bytearray, o: FetchPartition) -> None:
         if o.last_fetched_epoch != -1:
             raise absent("last_fetched_epoch", o.last_fetched_epoch)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1304,7 +1361,8 @@ def _e_FetchPartition_v9(w: bytearray, o: FetchPartition) -> None:
         if o.last_fetched_epoch != -1:
             raise absent("last_fetched_epoch", o.last_fetched_epoch)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1321,7 +1379,10 @@ def _e_FetchPartition_v12(w: bytearray, o: FetchPartition) -> None:
             o.partition_max_bytes,
         )
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1370,7 +1431,11 @@ def _d_ForgottenTopic_v12(b: bytes, p: int) -> tuple[ForgottenTopic, int]:
         _f = "partitions"
         o.partitions, p = r_cfarray(b, p, "i", 4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.topic_id = ZERO_UUID
@@ -1387,7 +1452,11 @@ def _d_ForgottenTopic_v13(b: bytes, p: int) -> tuple[ForgottenTopic, int]:
         _f = "partitions"
         o.partitions, p = r_cfarray(b, p, "i", 4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.topic = ""
@@ -1401,7 +1470,8 @@ def _e_ForgottenTopic_v7(w: bytearray, o: ForgottenTopic) -> None:
         _f = "partitions"
         w_farray(w, o.partitions, "i")
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1413,7 +1483,10 @@ def _e_ForgottenTopic_v12(w: bytearray, o: ForgottenTopic) -> None:
         _f = "partitions"
         w_cfarray(w, o.partitions, "i")
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1425,7 +1498,10 @@ def _e_ForgottenTopic_v13(w: bytearray, o: ForgottenTopic) -> None:
         _f = "partitions"
         w_cfarray(w, o.partitions, "i")
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -25,6 +25,7 @@ from kproto.protocol._primitives import (
     r_nbytes,
     r_str,
     r_tags,
+    struct_is_default,
     tagged_end,
     to_uuid,
     w_array,
@@ -147,9 +148,10 @@ class PartitionData(Struct):
     """A struct of FetchResponse."""
 
     __slots__ = (
+        "_current_leader",
+        "_diverging_epoch",
+        "_snapshot_id",
         "aborted_transactions",
-        "current_leader",
-        "diverging_epoch",
         "error_code",
         "high_watermark",
         "last_stable_offset",
@@ -157,7 +159,6 @@ class PartitionData(Struct):
         "partition_index",
         "preferred_read_replica",
         "records",
-        "snapshot_id",
         "unknown_tagged_fields",
     )
     _FIELDS = (
@@ -190,12 +191,12 @@ class PartitionData(Struct):
     # In case divergence is detected based on the `LastFetchedEpoch` and `FetchOffset` in the
     # request, this field indicates the largest epoch and its end offset such that subsequent
     # records are known to diverge (versions 12+; tag 0 in 12+)
-    diverging_epoch: EpochEndOffset
+    _diverging_epoch: EpochEndOffset
     # (versions 12+; tag 1 in 12+)
-    current_leader: LeaderIdAndEpoch
+    _current_leader: LeaderIdAndEpoch
     # In the case of fetching an offset less than the LogStartOffset, this is the end offset and
     # epoch that should be used in the FetchSnapshot request. (versions 12+; tag 2 in 12+)
-    snapshot_id: SnapshotId
+    _snapshot_id: SnapshotId
     # The aborted transactions. (versions 4+; nullable 4+; ignorable)
     aborted_transactions: list[AbortedTransaction] | None
     # The preferred read replica for the consumer to use on its next fetch request (versions 11+)
@@ -225,15 +226,45 @@ class PartitionData(Struct):
         self.high_watermark = high_watermark
         self.last_stable_offset = last_stable_offset
         self.log_start_offset = log_start_offset
-        self.diverging_epoch = EpochEndOffset() if diverging_epoch is DEFAULT else diverging_epoch
-        self.current_leader = LeaderIdAndEpoch() if current_leader is DEFAULT else current_leader
-        self.snapshot_id = SnapshotId() if snapshot_id is DEFAULT else snapshot_id
+        self._diverging_epoch = diverging_epoch
+        self._current_leader = current_leader
+        self._snapshot_id = snapshot_id
         self.aborted_transactions = [] if aborted_transactions is DEFAULT else aborted_transactions
         self.preferred_read_replica = preferred_read_replica
         self.records = records
         self.unknown_tagged_fields = (
             [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
         )
+
+    @property
+    def diverging_epoch(self) -> EpochEndOffset:
+        if self._diverging_epoch is DEFAULT:
+            self._diverging_epoch = EpochEndOffset()
+        return self._diverging_epoch
+
+    @diverging_epoch.setter
+    def diverging_epoch(self, value: EpochEndOffset) -> None:
+        self._diverging_epoch = value
+
+    @property
+    def current_leader(self) -> LeaderIdAndEpoch:
+        if self._current_leader is DEFAULT:
+            self._current_leader = LeaderIdAndEpoch()
+        return self._current_leader
+
+    @current_leader.setter
+    def current_leader(self, value: LeaderIdAndEpoch) -> None:
+        self._current_leader = value
+
+    @property
+    def snapshot_id(self) -> SnapshotId:
+        if self._snapshot_id is DEFAULT:
+            self._snapshot_id = SnapshotId()
+        return self._snapshot_id
+
+    @snapshot_id.setter
+    def snapshot_id(self, value: SnapshotId) -> None:
+        self._snapshot_id = value
 
 
 class EpochEndOffset(Struct):
@@ -480,8 +511,8 @@ def _d_FetchResponse_v12(b: bytes, p: int) -> tuple[FetchResponse, int]:
         _f = "responses"
         o.responses, p = r_carray(b, p, 3, _d_FetchableTopicResponse_v12)
         _f = "unknown_tagged_fields"
-        _tags, p = r_tags(b, p)
-        if _tags:
+        if b[p]:
+            _tags, p = r_tags(b, p)
             _u: list[tuple[int, bytes]] = []
             for _tag, _data in _tags:
                 if _tag == 0:
@@ -490,7 +521,8 @@ def _d_FetchResponse_v12(b: bytes, p: int) -> tuple[FetchResponse, int]:
                     _u.append((_tag, _data))
             o.unknown_tagged_fields = _u
         else:
-            o.unknown_tagged_fields = _tags
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.node_endpoints = []
@@ -506,8 +538,8 @@ def _d_FetchResponse_v13(b: bytes, p: int) -> tuple[FetchResponse, int]:
         _f = "responses"
         o.responses, p = r_carray(b, p, 18, _d_FetchableTopicResponse_v13)
         _f = "unknown_tagged_fields"
-        _tags, p = r_tags(b, p)
-        if _tags:
+        if b[p]:
+            _tags, p = r_tags(b, p)
             _u: list[tuple[int, bytes]] = []
             for _tag, _data in _tags:
                 if _tag == 0:
@@ -516,7 +548,8 @@ def _d_FetchResponse_v13(b: bytes, p: int) -> tuple[FetchResponse, int]:
                     _u.append((_tag, _data))
             o.unknown_tagged_fields = _u
         else:
-            o.unknown_tagged_fields = _tags
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.node_endpoints = []
@@ -533,8 +566,8 @@ def _d_FetchResponse_v16(b: bytes, p: int) -> tuple[FetchResponse, int]:
         o.responses, p = r_carray(b, p, 18, _d_FetchableTopicResponse_v13)
         o.node_endpoints = []
         _f = "unknown_tagged_fields"
-        _tags, p = r_tags(b, p)
-        if _tags:
+        if b[p]:
+            _tags, p = r_tags(b, p)
             _u: list[tuple[int, bytes]] = []
             for _tag, _data in _tags:
                 if _tag == 0:
@@ -545,7 +578,8 @@ def _d_FetchResponse_v16(b: bytes, p: int) -> tuple[FetchResponse, int]:
                     _u.append((_tag, _data))
             o.unknown_tagged_fields = _u
         else:
-            o.unknown_tagged_fields = _tags
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -562,7 +596,8 @@ def _e_FetchResponse_v0(w: bytearray, o: FetchResponse) -> None:
         if o.node_endpoints != []:
             raise absent("node_endpoints", o.node_endpoints)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -580,7 +615,8 @@ def _e_FetchResponse_v1(w: bytearray, o: FetchResponse) -> None:
         if o.node_endpoints != []:
             raise absent("node_endpoints", o.node_endpoints)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -598,7 +634,8 @@ def _e_FetchResponse_v4(w: bytearray, o: FetchResponse) -> None:
         if o.node_endpoints != []:
             raise absent("node_endpoints", o.node_endpoints)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -616,7 +653,8 @@ def _e_FetchResponse_v5(w: bytearray, o: FetchResponse) -> None:
         if o.node_endpoints != []:
             raise absent("node_endpoints", o.node_endpoints)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -631,7 +669,8 @@ def _e_FetchResponse_v7(w: bytearray, o: FetchResponse) -> None:
         if o.node_endpoints != []:
             raise absent("node_endpoints", o.node_endpoints)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -646,7 +685,8 @@ def _e_FetchResponse_v11(w: bytearray, o: FetchResponse) -> None:
         if o.node_endpoints != []:
             raise absent("node_endpoints", o.node_endpoints)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -661,7 +701,10 @@ def _e_FetchResponse_v12(w: bytearray, o: FetchResponse) -> None:
         if o.node_endpoints != []:
             raise absent("node_endpoints", o.node_endpoints)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -676,7 +719,10 @@ def _e_FetchResponse_v13(w: bytearray, o: FetchResponse) -> None:
         if o.node_endpoints != []:
             raise absent("node_endpoints", o.node_endpoints)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -764,7 +810,11 @@ def _d_FetchableTopicResponse_v12(b: bytes, p: int) -> tuple[FetchableTopicRespo
         _f = "partitions"
         o.partitions, p = r_carray(b, p, 37, _d_PartitionData_v12)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.topic_id = ZERO_UUID
@@ -781,7 +831,11 @@ def _d_FetchableTopicResponse_v13(b: bytes, p: int) -> tuple[FetchableTopicRespo
         _f = "partitions"
         o.partitions, p = r_carray(b, p, 37, _d_PartitionData_v12)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.topic = ""
@@ -795,7 +849,8 @@ def _e_FetchableTopicResponse_v0(w: bytearray, o: FetchableTopicResponse) -> Non
         _f = "partitions"
         w_array(w, o.partitions, _e_PartitionData_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -807,7 +862,8 @@ def _e_FetchableTopicResponse_v4(w: bytearray, o: FetchableTopicResponse) -> Non
         _f = "partitions"
         w_array(w, o.partitions, _e_PartitionData_v4)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -819,7 +875,8 @@ def _e_FetchableTopicResponse_v5(w: bytearray, o: FetchableTopicResponse) -> Non
         _f = "partitions"
         w_array(w, o.partitions, _e_PartitionData_v5)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -831,7 +888,8 @@ def _e_FetchableTopicResponse_v11(w: bytearray, o: FetchableTopicResponse) -> No
         _f = "partitions"
         w_array(w, o.partitions, _e_PartitionData_v11)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -843,7 +901,10 @@ def _e_FetchableTopicResponse_v12(w: bytearray, o: FetchableTopicResponse) -> No
         _f = "partitions"
         w_carray(w, o.partitions, _e_PartitionData_v12)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -855,7 +916,10 @@ def _e_FetchableTopicResponse_v13(w: bytearray, o: FetchableTopicResponse) -> No
         _f = "partitions"
         w_carray(w, o.partitions, _e_PartitionData_v12)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -872,9 +936,9 @@ def _d_PartitionData_v0(b: bytes, p: int) -> tuple[PartitionData, int]:
         raise decode_failure(e, _f, b, p) from None
     o.last_stable_offset = -1
     o.log_start_offset = -1
-    o.diverging_epoch = EpochEndOffset()
-    o.current_leader = LeaderIdAndEpoch()
-    o.snapshot_id = SnapshotId()
+    o._diverging_epoch = DEFAULT
+    o._current_leader = DEFAULT
+    o._snapshot_id = DEFAULT
     o.aborted_transactions = []
     o.preferred_read_replica = -1
     o.unknown_tagged_fields = []
@@ -899,9 +963,9 @@ def _d_PartitionData_v4(b: bytes, p: int) -> tuple[PartitionData, int]:
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.log_start_offset = -1
-    o.diverging_epoch = EpochEndOffset()
-    o.current_leader = LeaderIdAndEpoch()
-    o.snapshot_id = SnapshotId()
+    o._diverging_epoch = DEFAULT
+    o._current_leader = DEFAULT
+    o._snapshot_id = DEFAULT
     o.preferred_read_replica = -1
     o.unknown_tagged_fields = []
     return o, p
@@ -925,9 +989,9 @@ def _d_PartitionData_v5(b: bytes, p: int) -> tuple[PartitionData, int]:
         o.records, p = r_nbytes(b, p)
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
-    o.diverging_epoch = EpochEndOffset()
-    o.current_leader = LeaderIdAndEpoch()
-    o.snapshot_id = SnapshotId()
+    o._diverging_epoch = DEFAULT
+    o._current_leader = DEFAULT
+    o._snapshot_id = DEFAULT
     o.preferred_read_replica = -1
     o.unknown_tagged_fields = []
     return o, p
@@ -954,9 +1018,9 @@ def _d_PartitionData_v11(b: bytes, p: int) -> tuple[PartitionData, int]:
         o.records, p = r_nbytes(b, p)
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
-    o.diverging_epoch = EpochEndOffset()
-    o.current_leader = LeaderIdAndEpoch()
-    o.snapshot_id = SnapshotId()
+    o._diverging_epoch = DEFAULT
+    o._current_leader = DEFAULT
+    o._snapshot_id = DEFAULT
     o.unknown_tagged_fields = []
     return o, p
 
@@ -980,31 +1044,32 @@ def _d_PartitionData_v12(b: bytes, p: int) -> tuple[PartitionData, int]:
         p += 4
         _f = "records"
         o.records, p = r_cnbytes(b, p)
-        o.diverging_epoch = EpochEndOffset()
-        o.current_leader = LeaderIdAndEpoch()
-        o.snapshot_id = SnapshotId()
+        o._diverging_epoch = DEFAULT
+        o._current_leader = DEFAULT
+        o._snapshot_id = DEFAULT
         _f = "unknown_tagged_fields"
-        _tags, p = r_tags(b, p)
-        if _tags:
+        if b[p]:
+            _tags, p = r_tags(b, p)
             _u: list[tuple[int, bytes]] = []
             for _tag, _data in _tags:
                 if _tag == 0:
                     _f = "diverging_epoch"
-                    o.diverging_epoch, _q = _d_EpochEndOffset_v12(_data, 0)
+                    o._diverging_epoch, _q = _d_EpochEndOffset_v12(_data, 0)
                     tagged_end(_data, _q)
                 elif _tag == 1:
                     _f = "current_leader"
-                    o.current_leader, _q = _d_LeaderIdAndEpoch_v12(_data, 0)
+                    o._current_leader, _q = _d_LeaderIdAndEpoch_v12(_data, 0)
                     tagged_end(_data, _q)
                 elif _tag == 2:
                     _f = "snapshot_id"
-                    o.snapshot_id, _q = _d_SnapshotId_v12(_data, 0)
+                    o._snapshot_id, _q = _d_SnapshotId_v12(_data, 0)
                     tagged_end(_data, _q)
                 else:
                     _u.append((_tag, _data))
             o.unknown_tagged_fields = _u
         else:
-            o.unknown_tagged_fields = _tags
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -1017,19 +1082,20 @@ def _e_PartitionData_v0(w: bytearray, o: PartitionData) -> None:
         _f = "records"
         w_nbytes(w, o.records)
         _f = "diverging_epoch"
-        if o.diverging_epoch != EpochEndOffset():
+        if not struct_is_default(o._diverging_epoch, EpochEndOffset):
             raise absent("diverging_epoch", o.diverging_epoch)
         _f = "current_leader"
-        if o.current_leader != LeaderIdAndEpoch():
+        if not struct_is_default(o._current_leader, LeaderIdAndEpoch):
             raise absent("current_leader", o.current_leader)
         _f = "snapshot_id"
-        if o.snapshot_id != SnapshotId():
+        if not struct_is_default(o._snapshot_id, SnapshotId):
             raise absent("snapshot_id", o.snapshot_id)
         _f = "preferred_read_replica"
         if o.preferred_read_replica != -1:
             raise absent("preferred_read_replica", o.preferred_read_replica)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1043,19 +1109,20 @@ def _e_PartitionData_v4(w: bytearray, o: PartitionData) -> None:
         _f = "records"
         w_nbytes(w, o.records)
         _f = "diverging_epoch"
-        if o.diverging_epoch != EpochEndOffset():
+        if not struct_is_default(o._diverging_epoch, EpochEndOffset):
             raise absent("diverging_epoch", o.diverging_epoch)
         _f = "current_leader"
-        if o.current_leader != LeaderIdAndEpoch():
+        if not struct_is_default(o._current_leader, LeaderIdAndEpoch):
             raise absent("current_leader", o.current_leader)
         _f = "snapshot_id"
-        if o.snapshot_id != SnapshotId():
+        if not struct_is_default(o._snapshot_id, SnapshotId):
             raise absent("snapshot_id", o.snapshot_id)
         _f = "preferred_read_replica"
         if o.preferred_read_replica != -1:
             raise absent("preferred_read_replica", o.preferred_read_replica)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1075,19 +1142,20 @@ def _e_PartitionData_v5(w: bytearray, o: PartitionData) -> None:
         _f = "records"
         w_nbytes(w, o.records)
         _f = "diverging_epoch"
-        if o.diverging_epoch != EpochEndOffset():
+        if not struct_is_default(o._diverging_epoch, EpochEndOffset):
             raise absent("diverging_epoch", o.diverging_epoch)
         _f = "current_leader"
-        if o.current_leader != LeaderIdAndEpoch():
+        if not struct_is_default(o._current_leader, LeaderIdAndEpoch):
             raise absent("current_leader", o.current_leader)
         _f = "snapshot_id"
-        if o.snapshot_id != SnapshotId():
+        if not struct_is_default(o._snapshot_id, SnapshotId):
             raise absent("snapshot_id", o.snapshot_id)
         _f = "preferred_read_replica"
         if o.preferred_read_replica != -1:
             raise absent("preferred_read_replica", o.preferred_read_replica)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1109,16 +1177,17 @@ def _e_PartitionData_v11(w: bytearray, o: PartitionData) -> None:
         _f = "records"
         w_nbytes(w, o.records)
         _f = "diverging_epoch"
-        if o.diverging_epoch != EpochEndOffset():
+        if not struct_is_default(o._diverging_epoch, EpochEndOffset):
             raise absent("diverging_epoch", o.diverging_epoch)
         _f = "current_leader"
-        if o.current_leader != LeaderIdAndEpoch():
+        if not struct_is_default(o._current_leader, LeaderIdAndEpoch):
             raise absent("current_leader", o.current_leader)
         _f = "snapshot_id"
-        if o.snapshot_id != SnapshotId():
+        if not struct_is_default(o._snapshot_id, SnapshotId):
             raise absent("snapshot_id", o.snapshot_id)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1142,17 +1211,17 @@ def _e_PartitionData_v12(w: bytearray, o: PartitionData) -> None:
         _f = "unknown_tagged_fields"
         _t: list[tuple[int, bytes | bytearray]] = []
         _f = "diverging_epoch"
-        if o.diverging_epoch != EpochEndOffset():
+        if not struct_is_default(o._diverging_epoch, EpochEndOffset):
             _v = bytearray()
             w_struct(_v, o.diverging_epoch, _e_EpochEndOffset_v12)
             _t.append((0, _v))
         _f = "current_leader"
-        if o.current_leader != LeaderIdAndEpoch():
+        if not struct_is_default(o._current_leader, LeaderIdAndEpoch):
             _v = bytearray()
             w_struct(_v, o.current_leader, _e_LeaderIdAndEpoch_v12)
             _t.append((1, _v))
         _f = "snapshot_id"
-        if o.snapshot_id != SnapshotId():
+        if not struct_is_default(o._snapshot_id, SnapshotId):
             _v = bytearray()
             w_struct(_v, o.snapshot_id, _e_SnapshotId_v12)
             _t.append((2, _v))
@@ -1169,7 +1238,11 @@ def _d_EpochEndOffset_v12(b: bytes, p: int) -> tuple[EpochEndOffset, int]:
         o.epoch, o.end_offset = _S_iq.unpack_from(b, p)
         p += 12
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -1180,7 +1253,10 @@ def _e_EpochEndOffset_v12(w: bytearray, o: EpochEndOffset) -> None:
         _f = "epoch:i end_offset:q"
         w += _S_iq.pack(o.epoch, o.end_offset)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1192,7 +1268,11 @@ def _d_LeaderIdAndEpoch_v12(b: bytes, p: int) -> tuple[LeaderIdAndEpoch, int]:
         o.leader_id, o.leader_epoch = _S_ii.unpack_from(b, p)
         p += 8
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -1203,7 +1283,10 @@ def _e_LeaderIdAndEpoch_v12(w: bytearray, o: LeaderIdAndEpoch) -> None:
         _f = "leader_id:i leader_epoch:i"
         w += _S_ii.pack(o.leader_id, o.leader_epoch)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1215,7 +1298,11 @@ def _d_SnapshotId_v12(b: bytes, p: int) -> tuple[SnapshotId, int]:
         o.end_offset, o.epoch = _S_qi.unpack_from(b, p)
         p += 12
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -1226,7 +1313,10 @@ def _e_SnapshotId_v12(w: bytearray, o: SnapshotId) -> None:
         _f = "end_offset:q epoch:i"
         w += _S_qi.pack(o.end_offset, o.epoch)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1250,7 +1340,11 @@ def _d_AbortedTransaction_v12(b: bytes, p: int) -> tuple[AbortedTransaction, int
         o.producer_id, o.first_offset = _S_qq.unpack_from(b, p)
         p += 16
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -1261,7 +1355,8 @@ def _e_AbortedTransaction_v4(w: bytearray, o: AbortedTransaction) -> None:
         _f = "producer_id:q first_offset:q"
         w += _S_qq.pack(o.producer_id, o.first_offset)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1271,7 +1366,10 @@ def _e_AbortedTransaction_v12(w: bytearray, o: AbortedTransaction) -> None:
         _f = "producer_id:q first_offset:q"
         w += _S_qq.pack(o.producer_id, o.first_offset)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1290,7 +1388,11 @@ def _d_NodeEndpoint_v16(b: bytes, p: int) -> tuple[NodeEndpoint, int]:
         _f = "rack"
         o.rack, p = r_cnstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -1307,7 +1409,10 @@ def _e_NodeEndpoint_v16(w: bytearray, o: NodeEndpoint) -> None:
         _f = "rack"
         w_cnstr(w, o.rack)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -104,11 +104,11 @@ class PartitionSnapshot(Struct):
     """A struct of FetchSnapshotRequest."""
 
     __slots__ = (
+        "_snapshot_id",
         "current_leader_epoch",
         "partition",
         "position",
         "replica_directory_id",
-        "snapshot_id",
         "unknown_tagged_fields",
     )
     _FIELDS = (
@@ -125,7 +125,7 @@ class PartitionSnapshot(Struct):
     # The current leader epoch of the partition, -1 for unknown leader epoch (versions 0+)
     current_leader_epoch: int
     # The snapshot endOffset and epoch to fetch (versions 0+)
-    snapshot_id: SnapshotId
+    _snapshot_id: SnapshotId
     # The byte position within the snapshot to start fetching from (versions 0+)
     position: int
     # The directory id of the follower fetching (versions 1+; tag 0 in 1+; ignorable)
@@ -144,12 +144,22 @@ class PartitionSnapshot(Struct):
     ) -> None:
         self.partition = partition
         self.current_leader_epoch = current_leader_epoch
-        self.snapshot_id = SnapshotId() if snapshot_id is DEFAULT else snapshot_id
+        self._snapshot_id = snapshot_id
         self.position = position
         self.replica_directory_id = replica_directory_id
         self.unknown_tagged_fields = (
             [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
         )
+
+    @property
+    def snapshot_id(self) -> SnapshotId:
+        if self._snapshot_id is DEFAULT:
+            self._snapshot_id = SnapshotId()
+        return self._snapshot_id
+
+    @snapshot_id.setter
+    def snapshot_id(self, value: SnapshotId) -> None:
+        self._snapshot_id = value
 
 
 class SnapshotId(Struct):
@@ -188,8 +198,8 @@ def _d_FetchSnapshotRequest_v0(b: bytes, p: int) -> tuple[FetchSnapshotRequest, 
         o.topics, p = r_carray(b, p, 3, _d_TopicSnapshot_v0)
         o.cluster_id = None
         _f = "unknown_tagged_fields"
-        _tags, p = r_tags(b, p)
-        if _tags:
+        if b[p]:
+            _tags, p = r_tags(b, p)
             _u: list[tuple[int, bytes]] = []
             for _tag, _data in _tags:
                 if _tag == 0:
@@ -200,7 +210,8 @@ def _d_FetchSnapshotRequest_v0(b: bytes, p: int) -> tuple[FetchSnapshotRequest, 
                     _u.append((_tag, _data))
             o.unknown_tagged_fields = _u
         else:
-            o.unknown_tagged_fields = _tags
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -216,8 +227,8 @@ def _d_FetchSnapshotRequest_v1(b: bytes, p: int) -> tuple[FetchSnapshotRequest, 
         o.topics, p = r_carray(b, p, 3, _d_TopicSnapshot_v1)
         o.cluster_id = None
         _f = "unknown_tagged_fields"
-        _tags, p = r_tags(b, p)
-        if _tags:
+        if b[p]:
+            _tags, p = r_tags(b, p)
             _u: list[tuple[int, bytes]] = []
             for _tag, _data in _tags:
                 if _tag == 0:
@@ -228,7 +239,8 @@ def _d_FetchSnapshotRequest_v1(b: bytes, p: int) -> tuple[FetchSnapshotRequest, 
                     _u.append((_tag, _data))
             o.unknown_tagged_fields = _u
         else:
-            o.unknown_tagged_fields = _tags
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -280,7 +292,11 @@ def _d_TopicSnapshot_v0(b: bytes, p: int) -> tuple[TopicSnapshot, int]:
         _f = "partitions"
         o.partitions, p = r_carray(b, p, 30, _d_PartitionSnapshot_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -294,7 +310,11 @@ def _d_TopicSnapshot_v1(b: bytes, p: int) -> tuple[TopicSnapshot, int]:
         _f = "partitions"
         o.partitions, p = r_carray(b, p, 30, _d_PartitionSnapshot_v1)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -307,7 +327,10 @@ def _e_TopicSnapshot_v0(w: bytearray, o: TopicSnapshot) -> None:
         _f = "partitions"
         w_carray(w, o.partitions, _e_PartitionSnapshot_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -319,7 +342,10 @@ def _e_TopicSnapshot_v1(w: bytearray, o: TopicSnapshot) -> None:
         _f = "partitions"
         w_carray(w, o.partitions, _e_PartitionSnapshot_v1)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -331,13 +357,13 @@ def _d_PartitionSnapshot_v0(b: bytes, p: int) -> tuple[PartitionSnapshot, int]:
         o.partition, o.current_leader_epoch = _S_ii.unpack_from(b, p)
         p += 8
         _f = "snapshot_id"
-        o.snapshot_id, p = _d_SnapshotId_v0(b, p)
+        o._snapshot_id, p = _d_SnapshotId_v0(b, p)
         _f = "position"
         o.position = _S_q.unpack_from(b, p)[0]
         p += 8
         _f = "unknown_tagged_fields"
-        _tags, p = r_tags(b, p)
-        if _tags:
+        if b[p]:
+            _tags, p = r_tags(b, p)
             _u: list[tuple[int, bytes]] = []
             for _tag, _data in _tags:
                 if _tag == 0:
@@ -346,7 +372,8 @@ def _d_PartitionSnapshot_v0(b: bytes, p: int) -> tuple[PartitionSnapshot, int]:
                     _u.append((_tag, _data))
             o.unknown_tagged_fields = _u
         else:
-            o.unknown_tagged_fields = _tags
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.replica_directory_id = ZERO_UUID
@@ -360,14 +387,14 @@ def _d_PartitionSnapshot_v1(b: bytes, p: int) -> tuple[PartitionSnapshot, int]:
         o.partition, o.current_leader_epoch = _S_ii.unpack_from(b, p)
         p += 8
         _f = "snapshot_id"
-        o.snapshot_id, p = _d_SnapshotId_v0(b, p)
+        o._snapshot_id, p = _d_SnapshotId_v0(b, p)
         _f = "position"
         o.position = _S_q.unpack_from(b, p)[0]
         p += 8
         o.replica_directory_id = ZERO_UUID
         _f = "unknown_tagged_fields"
-        _tags, p = r_tags(b, p)
-        if _tags:
+        if b[p]:
+            _tags, p = r_tags(b, p)
             _u: list[tuple[int, bytes]] = []
             for _tag, _data in _tags:
                 if _tag == 0:
@@ -378,7 +405,8 @@ def _d_PartitionSnapshot_v1(b: bytes, p: int) -> tuple[PartitionSnapshot, int]:
                     _u.append((_tag, _data))
             o.unknown_tagged_fields = _u
         else:
-            o.unknown_tagged_fields = _tags
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -393,7 +421,10 @@ def _e_PartitionSnapshot_v0(w: bytearray, o: PartitionSnapshot) -> None:
         _f = "position"
         w += _S_q.pack(o.position)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -424,7 +455,11 @@ def _d_SnapshotId_v0(b: bytes, p: int) -> tuple[SnapshotId, int]:
         o.end_offset, o.epoch = _S_qi.unpack_from(b, p)
         p += 12
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -435,7 +470,10 @@ def _e_SnapshotId_v0(w: bytearray, o: SnapshotId) -> None:
         _f = "end_offset:q epoch:i"
         w += _S_qi.pack(o.end_offset, o.epoch)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -16,6 +16,7 @@ from kproto.protocol._primitives import (
     r_cbytes,
     r_cstr,
     r_tags,
+    struct_is_default,
     tagged_end,
     w_carray,
     w_cbytes,
@@ -116,12 +117,12 @@ class PartitionSnapshot(Struct):
     """A struct of FetchSnapshotResponse."""
 
     __slots__ = (
-        "current_leader",
+        "_current_leader",
+        "_snapshot_id",
         "error_code",
         "index",
         "position",
         "size",
-        "snapshot_id",
         "unaligned_records",
         "unknown_tagged_fields",
     )
@@ -141,9 +142,9 @@ class PartitionSnapshot(Struct):
     # The error code, or 0 if there was no fetch error. (versions 0+)
     error_code: int
     # The snapshot endOffset and epoch fetched (versions 0+)
-    snapshot_id: SnapshotId
+    _snapshot_id: SnapshotId
     # (versions 0+; tag 0 in 0+)
-    current_leader: LeaderIdAndEpoch
+    _current_leader: LeaderIdAndEpoch
     # The total size of the snapshot. (versions 0+)
     size: int
     # The starting byte position within the snapshot included in the Bytes field. (versions 0+)
@@ -166,14 +167,34 @@ class PartitionSnapshot(Struct):
     ) -> None:
         self.index = index
         self.error_code = error_code
-        self.snapshot_id = SnapshotId() if snapshot_id is DEFAULT else snapshot_id
-        self.current_leader = LeaderIdAndEpoch() if current_leader is DEFAULT else current_leader
+        self._snapshot_id = snapshot_id
+        self._current_leader = current_leader
         self.size = size
         self.position = position
         self.unaligned_records = unaligned_records
         self.unknown_tagged_fields = (
             [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
         )
+
+    @property
+    def snapshot_id(self) -> SnapshotId:
+        if self._snapshot_id is DEFAULT:
+            self._snapshot_id = SnapshotId()
+        return self._snapshot_id
+
+    @snapshot_id.setter
+    def snapshot_id(self, value: SnapshotId) -> None:
+        self._snapshot_id = value
+
+    @property
+    def current_leader(self) -> LeaderIdAndEpoch:
+        if self._current_leader is DEFAULT:
+            self._current_leader = LeaderIdAndEpoch()
+        return self._current_leader
+
+    @current_leader.setter
+    def current_leader(self, value: LeaderIdAndEpoch) -> None:
+        self._current_leader = value
 
 
 class SnapshotId(Struct):
@@ -267,8 +288,8 @@ def _d_FetchSnapshotResponse_v0(b: bytes, p: int) -> tuple[FetchSnapshotResponse
         _f = "topics"
         o.topics, p = r_carray(b, p, 3, _d_TopicSnapshot_v0)
         _f = "unknown_tagged_fields"
-        _tags, p = r_tags(b, p)
-        if _tags:
+        if b[p]:
+            _tags, p = r_tags(b, p)
             _u: list[tuple[int, bytes]] = []
             for _tag, _data in _tags:
                 if _tag == 0:
@@ -277,7 +298,8 @@ def _d_FetchSnapshotResponse_v0(b: bytes, p: int) -> tuple[FetchSnapshotResponse
                     _u.append((_tag, _data))
             o.unknown_tagged_fields = _u
         else:
-            o.unknown_tagged_fields = _tags
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.node_endpoints = []
@@ -294,8 +316,8 @@ def _d_FetchSnapshotResponse_v1(b: bytes, p: int) -> tuple[FetchSnapshotResponse
         o.topics, p = r_carray(b, p, 3, _d_TopicSnapshot_v0)
         o.node_endpoints = []
         _f = "unknown_tagged_fields"
-        _tags, p = r_tags(b, p)
-        if _tags:
+        if b[p]:
+            _tags, p = r_tags(b, p)
             _u: list[tuple[int, bytes]] = []
             for _tag, _data in _tags:
                 if _tag == 0:
@@ -306,7 +328,8 @@ def _d_FetchSnapshotResponse_v1(b: bytes, p: int) -> tuple[FetchSnapshotResponse
                     _u.append((_tag, _data))
             o.unknown_tagged_fields = _u
         else:
-            o.unknown_tagged_fields = _tags
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -322,7 +345,10 @@ def _e_FetchSnapshotResponse_v0(w: bytearray, o: FetchSnapshotResponse) -> None:
         if o.node_endpoints != []:
             raise absent("node_endpoints", o.node_endpoints)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -354,7 +380,11 @@ def _d_TopicSnapshot_v0(b: bytes, p: int) -> tuple[TopicSnapshot, int]:
         _f = "partitions"
         o.partitions, p = r_carray(b, p, 37, _d_PartitionSnapshot_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -367,7 +397,10 @@ def _e_TopicSnapshot_v0(w: bytearray, o: TopicSnapshot) -> None:
         _f = "partitions"
         w_carray(w, o.partitions, _e_PartitionSnapshot_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -379,27 +412,28 @@ def _d_PartitionSnapshot_v0(b: bytes, p: int) -> tuple[PartitionSnapshot, int]:
         o.index, o.error_code = _S_ih.unpack_from(b, p)
         p += 6
         _f = "snapshot_id"
-        o.snapshot_id, p = _d_SnapshotId_v0(b, p)
+        o._snapshot_id, p = _d_SnapshotId_v0(b, p)
         _f = "size:q position:q"
         o.size, o.position = _S_qq.unpack_from(b, p)
         p += 16
         _f = "unaligned_records"
         o.unaligned_records, p = r_cbytes(b, p)
-        o.current_leader = LeaderIdAndEpoch()
+        o._current_leader = DEFAULT
         _f = "unknown_tagged_fields"
-        _tags, p = r_tags(b, p)
-        if _tags:
+        if b[p]:
+            _tags, p = r_tags(b, p)
             _u: list[tuple[int, bytes]] = []
             for _tag, _data in _tags:
                 if _tag == 0:
                     _f = "current_leader"
-                    o.current_leader, _q = _d_LeaderIdAndEpoch_v0(_data, 0)
+                    o._current_leader, _q = _d_LeaderIdAndEpoch_v0(_data, 0)
                     tagged_end(_data, _q)
                 else:
                     _u.append((_tag, _data))
             o.unknown_tagged_fields = _u
         else:
-            o.unknown_tagged_fields = _tags
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -418,7 +452,7 @@ def _e_PartitionSnapshot_v0(w: bytearray, o: PartitionSnapshot) -> None:
         _f = "unknown_tagged_fields"
         _t: list[tuple[int, bytes | bytearray]] = []
         _f = "current_leader"
-        if o.current_leader != LeaderIdAndEpoch():
+        if not struct_is_default(o._current_leader, LeaderIdAndEpoch):
             _v = bytearray()
             w_struct(_v, o.current_leader, _e_LeaderIdAndEpoch_v0)
             _t.append((0, _v))
@@ -435,7 +469,11 @@ def _d_SnapshotId_v0(b: bytes, p: int) -> tuple[SnapshotId, int]:
         o.end_offset, o.epoch = _S_qi.unpack_from(b, p)
         p += 12
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -446,7 +484,10 @@ def _e_SnapshotId_v0(w: bytearray, o: SnapshotId) -> None:
         _f = "end_offset:q epoch:i"
         w += _S_qi.pack(o.end_offset, o.epoch)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -458,7 +499,11 @@ def _d_LeaderIdAndEpoch_v0(b: bytes, p: int) -> tuple[LeaderIdAndEpoch, int]:
         o.leader_id, o.leader_epoch = _S_ii.unpack_from(b, p)
         p += 8
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -469,7 +514,10 @@ def _e_LeaderIdAndEpoch_v0(w: bytearray, o: LeaderIdAndEpoch) -> None:
         _f = "leader_id:i leader_epoch:i"
         w += _S_ii.pack(o.leader_id, o.leader_epoch)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -486,7 +534,11 @@ def _d_NodeEndpoint_v1(b: bytes, p: int) -> tuple[NodeEndpoint, int]:
         o.port = _S_H.unpack_from(b, p)[0]
         p += 2
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -501,7 +553,10 @@ def _e_NodeEndpoint_v1(w: bytearray, o: NodeEndpoint) -> None:
         _f = "port"
         w += _S_H.pack(o.port)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -98,7 +98,11 @@ def _d_FindCoordinatorRequest_v3(b: bytes, p: int) -> tuple[FindCoordinatorReque
         o.key_type = _S_b.unpack_from(b, p)[0]
         p += 1
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.coordinator_keys = []
@@ -114,7 +118,11 @@ def _d_FindCoordinatorRequest_v4(b: bytes, p: int) -> tuple[FindCoordinatorReque
         _f = "coordinator_keys"
         o.coordinator_keys, p = r_carray(b, p, 1, r_cstr)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.key = ""
@@ -132,7 +140,8 @@ def _e_FindCoordinatorRequest_v0(w: bytearray, o: FindCoordinatorRequest) -> Non
         if o.coordinator_keys != []:
             raise absent("coordinator_keys", o.coordinator_keys)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -147,7 +156,8 @@ def _e_FindCoordinatorRequest_v1(w: bytearray, o: FindCoordinatorRequest) -> Non
         if o.coordinator_keys != []:
             raise absent("coordinator_keys", o.coordinator_keys)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -162,7 +172,10 @@ def _e_FindCoordinatorRequest_v3(w: bytearray, o: FindCoordinatorRequest) -> Non
         if o.coordinator_keys != []:
             raise absent("coordinator_keys", o.coordinator_keys)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -177,7 +190,10 @@ def _e_FindCoordinatorRequest_v4(w: bytearray, o: FindCoordinatorRequest) -> Non
         if o.key != "":
             raise absent("key", o.key)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -220,7 +220,11 @@ def _d_FindCoordinatorResponse_v3(b: bytes, p: int) -> tuple[FindCoordinatorResp
         o.port = _S_i.unpack_from(b, p)[0]
         p += 4
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.coordinators = []
@@ -236,7 +240,11 @@ def _d_FindCoordinatorResponse_v4(b: bytes, p: int) -> tuple[FindCoordinatorResp
         _f = "coordinators"
         o.coordinators, p = r_carray(b, p, 14, _d_Coordinator_v4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.error_code = 0
@@ -259,7 +267,8 @@ def _e_FindCoordinatorResponse_v0(w: bytearray, o: FindCoordinatorResponse) -> N
         if o.coordinators != []:
             raise absent("coordinators", o.coordinators)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -280,7 +289,8 @@ def _e_FindCoordinatorResponse_v1(w: bytearray, o: FindCoordinatorResponse) -> N
         if o.coordinators != []:
             raise absent("coordinators", o.coordinators)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -301,7 +311,10 @@ def _e_FindCoordinatorResponse_v3(w: bytearray, o: FindCoordinatorResponse) -> N
         if o.coordinators != []:
             raise absent("coordinators", o.coordinators)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -325,7 +338,10 @@ def _e_FindCoordinatorResponse_v4(w: bytearray, o: FindCoordinatorResponse) -> N
         if o.port != 0:
             raise absent("port", o.port)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -346,7 +362,11 @@ def _d_Coordinator_v4(b: bytes, p: int) -> tuple[Coordinator, int]:
         _f = "error_message"
         o.error_message, p = r_cnstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -365,7 +385,10 @@ def _e_Coordinator_v4(w: bytearray, o: Coordinator) -> None:
         _f = "error_message"
         w_cnstr(w, o.error_message)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

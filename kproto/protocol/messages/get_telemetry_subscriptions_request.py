@@ -58,7 +58,11 @@ def _d_GetTelemetrySubscriptionsRequest_v0(
         p += 16
         o.client_instance_id = to_uuid(_u0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -71,7 +75,10 @@ def _e_GetTelemetrySubscriptionsRequest_v0(
         _f = "client_instance_id"
         w += _S_u.pack(o.client_instance_id.bytes)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -132,7 +132,11 @@ def _d_GetTelemetrySubscriptionsResponse_v0(
         _f = "requested_metrics"
         o.requested_metrics, p = r_carray(b, p, 1, r_cstr)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -153,7 +157,10 @@ def _e_GetTelemetrySubscriptionsResponse_v0(
         _f = "requested_metrics"
         w_carray(w, o.requested_metrics, w_cstr)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

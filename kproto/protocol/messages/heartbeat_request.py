@@ -128,7 +128,11 @@ def _d_HeartbeatRequest_v4(b: bytes, p: int) -> tuple[HeartbeatRequest, int]:
         _f = "group_instance_id"
         o.group_instance_id, p = r_cnstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -146,7 +150,8 @@ def _e_HeartbeatRequest_v0(w: bytearray, o: HeartbeatRequest) -> None:
         if o.group_instance_id is not None:
             raise absent("group_instance_id", o.group_instance_id)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -162,7 +167,8 @@ def _e_HeartbeatRequest_v3(w: bytearray, o: HeartbeatRequest) -> None:
         _f = "group_instance_id"
         w_nstr(w, o.group_instance_id)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -178,7 +184,10 @@ def _e_HeartbeatRequest_v4(w: bytearray, o: HeartbeatRequest) -> None:
         _f = "group_instance_id"
         w_cnstr(w, o.group_instance_id)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

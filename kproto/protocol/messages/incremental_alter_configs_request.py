@@ -150,7 +150,11 @@ def _d_IncrementalAlterConfigsRequest_v1(
         o.validate_only = _S_z.unpack_from(b, p)[0]
         p += 1
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -163,7 +167,8 @@ def _e_IncrementalAlterConfigsRequest_v0(w: bytearray, o: IncrementalAlterConfig
         _f = "validate_only"
         w += _S_z.pack(o.validate_only)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -175,7 +180,10 @@ def _e_IncrementalAlterConfigsRequest_v1(w: bytearray, o: IncrementalAlterConfig
         _f = "validate_only"
         w += _S_z.pack(o.validate_only)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -207,7 +215,11 @@ def _d_AlterConfigsResource_v1(b: bytes, p: int) -> tuple[AlterConfigsResource, 
         _f = "configs"
         o.configs, p = r_carray(b, p, 4, _d_AlterableConfig_v1)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -222,7 +234,8 @@ def _e_AlterConfigsResource_v0(w: bytearray, o: AlterConfigsResource) -> None:
         _f = "configs"
         w_array(w, o.configs, _e_AlterableConfig_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -236,7 +249,10 @@ def _e_AlterConfigsResource_v1(w: bytearray, o: AlterConfigsResource) -> None:
         _f = "configs"
         w_carray(w, o.configs, _e_AlterableConfig_v1)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -268,7 +284,11 @@ def _d_AlterableConfig_v1(b: bytes, p: int) -> tuple[AlterableConfig, int]:
         _f = "value"
         o.value, p = r_cnstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -283,7 +303,8 @@ def _e_AlterableConfig_v0(w: bytearray, o: AlterableConfig) -> None:
         _f = "value"
         w_nstr(w, o.value)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -297,7 +318,10 @@ def _e_AlterableConfig_v1(w: bytearray, o: AlterableConfig) -> None:
         _f = "value"
         w_cnstr(w, o.value)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -104,7 +104,11 @@ def _d_InitProducerIdRequest_v2(b: bytes, p: int) -> tuple[InitProducerIdRequest
         o.transaction_timeout_ms = _S_i.unpack_from(b, p)[0]
         p += 4
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.producer_id = -1
@@ -121,7 +125,11 @@ def _d_InitProducerIdRequest_v3(b: bytes, p: int) -> tuple[InitProducerIdRequest
         o.transaction_timeout_ms, o.producer_id, o.producer_epoch = _S_iqh.unpack_from(b, p)
         p += 14
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -140,7 +148,8 @@ def _e_InitProducerIdRequest_v0(w: bytearray, o: InitProducerIdRequest) -> None:
         if o.producer_epoch != -1:
             raise absent("producer_epoch", o.producer_epoch)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -158,7 +167,10 @@ def _e_InitProducerIdRequest_v2(w: bytearray, o: InitProducerIdRequest) -> None:
         if o.producer_epoch != -1:
             raise absent("producer_epoch", o.producer_epoch)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -170,7 +182,10 @@ def _e_InitProducerIdRequest_v3(w: bytearray, o: InitProducerIdRequest) -> None:
         _f = "transaction_timeout_ms:i producer_id:q producer_epoch:h"
         w += _S_iqh.pack(o.transaction_timeout_ms, o.producer_id, o.producer_epoch)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

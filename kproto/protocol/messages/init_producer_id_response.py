@@ -94,7 +94,11 @@ def _d_InitProducerIdResponse_v2(b: bytes, p: int) -> tuple[InitProducerIdRespon
         )
         p += 16
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -105,7 +109,8 @@ def _e_InitProducerIdResponse_v0(w: bytearray, o: InitProducerIdResponse) -> Non
         _f = "throttle_time_ms:i error_code:h producer_id:q producer_epoch:h"
         w += _S_ihqh.pack(o.throttle_time_ms, o.error_code, o.producer_id, o.producer_epoch)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -115,7 +120,10 @@ def _e_InitProducerIdResponse_v2(w: bytearray, o: InitProducerIdResponse) -> Non
         _f = "throttle_time_ms:i error_code:h producer_id:q producer_epoch:h"
         w += _S_ihqh.pack(o.throttle_time_ms, o.error_code, o.producer_id, o.producer_epoch)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

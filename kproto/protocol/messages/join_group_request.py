@@ -227,7 +227,11 @@ def _d_JoinGroupRequest_v6(b: bytes, p: int) -> tuple[JoinGroupRequest, int]:
         _f = "protocols"
         o.protocols, p = r_carray(b, p, 3, _d_JoinGroupRequestProtocol_v6)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.reason = None
@@ -253,7 +257,11 @@ def _d_JoinGroupRequest_v8(b: bytes, p: int) -> tuple[JoinGroupRequest, int]:
         _f = "reason"
         o.reason, p = r_cnstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -275,7 +283,8 @@ def _e_JoinGroupRequest_v0(w: bytearray, o: JoinGroupRequest) -> None:
         if o.group_instance_id is not None:
             raise absent("group_instance_id", o.group_instance_id)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -296,7 +305,8 @@ def _e_JoinGroupRequest_v1(w: bytearray, o: JoinGroupRequest) -> None:
         if o.group_instance_id is not None:
             raise absent("group_instance_id", o.group_instance_id)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -316,7 +326,8 @@ def _e_JoinGroupRequest_v5(w: bytearray, o: JoinGroupRequest) -> None:
         _f = "protocols"
         w_array(w, o.protocols, _e_JoinGroupRequestProtocol_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -336,7 +347,10 @@ def _e_JoinGroupRequest_v6(w: bytearray, o: JoinGroupRequest) -> None:
         _f = "protocols"
         w_carray(w, o.protocols, _e_JoinGroupRequestProtocol_v6)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -358,7 +372,10 @@ def _e_JoinGroupRequest_v8(w: bytearray, o: JoinGroupRequest) -> None:
         _f = "reason"
         w_cnstr(w, o.reason)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -384,7 +401,11 @@ def _d_JoinGroupRequestProtocol_v6(b: bytes, p: int) -> tuple[JoinGroupRequestPr
         _f = "metadata"
         o.metadata, p = r_cbytes(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -397,7 +418,8 @@ def _e_JoinGroupRequestProtocol_v0(w: bytearray, o: JoinGroupRequestProtocol) ->
         _f = "metadata"
         w_bytes(w, o.metadata)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -409,7 +431,10 @@ def _e_JoinGroupRequestProtocol_v6(w: bytearray, o: JoinGroupRequestProtocol) ->
         _f = "metadata"
         w_cbytes(w, o.metadata)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -233,7 +233,11 @@ def _d_JoinGroupResponse_v6(b: bytes, p: int) -> tuple[JoinGroupResponse, int]:
         _f = "members"
         o.members, p = r_carray(b, p, 4, _d_JoinGroupResponseMember_v6)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.protocol_type = None
@@ -258,7 +262,11 @@ def _d_JoinGroupResponse_v7(b: bytes, p: int) -> tuple[JoinGroupResponse, int]:
         _f = "members"
         o.members, p = r_carray(b, p, 4, _d_JoinGroupResponseMember_v6)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.skip_assignment = False
@@ -285,7 +293,11 @@ def _d_JoinGroupResponse_v9(b: bytes, p: int) -> tuple[JoinGroupResponse, int]:
         _f = "members"
         o.members, p = r_carray(b, p, 4, _d_JoinGroupResponseMember_v6)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -307,7 +319,8 @@ def _e_JoinGroupResponse_v0(w: bytearray, o: JoinGroupResponse) -> None:
         if o.skip_assignment:
             raise absent("skip_assignment", o.skip_assignment)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -328,7 +341,8 @@ def _e_JoinGroupResponse_v2(w: bytearray, o: JoinGroupResponse) -> None:
         if o.skip_assignment:
             raise absent("skip_assignment", o.skip_assignment)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -349,7 +363,8 @@ def _e_JoinGroupResponse_v5(w: bytearray, o: JoinGroupResponse) -> None:
         if o.skip_assignment:
             raise absent("skip_assignment", o.skip_assignment)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -370,7 +385,10 @@ def _e_JoinGroupResponse_v6(w: bytearray, o: JoinGroupResponse) -> None:
         if o.skip_assignment:
             raise absent("skip_assignment", o.skip_assignment)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -393,7 +411,10 @@ def _e_JoinGroupResponse_v7(w: bytearray, o: JoinGroupResponse) -> None:
         if o.skip_assignment:
             raise absent("skip_assignment", o.skip_assignment)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -415,7 +436,10 @@ def _e_JoinGroupResponse_v9(w: bytearray, o: JoinGroupResponse) -> None:
         _f = "members"
         w_carray(w, o.members, _e_JoinGroupResponseMember_v6)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -459,7 +483,11 @@ def _d_JoinGroupResponseMember_v6(b: bytes, p: int) -> tuple[JoinGroupResponseMe
         _f = "metadata"
         o.metadata, p = r_cbytes(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -472,7 +500,8 @@ def _e_JoinGroupResponseMember_v0(w: bytearray, o: JoinGroupResponseMember) -> N
         _f = "metadata"
         w_bytes(w, o.metadata)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -486,7 +515,8 @@ def _e_JoinGroupResponseMember_v5(w: bytearray, o: JoinGroupResponseMember) -> N
         _f = "metadata"
         w_bytes(w, o.metadata)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -500,7 +530,10 @@ def _e_JoinGroupResponseMember_v6(w: bytearray, o: JoinGroupResponseMember) -> N
         _f = "metadata"
         w_cbytes(w, o.metadata)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -51,7 +51,11 @@ def _d_KRaftVersionRecord_v0(b: bytes, p: int) -> tuple[KRaftVersionRecord, int]
         o.version, o.k_raft_version = _S_hh.unpack_from(b, p)
         p += 4
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -62,7 +66,10 @@ def _e_KRaftVersionRecord_v0(w: bytearray, o: KRaftVersionRecord) -> None:
         _f = "version:h k_raft_version:h"
         w += _S_hh.pack(o.version, o.k_raft_version)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

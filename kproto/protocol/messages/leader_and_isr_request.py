@@ -367,7 +367,11 @@ def _d_LeaderAndIsrRequest_v4(b: bytes, p: int) -> tuple[LeaderAndIsrRequest, in
         _f = "live_leaders"
         o.live_leaders, p = r_carray(b, p, 10, _d_LeaderAndIsrLiveLeader_v4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.is_k_raft_controller = False
@@ -387,7 +391,11 @@ def _d_LeaderAndIsrRequest_v5(b: bytes, p: int) -> tuple[LeaderAndIsrRequest, in
         _f = "live_leaders"
         o.live_leaders, p = r_carray(b, p, 10, _d_LeaderAndIsrLiveLeader_v4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.is_k_raft_controller = False
@@ -406,7 +414,11 @@ def _d_LeaderAndIsrRequest_v6(b: bytes, p: int) -> tuple[LeaderAndIsrRequest, in
         _f = "live_leaders"
         o.live_leaders, p = r_carray(b, p, 10, _d_LeaderAndIsrLiveLeader_v4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.is_k_raft_controller = False
@@ -431,7 +443,11 @@ def _d_LeaderAndIsrRequest_v7(b: bytes, p: int) -> tuple[LeaderAndIsrRequest, in
         _f = "live_leaders"
         o.live_leaders, p = r_carray(b, p, 10, _d_LeaderAndIsrLiveLeader_v4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.ungrouped_partition_states = []
@@ -456,7 +472,8 @@ def _e_LeaderAndIsrRequest_v0(w: bytearray, o: LeaderAndIsrRequest) -> None:
         if o.topic_states != []:
             raise absent("topic_states", o.topic_states)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -479,7 +496,8 @@ def _e_LeaderAndIsrRequest_v1(w: bytearray, o: LeaderAndIsrRequest) -> None:
         if o.topic_states != []:
             raise absent("topic_states", o.topic_states)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -502,7 +520,8 @@ def _e_LeaderAndIsrRequest_v2(w: bytearray, o: LeaderAndIsrRequest) -> None:
         if o.ungrouped_partition_states != []:
             raise absent("ungrouped_partition_states", o.ungrouped_partition_states)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -525,7 +544,8 @@ def _e_LeaderAndIsrRequest_v3(w: bytearray, o: LeaderAndIsrRequest) -> None:
         if o.ungrouped_partition_states != []:
             raise absent("ungrouped_partition_states", o.ungrouped_partition_states)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -548,7 +568,10 @@ def _e_LeaderAndIsrRequest_v4(w: bytearray, o: LeaderAndIsrRequest) -> None:
         if o.ungrouped_partition_states != []:
             raise absent("ungrouped_partition_states", o.ungrouped_partition_states)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -568,7 +591,10 @@ def _e_LeaderAndIsrRequest_v5(w: bytearray, o: LeaderAndIsrRequest) -> None:
         if o.ungrouped_partition_states != []:
             raise absent("ungrouped_partition_states", o.ungrouped_partition_states)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -588,7 +614,10 @@ def _e_LeaderAndIsrRequest_v6(w: bytearray, o: LeaderAndIsrRequest) -> None:
         if o.ungrouped_partition_states != []:
             raise absent("ungrouped_partition_states", o.ungrouped_partition_states)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -607,7 +636,10 @@ def _e_LeaderAndIsrRequest_v7(w: bytearray, o: LeaderAndIsrRequest) -> None:
         if o.ungrouped_partition_states != []:
             raise absent("ungrouped_partition_states", o.ungrouped_partition_states)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -648,7 +680,11 @@ def _d_LeaderAndIsrTopicState_v4(b: bytes, p: int) -> tuple[LeaderAndIsrTopicSta
         _f = "partition_states"
         o.partition_states, p = r_carray(b, p, 26, _d_LeaderAndIsrPartitionState_v4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.topic_id = ZERO_UUID
@@ -667,7 +703,11 @@ def _d_LeaderAndIsrTopicState_v5(b: bytes, p: int) -> tuple[LeaderAndIsrTopicSta
         _f = "partition_states"
         o.partition_states, p = r_carray(b, p, 26, _d_LeaderAndIsrPartitionState_v4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -685,7 +725,11 @@ def _d_LeaderAndIsrTopicState_v6(b: bytes, p: int) -> tuple[LeaderAndIsrTopicSta
         _f = "partition_states"
         o.partition_states, p = r_carray(b, p, 27, _d_LeaderAndIsrPartitionState_v6)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -698,7 +742,8 @@ def _e_LeaderAndIsrTopicState_v2(w: bytearray, o: LeaderAndIsrTopicState) -> Non
         _f = "partition_states"
         w_array(w, o.partition_states, _e_LeaderAndIsrPartitionState_v2)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -710,7 +755,8 @@ def _e_LeaderAndIsrTopicState_v3(w: bytearray, o: LeaderAndIsrTopicState) -> Non
         _f = "partition_states"
         w_array(w, o.partition_states, _e_LeaderAndIsrPartitionState_v3)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -722,7 +768,10 @@ def _e_LeaderAndIsrTopicState_v4(w: bytearray, o: LeaderAndIsrTopicState) -> Non
         _f = "partition_states"
         w_carray(w, o.partition_states, _e_LeaderAndIsrPartitionState_v4)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -736,7 +785,10 @@ def _e_LeaderAndIsrTopicState_v5(w: bytearray, o: LeaderAndIsrTopicState) -> Non
         _f = "partition_states"
         w_carray(w, o.partition_states, _e_LeaderAndIsrPartitionState_v4)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -750,7 +802,10 @@ def _e_LeaderAndIsrTopicState_v6(w: bytearray, o: LeaderAndIsrTopicState) -> Non
         _f = "partition_states"
         w_carray(w, o.partition_states, _e_LeaderAndIsrPartitionState_v6)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -784,7 +839,11 @@ def _d_LeaderAndIsrLiveLeader_v4(b: bytes, p: int) -> tuple[LeaderAndIsrLiveLead
         o.port = _S_i.unpack_from(b, p)[0]
         p += 4
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -799,7 +858,8 @@ def _e_LeaderAndIsrLiveLeader_v0(w: bytearray, o: LeaderAndIsrLiveLeader) -> Non
         _f = "port"
         w += _S_i.pack(o.port)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -813,7 +873,10 @@ def _e_LeaderAndIsrLiveLeader_v4(w: bytearray, o: LeaderAndIsrLiveLeader) -> Non
         _f = "port"
         w += _S_i.pack(o.port)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -945,7 +1008,11 @@ def _d_LeaderAndIsrPartitionState_v4(b: bytes, p: int) -> tuple[LeaderAndIsrPart
         o.is_new = _S_z.unpack_from(b, p)[0]
         p += 1
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.topic_name = ""
@@ -974,7 +1041,11 @@ def _d_LeaderAndIsrPartitionState_v6(b: bytes, p: int) -> tuple[LeaderAndIsrPart
         o.is_new, o.leader_recovery_state = _S_zb.unpack_from(b, p)
         p += 2
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.topic_name = ""
@@ -997,7 +1068,8 @@ def _e_LeaderAndIsrPartitionState_v0(w: bytearray, o: LeaderAndIsrPartitionState
         if o.leader_recovery_state != 0:
             raise absent("leader_recovery_state", o.leader_recovery_state)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1020,7 +1092,8 @@ def _e_LeaderAndIsrPartitionState_v1(w: bytearray, o: LeaderAndIsrPartitionState
         if o.leader_recovery_state != 0:
             raise absent("leader_recovery_state", o.leader_recovery_state)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1041,7 +1114,8 @@ def _e_LeaderAndIsrPartitionState_v2(w: bytearray, o: LeaderAndIsrPartitionState
         if o.leader_recovery_state != 0:
             raise absent("leader_recovery_state", o.leader_recovery_state)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1066,7 +1140,8 @@ def _e_LeaderAndIsrPartitionState_v3(w: bytearray, o: LeaderAndIsrPartitionState
         if o.leader_recovery_state != 0:
             raise absent("leader_recovery_state", o.leader_recovery_state)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1091,7 +1166,10 @@ def _e_LeaderAndIsrPartitionState_v4(w: bytearray, o: LeaderAndIsrPartitionState
         if o.leader_recovery_state != 0:
             raise absent("leader_recovery_state", o.leader_recovery_state)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1113,7 +1191,10 @@ def _e_LeaderAndIsrPartitionState_v6(w: bytearray, o: LeaderAndIsrPartitionState
         _f = "is_new:? leader_recovery_state:b"
         w += _S_zb.pack(o.is_new, o.leader_recovery_state)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -148,7 +148,11 @@ def _d_LeaderAndIsrResponse_v4(b: bytes, p: int) -> tuple[LeaderAndIsrResponse, 
         _f = "partition_errors"
         o.partition_errors, p = r_carray(b, p, 8, _d_LeaderAndIsrPartitionError_v4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.topics = []
@@ -164,7 +168,11 @@ def _d_LeaderAndIsrResponse_v5(b: bytes, p: int) -> tuple[LeaderAndIsrResponse, 
         _f = "topics"
         o.topics, p = r_carray(b, p, 18, _d_LeaderAndIsrTopicError_v5)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.partition_errors = []
@@ -181,7 +189,8 @@ def _e_LeaderAndIsrResponse_v0(w: bytearray, o: LeaderAndIsrResponse) -> None:
         if o.topics != []:
             raise absent("topics", o.topics)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -196,7 +205,10 @@ def _e_LeaderAndIsrResponse_v4(w: bytearray, o: LeaderAndIsrResponse) -> None:
         if o.topics != []:
             raise absent("topics", o.topics)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -211,7 +223,10 @@ def _e_LeaderAndIsrResponse_v5(w: bytearray, o: LeaderAndIsrResponse) -> None:
         if o.partition_errors != []:
             raise absent("partition_errors", o.partition_errors)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -226,7 +241,11 @@ def _d_LeaderAndIsrTopicError_v5(b: bytes, p: int) -> tuple[LeaderAndIsrTopicErr
         _f = "partition_errors"
         o.partition_errors, p = r_carray(b, p, 7, _d_LeaderAndIsrPartitionError_v5)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -239,7 +258,10 @@ def _e_LeaderAndIsrTopicError_v5(w: bytearray, o: LeaderAndIsrTopicError) -> Non
         _f = "partition_errors"
         w_carray(w, o.partition_errors, _e_LeaderAndIsrPartitionError_v5)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -267,7 +289,11 @@ def _d_LeaderAndIsrPartitionError_v4(b: bytes, p: int) -> tuple[LeaderAndIsrPart
         o.partition_index, o.error_code = _S_ih.unpack_from(b, p)
         p += 6
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -280,7 +306,11 @@ def _d_LeaderAndIsrPartitionError_v5(b: bytes, p: int) -> tuple[LeaderAndIsrPart
         o.partition_index, o.error_code = _S_ih.unpack_from(b, p)
         p += 6
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.topic_name = ""
@@ -294,7 +324,8 @@ def _e_LeaderAndIsrPartitionError_v0(w: bytearray, o: LeaderAndIsrPartitionError
         _f = "partition_index:i error_code:h"
         w += _S_ih.pack(o.partition_index, o.error_code)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -306,7 +337,10 @@ def _e_LeaderAndIsrPartitionError_v4(w: bytearray, o: LeaderAndIsrPartitionError
         _f = "partition_index:i error_code:h"
         w += _S_ih.pack(o.partition_index, o.error_code)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -316,7 +350,10 @@ def _e_LeaderAndIsrPartitionError_v5(w: bytearray, o: LeaderAndIsrPartitionError
         _f = "partition_index:i error_code:h"
         w += _S_ih.pack(o.partition_index, o.error_code)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

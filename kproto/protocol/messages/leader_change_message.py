@@ -102,7 +102,11 @@ def _d_LeaderChangeMessage_v0(b: bytes, p: int) -> tuple[LeaderChangeMessage, in
         _f = "granting_voters"
         o.granting_voters, p = r_carray(b, p, 5, _d_Voter_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -119,7 +123,11 @@ def _d_LeaderChangeMessage_v1(b: bytes, p: int) -> tuple[LeaderChangeMessage, in
         _f = "granting_voters"
         o.granting_voters, p = r_carray(b, p, 21, _d_Voter_v1)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -134,7 +142,10 @@ def _e_LeaderChangeMessage_v0(w: bytearray, o: LeaderChangeMessage) -> None:
         _f = "granting_voters"
         w_carray(w, o.granting_voters, _e_Voter_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -148,7 +159,10 @@ def _e_LeaderChangeMessage_v1(w: bytearray, o: LeaderChangeMessage) -> None:
         _f = "granting_voters"
         w_carray(w, o.granting_voters, _e_Voter_v1)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -160,7 +174,11 @@ def _d_Voter_v0(b: bytes, p: int) -> tuple[Voter, int]:
         o.voter_id = _S_i.unpack_from(b, p)[0]
         p += 4
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.voter_directory_id = ZERO_UUID
@@ -175,7 +193,11 @@ def _d_Voter_v1(b: bytes, p: int) -> tuple[Voter, int]:
         p += 20
         o.voter_directory_id = to_uuid(_u1)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -189,7 +211,10 @@ def _e_Voter_v0(w: bytearray, o: Voter) -> None:
         if o.voter_directory_id != ZERO_UUID:
             raise absent("voter_directory_id", o.voter_directory_id)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -199,7 +224,10 @@ def _e_Voter_v1(w: bytearray, o: Voter) -> None:
         _f = "voter_id:i voter_directory_id:16s"
         w += _S_iu.pack(o.voter_id, o.voter_directory_id.bytes)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -129,7 +129,11 @@ def _d_LeaveGroupRequest_v4(b: bytes, p: int) -> tuple[LeaveGroupRequest, int]:
         _f = "members"
         o.members, p = r_carray(b, p, 3, _d_MemberIdentity_v4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.member_id = ""
@@ -144,7 +148,11 @@ def _d_LeaveGroupRequest_v5(b: bytes, p: int) -> tuple[LeaveGroupRequest, int]:
         _f = "members"
         o.members, p = r_carray(b, p, 4, _d_MemberIdentity_v5)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.member_id = ""
@@ -161,7 +169,8 @@ def _e_LeaveGroupRequest_v0(w: bytearray, o: LeaveGroupRequest) -> None:
         if o.members != []:
             raise absent("members", o.members)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -176,7 +185,8 @@ def _e_LeaveGroupRequest_v3(w: bytearray, o: LeaveGroupRequest) -> None:
         if o.member_id != "":
             raise absent("member_id", o.member_id)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -191,7 +201,10 @@ def _e_LeaveGroupRequest_v4(w: bytearray, o: LeaveGroupRequest) -> None:
         if o.member_id != "":
             raise absent("member_id", o.member_id)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -206,7 +219,10 @@ def _e_LeaveGroupRequest_v5(w: bytearray, o: LeaveGroupRequest) -> None:
         if o.member_id != "":
             raise absent("member_id", o.member_id)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -233,7 +249,11 @@ def _d_MemberIdentity_v4(b: bytes, p: int) -> tuple[MemberIdentity, int]:
         _f = "group_instance_id"
         o.group_instance_id, p = r_cnstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.reason = None
@@ -250,7 +270,11 @@ def _d_MemberIdentity_v5(b: bytes, p: int) -> tuple[MemberIdentity, int]:
         _f = "reason"
         o.reason, p = r_cnstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -263,7 +287,8 @@ def _e_MemberIdentity_v3(w: bytearray, o: MemberIdentity) -> None:
         _f = "group_instance_id"
         w_nstr(w, o.group_instance_id)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -275,7 +300,10 @@ def _e_MemberIdentity_v4(w: bytearray, o: MemberIdentity) -> None:
         _f = "group_instance_id"
         w_cnstr(w, o.group_instance_id)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -289,7 +317,10 @@ def _e_MemberIdentity_v5(w: bytearray, o: MemberIdentity) -> None:
         _f = "reason"
         w_cnstr(w, o.reason)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

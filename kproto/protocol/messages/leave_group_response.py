@@ -149,7 +149,11 @@ def _d_LeaveGroupResponse_v4(b: bytes, p: int) -> tuple[LeaveGroupResponse, int]
         _f = "members"
         o.members, p = r_carray(b, p, 5, _d_MemberResponse_v4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -163,7 +167,8 @@ def _e_LeaveGroupResponse_v0(w: bytearray, o: LeaveGroupResponse) -> None:
         if o.members != []:
             raise absent("members", o.members)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -176,7 +181,8 @@ def _e_LeaveGroupResponse_v1(w: bytearray, o: LeaveGroupResponse) -> None:
         if o.members != []:
             raise absent("members", o.members)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -188,7 +194,8 @@ def _e_LeaveGroupResponse_v3(w: bytearray, o: LeaveGroupResponse) -> None:
         _f = "members"
         w_array(w, o.members, _e_MemberResponse_v3)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -200,7 +207,10 @@ def _e_LeaveGroupResponse_v4(w: bytearray, o: LeaveGroupResponse) -> None:
         _f = "members"
         w_carray(w, o.members, _e_MemberResponse_v4)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -232,7 +242,11 @@ def _d_MemberResponse_v4(b: bytes, p: int) -> tuple[MemberResponse, int]:
         o.error_code = _S_h.unpack_from(b, p)[0]
         p += 2
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -247,7 +261,8 @@ def _e_MemberResponse_v3(w: bytearray, o: MemberResponse) -> None:
         _f = "error_code"
         w += _S_h.pack(o.error_code)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -261,7 +276,10 @@ def _e_MemberResponse_v4(w: bytearray, o: MemberResponse) -> None:
         _f = "error_code"
         w += _S_h.pack(o.error_code)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

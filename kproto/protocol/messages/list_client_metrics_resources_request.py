@@ -34,7 +34,11 @@ def _d_ListClientMetricsResourcesRequest_v0(
     o = ListClientMetricsResourcesRequest.__new__(ListClientMetricsResourcesRequest)
     try:
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -45,7 +49,10 @@ def _e_ListClientMetricsResourcesRequest_v0(
 ) -> None:
     try:
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -100,7 +100,11 @@ def _d_ListClientMetricsResourcesResponse_v0(
         _f = "client_metrics_resources"
         o.client_metrics_resources, p = r_carray(b, p, 2, _d_ClientMetricsResource_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -115,7 +119,10 @@ def _e_ListClientMetricsResourcesResponse_v0(
         _f = "client_metrics_resources"
         w_carray(w, o.client_metrics_resources, _e_ClientMetricsResource_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -126,7 +133,11 @@ def _d_ClientMetricsResource_v0(b: bytes, p: int) -> tuple[ClientMetricsResource
         _f = "name"
         o.name, p = r_cstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -137,7 +148,10 @@ def _e_ClientMetricsResource_v0(w: bytearray, o: ClientMetricsResource) -> None:
         _f = "name"
         w_cstr(w, o.name)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

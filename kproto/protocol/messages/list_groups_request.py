@@ -65,7 +65,11 @@ def _d_ListGroupsRequest_v3(b: bytes, p: int) -> tuple[ListGroupsRequest, int]:
     o = ListGroupsRequest.__new__(ListGroupsRequest)
     try:
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.states_filter = []
@@ -79,7 +83,11 @@ def _d_ListGroupsRequest_v4(b: bytes, p: int) -> tuple[ListGroupsRequest, int]:
         _f = "states_filter"
         o.states_filter, p = r_carray(b, p, 1, r_cstr)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.types_filter = []
@@ -94,7 +102,11 @@ def _d_ListGroupsRequest_v5(b: bytes, p: int) -> tuple[ListGroupsRequest, int]:
         _f = "types_filter"
         o.types_filter, p = r_carray(b, p, 1, r_cstr)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -109,7 +121,8 @@ def _e_ListGroupsRequest_v0(w: bytearray, o: ListGroupsRequest) -> None:
         if o.types_filter != []:
             raise absent("types_filter", o.types_filter)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -123,7 +136,10 @@ def _e_ListGroupsRequest_v3(w: bytearray, o: ListGroupsRequest) -> None:
         if o.types_filter != []:
             raise absent("types_filter", o.types_filter)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -136,7 +152,10 @@ def _e_ListGroupsRequest_v4(w: bytearray, o: ListGroupsRequest) -> None:
         if o.types_filter != []:
             raise absent("types_filter", o.types_filter)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -148,7 +167,10 @@ def _e_ListGroupsRequest_v5(w: bytearray, o: ListGroupsRequest) -> None:
         _f = "types_filter"
         w_carray(w, o.types_filter, w_cstr)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -136,7 +136,11 @@ def _d_ListGroupsResponse_v3(b: bytes, p: int) -> tuple[ListGroupsResponse, int]
         _f = "groups"
         o.groups, p = r_carray(b, p, 3, _d_ListedGroup_v3)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -151,7 +155,11 @@ def _d_ListGroupsResponse_v4(b: bytes, p: int) -> tuple[ListGroupsResponse, int]
         _f = "groups"
         o.groups, p = r_carray(b, p, 4, _d_ListedGroup_v4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -166,7 +174,11 @@ def _d_ListGroupsResponse_v5(b: bytes, p: int) -> tuple[ListGroupsResponse, int]
         _f = "groups"
         o.groups, p = r_carray(b, p, 5, _d_ListedGroup_v5)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -179,7 +191,8 @@ def _e_ListGroupsResponse_v0(w: bytearray, o: ListGroupsResponse) -> None:
         _f = "groups"
         w_array(w, o.groups, _e_ListedGroup_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -191,7 +204,8 @@ def _e_ListGroupsResponse_v1(w: bytearray, o: ListGroupsResponse) -> None:
         _f = "groups"
         w_array(w, o.groups, _e_ListedGroup_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -203,7 +217,10 @@ def _e_ListGroupsResponse_v3(w: bytearray, o: ListGroupsResponse) -> None:
         _f = "groups"
         w_carray(w, o.groups, _e_ListedGroup_v3)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -215,7 +232,10 @@ def _e_ListGroupsResponse_v4(w: bytearray, o: ListGroupsResponse) -> None:
         _f = "groups"
         w_carray(w, o.groups, _e_ListedGroup_v4)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -227,7 +247,10 @@ def _e_ListGroupsResponse_v5(w: bytearray, o: ListGroupsResponse) -> None:
         _f = "groups"
         w_carray(w, o.groups, _e_ListedGroup_v5)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -255,7 +278,11 @@ def _d_ListedGroup_v3(b: bytes, p: int) -> tuple[ListedGroup, int]:
         _f = "protocol_type"
         o.protocol_type, p = r_cstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.group_state = ""
@@ -273,7 +300,11 @@ def _d_ListedGroup_v4(b: bytes, p: int) -> tuple[ListedGroup, int]:
         _f = "group_state"
         o.group_state, p = r_cstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.group_type = ""
@@ -292,7 +323,11 @@ def _d_ListedGroup_v5(b: bytes, p: int) -> tuple[ListedGroup, int]:
         _f = "group_type"
         o.group_type, p = r_cstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -305,7 +340,8 @@ def _e_ListedGroup_v0(w: bytearray, o: ListedGroup) -> None:
         _f = "protocol_type"
         w_str(w, o.protocol_type)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -317,7 +353,10 @@ def _e_ListedGroup_v3(w: bytearray, o: ListedGroup) -> None:
         _f = "protocol_type"
         w_cstr(w, o.protocol_type)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -331,7 +370,10 @@ def _e_ListedGroup_v4(w: bytearray, o: ListedGroup) -> None:
         _f = "group_state"
         w_cstr(w, o.group_state)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -347,7 +389,10 @@ def _e_ListedGroup_v5(w: bytearray, o: ListedGroup) -> None:
         _f = "group_type"
         w_cstr(w, o.group_type)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

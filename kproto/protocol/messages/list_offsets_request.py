@@ -221,7 +221,11 @@ def _d_ListOffsetsRequest_v6(b: bytes, p: int) -> tuple[ListOffsetsRequest, int]
         _f = "topics"
         o.topics, p = r_carray(b, p, 3, _d_ListOffsetsTopic_v6)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.timeout_ms = 0
@@ -240,7 +244,11 @@ def _d_ListOffsetsRequest_v10(b: bytes, p: int) -> tuple[ListOffsetsRequest, int
         o.timeout_ms = _S_i.unpack_from(b, p)[0]
         p += 4
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -256,7 +264,8 @@ def _e_ListOffsetsRequest_v0(w: bytearray, o: ListOffsetsRequest) -> None:
         if o.isolation_level != 0:
             raise absent("isolation_level", o.isolation_level)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -271,7 +280,8 @@ def _e_ListOffsetsRequest_v1(w: bytearray, o: ListOffsetsRequest) -> None:
         if o.isolation_level != 0:
             raise absent("isolation_level", o.isolation_level)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -283,7 +293,8 @@ def _e_ListOffsetsRequest_v2(w: bytearray, o: ListOffsetsRequest) -> None:
         _f = "topics"
         w_array(w, o.topics, _e_ListOffsetsTopic_v1)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -295,7 +306,8 @@ def _e_ListOffsetsRequest_v4(w: bytearray, o: ListOffsetsRequest) -> None:
         _f = "topics"
         w_array(w, o.topics, _e_ListOffsetsTopic_v4)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -307,7 +319,10 @@ def _e_ListOffsetsRequest_v6(w: bytearray, o: ListOffsetsRequest) -> None:
         _f = "topics"
         w_carray(w, o.topics, _e_ListOffsetsTopic_v6)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -321,7 +336,10 @@ def _e_ListOffsetsRequest_v10(w: bytearray, o: ListOffsetsRequest) -> None:
         _f = "timeout_ms"
         w += _S_i.pack(o.timeout_ms)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -373,7 +391,11 @@ def _d_ListOffsetsTopic_v6(b: bytes, p: int) -> tuple[ListOffsetsTopic, int]:
         _f = "partitions"
         o.partitions, p = r_carray(b, p, 17, _d_ListOffsetsPartition_v6)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -386,7 +408,8 @@ def _e_ListOffsetsTopic_v0(w: bytearray, o: ListOffsetsTopic) -> None:
         _f = "partitions"
         w_array(w, o.partitions, _e_ListOffsetsPartition_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -398,7 +421,8 @@ def _e_ListOffsetsTopic_v1(w: bytearray, o: ListOffsetsTopic) -> None:
         _f = "partitions"
         w_array(w, o.partitions, _e_ListOffsetsPartition_v1)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -410,7 +434,8 @@ def _e_ListOffsetsTopic_v4(w: bytearray, o: ListOffsetsTopic) -> None:
         _f = "partitions"
         w_array(w, o.partitions, _e_ListOffsetsPartition_v4)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -422,7 +447,10 @@ def _e_ListOffsetsTopic_v6(w: bytearray, o: ListOffsetsTopic) -> None:
         _f = "partitions"
         w_carray(w, o.partitions, _e_ListOffsetsPartition_v6)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -474,7 +502,11 @@ def _d_ListOffsetsPartition_v6(b: bytes, p: int) -> tuple[ListOffsetsPartition, 
         o.partition_index, o.current_leader_epoch, o.timestamp = _S_iiq.unpack_from(b, p)
         p += 16
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.max_num_offsets = 1
@@ -486,7 +518,8 @@ def _e_ListOffsetsPartition_v0(w: bytearray, o: ListOffsetsPartition) -> None:
         _f = "partition_index:i timestamp:q max_num_offsets:i"
         w += _S_iqi.pack(o.partition_index, o.timestamp, o.max_num_offsets)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -499,7 +532,8 @@ def _e_ListOffsetsPartition_v1(w: bytearray, o: ListOffsetsPartition) -> None:
         if o.max_num_offsets != 1:
             raise absent("max_num_offsets", o.max_num_offsets)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -512,7 +546,8 @@ def _e_ListOffsetsPartition_v4(w: bytearray, o: ListOffsetsPartition) -> None:
         if o.max_num_offsets != 1:
             raise absent("max_num_offsets", o.max_num_offsets)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -525,7 +560,10 @@ def _e_ListOffsetsPartition_v6(w: bytearray, o: ListOffsetsPartition) -> None:
         if o.max_num_offsets != 1:
             raise absent("max_num_offsets", o.max_num_offsets)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

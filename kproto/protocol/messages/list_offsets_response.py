@@ -210,7 +210,11 @@ def _d_ListOffsetsResponse_v6(b: bytes, p: int) -> tuple[ListOffsetsResponse, in
         _f = "topics"
         o.topics, p = r_carray(b, p, 3, _d_ListOffsetsTopicResponse_v6)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -221,7 +225,8 @@ def _e_ListOffsetsResponse_v0(w: bytearray, o: ListOffsetsResponse) -> None:
         _f = "topics"
         w_array(w, o.topics, _e_ListOffsetsTopicResponse_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -231,7 +236,8 @@ def _e_ListOffsetsResponse_v1(w: bytearray, o: ListOffsetsResponse) -> None:
         _f = "topics"
         w_array(w, o.topics, _e_ListOffsetsTopicResponse_v1)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -243,7 +249,8 @@ def _e_ListOffsetsResponse_v2(w: bytearray, o: ListOffsetsResponse) -> None:
         _f = "topics"
         w_array(w, o.topics, _e_ListOffsetsTopicResponse_v1)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -255,7 +262,8 @@ def _e_ListOffsetsResponse_v4(w: bytearray, o: ListOffsetsResponse) -> None:
         _f = "topics"
         w_array(w, o.topics, _e_ListOffsetsTopicResponse_v4)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -267,7 +275,10 @@ def _e_ListOffsetsResponse_v6(w: bytearray, o: ListOffsetsResponse) -> None:
         _f = "topics"
         w_carray(w, o.topics, _e_ListOffsetsTopicResponse_v6)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -319,7 +330,11 @@ def _d_ListOffsetsTopicResponse_v6(b: bytes, p: int) -> tuple[ListOffsetsTopicRe
         _f = "partitions"
         o.partitions, p = r_carray(b, p, 27, _d_ListOffsetsPartitionResponse_v6)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -332,7 +347,8 @@ def _e_ListOffsetsTopicResponse_v0(w: bytearray, o: ListOffsetsTopicResponse) ->
         _f = "partitions"
         w_array(w, o.partitions, _e_ListOffsetsPartitionResponse_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -344,7 +360,8 @@ def _e_ListOffsetsTopicResponse_v1(w: bytearray, o: ListOffsetsTopicResponse) ->
         _f = "partitions"
         w_array(w, o.partitions, _e_ListOffsetsPartitionResponse_v1)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -356,7 +373,8 @@ def _e_ListOffsetsTopicResponse_v4(w: bytearray, o: ListOffsetsTopicResponse) ->
         _f = "partitions"
         w_array(w, o.partitions, _e_ListOffsetsPartitionResponse_v4)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -368,7 +386,10 @@ def _e_ListOffsetsTopicResponse_v6(w: bytearray, o: ListOffsetsTopicResponse) ->
         _f = "partitions"
         w_carray(w, o.partitions, _e_ListOffsetsPartitionResponse_v6)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -444,7 +465,11 @@ def _d_ListOffsetsPartitionResponse_v6(
         ) = _S_ihqqi.unpack_from(b, p)
         p += 26
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.old_style_offsets = []
@@ -467,7 +492,8 @@ def _e_ListOffsetsPartitionResponse_v0(w: bytearray, o: ListOffsetsPartitionResp
         if o.leader_epoch != -1:
             raise absent("leader_epoch", o.leader_epoch)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -483,7 +509,8 @@ def _e_ListOffsetsPartitionResponse_v1(w: bytearray, o: ListOffsetsPartitionResp
         if o.leader_epoch != -1:
             raise absent("leader_epoch", o.leader_epoch)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -496,7 +523,8 @@ def _e_ListOffsetsPartitionResponse_v4(w: bytearray, o: ListOffsetsPartitionResp
         if o.old_style_offsets != []:
             raise absent("old_style_offsets", o.old_style_offsets)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -509,7 +537,10 @@ def _e_ListOffsetsPartitionResponse_v6(w: bytearray, o: ListOffsetsPartitionResp
         if o.old_style_offsets != []:
             raise absent("old_style_offsets", o.old_style_offsets)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

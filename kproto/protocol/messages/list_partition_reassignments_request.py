@@ -93,7 +93,11 @@ def _d_ListPartitionReassignmentsRequest_v0(
         _f = "topics"
         o.topics, p = r_cnarray(b, p, 3, _d_ListPartitionReassignmentsTopics_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -108,7 +112,10 @@ def _e_ListPartitionReassignmentsRequest_v0(
         _f = "topics"
         w_cnarray(w, o.topics, _e_ListPartitionReassignmentsTopics_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -123,7 +130,11 @@ def _d_ListPartitionReassignmentsTopics_v0(
         _f = "partition_indexes"
         o.partition_indexes, p = r_cfarray(b, p, "i", 4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -138,7 +149,10 @@ def _e_ListPartitionReassignmentsTopics_v0(
         _f = "partition_indexes"
         w_cfarray(w, o.partition_indexes, "i")
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

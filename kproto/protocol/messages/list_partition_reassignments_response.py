@@ -158,7 +158,11 @@ def _d_ListPartitionReassignmentsResponse_v0(
         _f = "topics"
         o.topics, p = r_carray(b, p, 3, _d_OngoingTopicReassignment_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -175,7 +179,10 @@ def _e_ListPartitionReassignmentsResponse_v0(
         _f = "topics"
         w_carray(w, o.topics, _e_OngoingTopicReassignment_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -188,7 +195,11 @@ def _d_OngoingTopicReassignment_v0(b: bytes, p: int) -> tuple[OngoingTopicReassi
         _f = "partitions"
         o.partitions, p = r_carray(b, p, 8, _d_OngoingPartitionReassignment_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -201,7 +212,10 @@ def _e_OngoingTopicReassignment_v0(w: bytearray, o: OngoingTopicReassignment) ->
         _f = "partitions"
         w_carray(w, o.partitions, _e_OngoingPartitionReassignment_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -221,7 +235,11 @@ def _d_OngoingPartitionReassignment_v0(
         _f = "removing_replicas"
         o.removing_replicas, p = r_cfarray(b, p, "i", 4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -238,7 +256,10 @@ def _e_OngoingPartitionReassignment_v0(w: bytearray, o: OngoingPartitionReassign
         _f = "removing_replicas"
         w_cfarray(w, o.removing_replicas, "i")
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

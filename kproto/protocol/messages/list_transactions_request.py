@@ -71,7 +71,11 @@ def _d_ListTransactionsRequest_v0(b: bytes, p: int) -> tuple[ListTransactionsReq
         _f = "producer_id_filters"
         o.producer_id_filters, p = r_cfarray(b, p, "q", 8)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.duration_filter = -1
@@ -89,7 +93,11 @@ def _d_ListTransactionsRequest_v1(b: bytes, p: int) -> tuple[ListTransactionsReq
         o.duration_filter = _S_q.unpack_from(b, p)[0]
         p += 8
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -105,7 +113,10 @@ def _e_ListTransactionsRequest_v0(w: bytearray, o: ListTransactionsRequest) -> N
         if o.duration_filter != -1:
             raise absent("duration_filter", o.duration_filter)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -119,7 +130,10 @@ def _e_ListTransactionsRequest_v1(w: bytearray, o: ListTransactionsRequest) -> N
         _f = "duration_filter"
         w += _S_q.pack(o.duration_filter)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -119,7 +119,11 @@ def _d_ListTransactionsResponse_v0(b: bytes, p: int) -> tuple[ListTransactionsRe
         _f = "transaction_states"
         o.transaction_states, p = r_carray(b, p, 11, _d_TransactionState_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -134,7 +138,10 @@ def _e_ListTransactionsResponse_v0(w: bytearray, o: ListTransactionsResponse) ->
         _f = "transaction_states"
         w_carray(w, o.transaction_states, _e_TransactionState_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -150,7 +157,11 @@ def _d_TransactionState_v0(b: bytes, p: int) -> tuple[TransactionState, int]:
         _f = "transaction_state"
         o.transaction_state, p = r_cstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -165,7 +176,10 @@ def _e_TransactionState_v0(w: bytearray, o: TransactionState) -> None:
         _f = "transaction_state"
         w_cstr(w, o.transaction_state)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -191,7 +191,11 @@ def _d_MetadataRequest_v9(b: bytes, p: int) -> tuple[MetadataRequest, int]:
         ) = _S_zzz.unpack_from(b, p)
         p += 3
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -210,7 +214,11 @@ def _d_MetadataRequest_v10(b: bytes, p: int) -> tuple[MetadataRequest, int]:
         ) = _S_zzz.unpack_from(b, p)
         p += 3
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -225,7 +233,11 @@ def _d_MetadataRequest_v11(b: bytes, p: int) -> tuple[MetadataRequest, int]:
         o.allow_auto_topic_creation, o.include_topic_authorized_operations = _S_zz.unpack_from(b, p)
         p += 2
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.include_cluster_authorized_operations = False
@@ -250,7 +262,8 @@ def _e_MetadataRequest_v0(w: bytearray, o: MetadataRequest) -> None:
                 "include_topic_authorized_operations", o.include_topic_authorized_operations
             )
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -273,7 +286,8 @@ def _e_MetadataRequest_v1(w: bytearray, o: MetadataRequest) -> None:
                 "include_topic_authorized_operations", o.include_topic_authorized_operations
             )
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -295,7 +309,8 @@ def _e_MetadataRequest_v4(w: bytearray, o: MetadataRequest) -> None:
                 "include_topic_authorized_operations", o.include_topic_authorized_operations
             )
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -311,7 +326,8 @@ def _e_MetadataRequest_v8(w: bytearray, o: MetadataRequest) -> None:
             o.include_topic_authorized_operations,
         )
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -327,7 +343,10 @@ def _e_MetadataRequest_v9(w: bytearray, o: MetadataRequest) -> None:
             o.include_topic_authorized_operations,
         )
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -343,7 +362,10 @@ def _e_MetadataRequest_v10(w: bytearray, o: MetadataRequest) -> None:
             o.include_topic_authorized_operations,
         )
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -360,7 +382,10 @@ def _e_MetadataRequest_v11(w: bytearray, o: MetadataRequest) -> None:
                 "include_cluster_authorized_operations", o.include_cluster_authorized_operations
             )
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -383,7 +408,11 @@ def _d_MetadataRequestTopic_v9(b: bytes, p: int) -> tuple[MetadataRequestTopic, 
         _f = "name"
         o.name, p = r_cstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.topic_id = ZERO_UUID
@@ -400,7 +429,11 @@ def _d_MetadataRequestTopic_v10(b: bytes, p: int) -> tuple[MetadataRequestTopic,
         _f = "name"
         o.name, p = r_cnstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -411,7 +444,8 @@ def _e_MetadataRequestTopic_v0(w: bytearray, o: MetadataRequestTopic) -> None:
         _f = "name"
         w_str(w, o.name)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -421,7 +455,10 @@ def _e_MetadataRequestTopic_v9(w: bytearray, o: MetadataRequestTopic) -> None:
         _f = "name"
         w_cstr(w, o.name)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -433,7 +470,10 @@ def _e_MetadataRequestTopic_v10(w: bytearray, o: MetadataRequestTopic) -> None:
         _f = "name"
         w_cnstr(w, o.name)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -432,7 +432,11 @@ def _d_MetadataResponse_v9(b: bytes, p: int) -> tuple[MetadataResponse, int]:
         o.cluster_authorized_operations = _S_i.unpack_from(b, p)[0]
         p += 4
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -457,7 +461,11 @@ def _d_MetadataResponse_v10(b: bytes, p: int) -> tuple[MetadataResponse, int]:
         o.cluster_authorized_operations = _S_i.unpack_from(b, p)[0]
         p += 4
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -479,7 +487,11 @@ def _d_MetadataResponse_v11(b: bytes, p: int) -> tuple[MetadataResponse, int]:
         _f = "topics"
         o.topics, p = r_carray(b, p, 26, _d_MetadataResponseTopic_v10)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.cluster_authorized_operations = -2147483648
@@ -502,7 +514,11 @@ def _d_MetadataResponse_v12(b: bytes, p: int) -> tuple[MetadataResponse, int]:
         _f = "topics"
         o.topics, p = r_carray(b, p, 26, _d_MetadataResponseTopic_v12)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.cluster_authorized_operations = -2147483648
@@ -519,7 +535,8 @@ def _e_MetadataResponse_v0(w: bytearray, o: MetadataResponse) -> None:
         if o.cluster_authorized_operations != -2147483648:
             raise absent("cluster_authorized_operations", o.cluster_authorized_operations)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -536,7 +553,8 @@ def _e_MetadataResponse_v1(w: bytearray, o: MetadataResponse) -> None:
         if o.cluster_authorized_operations != -2147483648:
             raise absent("cluster_authorized_operations", o.cluster_authorized_operations)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -555,7 +573,8 @@ def _e_MetadataResponse_v2(w: bytearray, o: MetadataResponse) -> None:
         if o.cluster_authorized_operations != -2147483648:
             raise absent("cluster_authorized_operations", o.cluster_authorized_operations)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -576,7 +595,8 @@ def _e_MetadataResponse_v3(w: bytearray, o: MetadataResponse) -> None:
         if o.cluster_authorized_operations != -2147483648:
             raise absent("cluster_authorized_operations", o.cluster_authorized_operations)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -597,7 +617,8 @@ def _e_MetadataResponse_v5(w: bytearray, o: MetadataResponse) -> None:
         if o.cluster_authorized_operations != -2147483648:
             raise absent("cluster_authorized_operations", o.cluster_authorized_operations)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -618,7 +639,8 @@ def _e_MetadataResponse_v7(w: bytearray, o: MetadataResponse) -> None:
         if o.cluster_authorized_operations != -2147483648:
             raise absent("cluster_authorized_operations", o.cluster_authorized_operations)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -638,7 +660,8 @@ def _e_MetadataResponse_v8(w: bytearray, o: MetadataResponse) -> None:
         _f = "cluster_authorized_operations"
         w += _S_i.pack(o.cluster_authorized_operations)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -658,7 +681,10 @@ def _e_MetadataResponse_v9(w: bytearray, o: MetadataResponse) -> None:
         _f = "cluster_authorized_operations"
         w += _S_i.pack(o.cluster_authorized_operations)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -678,7 +704,10 @@ def _e_MetadataResponse_v10(w: bytearray, o: MetadataResponse) -> None:
         _f = "cluster_authorized_operations"
         w += _S_i.pack(o.cluster_authorized_operations)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -699,7 +728,10 @@ def _e_MetadataResponse_v11(w: bytearray, o: MetadataResponse) -> None:
         if o.cluster_authorized_operations != -2147483648:
             raise absent("cluster_authorized_operations", o.cluster_authorized_operations)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -720,7 +752,10 @@ def _e_MetadataResponse_v12(w: bytearray, o: MetadataResponse) -> None:
         if o.cluster_authorized_operations != -2147483648:
             raise absent("cluster_authorized_operations", o.cluster_authorized_operations)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -776,7 +811,11 @@ def _d_MetadataResponseBroker_v9(b: bytes, p: int) -> tuple[MetadataResponseBrok
         _f = "rack"
         o.rack, p = r_cnstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -791,7 +830,8 @@ def _e_MetadataResponseBroker_v0(w: bytearray, o: MetadataResponseBroker) -> Non
         _f = "port"
         w += _S_i.pack(o.port)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -807,7 +847,8 @@ def _e_MetadataResponseBroker_v1(w: bytearray, o: MetadataResponseBroker) -> Non
         _f = "rack"
         w_nstr(w, o.rack)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -823,7 +864,10 @@ def _e_MetadataResponseBroker_v9(w: bytearray, o: MetadataResponseBroker) -> Non
         _f = "rack"
         w_cnstr(w, o.rack)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -950,7 +994,11 @@ def _d_MetadataResponseTopic_v9(b: bytes, p: int) -> tuple[MetadataResponseTopic
         o.topic_authorized_operations = _S_i.unpack_from(b, p)[0]
         p += 4
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.topic_id = ZERO_UUID
@@ -975,7 +1023,11 @@ def _d_MetadataResponseTopic_v10(b: bytes, p: int) -> tuple[MetadataResponseTopi
         o.topic_authorized_operations = _S_i.unpack_from(b, p)[0]
         p += 4
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -999,7 +1051,11 @@ def _d_MetadataResponseTopic_v12(b: bytes, p: int) -> tuple[MetadataResponseTopi
         o.topic_authorized_operations = _S_i.unpack_from(b, p)[0]
         p += 4
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -1017,7 +1073,8 @@ def _e_MetadataResponseTopic_v0(w: bytearray, o: MetadataResponseTopic) -> None:
         if o.topic_authorized_operations != -2147483648:
             raise absent("topic_authorized_operations", o.topic_authorized_operations)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1036,7 +1093,8 @@ def _e_MetadataResponseTopic_v1(w: bytearray, o: MetadataResponseTopic) -> None:
         if o.topic_authorized_operations != -2147483648:
             raise absent("topic_authorized_operations", o.topic_authorized_operations)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1055,7 +1113,8 @@ def _e_MetadataResponseTopic_v5(w: bytearray, o: MetadataResponseTopic) -> None:
         if o.topic_authorized_operations != -2147483648:
             raise absent("topic_authorized_operations", o.topic_authorized_operations)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1074,7 +1133,8 @@ def _e_MetadataResponseTopic_v7(w: bytearray, o: MetadataResponseTopic) -> None:
         if o.topic_authorized_operations != -2147483648:
             raise absent("topic_authorized_operations", o.topic_authorized_operations)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1092,7 +1152,8 @@ def _e_MetadataResponseTopic_v8(w: bytearray, o: MetadataResponseTopic) -> None:
         _f = "topic_authorized_operations"
         w += _S_i.pack(o.topic_authorized_operations)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1110,7 +1171,10 @@ def _e_MetadataResponseTopic_v9(w: bytearray, o: MetadataResponseTopic) -> None:
         _f = "topic_authorized_operations"
         w += _S_i.pack(o.topic_authorized_operations)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1128,7 +1192,10 @@ def _e_MetadataResponseTopic_v10(w: bytearray, o: MetadataResponseTopic) -> None
         _f = "topic_authorized_operations"
         w += _S_i.pack(o.topic_authorized_operations)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1146,7 +1213,10 @@ def _e_MetadataResponseTopic_v12(w: bytearray, o: MetadataResponseTopic) -> None
         _f = "topic_authorized_operations"
         w += _S_i.pack(o.topic_authorized_operations)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1219,7 +1289,11 @@ def _d_MetadataResponsePartition_v9(b: bytes, p: int) -> tuple[MetadataResponseP
         _f = "offline_replicas"
         o.offline_replicas, p = r_cfarray(b, p, "i", 4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -1234,7 +1308,8 @@ def _e_MetadataResponsePartition_v0(w: bytearray, o: MetadataResponsePartition) 
         _f = "isr_nodes"
         w_farray(w, o.isr_nodes, "i")
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1250,7 +1325,8 @@ def _e_MetadataResponsePartition_v5(w: bytearray, o: MetadataResponsePartition) 
         _f = "offline_replicas"
         w_farray(w, o.offline_replicas, "i")
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1266,7 +1342,8 @@ def _e_MetadataResponsePartition_v7(w: bytearray, o: MetadataResponsePartition) 
         _f = "offline_replicas"
         w_farray(w, o.offline_replicas, "i")
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1282,7 +1359,10 @@ def _e_MetadataResponsePartition_v9(w: bytearray, o: MetadataResponsePartition) 
         _f = "offline_replicas"
         w_cfarray(w, o.offline_replicas, "i")
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

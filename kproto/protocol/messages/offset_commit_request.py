@@ -314,7 +314,11 @@ def _d_OffsetCommitRequest_v8(b: bytes, p: int) -> tuple[OffsetCommitRequest, in
         _f = "topics"
         o.topics, p = r_carray(b, p, 3, _d_OffsetCommitRequestTopic_v8)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.retention_time_ms = -1
@@ -331,7 +335,8 @@ def _e_OffsetCommitRequest_v0(w: bytearray, o: OffsetCommitRequest) -> None:
         if o.group_instance_id is not None:
             raise absent("group_instance_id", o.group_instance_id)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -350,7 +355,8 @@ def _e_OffsetCommitRequest_v1(w: bytearray, o: OffsetCommitRequest) -> None:
         if o.group_instance_id is not None:
             raise absent("group_instance_id", o.group_instance_id)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -371,7 +377,8 @@ def _e_OffsetCommitRequest_v2(w: bytearray, o: OffsetCommitRequest) -> None:
         if o.group_instance_id is not None:
             raise absent("group_instance_id", o.group_instance_id)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -390,7 +397,8 @@ def _e_OffsetCommitRequest_v5(w: bytearray, o: OffsetCommitRequest) -> None:
         if o.group_instance_id is not None:
             raise absent("group_instance_id", o.group_instance_id)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -409,7 +417,8 @@ def _e_OffsetCommitRequest_v6(w: bytearray, o: OffsetCommitRequest) -> None:
         if o.group_instance_id is not None:
             raise absent("group_instance_id", o.group_instance_id)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -427,7 +436,8 @@ def _e_OffsetCommitRequest_v7(w: bytearray, o: OffsetCommitRequest) -> None:
         _f = "topics"
         w_array(w, o.topics, _e_OffsetCommitRequestTopic_v6)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -445,7 +455,10 @@ def _e_OffsetCommitRequest_v8(w: bytearray, o: OffsetCommitRequest) -> None:
         _f = "topics"
         w_carray(w, o.topics, _e_OffsetCommitRequestTopic_v8)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -497,7 +510,11 @@ def _d_OffsetCommitRequestTopic_v8(b: bytes, p: int) -> tuple[OffsetCommitReques
         _f = "partitions"
         o.partitions, p = r_carray(b, p, 18, _d_OffsetCommitRequestPartition_v8)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -510,7 +527,8 @@ def _e_OffsetCommitRequestTopic_v0(w: bytearray, o: OffsetCommitRequestTopic) ->
         _f = "partitions"
         w_array(w, o.partitions, _e_OffsetCommitRequestPartition_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -522,7 +540,8 @@ def _e_OffsetCommitRequestTopic_v1(w: bytearray, o: OffsetCommitRequestTopic) ->
         _f = "partitions"
         w_array(w, o.partitions, _e_OffsetCommitRequestPartition_v1)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -534,7 +553,8 @@ def _e_OffsetCommitRequestTopic_v6(w: bytearray, o: OffsetCommitRequestTopic) ->
         _f = "partitions"
         w_array(w, o.partitions, _e_OffsetCommitRequestPartition_v6)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -546,7 +566,10 @@ def _e_OffsetCommitRequestTopic_v8(w: bytearray, o: OffsetCommitRequestTopic) ->
         _f = "partitions"
         w_carray(w, o.partitions, _e_OffsetCommitRequestPartition_v8)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -614,7 +637,11 @@ def _d_OffsetCommitRequestPartition_v8(
         _f = "committed_metadata"
         o.committed_metadata, p = r_cnstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.commit_timestamp = -1
@@ -631,7 +658,8 @@ def _e_OffsetCommitRequestPartition_v0(w: bytearray, o: OffsetCommitRequestParti
         if o.commit_timestamp != -1:
             raise absent("commit_timestamp", o.commit_timestamp)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -643,7 +671,8 @@ def _e_OffsetCommitRequestPartition_v1(w: bytearray, o: OffsetCommitRequestParti
         _f = "committed_metadata"
         w_nstr(w, o.committed_metadata)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -658,7 +687,8 @@ def _e_OffsetCommitRequestPartition_v6(w: bytearray, o: OffsetCommitRequestParti
         if o.commit_timestamp != -1:
             raise absent("commit_timestamp", o.commit_timestamp)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -673,7 +703,10 @@ def _e_OffsetCommitRequestPartition_v8(w: bytearray, o: OffsetCommitRequestParti
         if o.commit_timestamp != -1:
             raise absent("commit_timestamp", o.commit_timestamp)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -147,7 +147,11 @@ def _d_OffsetCommitResponse_v8(b: bytes, p: int) -> tuple[OffsetCommitResponse, 
         _f = "topics"
         o.topics, p = r_carray(b, p, 3, _d_OffsetCommitResponseTopic_v8)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -158,7 +162,8 @@ def _e_OffsetCommitResponse_v0(w: bytearray, o: OffsetCommitResponse) -> None:
         _f = "topics"
         w_array(w, o.topics, _e_OffsetCommitResponseTopic_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -170,7 +175,8 @@ def _e_OffsetCommitResponse_v3(w: bytearray, o: OffsetCommitResponse) -> None:
         _f = "topics"
         w_array(w, o.topics, _e_OffsetCommitResponseTopic_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -182,7 +188,10 @@ def _e_OffsetCommitResponse_v8(w: bytearray, o: OffsetCommitResponse) -> None:
         _f = "topics"
         w_carray(w, o.topics, _e_OffsetCommitResponseTopic_v8)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -208,7 +217,11 @@ def _d_OffsetCommitResponseTopic_v8(b: bytes, p: int) -> tuple[OffsetCommitRespo
         _f = "partitions"
         o.partitions, p = r_carray(b, p, 7, _d_OffsetCommitResponsePartition_v8)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -221,7 +234,8 @@ def _e_OffsetCommitResponseTopic_v0(w: bytearray, o: OffsetCommitResponseTopic) 
         _f = "partitions"
         w_array(w, o.partitions, _e_OffsetCommitResponsePartition_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -233,7 +247,10 @@ def _e_OffsetCommitResponseTopic_v8(w: bytearray, o: OffsetCommitResponseTopic) 
         _f = "partitions"
         w_carray(w, o.partitions, _e_OffsetCommitResponsePartition_v8)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -261,7 +278,11 @@ def _d_OffsetCommitResponsePartition_v8(
         o.partition_index, o.error_code = _S_ih.unpack_from(b, p)
         p += 6
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -272,7 +293,8 @@ def _e_OffsetCommitResponsePartition_v0(w: bytearray, o: OffsetCommitResponsePar
         _f = "partition_index:i error_code:h"
         w += _S_ih.pack(o.partition_index, o.error_code)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -282,7 +304,10 @@ def _e_OffsetCommitResponsePartition_v8(w: bytearray, o: OffsetCommitResponsePar
         _f = "partition_index:i error_code:h"
         w += _S_ih.pack(o.partition_index, o.error_code)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -117,7 +117,8 @@ def _e_OffsetDeleteRequest_v0(w: bytearray, o: OffsetDeleteRequest) -> None:
         _f = "topics"
         w_array(w, o.topics, _e_OffsetDeleteRequestTopic_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -142,7 +143,8 @@ def _e_OffsetDeleteRequestTopic_v0(w: bytearray, o: OffsetDeleteRequestTopic) ->
         _f = "partitions"
         w_array(w, o.partitions, _e_OffsetDeleteRequestPartition_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -166,7 +168,8 @@ def _e_OffsetDeleteRequestPartition_v0(w: bytearray, o: OffsetDeleteRequestParti
         _f = "partition_index"
         w += _S_i.pack(o.partition_index)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

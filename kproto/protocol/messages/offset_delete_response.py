@@ -131,7 +131,8 @@ def _e_OffsetDeleteResponse_v0(w: bytearray, o: OffsetDeleteResponse) -> None:
         _f = "topics"
         w_array(w, o.topics, _e_OffsetDeleteResponseTopic_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -156,7 +157,8 @@ def _e_OffsetDeleteResponseTopic_v0(w: bytearray, o: OffsetDeleteResponseTopic) 
         _f = "partitions"
         w_array(w, o.partitions, _e_OffsetDeleteResponsePartition_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -180,7 +182,8 @@ def _e_OffsetDeleteResponsePartition_v0(w: bytearray, o: OffsetDeleteResponsePar
         _f = "partition_index:i error_code:h"
         w += _S_ih.pack(o.partition_index, o.error_code)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -206,7 +206,11 @@ def _d_OffsetFetchRequest_v6(b: bytes, p: int) -> tuple[OffsetFetchRequest, int]
         _f = "topics"
         o.topics, p = r_cnarray(b, p, 3, _d_OffsetFetchRequestTopic_v6)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.groups = []
@@ -225,7 +229,11 @@ def _d_OffsetFetchRequest_v7(b: bytes, p: int) -> tuple[OffsetFetchRequest, int]
         o.require_stable = _S_z.unpack_from(b, p)[0]
         p += 1
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.groups = []
@@ -241,7 +249,11 @@ def _d_OffsetFetchRequest_v8(b: bytes, p: int) -> tuple[OffsetFetchRequest, int]
         o.require_stable = _S_z.unpack_from(b, p)[0]
         p += 1
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.group_id = ""
@@ -258,7 +270,11 @@ def _d_OffsetFetchRequest_v9(b: bytes, p: int) -> tuple[OffsetFetchRequest, int]
         o.require_stable = _S_z.unpack_from(b, p)[0]
         p += 1
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.group_id = ""
@@ -279,7 +295,8 @@ def _e_OffsetFetchRequest_v0(w: bytearray, o: OffsetFetchRequest) -> None:
         if o.require_stable:
             raise absent("require_stable", o.require_stable)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -297,7 +314,8 @@ def _e_OffsetFetchRequest_v2(w: bytearray, o: OffsetFetchRequest) -> None:
         if o.require_stable:
             raise absent("require_stable", o.require_stable)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -315,7 +333,10 @@ def _e_OffsetFetchRequest_v6(w: bytearray, o: OffsetFetchRequest) -> None:
         if o.require_stable:
             raise absent("require_stable", o.require_stable)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -332,7 +353,10 @@ def _e_OffsetFetchRequest_v7(w: bytearray, o: OffsetFetchRequest) -> None:
         if o.groups != []:
             raise absent("groups", o.groups)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -350,7 +374,10 @@ def _e_OffsetFetchRequest_v8(w: bytearray, o: OffsetFetchRequest) -> None:
         if o.topics != []:
             raise absent("topics", o.topics)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -368,7 +395,10 @@ def _e_OffsetFetchRequest_v9(w: bytearray, o: OffsetFetchRequest) -> None:
         if o.topics != []:
             raise absent("topics", o.topics)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -394,7 +424,11 @@ def _d_OffsetFetchRequestTopic_v6(b: bytes, p: int) -> tuple[OffsetFetchRequestT
         _f = "partition_indexes"
         o.partition_indexes, p = r_cfarray(b, p, "i", 4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -407,7 +441,8 @@ def _e_OffsetFetchRequestTopic_v0(w: bytearray, o: OffsetFetchRequestTopic) -> N
         _f = "partition_indexes"
         w_farray(w, o.partition_indexes, "i")
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -419,7 +454,10 @@ def _e_OffsetFetchRequestTopic_v6(w: bytearray, o: OffsetFetchRequestTopic) -> N
         _f = "partition_indexes"
         w_cfarray(w, o.partition_indexes, "i")
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -432,7 +470,11 @@ def _d_OffsetFetchRequestGroup_v8(b: bytes, p: int) -> tuple[OffsetFetchRequestG
         _f = "topics"
         o.topics, p = r_cnarray(b, p, 3, _d_OffsetFetchRequestTopics_v8)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.member_id = None
@@ -453,7 +495,11 @@ def _d_OffsetFetchRequestGroup_v9(b: bytes, p: int) -> tuple[OffsetFetchRequestG
         _f = "topics"
         o.topics, p = r_cnarray(b, p, 3, _d_OffsetFetchRequestTopics_v8)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -466,7 +512,10 @@ def _e_OffsetFetchRequestGroup_v8(w: bytearray, o: OffsetFetchRequestGroup) -> N
         _f = "topics"
         w_cnarray(w, o.topics, _e_OffsetFetchRequestTopics_v8)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -482,7 +531,10 @@ def _e_OffsetFetchRequestGroup_v9(w: bytearray, o: OffsetFetchRequestGroup) -> N
         _f = "topics"
         w_cnarray(w, o.topics, _e_OffsetFetchRequestTopics_v8)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -495,7 +547,11 @@ def _d_OffsetFetchRequestTopics_v8(b: bytes, p: int) -> tuple[OffsetFetchRequest
         _f = "partition_indexes"
         o.partition_indexes, p = r_cfarray(b, p, "i", 4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -508,7 +564,10 @@ def _e_OffsetFetchRequestTopics_v8(w: bytearray, o: OffsetFetchRequestTopics) ->
         _f = "partition_indexes"
         w_cfarray(w, o.partition_indexes, "i")
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

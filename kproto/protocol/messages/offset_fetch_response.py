@@ -339,7 +339,11 @@ def _d_OffsetFetchResponse_v6(b: bytes, p: int) -> tuple[OffsetFetchResponse, in
         o.error_code = _S_h.unpack_from(b, p)[0]
         p += 2
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.groups = []
@@ -355,7 +359,11 @@ def _d_OffsetFetchResponse_v8(b: bytes, p: int) -> tuple[OffsetFetchResponse, in
         _f = "groups"
         o.groups, p = r_carray(b, p, 5, _d_OffsetFetchResponseGroup_v8)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.topics = []
@@ -371,7 +379,8 @@ def _e_OffsetFetchResponse_v0(w: bytearray, o: OffsetFetchResponse) -> None:
         if o.groups != []:
             raise absent("groups", o.groups)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -386,7 +395,8 @@ def _e_OffsetFetchResponse_v2(w: bytearray, o: OffsetFetchResponse) -> None:
         if o.groups != []:
             raise absent("groups", o.groups)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -403,7 +413,8 @@ def _e_OffsetFetchResponse_v3(w: bytearray, o: OffsetFetchResponse) -> None:
         if o.groups != []:
             raise absent("groups", o.groups)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -420,7 +431,8 @@ def _e_OffsetFetchResponse_v5(w: bytearray, o: OffsetFetchResponse) -> None:
         if o.groups != []:
             raise absent("groups", o.groups)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -437,7 +449,10 @@ def _e_OffsetFetchResponse_v6(w: bytearray, o: OffsetFetchResponse) -> None:
         if o.groups != []:
             raise absent("groups", o.groups)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -452,7 +467,10 @@ def _e_OffsetFetchResponse_v8(w: bytearray, o: OffsetFetchResponse) -> None:
         if o.topics != []:
             raise absent("topics", o.topics)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -491,7 +509,11 @@ def _d_OffsetFetchResponseTopic_v6(b: bytes, p: int) -> tuple[OffsetFetchRespons
         _f = "partitions"
         o.partitions, p = r_carray(b, p, 20, _d_OffsetFetchResponsePartition_v6)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -504,7 +526,8 @@ def _e_OffsetFetchResponseTopic_v0(w: bytearray, o: OffsetFetchResponseTopic) ->
         _f = "partitions"
         w_array(w, o.partitions, _e_OffsetFetchResponsePartition_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -516,7 +539,8 @@ def _e_OffsetFetchResponseTopic_v5(w: bytearray, o: OffsetFetchResponseTopic) ->
         _f = "partitions"
         w_array(w, o.partitions, _e_OffsetFetchResponsePartition_v5)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -528,7 +552,10 @@ def _e_OffsetFetchResponseTopic_v6(w: bytearray, o: OffsetFetchResponseTopic) ->
         _f = "partitions"
         w_carray(w, o.partitions, _e_OffsetFetchResponsePartition_v6)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -586,7 +613,11 @@ def _d_OffsetFetchResponsePartition_v6(
         o.error_code = _S_h.unpack_from(b, p)[0]
         p += 2
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -601,7 +632,8 @@ def _e_OffsetFetchResponsePartition_v0(w: bytearray, o: OffsetFetchResponseParti
         _f = "error_code"
         w += _S_h.pack(o.error_code)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -615,7 +647,8 @@ def _e_OffsetFetchResponsePartition_v5(w: bytearray, o: OffsetFetchResponseParti
         _f = "error_code"
         w += _S_h.pack(o.error_code)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -629,7 +662,10 @@ def _e_OffsetFetchResponsePartition_v6(w: bytearray, o: OffsetFetchResponseParti
         _f = "error_code"
         w += _S_h.pack(o.error_code)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -645,7 +681,11 @@ def _d_OffsetFetchResponseGroup_v8(b: bytes, p: int) -> tuple[OffsetFetchRespons
         o.error_code = _S_h.unpack_from(b, p)[0]
         p += 2
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -660,7 +700,10 @@ def _e_OffsetFetchResponseGroup_v8(w: bytearray, o: OffsetFetchResponseGroup) ->
         _f = "error_code"
         w += _S_h.pack(o.error_code)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -673,7 +716,11 @@ def _d_OffsetFetchResponseTopics_v8(b: bytes, p: int) -> tuple[OffsetFetchRespon
         _f = "partitions"
         o.partitions, p = r_carray(b, p, 20, _d_OffsetFetchResponsePartitions_v8)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -686,7 +733,10 @@ def _e_OffsetFetchResponseTopics_v8(w: bytearray, o: OffsetFetchResponseTopics) 
         _f = "partitions"
         w_carray(w, o.partitions, _e_OffsetFetchResponsePartitions_v8)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -705,7 +755,11 @@ def _d_OffsetFetchResponsePartitions_v8(
         o.error_code = _S_h.unpack_from(b, p)[0]
         p += 2
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -720,7 +774,10 @@ def _e_OffsetFetchResponsePartitions_v8(w: bytearray, o: OffsetFetchResponsePart
         _f = "error_code"
         w += _S_h.pack(o.error_code)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

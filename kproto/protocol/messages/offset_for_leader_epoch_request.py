@@ -167,7 +167,11 @@ def _d_OffsetForLeaderEpochRequest_v4(b: bytes, p: int) -> tuple[OffsetForLeader
         _f = "topics"
         o.topics, p = r_carray(b, p, 3, _d_OffsetForLeaderTopic_v4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -178,7 +182,8 @@ def _e_OffsetForLeaderEpochRequest_v0(w: bytearray, o: OffsetForLeaderEpochReque
         _f = "topics"
         w_array(w, o.topics, _e_OffsetForLeaderTopic_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -188,7 +193,8 @@ def _e_OffsetForLeaderEpochRequest_v2(w: bytearray, o: OffsetForLeaderEpochReque
         _f = "topics"
         w_array(w, o.topics, _e_OffsetForLeaderTopic_v2)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -200,7 +206,8 @@ def _e_OffsetForLeaderEpochRequest_v3(w: bytearray, o: OffsetForLeaderEpochReque
         _f = "topics"
         w_array(w, o.topics, _e_OffsetForLeaderTopic_v2)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -212,7 +219,10 @@ def _e_OffsetForLeaderEpochRequest_v4(w: bytearray, o: OffsetForLeaderEpochReque
         _f = "topics"
         w_carray(w, o.topics, _e_OffsetForLeaderTopic_v4)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -251,7 +261,11 @@ def _d_OffsetForLeaderTopic_v4(b: bytes, p: int) -> tuple[OffsetForLeaderTopic, 
         _f = "partitions"
         o.partitions, p = r_carray(b, p, 13, _d_OffsetForLeaderPartition_v4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -264,7 +278,8 @@ def _e_OffsetForLeaderTopic_v0(w: bytearray, o: OffsetForLeaderTopic) -> None:
         _f = "partitions"
         w_array(w, o.partitions, _e_OffsetForLeaderPartition_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -276,7 +291,8 @@ def _e_OffsetForLeaderTopic_v2(w: bytearray, o: OffsetForLeaderTopic) -> None:
         _f = "partitions"
         w_array(w, o.partitions, _e_OffsetForLeaderPartition_v2)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -288,7 +304,10 @@ def _e_OffsetForLeaderTopic_v4(w: bytearray, o: OffsetForLeaderTopic) -> None:
         _f = "partitions"
         w_carray(w, o.partitions, _e_OffsetForLeaderPartition_v4)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -325,7 +344,11 @@ def _d_OffsetForLeaderPartition_v4(b: bytes, p: int) -> tuple[OffsetForLeaderPar
         o.partition, o.current_leader_epoch, o.leader_epoch = _S_iii.unpack_from(b, p)
         p += 12
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -336,7 +359,8 @@ def _e_OffsetForLeaderPartition_v0(w: bytearray, o: OffsetForLeaderPartition) ->
         _f = "partition:i leader_epoch:i"
         w += _S_ii.pack(o.partition, o.leader_epoch)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -346,7 +370,8 @@ def _e_OffsetForLeaderPartition_v2(w: bytearray, o: OffsetForLeaderPartition) ->
         _f = "partition:i current_leader_epoch:i leader_epoch:i"
         w += _S_iii.pack(o.partition, o.current_leader_epoch, o.leader_epoch)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -356,7 +381,10 @@ def _e_OffsetForLeaderPartition_v4(w: bytearray, o: OffsetForLeaderPartition) ->
         _f = "partition:i current_leader_epoch:i leader_epoch:i"
         w += _S_iii.pack(o.partition, o.current_leader_epoch, o.leader_epoch)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -176,7 +176,11 @@ def _d_OffsetForLeaderEpochResponse_v4(
         _f = "topics"
         o.topics, p = r_carray(b, p, 3, _d_OffsetForLeaderTopicResult_v4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -187,7 +191,8 @@ def _e_OffsetForLeaderEpochResponse_v0(w: bytearray, o: OffsetForLeaderEpochResp
         _f = "topics"
         w_array(w, o.topics, _e_OffsetForLeaderTopicResult_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -197,7 +202,8 @@ def _e_OffsetForLeaderEpochResponse_v1(w: bytearray, o: OffsetForLeaderEpochResp
         _f = "topics"
         w_array(w, o.topics, _e_OffsetForLeaderTopicResult_v1)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -209,7 +215,8 @@ def _e_OffsetForLeaderEpochResponse_v2(w: bytearray, o: OffsetForLeaderEpochResp
         _f = "topics"
         w_array(w, o.topics, _e_OffsetForLeaderTopicResult_v1)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -221,7 +228,10 @@ def _e_OffsetForLeaderEpochResponse_v4(w: bytearray, o: OffsetForLeaderEpochResp
         _f = "topics"
         w_carray(w, o.topics, _e_OffsetForLeaderTopicResult_v4)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -260,7 +270,11 @@ def _d_OffsetForLeaderTopicResult_v4(b: bytes, p: int) -> tuple[OffsetForLeaderT
         _f = "partitions"
         o.partitions, p = r_carray(b, p, 19, _d_EpochEndOffset_v4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -273,7 +287,8 @@ def _e_OffsetForLeaderTopicResult_v0(w: bytearray, o: OffsetForLeaderTopicResult
         _f = "partitions"
         w_array(w, o.partitions, _e_EpochEndOffset_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -285,7 +300,8 @@ def _e_OffsetForLeaderTopicResult_v1(w: bytearray, o: OffsetForLeaderTopicResult
         _f = "partitions"
         w_array(w, o.partitions, _e_EpochEndOffset_v1)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -297,7 +313,10 @@ def _e_OffsetForLeaderTopicResult_v4(w: bytearray, o: OffsetForLeaderTopicResult
         _f = "partitions"
         w_carray(w, o.partitions, _e_EpochEndOffset_v4)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -334,7 +353,11 @@ def _d_EpochEndOffset_v4(b: bytes, p: int) -> tuple[EpochEndOffset, int]:
         o.error_code, o.partition, o.leader_epoch, o.end_offset = _S_hiiq.unpack_from(b, p)
         p += 18
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -345,7 +368,8 @@ def _e_EpochEndOffset_v0(w: bytearray, o: EpochEndOffset) -> None:
         _f = "error_code:h partition:i end_offset:q"
         w += _S_hiq.pack(o.error_code, o.partition, o.end_offset)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -355,7 +379,8 @@ def _e_EpochEndOffset_v1(w: bytearray, o: EpochEndOffset) -> None:
         _f = "error_code:h partition:i leader_epoch:i end_offset:q"
         w += _S_hiiq.pack(o.error_code, o.partition, o.leader_epoch, o.end_offset)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -365,7 +390,10 @@ def _e_EpochEndOffset_v4(w: bytearray, o: EpochEndOffset) -> None:
         _f = "error_code:h partition:i leader_epoch:i end_offset:q"
         w += _S_hiiq.pack(o.error_code, o.partition, o.leader_epoch, o.end_offset)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -172,7 +172,11 @@ def _d_ProduceRequest_v9(b: bytes, p: int) -> tuple[ProduceRequest, int]:
         _f = "topic_data"
         o.topic_data, p = r_carray(b, p, 3, _d_TopicProduceData_v9)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -188,7 +192,8 @@ def _e_ProduceRequest_v0(w: bytearray, o: ProduceRequest) -> None:
         if o.transactional_id is not None:
             raise absent("transactional_id", o.transactional_id)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -202,7 +207,8 @@ def _e_ProduceRequest_v3(w: bytearray, o: ProduceRequest) -> None:
         _f = "topic_data"
         w_array(w, o.topic_data, _e_TopicProduceData_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -216,7 +222,10 @@ def _e_ProduceRequest_v9(w: bytearray, o: ProduceRequest) -> None:
         _f = "topic_data"
         w_carray(w, o.topic_data, _e_TopicProduceData_v9)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -242,7 +251,11 @@ def _d_TopicProduceData_v9(b: bytes, p: int) -> tuple[TopicProduceData, int]:
         _f = "partition_data"
         o.partition_data, p = r_carray(b, p, 6, _d_PartitionProduceData_v9)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -255,7 +268,8 @@ def _e_TopicProduceData_v0(w: bytearray, o: TopicProduceData) -> None:
         _f = "partition_data"
         w_array(w, o.partition_data, _e_PartitionProduceData_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -267,7 +281,10 @@ def _e_TopicProduceData_v9(w: bytearray, o: TopicProduceData) -> None:
         _f = "partition_data"
         w_carray(w, o.partition_data, _e_PartitionProduceData_v9)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -295,7 +312,11 @@ def _d_PartitionProduceData_v9(b: bytes, p: int) -> tuple[PartitionProduceData, 
         _f = "records"
         o.records, p = r_cnbytes(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -308,7 +329,8 @@ def _e_PartitionProduceData_v0(w: bytearray, o: PartitionProduceData) -> None:
         _f = "records"
         w_nbytes(w, o.records)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -320,7 +342,10 @@ def _e_PartitionProduceData_v9(w: bytearray, o: PartitionProduceData) -> None:
         _f = "records"
         w_cnbytes(w, o.records)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -20,6 +20,7 @@ from kproto.protocol._primitives import (
     r_nstr,
     r_str,
     r_tags,
+    struct_is_default,
     tagged_end,
     w_array,
     w_carray,
@@ -107,8 +108,8 @@ class PartitionProduceResponse(Struct):
     """A struct of ProduceResponse."""
 
     __slots__ = (
+        "_current_leader",
         "base_offset",
-        "current_leader",
         "error_code",
         "error_message",
         "index",
@@ -147,7 +148,7 @@ class PartitionProduceResponse(Struct):
     # batch to be dropped (versions 8+; nullable 8+; ignorable)
     error_message: str | None
     # (versions 10+; tag 0 in 10+)
-    current_leader: LeaderIdAndEpoch
+    _current_leader: LeaderIdAndEpoch
     unknown_tagged_fields: list[tuple[int, bytes]]
 
     def __init__(
@@ -170,10 +171,20 @@ class PartitionProduceResponse(Struct):
         self.log_start_offset = log_start_offset
         self.record_errors = [] if record_errors is DEFAULT else record_errors
         self.error_message = error_message
-        self.current_leader = LeaderIdAndEpoch() if current_leader is DEFAULT else current_leader
+        self._current_leader = current_leader
         self.unknown_tagged_fields = (
             [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
         )
+
+    @property
+    def current_leader(self) -> LeaderIdAndEpoch:
+        if self._current_leader is DEFAULT:
+            self._current_leader = LeaderIdAndEpoch()
+        return self._current_leader
+
+    @current_leader.setter
+    def current_leader(self, value: LeaderIdAndEpoch) -> None:
+        self._current_leader = value
 
 
 class BatchIndexAndErrorMessage(Struct):
@@ -345,8 +356,8 @@ def _d_ProduceResponse_v9(b: bytes, p: int) -> tuple[ProduceResponse, int]:
         o.throttle_time_ms = _S_i.unpack_from(b, p)[0]
         p += 4
         _f = "unknown_tagged_fields"
-        _tags, p = r_tags(b, p)
-        if _tags:
+        if b[p]:
+            _tags, p = r_tags(b, p)
             _u: list[tuple[int, bytes]] = []
             for _tag, _data in _tags:
                 if _tag == 0:
@@ -355,7 +366,8 @@ def _d_ProduceResponse_v9(b: bytes, p: int) -> tuple[ProduceResponse, int]:
                     _u.append((_tag, _data))
             o.unknown_tagged_fields = _u
         else:
-            o.unknown_tagged_fields = _tags
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.node_endpoints = []
@@ -372,8 +384,8 @@ def _d_ProduceResponse_v10(b: bytes, p: int) -> tuple[ProduceResponse, int]:
         p += 4
         o.node_endpoints = []
         _f = "unknown_tagged_fields"
-        _tags, p = r_tags(b, p)
-        if _tags:
+        if b[p]:
+            _tags, p = r_tags(b, p)
             _u: list[tuple[int, bytes]] = []
             for _tag, _data in _tags:
                 if _tag == 0:
@@ -384,7 +396,8 @@ def _d_ProduceResponse_v10(b: bytes, p: int) -> tuple[ProduceResponse, int]:
                     _u.append((_tag, _data))
             o.unknown_tagged_fields = _u
         else:
-            o.unknown_tagged_fields = _tags
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -398,7 +411,8 @@ def _e_ProduceResponse_v0(w: bytearray, o: ProduceResponse) -> None:
         if o.node_endpoints != []:
             raise absent("node_endpoints", o.node_endpoints)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -413,7 +427,8 @@ def _e_ProduceResponse_v1(w: bytearray, o: ProduceResponse) -> None:
         if o.node_endpoints != []:
             raise absent("node_endpoints", o.node_endpoints)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -428,7 +443,8 @@ def _e_ProduceResponse_v2(w: bytearray, o: ProduceResponse) -> None:
         if o.node_endpoints != []:
             raise absent("node_endpoints", o.node_endpoints)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -443,7 +459,8 @@ def _e_ProduceResponse_v5(w: bytearray, o: ProduceResponse) -> None:
         if o.node_endpoints != []:
             raise absent("node_endpoints", o.node_endpoints)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -458,7 +475,8 @@ def _e_ProduceResponse_v8(w: bytearray, o: ProduceResponse) -> None:
         if o.node_endpoints != []:
             raise absent("node_endpoints", o.node_endpoints)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -473,7 +491,10 @@ def _e_ProduceResponse_v9(w: bytearray, o: ProduceResponse) -> None:
         if o.node_endpoints != []:
             raise absent("node_endpoints", o.node_endpoints)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -557,7 +578,11 @@ def _d_TopicProduceResponse_v9(b: bytes, p: int) -> tuple[TopicProduceResponse, 
         _f = "partition_responses"
         o.partition_responses, p = r_carray(b, p, 33, _d_PartitionProduceResponse_v9)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -571,7 +596,11 @@ def _d_TopicProduceResponse_v10(b: bytes, p: int) -> tuple[TopicProduceResponse,
         _f = "partition_responses"
         o.partition_responses, p = r_carray(b, p, 33, _d_PartitionProduceResponse_v10)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -584,7 +613,8 @@ def _e_TopicProduceResponse_v0(w: bytearray, o: TopicProduceResponse) -> None:
         _f = "partition_responses"
         w_array(w, o.partition_responses, _e_PartitionProduceResponse_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -596,7 +626,8 @@ def _e_TopicProduceResponse_v2(w: bytearray, o: TopicProduceResponse) -> None:
         _f = "partition_responses"
         w_array(w, o.partition_responses, _e_PartitionProduceResponse_v2)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -608,7 +639,8 @@ def _e_TopicProduceResponse_v5(w: bytearray, o: TopicProduceResponse) -> None:
         _f = "partition_responses"
         w_array(w, o.partition_responses, _e_PartitionProduceResponse_v5)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -620,7 +652,8 @@ def _e_TopicProduceResponse_v8(w: bytearray, o: TopicProduceResponse) -> None:
         _f = "partition_responses"
         w_array(w, o.partition_responses, _e_PartitionProduceResponse_v8)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -632,7 +665,10 @@ def _e_TopicProduceResponse_v9(w: bytearray, o: TopicProduceResponse) -> None:
         _f = "partition_responses"
         w_carray(w, o.partition_responses, _e_PartitionProduceResponse_v9)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -644,7 +680,10 @@ def _e_TopicProduceResponse_v10(w: bytearray, o: TopicProduceResponse) -> None:
         _f = "partition_responses"
         w_carray(w, o.partition_responses, _e_PartitionProduceResponse_v10)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -661,7 +700,7 @@ def _d_PartitionProduceResponse_v0(b: bytes, p: int) -> tuple[PartitionProduceRe
     o.log_start_offset = -1
     o.record_errors = []
     o.error_message = None
-    o.current_leader = LeaderIdAndEpoch()
+    o._current_leader = DEFAULT
     o.unknown_tagged_fields = []
     return o, p
 
@@ -677,7 +716,7 @@ def _d_PartitionProduceResponse_v2(b: bytes, p: int) -> tuple[PartitionProduceRe
     o.log_start_offset = -1
     o.record_errors = []
     o.error_message = None
-    o.current_leader = LeaderIdAndEpoch()
+    o._current_leader = DEFAULT
     o.unknown_tagged_fields = []
     return o, p
 
@@ -698,7 +737,7 @@ def _d_PartitionProduceResponse_v5(b: bytes, p: int) -> tuple[PartitionProduceRe
         raise decode_failure(e, _f, b, p) from None
     o.record_errors = []
     o.error_message = None
-    o.current_leader = LeaderIdAndEpoch()
+    o._current_leader = DEFAULT
     o.unknown_tagged_fields = []
     return o, p
 
@@ -721,7 +760,7 @@ def _d_PartitionProduceResponse_v8(b: bytes, p: int) -> tuple[PartitionProduceRe
         o.error_message, p = r_nstr(b, p)
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
-    o.current_leader = LeaderIdAndEpoch()
+    o._current_leader = DEFAULT
     o.unknown_tagged_fields = []
     return o, p
 
@@ -743,8 +782,8 @@ def _d_PartitionProduceResponse_v9(b: bytes, p: int) -> tuple[PartitionProduceRe
         _f = "error_message"
         o.error_message, p = r_cnstr(b, p)
         _f = "unknown_tagged_fields"
-        _tags, p = r_tags(b, p)
-        if _tags:
+        if b[p]:
+            _tags, p = r_tags(b, p)
             _u: list[tuple[int, bytes]] = []
             for _tag, _data in _tags:
                 if _tag == 0:
@@ -753,10 +792,11 @@ def _d_PartitionProduceResponse_v9(b: bytes, p: int) -> tuple[PartitionProduceRe
                     _u.append((_tag, _data))
             o.unknown_tagged_fields = _u
         else:
-            o.unknown_tagged_fields = _tags
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
-    o.current_leader = LeaderIdAndEpoch()
+    o._current_leader = DEFAULT
     return o, p
 
 
@@ -776,21 +816,22 @@ def _d_PartitionProduceResponse_v10(b: bytes, p: int) -> tuple[PartitionProduceR
         o.record_errors, p = r_carray(b, p, 6, _d_BatchIndexAndErrorMessage_v9)
         _f = "error_message"
         o.error_message, p = r_cnstr(b, p)
-        o.current_leader = LeaderIdAndEpoch()
+        o._current_leader = DEFAULT
         _f = "unknown_tagged_fields"
-        _tags, p = r_tags(b, p)
-        if _tags:
+        if b[p]:
+            _tags, p = r_tags(b, p)
             _u: list[tuple[int, bytes]] = []
             for _tag, _data in _tags:
                 if _tag == 0:
                     _f = "current_leader"
-                    o.current_leader, _q = _d_LeaderIdAndEpoch_v10(_data, 0)
+                    o._current_leader, _q = _d_LeaderIdAndEpoch_v10(_data, 0)
                     tagged_end(_data, _q)
                 else:
                     _u.append((_tag, _data))
             o.unknown_tagged_fields = _u
         else:
-            o.unknown_tagged_fields = _tags
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -801,10 +842,11 @@ def _e_PartitionProduceResponse_v0(w: bytearray, o: PartitionProduceResponse) ->
         _f = "index:i error_code:h base_offset:q"
         w += _S_ihq.pack(o.index, o.error_code, o.base_offset)
         _f = "current_leader"
-        if o.current_leader != LeaderIdAndEpoch():
+        if not struct_is_default(o._current_leader, LeaderIdAndEpoch):
             raise absent("current_leader", o.current_leader)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -814,10 +856,11 @@ def _e_PartitionProduceResponse_v2(w: bytearray, o: PartitionProduceResponse) ->
         _f = "index:i error_code:h base_offset:q log_append_time_ms:q"
         w += _S_ihqq.pack(o.index, o.error_code, o.base_offset, o.log_append_time_ms)
         _f = "current_leader"
-        if o.current_leader != LeaderIdAndEpoch():
+        if not struct_is_default(o._current_leader, LeaderIdAndEpoch):
             raise absent("current_leader", o.current_leader)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -829,10 +872,11 @@ def _e_PartitionProduceResponse_v5(w: bytearray, o: PartitionProduceResponse) ->
             o.index, o.error_code, o.base_offset, o.log_append_time_ms, o.log_start_offset
         )
         _f = "current_leader"
-        if o.current_leader != LeaderIdAndEpoch():
+        if not struct_is_default(o._current_leader, LeaderIdAndEpoch):
             raise absent("current_leader", o.current_leader)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -848,10 +892,11 @@ def _e_PartitionProduceResponse_v8(w: bytearray, o: PartitionProduceResponse) ->
         _f = "error_message"
         w_nstr(w, o.error_message)
         _f = "current_leader"
-        if o.current_leader != LeaderIdAndEpoch():
+        if not struct_is_default(o._current_leader, LeaderIdAndEpoch):
             raise absent("current_leader", o.current_leader)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -867,10 +912,13 @@ def _e_PartitionProduceResponse_v9(w: bytearray, o: PartitionProduceResponse) ->
         _f = "error_message"
         w_cnstr(w, o.error_message)
         _f = "current_leader"
-        if o.current_leader != LeaderIdAndEpoch():
+        if not struct_is_default(o._current_leader, LeaderIdAndEpoch):
             raise absent("current_leader", o.current_leader)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -888,7 +936,7 @@ def _e_PartitionProduceResponse_v10(w: bytearray, o: PartitionProduceResponse) -
         _f = "unknown_tagged_fields"
         _t: list[tuple[int, bytes | bytearray]] = []
         _f = "current_leader"
-        if o.current_leader != LeaderIdAndEpoch():
+        if not struct_is_default(o._current_leader, LeaderIdAndEpoch):
             _v = bytearray()
             w_struct(_v, o.current_leader, _e_LeaderIdAndEpoch_v10)
             _t.append((0, _v))
@@ -921,7 +969,11 @@ def _d_BatchIndexAndErrorMessage_v9(b: bytes, p: int) -> tuple[BatchIndexAndErro
         _f = "batch_index_error_message"
         o.batch_index_error_message, p = r_cnstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -934,7 +986,8 @@ def _e_BatchIndexAndErrorMessage_v8(w: bytearray, o: BatchIndexAndErrorMessage) 
         _f = "batch_index_error_message"
         w_nstr(w, o.batch_index_error_message)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -946,7 +999,10 @@ def _e_BatchIndexAndErrorMessage_v9(w: bytearray, o: BatchIndexAndErrorMessage) 
         _f = "batch_index_error_message"
         w_cnstr(w, o.batch_index_error_message)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -958,7 +1014,11 @@ def _d_LeaderIdAndEpoch_v10(b: bytes, p: int) -> tuple[LeaderIdAndEpoch, int]:
         o.leader_id, o.leader_epoch = _S_ii.unpack_from(b, p)
         p += 8
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -969,7 +1029,10 @@ def _e_LeaderIdAndEpoch_v10(w: bytearray, o: LeaderIdAndEpoch) -> None:
         _f = "leader_id:i leader_epoch:i"
         w += _S_ii.pack(o.leader_id, o.leader_epoch)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -988,7 +1051,11 @@ def _d_NodeEndpoint_v10(b: bytes, p: int) -> tuple[NodeEndpoint, int]:
         _f = "rack"
         o.rack, p = r_cnstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -1005,7 +1072,10 @@ def _e_NodeEndpoint_v10(w: bytearray, o: NodeEndpoint) -> None:
         _f = "rack"
         w_cnstr(w, o.rack)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -90,7 +90,11 @@ def _d_PushTelemetryRequest_v0(b: bytes, p: int) -> tuple[PushTelemetryRequest, 
         _f = "metrics"
         o.metrics, p = r_cbytes(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -105,7 +109,10 @@ def _e_PushTelemetryRequest_v0(w: bytearray, o: PushTelemetryRequest) -> None:
         _f = "metrics"
         w_cbytes(w, o.metrics)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -117,7 +117,11 @@ def _d_ReadShareGroupStateRequest_v0(b: bytes, p: int) -> tuple[ReadShareGroupSt
         _f = "topics"
         o.topics, p = r_carray(b, p, 18, _d_ReadStateData_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -130,7 +134,10 @@ def _e_ReadShareGroupStateRequest_v0(w: bytearray, o: ReadShareGroupStateRequest
         _f = "topics"
         w_carray(w, o.topics, _e_ReadStateData_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -145,7 +152,11 @@ def _d_ReadStateData_v0(b: bytes, p: int) -> tuple[ReadStateData, int]:
         _f = "partitions"
         o.partitions, p = r_carray(b, p, 9, _d_PartitionData_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -158,7 +169,10 @@ def _e_ReadStateData_v0(w: bytearray, o: ReadStateData) -> None:
         _f = "partitions"
         w_carray(w, o.partitions, _e_PartitionData_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -170,7 +184,11 @@ def _d_PartitionData_v0(b: bytes, p: int) -> tuple[PartitionData, int]:
         o.partition, o.leader_epoch = _S_ii.unpack_from(b, p)
         p += 8
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -181,7 +199,10 @@ def _e_PartitionData_v0(w: bytearray, o: PartitionData) -> None:
         _f = "partition:i leader_epoch:i"
         w += _S_ii.pack(o.partition, o.leader_epoch)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -191,7 +191,11 @@ def _d_ReadShareGroupStateResponse_v0(b: bytes, p: int) -> tuple[ReadShareGroupS
         _f = "results"
         o.results, p = r_carray(b, p, 18, _d_ReadStateResult_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -202,7 +206,10 @@ def _e_ReadShareGroupStateResponse_v0(w: bytearray, o: ReadShareGroupStateRespon
         _f = "results"
         w_carray(w, o.results, _e_ReadStateResult_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -217,7 +224,11 @@ def _d_ReadStateResult_v0(b: bytes, p: int) -> tuple[ReadStateResult, int]:
         _f = "partitions"
         o.partitions, p = r_carray(b, p, 21, _d_PartitionResult_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -230,7 +241,10 @@ def _e_ReadStateResult_v0(w: bytearray, o: ReadStateResult) -> None:
         _f = "partitions"
         w_carray(w, o.partitions, _e_PartitionResult_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -249,7 +263,11 @@ def _d_PartitionResult_v0(b: bytes, p: int) -> tuple[PartitionResult, int]:
         _f = "state_batches"
         o.state_batches, p = r_carray(b, p, 20, _d_StateBatch_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -266,7 +284,10 @@ def _e_PartitionResult_v0(w: bytearray, o: PartitionResult) -> None:
         _f = "state_batches"
         w_carray(w, o.state_batches, _e_StateBatch_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -280,7 +301,11 @@ def _d_StateBatch_v0(b: bytes, p: int) -> tuple[StateBatch, int]:
         )
         p += 19
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -291,7 +316,10 @@ def _e_StateBatch_v0(w: bytearray, o: StateBatch) -> None:
         _f = "first_offset:q last_offset:q delivery_state:b delivery_count:h"
         w += _S_qqbh.pack(o.first_offset, o.last_offset, o.delivery_state, o.delivery_count)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

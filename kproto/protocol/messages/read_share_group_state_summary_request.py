@@ -119,7 +119,11 @@ def _d_ReadShareGroupStateSummaryRequest_v0(
         _f = "topics"
         o.topics, p = r_carray(b, p, 18, _d_ReadStateSummaryData_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -134,7 +138,10 @@ def _e_ReadShareGroupStateSummaryRequest_v0(
         _f = "topics"
         w_carray(w, o.topics, _e_ReadStateSummaryData_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -149,7 +156,11 @@ def _d_ReadStateSummaryData_v0(b: bytes, p: int) -> tuple[ReadStateSummaryData, 
         _f = "partitions"
         o.partitions, p = r_carray(b, p, 9, _d_PartitionData_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -162,7 +173,10 @@ def _e_ReadStateSummaryData_v0(w: bytearray, o: ReadStateSummaryData) -> None:
         _f = "partitions"
         w_carray(w, o.partitions, _e_PartitionData_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -174,7 +188,11 @@ def _d_PartitionData_v0(b: bytes, p: int) -> tuple[PartitionData, int]:
         o.partition, o.leader_epoch = _S_ii.unpack_from(b, p)
         p += 8
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -185,7 +203,10 @@ def _e_PartitionData_v0(w: bytearray, o: PartitionData) -> None:
         _f = "partition:i leader_epoch:i"
         w += _S_ii.pack(o.partition, o.leader_epoch)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -140,7 +140,11 @@ def _d_ReadShareGroupStateSummaryResponse_v0(
         _f = "results"
         o.results, p = r_carray(b, p, 18, _d_ReadStateSummaryResult_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -153,7 +157,10 @@ def _e_ReadShareGroupStateSummaryResponse_v0(
         _f = "results"
         w_carray(w, o.results, _e_ReadStateSummaryResult_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -168,7 +175,11 @@ def _d_ReadStateSummaryResult_v0(b: bytes, p: int) -> tuple[ReadStateSummaryResu
         _f = "partitions"
         o.partitions, p = r_carray(b, p, 20, _d_PartitionResult_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -181,7 +192,10 @@ def _e_ReadStateSummaryResult_v0(w: bytearray, o: ReadStateSummaryResult) -> Non
         _f = "partitions"
         w_carray(w, o.partitions, _e_PartitionResult_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -198,7 +212,11 @@ def _d_PartitionResult_v0(b: bytes, p: int) -> tuple[PartitionResult, int]:
         o.state_epoch, o.start_offset = _S_iq.unpack_from(b, p)
         p += 12
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -213,7 +231,10 @@ def _e_PartitionResult_v0(w: bytearray, o: PartitionResult) -> None:
         _f = "state_epoch:i start_offset:q"
         w += _S_iq.pack(o.state_epoch, o.start_offset)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

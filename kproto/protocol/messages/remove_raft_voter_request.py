@@ -68,7 +68,11 @@ def _d_RemoveRaftVoterRequest_v0(b: bytes, p: int) -> tuple[RemoveRaftVoterReque
         p += 20
         o.voter_directory_id = to_uuid(_u1)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -81,7 +85,10 @@ def _e_RemoveRaftVoterRequest_v0(w: bytearray, o: RemoveRaftVoterRequest) -> Non
         _f = "voter_id:i voter_directory_id:16s"
         w += _S_iu.pack(o.voter_id, o.voter_directory_id.bytes)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

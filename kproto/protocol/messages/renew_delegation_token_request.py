@@ -77,7 +77,11 @@ def _d_RenewDelegationTokenRequest_v2(b: bytes, p: int) -> tuple[RenewDelegation
         o.renew_period_ms = _S_q.unpack_from(b, p)[0]
         p += 8
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -90,7 +94,8 @@ def _e_RenewDelegationTokenRequest_v0(w: bytearray, o: RenewDelegationTokenReque
         _f = "renew_period_ms"
         w += _S_q.pack(o.renew_period_ms)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -102,7 +107,10 @@ def _e_RenewDelegationTokenRequest_v2(w: bytearray, o: RenewDelegationTokenReque
         _f = "renew_period_ms"
         w += _S_q.pack(o.renew_period_ms)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

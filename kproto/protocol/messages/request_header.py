@@ -108,7 +108,11 @@ def _d_RequestHeader_v2(b: bytes, p: int) -> tuple[RequestHeader, int]:
         _f = "client_id"
         o.client_id, p = r_nstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -119,7 +123,8 @@ def _e_RequestHeader_v0(w: bytearray, o: RequestHeader) -> None:
         _f = "request_api_key:h request_api_version:h correlation_id:i"
         w += _S_hhi.pack(o.request_api_key, o.request_api_version, o.correlation_id)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -131,7 +136,8 @@ def _e_RequestHeader_v1(w: bytearray, o: RequestHeader) -> None:
         _f = "client_id"
         w_nstr(w, o.client_id)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -143,7 +149,10 @@ def _e_RequestHeader_v2(w: bytearray, o: RequestHeader) -> None:
         _f = "client_id"
         w_nstr(w, o.client_id)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

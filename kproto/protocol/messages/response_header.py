@@ -62,7 +62,11 @@ def _d_ResponseHeader_v1(b: bytes, p: int) -> tuple[ResponseHeader, int]:
         o.correlation_id = _S_i.unpack_from(b, p)[0]
         p += 4
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -73,7 +77,8 @@ def _e_ResponseHeader_v0(w: bytearray, o: ResponseHeader) -> None:
         _f = "correlation_id"
         w += _S_i.pack(o.correlation_id)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -83,7 +88,10 @@ def _e_ResponseHeader_v1(w: bytearray, o: ResponseHeader) -> None:
         _f = "correlation_id"
         w += _S_i.pack(o.correlation_id)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

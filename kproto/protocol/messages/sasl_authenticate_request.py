@@ -60,7 +60,11 @@ def _d_SaslAuthenticateRequest_v2(b: bytes, p: int) -> tuple[SaslAuthenticateReq
         _f = "auth_bytes"
         o.auth_bytes, p = r_cbytes(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -71,7 +75,8 @@ def _e_SaslAuthenticateRequest_v0(w: bytearray, o: SaslAuthenticateRequest) -> N
         _f = "auth_bytes"
         w_bytes(w, o.auth_bytes)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -81,7 +86,10 @@ def _e_SaslAuthenticateRequest_v2(w: bytearray, o: SaslAuthenticateRequest) -> N
         _f = "auth_bytes"
         w_cbytes(w, o.auth_bytes)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

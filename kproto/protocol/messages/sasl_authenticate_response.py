@@ -130,7 +130,11 @@ def _d_SaslAuthenticateResponse_v2(b: bytes, p: int) -> tuple[SaslAuthenticateRe
         o.session_lifetime_ms = _S_q.unpack_from(b, p)[0]
         p += 8
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -145,7 +149,8 @@ def _e_SaslAuthenticateResponse_v0(w: bytearray, o: SaslAuthenticateResponse) ->
         _f = "auth_bytes"
         w_bytes(w, o.auth_bytes)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -161,7 +166,8 @@ def _e_SaslAuthenticateResponse_v1(w: bytearray, o: SaslAuthenticateResponse) ->
         _f = "session_lifetime_ms"
         w += _S_q.pack(o.session_lifetime_ms)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -177,7 +183,10 @@ def _e_SaslAuthenticateResponse_v2(w: bytearray, o: SaslAuthenticateResponse) ->
         _f = "session_lifetime_ms"
         w += _S_q.pack(o.session_lifetime_ms)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

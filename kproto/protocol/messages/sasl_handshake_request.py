@@ -49,7 +49,8 @@ def _e_SaslHandshakeRequest_v0(w: bytearray, o: SaslHandshakeRequest) -> None:
         _f = "mechanism"
         w_str(w, o.mechanism)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

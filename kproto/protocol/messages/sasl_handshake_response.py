@@ -73,7 +73,8 @@ def _e_SaslHandshakeResponse_v0(w: bytearray, o: SaslHandshakeResponse) -> None:
         _f = "mechanisms"
         w_array(w, o.mechanisms, w_str)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

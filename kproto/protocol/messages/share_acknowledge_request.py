@@ -166,7 +166,11 @@ def _d_ShareAcknowledgeRequest_v0(b: bytes, p: int) -> tuple[ShareAcknowledgeReq
         _f = "topics"
         o.topics, p = r_carray(b, p, 18, _d_AcknowledgeTopic_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -183,7 +187,10 @@ def _e_ShareAcknowledgeRequest_v0(w: bytearray, o: ShareAcknowledgeRequest) -> N
         _f = "topics"
         w_carray(w, o.topics, _e_AcknowledgeTopic_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -198,7 +205,11 @@ def _d_AcknowledgeTopic_v0(b: bytes, p: int) -> tuple[AcknowledgeTopic, int]:
         _f = "partitions"
         o.partitions, p = r_carray(b, p, 6, _d_AcknowledgePartition_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -211,7 +222,10 @@ def _e_AcknowledgeTopic_v0(w: bytearray, o: AcknowledgeTopic) -> None:
         _f = "partitions"
         w_carray(w, o.partitions, _e_AcknowledgePartition_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -225,7 +239,11 @@ def _d_AcknowledgePartition_v0(b: bytes, p: int) -> tuple[AcknowledgePartition, 
         _f = "acknowledgement_batches"
         o.acknowledgement_batches, p = r_carray(b, p, 18, _d_AcknowledgementBatch_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -238,7 +256,10 @@ def _e_AcknowledgePartition_v0(w: bytearray, o: AcknowledgePartition) -> None:
         _f = "acknowledgement_batches"
         w_carray(w, o.acknowledgement_batches, _e_AcknowledgementBatch_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -252,7 +273,11 @@ def _d_AcknowledgementBatch_v0(b: bytes, p: int) -> tuple[AcknowledgementBatch, 
         _f = "acknowledge_types"
         o.acknowledge_types, p = r_cfarray(b, p, "b", 1)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -265,7 +290,10 @@ def _e_AcknowledgementBatch_v0(w: bytearray, o: AcknowledgementBatch) -> None:
         _f = "acknowledge_types"
         w_cfarray(w, o.acknowledge_types, "b")
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

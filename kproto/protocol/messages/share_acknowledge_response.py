@@ -120,7 +120,7 @@ class PartitionData(Struct):
     """A struct of ShareAcknowledgeResponse."""
 
     __slots__ = (
-        "current_leader",
+        "_current_leader",
         "error_code",
         "error_message",
         "partition_index",
@@ -141,7 +141,7 @@ class PartitionData(Struct):
     # The error message, or null if there was no error. (versions 0+; nullable 0+)
     error_message: str | None
     # (versions 0+)
-    current_leader: LeaderIdAndEpoch
+    _current_leader: LeaderIdAndEpoch
     unknown_tagged_fields: list[tuple[int, bytes]]
 
     def __init__(
@@ -156,10 +156,20 @@ class PartitionData(Struct):
         self.partition_index = partition_index
         self.error_code = error_code
         self.error_message = error_message
-        self.current_leader = LeaderIdAndEpoch() if current_leader is DEFAULT else current_leader
+        self._current_leader = current_leader
         self.unknown_tagged_fields = (
             [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
         )
+
+    @property
+    def current_leader(self) -> LeaderIdAndEpoch:
+        if self._current_leader is DEFAULT:
+            self._current_leader = LeaderIdAndEpoch()
+        return self._current_leader
+
+    @current_leader.setter
+    def current_leader(self, value: LeaderIdAndEpoch) -> None:
+        self._current_leader = value
 
 
 class LeaderIdAndEpoch(Struct):
@@ -236,7 +246,11 @@ def _d_ShareAcknowledgeResponse_v0(b: bytes, p: int) -> tuple[ShareAcknowledgeRe
         _f = "node_endpoints"
         o.node_endpoints, p = r_carray(b, p, 11, _d_NodeEndpoint_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -253,7 +267,10 @@ def _e_ShareAcknowledgeResponse_v0(w: bytearray, o: ShareAcknowledgeResponse) ->
         _f = "node_endpoints"
         w_carray(w, o.node_endpoints, _e_NodeEndpoint_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -270,7 +287,11 @@ def _d_ShareAcknowledgeTopicResponse_v0(
         _f = "partitions"
         o.partitions, p = r_carray(b, p, 17, _d_PartitionData_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -283,7 +304,10 @@ def _e_ShareAcknowledgeTopicResponse_v0(w: bytearray, o: ShareAcknowledgeTopicRe
         _f = "partitions"
         w_carray(w, o.partitions, _e_PartitionData_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -297,9 +321,13 @@ def _d_PartitionData_v0(b: bytes, p: int) -> tuple[PartitionData, int]:
         _f = "error_message"
         o.error_message, p = r_cnstr(b, p)
         _f = "current_leader"
-        o.current_leader, p = _d_LeaderIdAndEpoch_v0(b, p)
+        o._current_leader, p = _d_LeaderIdAndEpoch_v0(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -314,7 +342,10 @@ def _e_PartitionData_v0(w: bytearray, o: PartitionData) -> None:
         _f = "current_leader"
         w_struct(w, o.current_leader, _e_LeaderIdAndEpoch_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -326,7 +357,11 @@ def _d_LeaderIdAndEpoch_v0(b: bytes, p: int) -> tuple[LeaderIdAndEpoch, int]:
         o.leader_id, o.leader_epoch = _S_ii.unpack_from(b, p)
         p += 8
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -337,7 +372,10 @@ def _e_LeaderIdAndEpoch_v0(w: bytearray, o: LeaderIdAndEpoch) -> None:
         _f = "leader_id:i leader_epoch:i"
         w += _S_ii.pack(o.leader_id, o.leader_epoch)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -356,7 +394,11 @@ def _d_NodeEndpoint_v0(b: bytes, p: int) -> tuple[NodeEndpoint, int]:
         _f = "rack"
         o.rack, p = r_cnstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -373,7 +415,10 @@ def _e_NodeEndpoint_v0(w: bytearray, o: NodeEndpoint) -> None:
         _f = "rack"
         w_cnstr(w, o.rack)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

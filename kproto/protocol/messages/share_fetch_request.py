@@ -249,7 +249,11 @@ def _d_ShareFetchRequest_v0(b: bytes, p: int) -> tuple[ShareFetchRequest, int]:
         _f = "forgotten_topics_data"
         o.forgotten_topics_data, p = r_carray(b, p, 18, _d_ForgottenTopic_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -268,7 +272,10 @@ def _e_ShareFetchRequest_v0(w: bytearray, o: ShareFetchRequest) -> None:
         _f = "forgotten_topics_data"
         w_carray(w, o.forgotten_topics_data, _e_ForgottenTopic_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -283,7 +290,11 @@ def _d_FetchTopic_v0(b: bytes, p: int) -> tuple[FetchTopic, int]:
         _f = "partitions"
         o.partitions, p = r_carray(b, p, 10, _d_FetchPartition_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -296,7 +307,10 @@ def _e_FetchTopic_v0(w: bytearray, o: FetchTopic) -> None:
         _f = "partitions"
         w_carray(w, o.partitions, _e_FetchPartition_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -310,7 +324,11 @@ def _d_FetchPartition_v0(b: bytes, p: int) -> tuple[FetchPartition, int]:
         _f = "acknowledgement_batches"
         o.acknowledgement_batches, p = r_carray(b, p, 18, _d_AcknowledgementBatch_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -323,7 +341,10 @@ def _e_FetchPartition_v0(w: bytearray, o: FetchPartition) -> None:
         _f = "acknowledgement_batches"
         w_carray(w, o.acknowledgement_batches, _e_AcknowledgementBatch_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -337,7 +358,11 @@ def _d_AcknowledgementBatch_v0(b: bytes, p: int) -> tuple[AcknowledgementBatch, 
         _f = "acknowledge_types"
         o.acknowledge_types, p = r_cfarray(b, p, "b", 1)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -350,7 +375,10 @@ def _e_AcknowledgementBatch_v0(w: bytearray, o: AcknowledgementBatch) -> None:
         _f = "acknowledge_types"
         w_cfarray(w, o.acknowledge_types, "b")
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -365,7 +393,11 @@ def _d_ForgottenTopic_v0(b: bytes, p: int) -> tuple[ForgottenTopic, int]:
         _f = "partitions"
         o.partitions, p = r_cfarray(b, p, "i", 4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -378,7 +410,10 @@ def _e_ForgottenTopic_v0(w: bytearray, o: ForgottenTopic) -> None:
         _f = "partitions"
         w_cfarray(w, o.partitions, "i")
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -124,10 +124,10 @@ class PartitionData(Struct):
     """A struct of ShareFetchResponse."""
 
     __slots__ = (
+        "_current_leader",
         "acknowledge_error_code",
         "acknowledge_error_message",
         "acquired_records",
-        "current_leader",
         "error_code",
         "error_message",
         "partition_index",
@@ -158,7 +158,7 @@ class PartitionData(Struct):
     # nullable 0+)
     acknowledge_error_message: str | None
     # (versions 0+)
-    current_leader: LeaderIdAndEpoch
+    _current_leader: LeaderIdAndEpoch
     # The record data. (versions 0+; nullable 0+)
     records: bytes | None
     # The acquired records. (versions 0+)
@@ -183,12 +183,22 @@ class PartitionData(Struct):
         self.error_message = error_message
         self.acknowledge_error_code = acknowledge_error_code
         self.acknowledge_error_message = acknowledge_error_message
-        self.current_leader = LeaderIdAndEpoch() if current_leader is DEFAULT else current_leader
+        self._current_leader = current_leader
         self.records = records
         self.acquired_records = [] if acquired_records is DEFAULT else acquired_records
         self.unknown_tagged_fields = (
             [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
         )
+
+    @property
+    def current_leader(self) -> LeaderIdAndEpoch:
+        if self._current_leader is DEFAULT:
+            self._current_leader = LeaderIdAndEpoch()
+        return self._current_leader
+
+    @current_leader.setter
+    def current_leader(self, value: LeaderIdAndEpoch) -> None:
+        self._current_leader = value
 
 
 class LeaderIdAndEpoch(Struct):
@@ -295,7 +305,11 @@ def _d_ShareFetchResponse_v0(b: bytes, p: int) -> tuple[ShareFetchResponse, int]
         _f = "node_endpoints"
         o.node_endpoints, p = r_carray(b, p, 11, _d_NodeEndpoint_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -312,7 +326,10 @@ def _e_ShareFetchResponse_v0(w: bytearray, o: ShareFetchResponse) -> None:
         _f = "node_endpoints"
         w_carray(w, o.node_endpoints, _e_NodeEndpoint_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -327,7 +344,11 @@ def _d_ShareFetchableTopicResponse_v0(b: bytes, p: int) -> tuple[ShareFetchableT
         _f = "partitions"
         o.partitions, p = r_carray(b, p, 22, _d_PartitionData_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -340,7 +361,10 @@ def _e_ShareFetchableTopicResponse_v0(w: bytearray, o: ShareFetchableTopicRespon
         _f = "partitions"
         w_carray(w, o.partitions, _e_PartitionData_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -359,13 +383,17 @@ def _d_PartitionData_v0(b: bytes, p: int) -> tuple[PartitionData, int]:
         _f = "acknowledge_error_message"
         o.acknowledge_error_message, p = r_cnstr(b, p)
         _f = "current_leader"
-        o.current_leader, p = _d_LeaderIdAndEpoch_v0(b, p)
+        o._current_leader, p = _d_LeaderIdAndEpoch_v0(b, p)
         _f = "records"
         o.records, p = r_cnbytes(b, p)
         _f = "acquired_records"
         o.acquired_records, p = r_carray(b, p, 19, _d_AcquiredRecords_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -388,7 +416,10 @@ def _e_PartitionData_v0(w: bytearray, o: PartitionData) -> None:
         _f = "acquired_records"
         w_carray(w, o.acquired_records, _e_AcquiredRecords_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -400,7 +431,11 @@ def _d_LeaderIdAndEpoch_v0(b: bytes, p: int) -> tuple[LeaderIdAndEpoch, int]:
         o.leader_id, o.leader_epoch = _S_ii.unpack_from(b, p)
         p += 8
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -411,7 +446,10 @@ def _e_LeaderIdAndEpoch_v0(w: bytearray, o: LeaderIdAndEpoch) -> None:
         _f = "leader_id:i leader_epoch:i"
         w += _S_ii.pack(o.leader_id, o.leader_epoch)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -423,7 +461,11 @@ def _d_AcquiredRecords_v0(b: bytes, p: int) -> tuple[AcquiredRecords, int]:
         o.first_offset, o.last_offset, o.delivery_count = _S_qqh.unpack_from(b, p)
         p += 18
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -434,7 +476,10 @@ def _e_AcquiredRecords_v0(w: bytearray, o: AcquiredRecords) -> None:
         _f = "first_offset:q last_offset:q delivery_count:h"
         w += _S_qqh.pack(o.first_offset, o.last_offset, o.delivery_count)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -453,7 +498,11 @@ def _d_NodeEndpoint_v0(b: bytes, p: int) -> tuple[NodeEndpoint, int]:
         _f = "rack"
         o.rack, p = r_cnstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -470,7 +519,10 @@ def _e_NodeEndpoint_v0(w: bytearray, o: NodeEndpoint) -> None:
         _f = "rack"
         w_cnstr(w, o.rack)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -145,7 +145,7 @@ class Member(Struct):
     """A struct of ShareGroupDescribeResponse."""
 
     __slots__ = (
-        "assignment",
+        "_assignment",
         "client_host",
         "client_id",
         "member_epoch",
@@ -178,7 +178,7 @@ class Member(Struct):
     # The subscribed topic names. (versions 0+)
     subscribed_topic_names: list[str]
     # The current assignment. (versions 0+)
-    assignment: Assignment
+    _assignment: Assignment
     unknown_tagged_fields: list[tuple[int, bytes]]
 
     def __init__(
@@ -201,10 +201,20 @@ class Member(Struct):
         self.subscribed_topic_names = (
             [] if subscribed_topic_names is DEFAULT else subscribed_topic_names
         )
-        self.assignment = Assignment() if assignment is DEFAULT else assignment
+        self._assignment = assignment
         self.unknown_tagged_fields = (
             [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
         )
+
+    @property
+    def assignment(self) -> Assignment:
+        if self._assignment is DEFAULT:
+            self._assignment = Assignment()
+        return self._assignment
+
+    @assignment.setter
+    def assignment(self, value: Assignment) -> None:
+        self._assignment = value
 
 
 class TopicPartitions(Struct):
@@ -268,7 +278,11 @@ def _d_ShareGroupDescribeResponse_v0(b: bytes, p: int) -> tuple[ShareGroupDescri
         _f = "groups"
         o.groups, p = r_carray(b, p, 20, _d_DescribedGroup_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -281,7 +295,10 @@ def _e_ShareGroupDescribeResponse_v0(w: bytearray, o: ShareGroupDescribeResponse
         _f = "groups"
         w_carray(w, o.groups, _e_DescribedGroup_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -309,7 +326,11 @@ def _d_DescribedGroup_v0(b: bytes, p: int) -> tuple[DescribedGroup, int]:
         o.authorized_operations = _S_i.unpack_from(b, p)[0]
         p += 4
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -334,7 +355,10 @@ def _e_DescribedGroup_v0(w: bytearray, o: DescribedGroup) -> None:
         _f = "authorized_operations"
         w += _S_i.pack(o.authorized_operations)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -356,9 +380,13 @@ def _d_Member_v0(b: bytes, p: int) -> tuple[Member, int]:
         _f = "subscribed_topic_names"
         o.subscribed_topic_names, p = r_carray(b, p, 1, r_cstr)
         _f = "assignment"
-        o.assignment, p = _d_Assignment_v0(b, p)
+        o._assignment, p = _d_Assignment_v0(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -381,7 +409,10 @@ def _e_Member_v0(w: bytearray, o: Member) -> None:
         _f = "assignment"
         w_struct(w, o.assignment, _e_Assignment_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -398,7 +429,11 @@ def _d_TopicPartitions_v0(b: bytes, p: int) -> tuple[TopicPartitions, int]:
         _f = "partitions"
         o.partitions, p = r_cfarray(b, p, "i", 4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -413,7 +448,10 @@ def _e_TopicPartitions_v0(w: bytearray, o: TopicPartitions) -> None:
         _f = "partitions"
         w_cfarray(w, o.partitions, "i")
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -424,7 +462,11 @@ def _d_Assignment_v0(b: bytes, p: int) -> tuple[Assignment, int]:
         _f = "topic_partitions"
         o.topic_partitions, p = r_carray(b, p, 19, _d_TopicPartitions_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -435,7 +477,10 @@ def _e_Assignment_v0(w: bytearray, o: Assignment) -> None:
         _f = "topic_partitions"
         w_carray(w, o.topic_partitions, _e_TopicPartitions_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -99,7 +99,11 @@ def _d_ShareGroupHeartbeatRequest_v0(b: bytes, p: int) -> tuple[ShareGroupHeartb
         _f = "subscribed_topic_names"
         o.subscribed_topic_names, p = r_cnarray(b, p, 1, r_cstr)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -118,7 +122,10 @@ def _e_ShareGroupHeartbeatRequest_v0(w: bytearray, o: ShareGroupHeartbeatRequest
         _f = "subscribed_topic_names"
         w_cnarray(w, o.subscribed_topic_names, w_cstr)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

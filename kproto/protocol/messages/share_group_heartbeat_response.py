@@ -166,7 +166,11 @@ def _d_ShareGroupHeartbeatResponse_v0(b: bytes, p: int) -> tuple[ShareGroupHeart
         _f = "assignment"
         o.assignment, p = r_opt_struct(b, p, _d_Assignment_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -185,7 +189,10 @@ def _e_ShareGroupHeartbeatResponse_v0(w: bytearray, o: ShareGroupHeartbeatRespon
         _f = "assignment"
         w_opt_struct(w, o.assignment, _e_Assignment_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -196,7 +203,11 @@ def _d_Assignment_v0(b: bytes, p: int) -> tuple[Assignment, int]:
         _f = "topic_partitions"
         o.topic_partitions, p = r_carray(b, p, 18, _d_TopicPartitions_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -207,7 +218,10 @@ def _e_Assignment_v0(w: bytearray, o: Assignment) -> None:
         _f = "topic_partitions"
         w_carray(w, o.topic_partitions, _e_TopicPartitions_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -222,7 +236,11 @@ def _d_TopicPartitions_v0(b: bytes, p: int) -> tuple[TopicPartitions, int]:
         _f = "partitions"
         o.partitions, p = r_cfarray(b, p, "i", 4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -235,7 +253,10 @@ def _e_TopicPartitions_v0(w: bytearray, o: TopicPartitions) -> None:
         _f = "partitions"
         w_cfarray(w, o.partitions, "i")
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

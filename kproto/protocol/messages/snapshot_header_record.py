@@ -51,7 +51,11 @@ def _d_SnapshotHeaderRecord_v0(b: bytes, p: int) -> tuple[SnapshotHeaderRecord, 
         o.version, o.last_contained_log_timestamp = _S_hq.unpack_from(b, p)
         p += 10
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -62,7 +66,10 @@ def _e_SnapshotHeaderRecord_v0(w: bytearray, o: SnapshotHeaderRecord) -> None:
         _f = "version:h last_contained_log_timestamp:q"
         w += _S_hq.pack(o.version, o.last_contained_log_timestamp)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

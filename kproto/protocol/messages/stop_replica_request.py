@@ -273,7 +273,11 @@ def _d_StopReplicaRequest_v2(b: bytes, p: int) -> tuple[StopReplicaRequest, int]
         _f = "topics"
         o.topics, p = r_carray(b, p, 3, _d_StopReplicaTopicV1_v2)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.is_k_raft_controller = False
@@ -291,7 +295,11 @@ def _d_StopReplicaRequest_v3(b: bytes, p: int) -> tuple[StopReplicaRequest, int]
         _f = "topic_states"
         o.topic_states, p = r_carray(b, p, 3, _d_StopReplicaTopicState_v3)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.is_k_raft_controller = False
@@ -315,7 +323,11 @@ def _d_StopReplicaRequest_v4(b: bytes, p: int) -> tuple[StopReplicaRequest, int]
         _f = "topic_states"
         o.topic_states, p = r_carray(b, p, 3, _d_StopReplicaTopicState_v3)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.delete_partitions = False
@@ -340,7 +352,8 @@ def _e_StopReplicaRequest_v0(w: bytearray, o: StopReplicaRequest) -> None:
         if o.topic_states != []:
             raise absent("topic_states", o.topic_states)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -361,7 +374,8 @@ def _e_StopReplicaRequest_v1(w: bytearray, o: StopReplicaRequest) -> None:
         if o.topic_states != []:
             raise absent("topic_states", o.topic_states)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -382,7 +396,10 @@ def _e_StopReplicaRequest_v2(w: bytearray, o: StopReplicaRequest) -> None:
         if o.topic_states != []:
             raise absent("topic_states", o.topic_states)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -406,7 +423,10 @@ def _e_StopReplicaRequest_v3(w: bytearray, o: StopReplicaRequest) -> None:
         if o.topics != []:
             raise absent("topics", o.topics)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -429,7 +449,10 @@ def _e_StopReplicaRequest_v4(w: bytearray, o: StopReplicaRequest) -> None:
         if o.topics != []:
             raise absent("topics", o.topics)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -455,7 +478,8 @@ def _e_StopReplicaPartitionV0_v0(w: bytearray, o: StopReplicaPartitionV0) -> Non
         _f = "partition_index"
         w += _S_i.pack(o.partition_index)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -481,7 +505,11 @@ def _d_StopReplicaTopicV1_v2(b: bytes, p: int) -> tuple[StopReplicaTopicV1, int]
         _f = "partition_indexes"
         o.partition_indexes, p = r_cfarray(b, p, "i", 4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -494,7 +522,8 @@ def _e_StopReplicaTopicV1_v1(w: bytearray, o: StopReplicaTopicV1) -> None:
         _f = "partition_indexes"
         w_farray(w, o.partition_indexes, "i")
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -506,7 +535,10 @@ def _e_StopReplicaTopicV1_v2(w: bytearray, o: StopReplicaTopicV1) -> None:
         _f = "partition_indexes"
         w_cfarray(w, o.partition_indexes, "i")
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -519,7 +551,11 @@ def _d_StopReplicaTopicState_v3(b: bytes, p: int) -> tuple[StopReplicaTopicState
         _f = "partition_states"
         o.partition_states, p = r_carray(b, p, 10, _d_StopReplicaPartitionState_v3)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -532,7 +568,10 @@ def _e_StopReplicaTopicState_v3(w: bytearray, o: StopReplicaTopicState) -> None:
         _f = "partition_states"
         w_carray(w, o.partition_states, _e_StopReplicaPartitionState_v3)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -544,7 +583,11 @@ def _d_StopReplicaPartitionState_v3(b: bytes, p: int) -> tuple[StopReplicaPartit
         o.partition_index, o.leader_epoch, o.delete_partition = _S_iiz.unpack_from(b, p)
         p += 9
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -555,7 +598,10 @@ def _e_StopReplicaPartitionState_v3(w: bytearray, o: StopReplicaPartitionState) 
         _f = "partition_index:i leader_epoch:i delete_partition:?"
         w += _S_iiz.pack(o.partition_index, o.leader_epoch, o.delete_partition)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

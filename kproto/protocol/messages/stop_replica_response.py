@@ -112,7 +112,11 @@ def _d_StopReplicaResponse_v2(b: bytes, p: int) -> tuple[StopReplicaResponse, in
         _f = "partition_errors"
         o.partition_errors, p = r_carray(b, p, 8, _d_StopReplicaPartitionError_v2)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -125,7 +129,8 @@ def _e_StopReplicaResponse_v0(w: bytearray, o: StopReplicaResponse) -> None:
         _f = "partition_errors"
         w_array(w, o.partition_errors, _e_StopReplicaPartitionError_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -137,7 +142,10 @@ def _e_StopReplicaResponse_v2(w: bytearray, o: StopReplicaResponse) -> None:
         _f = "partition_errors"
         w_carray(w, o.partition_errors, _e_StopReplicaPartitionError_v2)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -165,7 +173,11 @@ def _d_StopReplicaPartitionError_v2(b: bytes, p: int) -> tuple[StopReplicaPartit
         o.partition_index, o.error_code = _S_ih.unpack_from(b, p)
         p += 6
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -178,7 +190,8 @@ def _e_StopReplicaPartitionError_v0(w: bytearray, o: StopReplicaPartitionError) 
         _f = "partition_index:i error_code:h"
         w += _S_ih.pack(o.partition_index, o.error_code)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -190,7 +203,10 @@ def _e_StopReplicaPartitionError_v2(w: bytearray, o: StopReplicaPartitionError) 
         _f = "partition_index:i error_code:h"
         w += _S_ih.pack(o.partition_index, o.error_code)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -190,7 +190,11 @@ def _d_SyncGroupRequest_v4(b: bytes, p: int) -> tuple[SyncGroupRequest, int]:
         _f = "assignments"
         o.assignments, p = r_carray(b, p, 3, _d_SyncGroupRequestAssignment_v4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.protocol_type = None
@@ -217,7 +221,11 @@ def _d_SyncGroupRequest_v5(b: bytes, p: int) -> tuple[SyncGroupRequest, int]:
         _f = "assignments"
         o.assignments, p = r_carray(b, p, 3, _d_SyncGroupRequestAssignment_v4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -237,7 +245,8 @@ def _e_SyncGroupRequest_v0(w: bytearray, o: SyncGroupRequest) -> None:
         if o.group_instance_id is not None:
             raise absent("group_instance_id", o.group_instance_id)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -255,7 +264,8 @@ def _e_SyncGroupRequest_v3(w: bytearray, o: SyncGroupRequest) -> None:
         _f = "assignments"
         w_array(w, o.assignments, _e_SyncGroupRequestAssignment_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -273,7 +283,10 @@ def _e_SyncGroupRequest_v4(w: bytearray, o: SyncGroupRequest) -> None:
         _f = "assignments"
         w_carray(w, o.assignments, _e_SyncGroupRequestAssignment_v4)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -295,7 +308,10 @@ def _e_SyncGroupRequest_v5(w: bytearray, o: SyncGroupRequest) -> None:
         _f = "assignments"
         w_carray(w, o.assignments, _e_SyncGroupRequestAssignment_v4)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -321,7 +337,11 @@ def _d_SyncGroupRequestAssignment_v4(b: bytes, p: int) -> tuple[SyncGroupRequest
         _f = "assignment"
         o.assignment, p = r_cbytes(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -334,7 +354,8 @@ def _e_SyncGroupRequestAssignment_v0(w: bytearray, o: SyncGroupRequestAssignment
         _f = "assignment"
         w_bytes(w, o.assignment)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -346,7 +367,10 @@ def _e_SyncGroupRequestAssignment_v4(w: bytearray, o: SyncGroupRequestAssignment
         _f = "assignment"
         w_cbytes(w, o.assignment)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

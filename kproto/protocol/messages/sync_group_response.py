@@ -126,7 +126,11 @@ def _d_SyncGroupResponse_v4(b: bytes, p: int) -> tuple[SyncGroupResponse, int]:
         _f = "assignment"
         o.assignment, p = r_cbytes(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.protocol_type = None
@@ -147,7 +151,11 @@ def _d_SyncGroupResponse_v5(b: bytes, p: int) -> tuple[SyncGroupResponse, int]:
         _f = "assignment"
         o.assignment, p = r_cbytes(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -160,7 +168,8 @@ def _e_SyncGroupResponse_v0(w: bytearray, o: SyncGroupResponse) -> None:
         _f = "assignment"
         w_bytes(w, o.assignment)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -172,7 +181,8 @@ def _e_SyncGroupResponse_v1(w: bytearray, o: SyncGroupResponse) -> None:
         _f = "assignment"
         w_bytes(w, o.assignment)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -184,7 +194,10 @@ def _e_SyncGroupResponse_v4(w: bytearray, o: SyncGroupResponse) -> None:
         _f = "assignment"
         w_cbytes(w, o.assignment)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -200,7 +213,10 @@ def _e_SyncGroupResponse_v5(w: bytearray, o: SyncGroupResponse) -> None:
         _f = "assignment"
         w_cbytes(w, o.assignment)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

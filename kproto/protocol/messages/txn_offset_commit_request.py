@@ -242,7 +242,11 @@ def _d_TxnOffsetCommitRequest_v3(b: bytes, p: int) -> tuple[TxnOffsetCommitReque
         _f = "topics"
         o.topics, p = r_carray(b, p, 3, _d_TxnOffsetCommitRequestTopic_v3)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -268,7 +272,8 @@ def _e_TxnOffsetCommitRequest_v0(w: bytearray, o: TxnOffsetCommitRequest) -> Non
         if o.group_instance_id is not None:
             raise absent("group_instance_id", o.group_instance_id)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -293,7 +298,8 @@ def _e_TxnOffsetCommitRequest_v2(w: bytearray, o: TxnOffsetCommitRequest) -> Non
         if o.group_instance_id is not None:
             raise absent("group_instance_id", o.group_instance_id)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -313,7 +319,10 @@ def _e_TxnOffsetCommitRequest_v3(w: bytearray, o: TxnOffsetCommitRequest) -> Non
         _f = "topics"
         w_carray(w, o.topics, _e_TxnOffsetCommitRequestTopic_v3)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -352,7 +361,11 @@ def _d_TxnOffsetCommitRequestTopic_v3(b: bytes, p: int) -> tuple[TxnOffsetCommit
         _f = "partitions"
         o.partitions, p = r_carray(b, p, 18, _d_TxnOffsetCommitRequestPartition_v3)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -365,7 +378,8 @@ def _e_TxnOffsetCommitRequestTopic_v0(w: bytearray, o: TxnOffsetCommitRequestTop
         _f = "partitions"
         w_array(w, o.partitions, _e_TxnOffsetCommitRequestPartition_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -377,7 +391,8 @@ def _e_TxnOffsetCommitRequestTopic_v2(w: bytearray, o: TxnOffsetCommitRequestTop
         _f = "partitions"
         w_array(w, o.partitions, _e_TxnOffsetCommitRequestPartition_v2)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -389,7 +404,10 @@ def _e_TxnOffsetCommitRequestTopic_v3(w: bytearray, o: TxnOffsetCommitRequestTop
         _f = "partitions"
         w_carray(w, o.partitions, _e_TxnOffsetCommitRequestPartition_v3)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -438,7 +456,11 @@ def _d_TxnOffsetCommitRequestPartition_v3(
         _f = "committed_metadata"
         o.committed_metadata, p = r_cnstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -451,7 +473,8 @@ def _e_TxnOffsetCommitRequestPartition_v0(w: bytearray, o: TxnOffsetCommitReques
         _f = "committed_metadata"
         w_nstr(w, o.committed_metadata)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -463,7 +486,8 @@ def _e_TxnOffsetCommitRequestPartition_v2(w: bytearray, o: TxnOffsetCommitReques
         _f = "committed_metadata"
         w_nstr(w, o.committed_metadata)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -475,7 +499,10 @@ def _e_TxnOffsetCommitRequestPartition_v3(w: bytearray, o: TxnOffsetCommitReques
         _f = "committed_metadata"
         w_cnstr(w, o.committed_metadata)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

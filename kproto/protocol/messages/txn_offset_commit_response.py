@@ -135,7 +135,11 @@ def _d_TxnOffsetCommitResponse_v3(b: bytes, p: int) -> tuple[TxnOffsetCommitResp
         _f = "topics"
         o.topics, p = r_carray(b, p, 3, _d_TxnOffsetCommitResponseTopic_v3)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -148,7 +152,8 @@ def _e_TxnOffsetCommitResponse_v0(w: bytearray, o: TxnOffsetCommitResponse) -> N
         _f = "topics"
         w_array(w, o.topics, _e_TxnOffsetCommitResponseTopic_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -160,7 +165,10 @@ def _e_TxnOffsetCommitResponse_v3(w: bytearray, o: TxnOffsetCommitResponse) -> N
         _f = "topics"
         w_carray(w, o.topics, _e_TxnOffsetCommitResponseTopic_v3)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -190,7 +198,11 @@ def _d_TxnOffsetCommitResponseTopic_v3(
         _f = "partitions"
         o.partitions, p = r_carray(b, p, 7, _d_TxnOffsetCommitResponsePartition_v3)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -203,7 +215,8 @@ def _e_TxnOffsetCommitResponseTopic_v0(w: bytearray, o: TxnOffsetCommitResponseT
         _f = "partitions"
         w_array(w, o.partitions, _e_TxnOffsetCommitResponsePartition_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -215,7 +228,10 @@ def _e_TxnOffsetCommitResponseTopic_v3(w: bytearray, o: TxnOffsetCommitResponseT
         _f = "partitions"
         w_carray(w, o.partitions, _e_TxnOffsetCommitResponsePartition_v3)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -243,7 +259,11 @@ def _d_TxnOffsetCommitResponsePartition_v3(
         o.partition_index, o.error_code = _S_ih.unpack_from(b, p)
         p += 6
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -256,7 +276,8 @@ def _e_TxnOffsetCommitResponsePartition_v0(
         _f = "partition_index:i error_code:h"
         w += _S_ih.pack(o.partition_index, o.error_code)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -268,7 +289,10 @@ def _e_TxnOffsetCommitResponsePartition_v3(
         _f = "partition_index:i error_code:h"
         w += _S_ih.pack(o.partition_index, o.error_code)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

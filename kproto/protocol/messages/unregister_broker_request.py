@@ -44,7 +44,11 @@ def _d_UnregisterBrokerRequest_v0(b: bytes, p: int) -> tuple[UnregisterBrokerReq
         o.broker_id = _S_i.unpack_from(b, p)[0]
         p += 4
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -55,7 +59,10 @@ def _e_UnregisterBrokerRequest_v0(w: bytearray, o: UnregisterBrokerRequest) -> N
         _f = "broker_id"
         w += _S_i.pack(o.broker_id)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -122,7 +122,11 @@ def _d_UpdateFeaturesRequest_v0(b: bytes, p: int) -> tuple[UpdateFeaturesRequest
         _f = "feature_updates"
         o.feature_updates, p = r_carray(b, p, 5, _d_FeatureUpdateKey_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.validate_only = False
@@ -141,7 +145,11 @@ def _d_UpdateFeaturesRequest_v1(b: bytes, p: int) -> tuple[UpdateFeaturesRequest
         o.validate_only = _S_z.unpack_from(b, p)[0]
         p += 1
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -157,7 +165,10 @@ def _e_UpdateFeaturesRequest_v0(w: bytearray, o: UpdateFeaturesRequest) -> None:
         if o.validate_only:
             raise absent("validate_only", o.validate_only)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -171,7 +182,10 @@ def _e_UpdateFeaturesRequest_v1(w: bytearray, o: UpdateFeaturesRequest) -> None:
         _f = "validate_only"
         w += _S_z.pack(o.validate_only)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -185,7 +199,11 @@ def _d_FeatureUpdateKey_v0(b: bytes, p: int) -> tuple[FeatureUpdateKey, int]:
         o.max_version_level, o.allow_downgrade = _S_hz.unpack_from(b, p)
         p += 3
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.upgrade_type = 1
@@ -201,7 +219,11 @@ def _d_FeatureUpdateKey_v1(b: bytes, p: int) -> tuple[FeatureUpdateKey, int]:
         o.max_version_level, o.upgrade_type = _S_hb.unpack_from(b, p)
         p += 3
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.allow_downgrade = False
@@ -218,7 +240,10 @@ def _e_FeatureUpdateKey_v0(w: bytearray, o: FeatureUpdateKey) -> None:
         if o.upgrade_type != 1:
             raise absent("upgrade_type", o.upgrade_type)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -233,7 +258,10 @@ def _e_FeatureUpdateKey_v1(w: bytearray, o: FeatureUpdateKey) -> None:
         if o.allow_downgrade:
             raise absent("allow_downgrade", o.allow_downgrade)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -120,7 +120,11 @@ def _d_UpdateFeaturesResponse_v0(b: bytes, p: int) -> tuple[UpdateFeaturesRespon
         _f = "results"
         o.results, p = r_carray(b, p, 5, _d_UpdatableFeatureResult_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -135,7 +139,11 @@ def _d_UpdateFeaturesResponse_v2(b: bytes, p: int) -> tuple[UpdateFeaturesRespon
         _f = "error_message"
         o.error_message, p = r_cnstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.results = []
@@ -151,7 +159,10 @@ def _e_UpdateFeaturesResponse_v0(w: bytearray, o: UpdateFeaturesResponse) -> Non
         _f = "results"
         w_carray(w, o.results, _e_UpdatableFeatureResult_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -163,7 +174,10 @@ def _e_UpdateFeaturesResponse_v2(w: bytearray, o: UpdateFeaturesResponse) -> Non
         _f = "error_message"
         w_cnstr(w, o.error_message)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -179,7 +193,11 @@ def _d_UpdatableFeatureResult_v0(b: bytes, p: int) -> tuple[UpdatableFeatureResu
         _f = "error_message"
         o.error_message, p = r_cnstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -194,7 +212,10 @@ def _e_UpdatableFeatureResult_v0(w: bytearray, o: UpdatableFeatureResult) -> Non
         _f = "error_message"
         w_cnstr(w, o.error_message)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -435,8 +435,8 @@ def _d_UpdateMetadataRequest_v6(b: bytes, p: int) -> tuple[UpdateMetadataRequest
         _f = "live_brokers"
         o.live_brokers, p = r_carray(b, p, 7, _d_UpdateMetadataBroker_v6)
         _f = "unknown_tagged_fields"
-        _tags, p = r_tags(b, p)
-        if _tags:
+        if b[p]:
+            _tags, p = r_tags(b, p)
             _u: list[tuple[int, bytes]] = []
             for _tag, _data in _tags:
                 if _tag == 0:
@@ -445,7 +445,8 @@ def _d_UpdateMetadataRequest_v6(b: bytes, p: int) -> tuple[UpdateMetadataRequest
                     _u.append((_tag, _data))
             o.unknown_tagged_fields = _u
         else:
-            o.unknown_tagged_fields = _tags
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.is_k_raft_controller = False
@@ -465,8 +466,8 @@ def _d_UpdateMetadataRequest_v7(b: bytes, p: int) -> tuple[UpdateMetadataRequest
         _f = "live_brokers"
         o.live_brokers, p = r_carray(b, p, 7, _d_UpdateMetadataBroker_v6)
         _f = "unknown_tagged_fields"
-        _tags, p = r_tags(b, p)
-        if _tags:
+        if b[p]:
+            _tags, p = r_tags(b, p)
             _u: list[tuple[int, bytes]] = []
             for _tag, _data in _tags:
                 if _tag == 0:
@@ -475,7 +476,8 @@ def _d_UpdateMetadataRequest_v7(b: bytes, p: int) -> tuple[UpdateMetadataRequest
                     _u.append((_tag, _data))
             o.unknown_tagged_fields = _u
         else:
-            o.unknown_tagged_fields = _tags
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.is_k_raft_controller = False
@@ -501,8 +503,8 @@ def _d_UpdateMetadataRequest_v8(b: bytes, p: int) -> tuple[UpdateMetadataRequest
         o.live_brokers, p = r_carray(b, p, 7, _d_UpdateMetadataBroker_v6)
         o.type = 0
         _f = "unknown_tagged_fields"
-        _tags, p = r_tags(b, p)
-        if _tags:
+        if b[p]:
+            _tags, p = r_tags(b, p)
             _u: list[tuple[int, bytes]] = []
             for _tag, _data in _tags:
                 if _tag == 0:
@@ -513,7 +515,8 @@ def _d_UpdateMetadataRequest_v8(b: bytes, p: int) -> tuple[UpdateMetadataRequest
                     _u.append((_tag, _data))
             o.unknown_tagged_fields = _u
         else:
-            o.unknown_tagged_fields = _tags
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.ungrouped_partition_states = []
@@ -538,7 +541,8 @@ def _e_UpdateMetadataRequest_v0(w: bytearray, o: UpdateMetadataRequest) -> None:
         if o.topic_states != []:
             raise absent("topic_states", o.topic_states)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -561,7 +565,8 @@ def _e_UpdateMetadataRequest_v1(w: bytearray, o: UpdateMetadataRequest) -> None:
         if o.topic_states != []:
             raise absent("topic_states", o.topic_states)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -584,7 +589,8 @@ def _e_UpdateMetadataRequest_v2(w: bytearray, o: UpdateMetadataRequest) -> None:
         if o.topic_states != []:
             raise absent("topic_states", o.topic_states)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -607,7 +613,8 @@ def _e_UpdateMetadataRequest_v3(w: bytearray, o: UpdateMetadataRequest) -> None:
         if o.topic_states != []:
             raise absent("topic_states", o.topic_states)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -630,7 +637,8 @@ def _e_UpdateMetadataRequest_v4(w: bytearray, o: UpdateMetadataRequest) -> None:
         if o.topic_states != []:
             raise absent("topic_states", o.topic_states)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -653,7 +661,8 @@ def _e_UpdateMetadataRequest_v5(w: bytearray, o: UpdateMetadataRequest) -> None:
         if o.ungrouped_partition_states != []:
             raise absent("ungrouped_partition_states", o.ungrouped_partition_states)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -676,7 +685,10 @@ def _e_UpdateMetadataRequest_v6(w: bytearray, o: UpdateMetadataRequest) -> None:
         if o.ungrouped_partition_states != []:
             raise absent("ungrouped_partition_states", o.ungrouped_partition_states)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -699,7 +711,10 @@ def _e_UpdateMetadataRequest_v7(w: bytearray, o: UpdateMetadataRequest) -> None:
         if o.ungrouped_partition_states != []:
             raise absent("ungrouped_partition_states", o.ungrouped_partition_states)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -750,7 +765,11 @@ def _d_UpdateMetadataTopicState_v6(b: bytes, p: int) -> tuple[UpdateMetadataTopi
         _f = "partition_states"
         o.partition_states, p = r_carray(b, p, 24, _d_UpdateMetadataPartitionState_v6)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.topic_id = ZERO_UUID
@@ -769,7 +788,11 @@ def _d_UpdateMetadataTopicState_v7(b: bytes, p: int) -> tuple[UpdateMetadataTopi
         _f = "partition_states"
         o.partition_states, p = r_carray(b, p, 24, _d_UpdateMetadataPartitionState_v6)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -782,7 +805,8 @@ def _e_UpdateMetadataTopicState_v5(w: bytearray, o: UpdateMetadataTopicState) ->
         _f = "partition_states"
         w_array(w, o.partition_states, _e_UpdateMetadataPartitionState_v5)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -794,7 +818,10 @@ def _e_UpdateMetadataTopicState_v6(w: bytearray, o: UpdateMetadataTopicState) ->
         _f = "partition_states"
         w_carray(w, o.partition_states, _e_UpdateMetadataPartitionState_v6)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -808,7 +835,10 @@ def _e_UpdateMetadataTopicState_v7(w: bytearray, o: UpdateMetadataTopicState) ->
         _f = "partition_states"
         w_carray(w, o.partition_states, _e_UpdateMetadataPartitionState_v6)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -896,7 +926,11 @@ def _d_UpdateMetadataBroker_v6(b: bytes, p: int) -> tuple[UpdateMetadataBroker, 
         _f = "rack"
         o.rack, p = r_cnstr(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.v0_host = ""
@@ -913,7 +947,8 @@ def _e_UpdateMetadataBroker_v0(w: bytearray, o: UpdateMetadataBroker) -> None:
         _f = "v0_port"
         w += _S_i.pack(o.v0_port)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -925,7 +960,8 @@ def _e_UpdateMetadataBroker_v1(w: bytearray, o: UpdateMetadataBroker) -> None:
         _f = "endpoints"
         w_array(w, o.endpoints, _e_UpdateMetadataEndpoint_v1)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -939,7 +975,8 @@ def _e_UpdateMetadataBroker_v2(w: bytearray, o: UpdateMetadataBroker) -> None:
         _f = "rack"
         w_nstr(w, o.rack)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -953,7 +990,8 @@ def _e_UpdateMetadataBroker_v3(w: bytearray, o: UpdateMetadataBroker) -> None:
         _f = "rack"
         w_nstr(w, o.rack)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -967,7 +1005,10 @@ def _e_UpdateMetadataBroker_v6(w: bytearray, o: UpdateMetadataBroker) -> None:
         _f = "rack"
         w_cnstr(w, o.rack)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1023,7 +1064,11 @@ def _d_UpdateMetadataEndpoint_v6(b: bytes, p: int) -> tuple[UpdateMetadataEndpoi
         o.security_protocol = _S_h.unpack_from(b, p)[0]
         p += 2
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -1038,7 +1083,8 @@ def _e_UpdateMetadataEndpoint_v1(w: bytearray, o: UpdateMetadataEndpoint) -> Non
         _f = "security_protocol"
         w += _S_h.pack(o.security_protocol)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1054,7 +1100,8 @@ def _e_UpdateMetadataEndpoint_v3(w: bytearray, o: UpdateMetadataEndpoint) -> Non
         _f = "security_protocol"
         w += _S_h.pack(o.security_protocol)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1070,7 +1117,10 @@ def _e_UpdateMetadataEndpoint_v6(w: bytearray, o: UpdateMetadataEndpoint) -> Non
         _f = "security_protocol"
         w += _S_h.pack(o.security_protocol)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1166,7 +1216,11 @@ def _d_UpdateMetadataPartitionState_v6(
         _f = "offline_replicas"
         o.offline_replicas, p = r_cfarray(b, p, "i", 4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.topic_name = ""
@@ -1186,7 +1240,8 @@ def _e_UpdateMetadataPartitionState_v0(w: bytearray, o: UpdateMetadataPartitionS
         _f = "replicas"
         w_farray(w, o.replicas, "i")
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1206,7 +1261,8 @@ def _e_UpdateMetadataPartitionState_v4(w: bytearray, o: UpdateMetadataPartitionS
         _f = "offline_replicas"
         w_farray(w, o.offline_replicas, "i")
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1224,7 +1280,8 @@ def _e_UpdateMetadataPartitionState_v5(w: bytearray, o: UpdateMetadataPartitionS
         _f = "offline_replicas"
         w_farray(w, o.offline_replicas, "i")
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -1242,7 +1299,10 @@ def _e_UpdateMetadataPartitionState_v6(w: bytearray, o: UpdateMetadataPartitionS
         _f = "offline_replicas"
         w_cfarray(w, o.offline_replicas, "i")
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

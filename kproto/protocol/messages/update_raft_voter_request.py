@@ -33,9 +33,9 @@ class UpdateRaftVoterRequest(Message):
     """UpdateRaftVoterRequest (request, API key 82): versions 0, flexible from version 0."""
 
     __slots__ = (
+        "_k_raft_version_feature",
         "cluster_id",
         "current_leader_epoch",
-        "k_raft_version_feature",
         "listeners",
         "unknown_tagged_fields",
         "voter_directory_id",
@@ -68,7 +68,7 @@ class UpdateRaftVoterRequest(Message):
     # The endpoint that can be used to communicate with the leader (versions 0+)
     listeners: list[Listener]
     # The range of versions of the protocol that the replica supports (versions 0+)
-    k_raft_version_feature: KRaftVersionFeature
+    _k_raft_version_feature: KRaftVersionFeature
     unknown_tagged_fields: list[tuple[int, bytes]]
 
     def __init__(
@@ -87,12 +87,20 @@ class UpdateRaftVoterRequest(Message):
         self.voter_id = voter_id
         self.voter_directory_id = voter_directory_id
         self.listeners = [] if listeners is DEFAULT else listeners
-        self.k_raft_version_feature = (
-            KRaftVersionFeature() if k_raft_version_feature is DEFAULT else k_raft_version_feature
-        )
+        self._k_raft_version_feature = k_raft_version_feature
         self.unknown_tagged_fields = (
             [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
         )
+
+    @property
+    def k_raft_version_feature(self) -> KRaftVersionFeature:
+        if self._k_raft_version_feature is DEFAULT:
+            self._k_raft_version_feature = KRaftVersionFeature()
+        return self._k_raft_version_feature
+
+    @k_raft_version_feature.setter
+    def k_raft_version_feature(self, value: KRaftVersionFeature) -> None:
+        self._k_raft_version_feature = value
 
 
 class Listener(Struct):
@@ -163,9 +171,13 @@ def _d_UpdateRaftVoterRequest_v0(b: bytes, p: int) -> tuple[UpdateRaftVoterReque
         _f = "listeners"
         o.listeners, p = r_carray(b, p, 5, _d_Listener_v0)
         _f = "k_raft_version_feature"
-        o.k_raft_version_feature, p = _d_KRaftVersionFeature_v0(b, p)
+        o._k_raft_version_feature, p = _d_KRaftVersionFeature_v0(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -182,7 +194,10 @@ def _e_UpdateRaftVoterRequest_v0(w: bytearray, o: UpdateRaftVoterRequest) -> Non
         _f = "k_raft_version_feature"
         w_struct(w, o.k_raft_version_feature, _e_KRaftVersionFeature_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -198,7 +213,11 @@ def _d_Listener_v0(b: bytes, p: int) -> tuple[Listener, int]:
         o.port = _S_H.unpack_from(b, p)[0]
         p += 2
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -213,7 +232,10 @@ def _e_Listener_v0(w: bytearray, o: Listener) -> None:
         _f = "port"
         w += _S_H.pack(o.port)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -225,7 +247,11 @@ def _d_KRaftVersionFeature_v0(b: bytes, p: int) -> tuple[KRaftVersionFeature, in
         o.min_supported_version, o.max_supported_version = _S_hh.unpack_from(b, p)
         p += 4
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -236,7 +262,10 @@ def _e_KRaftVersionFeature_v0(w: bytearray, o: KRaftVersionFeature) -> None:
         _f = "min_supported_version:h max_supported_version:h"
         w += _S_hh.pack(o.min_supported_version, o.max_supported_version)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -12,6 +12,7 @@ from kproto.protocol._primitives import (
     encode_failure,
     r_cstr,
     r_tags,
+    struct_is_default,
     tagged_end,
     w_cstr,
     w_struct,
@@ -27,7 +28,7 @@ _S_ii = struct.Struct(">ii")
 class UpdateRaftVoterResponse(Message):
     """UpdateRaftVoterResponse (response, API key 82): versions 0, flexible from version 0."""
 
-    __slots__ = ("current_leader", "error_code", "throttle_time_ms", "unknown_tagged_fields")
+    __slots__ = ("_current_leader", "error_code", "throttle_time_ms", "unknown_tagged_fields")
     _FIELDS = ("throttle_time_ms", "error_code", "current_leader", "unknown_tagged_fields")
 
     API_KEY = 82
@@ -42,7 +43,7 @@ class UpdateRaftVoterResponse(Message):
     # The error code, or 0 if there was no error (versions 0+)
     error_code: int
     # (versions 0+; tag 0 in 0+)
-    current_leader: CurrentLeader
+    _current_leader: CurrentLeader
     unknown_tagged_fields: list[tuple[int, bytes]]
 
     def __init__(
@@ -55,10 +56,20 @@ class UpdateRaftVoterResponse(Message):
     ) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
-        self.current_leader = CurrentLeader() if current_leader is DEFAULT else current_leader
+        self._current_leader = current_leader
         self.unknown_tagged_fields = (
             [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
         )
+
+    @property
+    def current_leader(self) -> CurrentLeader:
+        if self._current_leader is DEFAULT:
+            self._current_leader = CurrentLeader()
+        return self._current_leader
+
+    @current_leader.setter
+    def current_leader(self, value: CurrentLeader) -> None:
+        self._current_leader = value
 
 
 class CurrentLeader(Struct):
@@ -101,21 +112,22 @@ def _d_UpdateRaftVoterResponse_v0(b: bytes, p: int) -> tuple[UpdateRaftVoterResp
         _f = "throttle_time_ms:i error_code:h"
         o.throttle_time_ms, o.error_code = _S_ih.unpack_from(b, p)
         p += 6
-        o.current_leader = CurrentLeader()
+        o._current_leader = DEFAULT
         _f = "unknown_tagged_fields"
-        _tags, p = r_tags(b, p)
-        if _tags:
+        if b[p]:
+            _tags, p = r_tags(b, p)
             _u: list[tuple[int, bytes]] = []
             for _tag, _data in _tags:
                 if _tag == 0:
                     _f = "current_leader"
-                    o.current_leader, _q = _d_CurrentLeader_v0(_data, 0)
+                    o._current_leader, _q = _d_CurrentLeader_v0(_data, 0)
                     tagged_end(_data, _q)
                 else:
                     _u.append((_tag, _data))
             o.unknown_tagged_fields = _u
         else:
-            o.unknown_tagged_fields = _tags
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -128,7 +140,7 @@ def _e_UpdateRaftVoterResponse_v0(w: bytearray, o: UpdateRaftVoterResponse) -> N
         _f = "unknown_tagged_fields"
         _t: list[tuple[int, bytes | bytearray]] = []
         _f = "current_leader"
-        if o.current_leader != CurrentLeader():
+        if not struct_is_default(o._current_leader, CurrentLeader):
             _v = bytearray()
             w_struct(_v, o.current_leader, _e_CurrentLeader_v0)
             _t.append((0, _v))
@@ -150,7 +162,11 @@ def _d_CurrentLeader_v0(b: bytes, p: int) -> tuple[CurrentLeader, int]:
         o.port = _S_i.unpack_from(b, p)[0]
         p += 4
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -165,7 +181,10 @@ def _e_CurrentLeader_v0(w: bytearray, o: CurrentLeader) -> None:
         _f = "port"
         w += _S_i.pack(o.port)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -181,8 +181,8 @@ def _d_VoteResponse_v0(b: bytes, p: int) -> tuple[VoteResponse, int]:
         _f = "topics"
         o.topics, p = r_carray(b, p, 3, _d_TopicData_v0)
         _f = "unknown_tagged_fields"
-        _tags, p = r_tags(b, p)
-        if _tags:
+        if b[p]:
+            _tags, p = r_tags(b, p)
             _u: list[tuple[int, bytes]] = []
             for _tag, _data in _tags:
                 if _tag == 0:
@@ -191,7 +191,8 @@ def _d_VoteResponse_v0(b: bytes, p: int) -> tuple[VoteResponse, int]:
                     _u.append((_tag, _data))
             o.unknown_tagged_fields = _u
         else:
-            o.unknown_tagged_fields = _tags
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     o.node_endpoints = []
@@ -208,8 +209,8 @@ def _d_VoteResponse_v1(b: bytes, p: int) -> tuple[VoteResponse, int]:
         o.topics, p = r_carray(b, p, 3, _d_TopicData_v0)
         o.node_endpoints = []
         _f = "unknown_tagged_fields"
-        _tags, p = r_tags(b, p)
-        if _tags:
+        if b[p]:
+            _tags, p = r_tags(b, p)
             _u: list[tuple[int, bytes]] = []
             for _tag, _data in _tags:
                 if _tag == 0:
@@ -220,7 +221,8 @@ def _d_VoteResponse_v1(b: bytes, p: int) -> tuple[VoteResponse, int]:
                     _u.append((_tag, _data))
             o.unknown_tagged_fields = _u
         else:
-            o.unknown_tagged_fields = _tags
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -236,7 +238,10 @@ def _e_VoteResponse_v0(w: bytearray, o: VoteResponse) -> None:
         if o.node_endpoints != []:
             raise absent("node_endpoints", o.node_endpoints)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -268,7 +273,11 @@ def _d_TopicData_v0(b: bytes, p: int) -> tuple[TopicData, int]:
         _f = "partitions"
         o.partitions, p = r_carray(b, p, 16, _d_PartitionData_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -281,7 +290,10 @@ def _e_TopicData_v0(w: bytearray, o: TopicData) -> None:
         _f = "partitions"
         w_carray(w, o.partitions, _e_PartitionData_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -299,7 +311,11 @@ def _d_PartitionData_v0(b: bytes, p: int) -> tuple[PartitionData, int]:
         ) = _S_ihiiz.unpack_from(b, p)
         p += 15
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -312,7 +328,10 @@ def _e_PartitionData_v0(w: bytearray, o: PartitionData) -> None:
             o.partition_index, o.error_code, o.leader_id, o.leader_epoch, o.vote_granted
         )
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -329,7 +348,11 @@ def _d_NodeEndpoint_v1(b: bytes, p: int) -> tuple[NodeEndpoint, int]:
         o.port = _S_H.unpack_from(b, p)[0]
         p += 2
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -344,7 +367,10 @@ def _e_NodeEndpoint_v1(w: bytearray, o: NodeEndpoint) -> None:
         _f = "port"
         w += _S_H.pack(o.port)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -64,8 +64,8 @@ class Voter(Struct):
     """A struct of VotersRecord."""
 
     __slots__ = (
+        "_k_raft_version_feature",
         "endpoints",
-        "k_raft_version_feature",
         "unknown_tagged_fields",
         "voter_directory_id",
         "voter_id",
@@ -85,7 +85,7 @@ class Voter(Struct):
     # The endpoint that can be used to communicate with the voter (versions 0+)
     endpoints: list[Endpoint]
     # The range of versions of the protocol that the replica supports (versions 0+)
-    k_raft_version_feature: KRaftVersionFeature
+    _k_raft_version_feature: KRaftVersionFeature
     unknown_tagged_fields: list[tuple[int, bytes]]
 
     def __init__(
@@ -100,12 +100,20 @@ class Voter(Struct):
         self.voter_id = voter_id
         self.voter_directory_id = voter_directory_id
         self.endpoints = [] if endpoints is DEFAULT else endpoints
-        self.k_raft_version_feature = (
-            KRaftVersionFeature() if k_raft_version_feature is DEFAULT else k_raft_version_feature
-        )
+        self._k_raft_version_feature = k_raft_version_feature
         self.unknown_tagged_fields = (
             [] if unknown_tagged_fields is DEFAULT else unknown_tagged_fields
         )
+
+    @property
+    def k_raft_version_feature(self) -> KRaftVersionFeature:
+        if self._k_raft_version_feature is DEFAULT:
+            self._k_raft_version_feature = KRaftVersionFeature()
+        return self._k_raft_version_feature
+
+    @k_raft_version_feature.setter
+    def k_raft_version_feature(self, value: KRaftVersionFeature) -> None:
+        self._k_raft_version_feature = value
 
 
 class Endpoint(Struct):
@@ -173,7 +181,11 @@ def _d_VotersRecord_v0(b: bytes, p: int) -> tuple[VotersRecord, int]:
         _f = "voters"
         o.voters, p = r_carray(b, p, 27, _d_Voter_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -186,7 +198,10 @@ def _e_VotersRecord_v0(w: bytearray, o: VotersRecord) -> None:
         _f = "voters"
         w_carray(w, o.voters, _e_Voter_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -201,9 +216,13 @@ def _d_Voter_v0(b: bytes, p: int) -> tuple[Voter, int]:
         _f = "endpoints"
         o.endpoints, p = r_carray(b, p, 5, _d_Endpoint_v0)
         _f = "k_raft_version_feature"
-        o.k_raft_version_feature, p = _d_KRaftVersionFeature_v0(b, p)
+        o._k_raft_version_feature, p = _d_KRaftVersionFeature_v0(b, p)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -218,7 +237,10 @@ def _e_Voter_v0(w: bytearray, o: Voter) -> None:
         _f = "k_raft_version_feature"
         w_struct(w, o.k_raft_version_feature, _e_KRaftVersionFeature_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -234,7 +256,11 @@ def _d_Endpoint_v0(b: bytes, p: int) -> tuple[Endpoint, int]:
         o.port = _S_H.unpack_from(b, p)[0]
         p += 2
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -249,7 +275,10 @@ def _e_Endpoint_v0(w: bytearray, o: Endpoint) -> None:
         _f = "port"
         w += _S_H.pack(o.port)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -261,7 +290,11 @@ def _d_KRaftVersionFeature_v0(b: bytes, p: int) -> tuple[KRaftVersionFeature, in
         o.min_supported_version, o.max_supported_version = _S_hh.unpack_from(b, p)
         p += 4
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -272,7 +305,10 @@ def _e_KRaftVersionFeature_v0(w: bytearray, o: KRaftVersionFeature) -> None:
         _f = "min_supported_version:h max_supported_version:h"
         w += _S_hh.pack(o.min_supported_version, o.max_supported_version)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -191,7 +191,11 @@ def _d_WriteShareGroupStateRequest_v0(b: bytes, p: int) -> tuple[WriteShareGroup
         _f = "topics"
         o.topics, p = r_carray(b, p, 18, _d_WriteStateData_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -204,7 +208,10 @@ def _e_WriteShareGroupStateRequest_v0(w: bytearray, o: WriteShareGroupStateReque
         _f = "topics"
         w_carray(w, o.topics, _e_WriteStateData_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -219,7 +226,11 @@ def _d_WriteStateData_v0(b: bytes, p: int) -> tuple[WriteStateData, int]:
         _f = "partitions"
         o.partitions, p = r_carray(b, p, 22, _d_PartitionData_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -232,7 +243,10 @@ def _e_WriteStateData_v0(w: bytearray, o: WriteStateData) -> None:
         _f = "partitions"
         w_carray(w, o.partitions, _e_PartitionData_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -246,7 +260,11 @@ def _d_PartitionData_v0(b: bytes, p: int) -> tuple[PartitionData, int]:
         _f = "state_batches"
         o.state_batches, p = r_carray(b, p, 20, _d_StateBatch_v0)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -259,7 +277,10 @@ def _e_PartitionData_v0(w: bytearray, o: PartitionData) -> None:
         _f = "state_batches"
         w_carray(w, o.state_batches, _e_StateBatch_v0)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -273,7 +294,11 @@ def _d_StateBatch_v0(b: bytes, p: int) -> tuple[StateBatch, int]:
         )
         p += 19
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -284,7 +309,10 @@ def _e_StateBatch_v0(w: bytearray, o: StateBatch) -> None:
         _f = "first_offset:q last_offset:q delivery_state:b delivery_count:h"
         w += _S_qqbh.pack(o.first_offset, o.last_offset, o.delivery_state, o.delivery_count)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -156,7 +156,11 @@ def _d_WriteTxnMarkersRequest_v1(b: bytes, p: int) -> tuple[WriteTxnMarkersReque
         _f = "markers"
         o.markers, p = r_carray(b, p, 17, _d_WritableTxnMarker_v1)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -167,7 +171,8 @@ def _e_WriteTxnMarkersRequest_v0(w: bytearray, o: WriteTxnMarkersRequest) -> Non
         _f = "markers"
         w_array(w, o.markers, _e_WritableTxnMarker_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -177,7 +182,10 @@ def _e_WriteTxnMarkersRequest_v1(w: bytearray, o: WriteTxnMarkersRequest) -> Non
         _f = "markers"
         w_carray(w, o.markers, _e_WritableTxnMarker_v1)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -211,7 +219,11 @@ def _d_WritableTxnMarker_v1(b: bytes, p: int) -> tuple[WritableTxnMarker, int]:
         o.coordinator_epoch = _S_i.unpack_from(b, p)[0]
         p += 4
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -226,7 +238,8 @@ def _e_WritableTxnMarker_v0(w: bytearray, o: WritableTxnMarker) -> None:
         _f = "coordinator_epoch"
         w += _S_i.pack(o.coordinator_epoch)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -240,7 +253,10 @@ def _e_WritableTxnMarker_v1(w: bytearray, o: WritableTxnMarker) -> None:
         _f = "coordinator_epoch"
         w += _S_i.pack(o.coordinator_epoch)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -266,7 +282,11 @@ def _d_WritableTxnMarkerTopic_v1(b: bytes, p: int) -> tuple[WritableTxnMarkerTop
         _f = "partition_indexes"
         o.partition_indexes, p = r_cfarray(b, p, "i", 4)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -279,7 +299,8 @@ def _e_WritableTxnMarkerTopic_v0(w: bytearray, o: WritableTxnMarkerTopic) -> Non
         _f = "partition_indexes"
         w_farray(w, o.partition_indexes, "i")
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -291,7 +312,10 @@ def _e_WritableTxnMarkerTopic_v1(w: bytearray, o: WritableTxnMarkerTopic) -> Non
         _f = "partition_indexes"
         w_cfarray(w, o.partition_indexes, "i")
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 

@@ -150,7 +150,11 @@ def _d_WriteTxnMarkersResponse_v1(b: bytes, p: int) -> tuple[WriteTxnMarkersResp
         _f = "markers"
         o.markers, p = r_carray(b, p, 10, _d_WritableTxnMarkerResult_v1)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -161,7 +165,8 @@ def _e_WriteTxnMarkersResponse_v0(w: bytearray, o: WriteTxnMarkersResponse) -> N
         _f = "markers"
         w_array(w, o.markers, _e_WritableTxnMarkerResult_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -171,7 +176,10 @@ def _e_WriteTxnMarkersResponse_v1(w: bytearray, o: WriteTxnMarkersResponse) -> N
         _f = "markers"
         w_carray(w, o.markers, _e_WritableTxnMarkerResult_v1)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -199,7 +207,11 @@ def _d_WritableTxnMarkerResult_v1(b: bytes, p: int) -> tuple[WritableTxnMarkerRe
         _f = "topics"
         o.topics, p = r_carray(b, p, 3, _d_WritableTxnMarkerTopicResult_v1)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -212,7 +224,8 @@ def _e_WritableTxnMarkerResult_v0(w: bytearray, o: WritableTxnMarkerResult) -> N
         _f = "topics"
         w_array(w, o.topics, _e_WritableTxnMarkerTopicResult_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -224,7 +237,10 @@ def _e_WritableTxnMarkerResult_v1(w: bytearray, o: WritableTxnMarkerResult) -> N
         _f = "topics"
         w_carray(w, o.topics, _e_WritableTxnMarkerTopicResult_v1)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -254,7 +270,11 @@ def _d_WritableTxnMarkerTopicResult_v1(
         _f = "partitions"
         o.partitions, p = r_carray(b, p, 7, _d_WritableTxnMarkerPartitionResult_v1)
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -267,7 +287,8 @@ def _e_WritableTxnMarkerTopicResult_v0(w: bytearray, o: WritableTxnMarkerTopicRe
         _f = "partitions"
         w_array(w, o.partitions, _e_WritableTxnMarkerPartitionResult_v0)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -279,7 +300,10 @@ def _e_WritableTxnMarkerTopicResult_v1(w: bytearray, o: WritableTxnMarkerTopicRe
         _f = "partitions"
         w_carray(w, o.partitions, _e_WritableTxnMarkerPartitionResult_v1)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -307,7 +331,11 @@ def _d_WritableTxnMarkerPartitionResult_v1(
         o.partition_index, o.error_code = _S_ih.unpack_from(b, p)
         p += 6
         _f = "unknown_tagged_fields"
-        o.unknown_tagged_fields, p = r_tags(b, p)
+        if b[p]:
+            o.unknown_tagged_fields, p = r_tags(b, p)
+        else:
+            o.unknown_tagged_fields = []
+            p += 1
     except Exception as e:
         raise decode_failure(e, _f, b, p) from None
     return o, p
@@ -320,7 +348,8 @@ def _e_WritableTxnMarkerPartitionResult_v0(
         _f = "partition_index:i error_code:h"
         w += _S_ih.pack(o.partition_index, o.error_code)
         _f = "unknown_tagged_fields"
-        no_tags(o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            no_tags(o.unknown_tagged_fields)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
@@ -332,7 +361,10 @@ def _e_WritableTxnMarkerPartitionResult_v1(
         _f = "partition_index:i error_code:h"
         w += _S_ih.pack(o.partition_index, o.error_code)
         _f = "unknown_tagged_fields"
-        w_unknown_tags(w, o.unknown_tagged_fields)
+        if o.unknown_tagged_fields:
+            w_unknown_tags(w, o.unknown_tagged_fields)
+        else:
+            w.append(0)
     except Exception as e:
         raise encode_failure(e, _f, o) from None
 
