@@ -125,6 +125,7 @@ class ClientCore:
         self._metadata_age_timer: TimerHandle | None = None
         self._metadata_listeners: list[Callable[[float], None]] = []
         self._has_metadata = False
+        self._dedicated: dict[int, int] = {}
         self._now = now
 
     # == driver inputs ===================================================================
@@ -270,6 +271,34 @@ class ClientCore:
 
     # == feature API =====================================================================
 
+    @property
+    def now(self) -> float:
+        """The time given with the latest input, for callbacks that arm timers."""
+        return self._now
+
+    def dedicated_node(self, node_id: int) -> int:
+        """A node id reaching broker ``node_id`` over a connection of its own.
+
+        A broker answers one connection's requests strictly in order, so a request that
+        parks at the broker (a JoinGroup waiting for the whole group) would hold up every
+        fetch behind it on a shared connection. The alias is never chosen by ``send_any``;
+        it follows the broker's address through metadata updates.
+        """
+        alias = -(1 << 20) - node_id
+        if alias not in self._nodes:
+            broker = self.cluster.broker(node_id)
+            real = self._nodes.get(node_id)
+            if broker is not None:
+                host, port = broker.host, broker.port
+            elif real is not None:
+                host, port = real.host, real.port
+            else:
+                raise BrokerConnectionError(f"broker {node_id} is not in the metadata")
+            self._nodes[alias] = _Node(alias, host, port)
+            self._dedicated[alias] = node_id
+        return alias
+
+
     def new_token(self, count: int = 1) -> int:
         """Reserve ``count`` consecutive tokens and return the first."""
         token = self._next_token
@@ -293,6 +322,7 @@ class ClientCore:
         ``build(version)`` makes the message once the version is negotiated;
         ``on_done(response, error)`` is called exactly once.
         """
+        self._now = now
         req = self._make_request(api_key, build, on_done, now, timeout, expect_response,
                                  min_version, max_version)
         if self.closed:
@@ -309,6 +339,7 @@ class ClientCore:
                  *, timeout: float | None = None, min_version: int | None = None,
                  max_version: int | None = None) -> Request:
         """Send a request to the least loaded broker that is reachable before the deadline."""
+        self._now = now
         req = self._make_request(api_key, build, on_done, now, timeout, True,
                                  min_version, max_version)
         if self.closed:
@@ -482,7 +513,8 @@ class ClientCore:
     def _candidates(self) -> list[_Node]:
         """Brokers from metadata when known, else the bootstrap addresses."""
         brokers = [n for n in self._nodes.values() if n.node_id >= 0]
-        bootstrap = [n for n in self._nodes.values() if n.node_id < 0]
+        bootstrap = [n for n in self._nodes.values()
+                     if n.node_id < 0 and n.node_id not in self._dedicated]
         if brokers:
             usable = [n for n in brokers if n.conn is not None or n.failures == 0]
             return brokers if usable else brokers + bootstrap
@@ -562,6 +594,17 @@ class ClientCore:
 
     # == internals: metadata =============================================================
 
+    def _move_node(self, node_id: int, host: str, port: int, now: float) -> None:
+        node = self._nodes.get(node_id)
+        if node is None:
+            self._nodes[node_id] = _Node(node_id, host, port)
+        elif (node.host, node.port) != (host, port):
+            node.host, node.port = host, port
+            if node.conn is not None:
+                self._actions.append(CloseConnection(node.conn.conn_id, "broker moved"))
+                node.conn.close(BrokerConnectionError(
+                    f"broker {node_id} moved to {host}:{port}"), now)
+
     def _metadata_request(self, topics: list[str] | None, version: int) -> Any:
         if topics is None:
             entries: list[MetadataRequestTopic] | None = None if version >= 1 else []
@@ -604,16 +647,11 @@ class ClientCore:
     def _apply_metadata(self, resp: Any, now: float) -> None:
         self.cluster.update(resp)
         self._has_metadata = True
+        aliases = {real: alias for alias, real in self._dedicated.items()}
         for broker in self.cluster.brokers.values():
-            node = self._nodes.get(broker.node_id)
-            if node is None:
-                self._nodes[broker.node_id] = _Node(broker.node_id, broker.host, broker.port)
-            elif (node.host, node.port) != (broker.host, broker.port):
-                node.host, node.port = broker.host, broker.port
-                if node.conn is not None:
-                    self._actions.append(CloseConnection(node.conn.conn_id, "broker moved"))
-                    node.conn.close(BrokerConnectionError(
-                        f"broker {broker.node_id} moved to {broker.host}:{broker.port}"), now)
+            for node_id in (broker.node_id, aliases.get(broker.node_id)):
+                if node_id is not None:
+                    self._move_node(node_id, broker.host, broker.port, now)
         if self._metadata_age_timer is not None:
             self._metadata_age_timer.cancel()
         self._metadata_age_timer = self.timers.call_at(

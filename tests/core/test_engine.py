@@ -378,3 +378,21 @@ def test_a_lost_connection_fails_in_flight_requests_with_a_retriable_error() -> 
     assert isinstance(event, OperationFailed) and event.token == token
     assert isinstance(event.error, BrokerConnectionError)
     assert "connection reset by peer" in str(event.error)
+
+
+def test_a_dedicated_node_gets_its_own_connection_and_is_never_used_for_any() -> None:
+    core = make_core()
+    core.add_topics(["t"], 0.0)
+    wire = connect(core)
+    [(header, _req, version)] = wire.requests()
+    wire.reply(header, version, metadata_response([(1, "b1", 9092)], {"t": [1]}), 0.1)
+    alias = core.dedicated_node(1)
+    assert alias != 1 and core.dedicated_node(1) == alias
+    assert core.now == 0.1
+    core.send(1, 18, lambda v: protocol.ApiVersionsRequest(), lambda r, e: None, 0.2)
+    core.send(alias, 18, lambda v: protocol.ApiVersionsRequest(), lambda r, e: None, 0.3)
+    opened = [a for a in iter(core.next_action, None) if isinstance(a, OpenConnection)]
+    assert [(a.host, a.port) for a in opened] == [("b1", 9092), ("b1", 9092)]
+    assert opened[0].conn_id != opened[1].conn_id
+    assert core.now == 0.3
+    assert all(n.node_id != alias for n in core._candidates())
