@@ -205,6 +205,21 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
 
 
 @pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Any:
+    """Hand the shared brokers to the next test as this one found them: proxies forwarding
+    normally and every node running (a node a test stopped or killed is restarted)."""
+    result = yield
+    for cluster in _brokers_of(item):
+        if cluster.closed:  # the session is over
+            continue
+        for node in cluster.nodes.values():
+            node.proxy.restore()
+            if node.process is not None and not node.alive:
+                cluster.restart(node.node_id)
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
     if report.failed:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import argparse
 import signal
+import subprocess
 import sys
 import time
 
 from .broker import KafkaCluster
 from .jars import VERSIONS, HarnessError, chosen_version, fetch, is_cached, libs_dir
-from .java import run_tool
+from .java import java_command, tool_class
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
@@ -59,11 +60,13 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 
 def cmd_tool(args: argparse.Namespace) -> int:
+    """Run a tool attached to this terminal (so console-producer reads what you type)."""
     version = args.version or chosen_version()
-    proc = run_tool(version, args.name, *args.args, timeout=args.timeout)
-    sys.stdout.write(proc.stdout)
-    sys.stderr.write(proc.stderr)
-    return proc.returncode
+    cmd = java_command(version, tool_class(version, args.name), *args.args)
+    try:
+        return subprocess.run(cmd, check=False).returncode
+    except KeyboardInterrupt:
+        return 130
 
 
 def cmd_classpath(args: argparse.Namespace) -> int:
@@ -92,7 +95,6 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("tool", help="run a Kafka tool, e.g. 'tool topics --bootstrap-server H:P --list'")
     p.add_argument("--version", choices=VERSIONS)
-    p.add_argument("--timeout", type=float, default=300.0)
     p.add_argument("name", help="short name (console-producer, topics, configs, ...) or a class name")
     p.add_argument("args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_tool)

@@ -245,6 +245,10 @@ class KafkaCluster:
             f"{self.name} (Kafka {self.version}) node {node.node_id} {what}; log {node.log_path}:\n{log}"
         )
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
         """Stop every node (SIGTERM, bounded wait, SIGKILL) and close the proxies."""
         if self._closed:

@@ -8,6 +8,7 @@ and a completed one is reused without starting Maven at all.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -98,8 +99,9 @@ def fetch(version: str, *, log: bool = False) -> Path:
         started = time.monotonic()
         if log:
             print(f"kafka {version}: fetching jars with Maven into {libs}", flush=True)
+        for partial in vdir.glob("libs.partial-*"):  # left by an interrupted fetch (we hold the lock)
+            shutil.rmtree(partial, ignore_errors=True)
         staging = vdir / f"libs.partial-{os.getpid()}"
-        shutil.rmtree(staging, ignore_errors=True)
         (vdir / "COMPLETE").unlink(missing_ok=True)
         cmd = [
             mvn,
@@ -135,12 +137,23 @@ def fetch(version: str, *, log: bool = False) -> Path:
                 f"  {' '.join(cmd)}\n{_tail(proc.stdout, 60)}"
             )
         _check_jars(version, staging, proc.stdout)
-        shutil.rmtree(libs, ignore_errors=True)
+        _retire(vdir, libs)
         staging.rename(libs)
         (vdir / "COMPLETE").write_text(_pom_digest(version) + "\n")
         if log:
             print(f"kafka {version}: {len(list(libs.iterdir()))} jars in {time.monotonic() - started:.1f}s", flush=True)
         return libs
+
+
+def _retire(vdir: Path, libs: Path) -> None:
+    """Move an outdated libs directory aside instead of deleting it: a broker started from it
+    may still be loading classes. Retired copies older than a day are removed."""
+    for old in vdir.glob("libs.retired-*"):
+        with contextlib.suppress(OSError):
+            if time.time() - old.stat().st_mtime > 86400:
+                shutil.rmtree(old, ignore_errors=True)
+    if libs.exists():
+        libs.rename(vdir / f"libs.retired-{int(time.time())}-{os.getpid()}")
 
 
 def _check_jars(version: str, libs: Path, output: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import shutil
 import socket
 import subprocess
@@ -47,8 +48,21 @@ def _pdeathsig_prefix() -> list[str]:
     """
     if threading.current_thread() is not threading.main_thread():
         return []
+    return _setpriv()
+
+
+@functools.lru_cache(maxsize=1)
+def _setpriv() -> list[str]:
+    """The prefix if this system's setpriv knows --pdeathsig (util-linux 2.33+), else []."""
     setpriv = shutil.which("setpriv")
-    return [setpriv, "--pdeathsig", "KILL"] if setpriv else []
+    if setpriv is None:
+        return []
+    prefix = [setpriv, "--pdeathsig", "KILL"]
+    try:
+        ok = subprocess.run([*prefix, "true"], capture_output=True, timeout=10, check=False).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        ok = False
+    return prefix if ok else []
 
 
 class Node:
