@@ -1,7 +1,8 @@
 """Codec speed: kproto's generated codecs next to kafka-python's protocol classes.
 
 Encodes and decodes the same two responses with both libraries in one run and prints
-operations per second and the ratio (kproto / kafka-python; above 1 means kproto is faster):
+operations per second (best of 7 interleaved rounds) and the ratio (kproto / kafka-python;
+above 1 means kproto is faster):
 
 - a MetadataResponse describing 1,000 partitions (10 topics of 100, 3 brokers), and
 - a FetchResponse with 100 partitions (4 topics of 25) carrying 1 KiB of record bytes each.
@@ -175,25 +176,37 @@ def kpy_fetch() -> Any:
 # ------------------------------------------------------------------------------ timing
 
 
-def ops_per_second(fn: Callable[[], object], budget: float) -> float:
-    """Best of five rounds, each at least ``budget / 5`` seconds long."""
+def _calibrate(fn: Callable[[], object], seconds: float) -> int:
+    """How many calls of ``fn`` take at least ``seconds``."""
     fn()
     n = 1
     while True:
         start = time.perf_counter()
         for _ in range(n):
             fn()
-        elapsed = time.perf_counter() - start
-        if elapsed >= budget / 5:
-            break
+        if time.perf_counter() - start >= seconds:
+            return n
         n *= 2
-    best = elapsed / n
-    for _ in range(4):
-        start = time.perf_counter()
-        for _ in range(n):
-            fn()
-        best = min(best, (time.perf_counter() - start) / n)
-    return 1.0 / best
+
+
+def _round(fn: Callable[[], object], n: int) -> float:
+    start = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - start) / n
+
+
+def compare(
+    mine: Callable[[], object], other: Callable[[], object], budget: float
+) -> tuple[float, float]:
+    """Ops/s of both, best of 7 interleaved rounds (so that load changes hit both alike)."""
+    n_mine = _calibrate(mine, budget / 7)
+    n_other = _calibrate(other, budget / 7)
+    best_mine = best_other = float("inf")
+    for _ in range(7):
+        best_mine = min(best_mine, _round(mine, n_mine))
+        best_other = min(best_other, _round(other, n_other))
+    return 1.0 / best_mine, 1.0 / best_other
 
 
 def main() -> int:
@@ -208,7 +221,7 @@ def main() -> int:
         ("MetadataResponse 1000 partitions", kproto_metadata(), kpy_metadata(), (1, 12)),
         ("FetchResponse 100 partitions", kproto_fetch(), kpy_fetch(), (4, 12)),
     ]
-    print(f"Python {sys.version.split()[0]}; ops/s, best of 5; ratio = kproto / kafka-python")
+    print(f"Python {sys.version.split()[0]}; ops/s, best of 7; ratio = kproto / kafka-python")
     header = f"{'message':34} {'ver':>3} {'op':6} {'kproto':>10} {'kafka-python':>13} {'ratio':>6}"
     print(header)
     print("-" * len(header))
@@ -234,8 +247,7 @@ def main() -> int:
                 ),
             ]
             for op, mine, other in rows:
-                a = ops_per_second(mine, budget)
-                b = ops_per_second(other, budget)
+                a, b = compare(mine, other, budget)
                 print(f"{label:34} {version:>3} {op:6} {a:>10,.0f} {b:>13,.0f} {a / b:>6.2f}")
             print(f"{'':34} {'':>3} {'bytes':6} {len(ours_bytes):>10,}")
     return 0
