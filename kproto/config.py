@@ -93,6 +93,19 @@ class Config:
     transactional_id: str | None = None
     transaction_timeout: float = 60.0
     max_in_flight_per_partition: int = 5
+    max_block: float = 60.0
+    """How long a send may wait for buffer space, and how long transaction operations
+    (init, commit, abort, add offsets) may take; 0 makes a full buffer raise at once."""
+    interceptors: tuple[Any, ...] = ()
+    """Producer interceptors: objects with ``on_send(msg) -> msg`` and
+    ``on_acknowledgement(msg, error)`` (error None on success), called in order."""
+    return_successes: bool = True
+    """AsyncProducer: put delivered messages on its ``successes`` stream."""
+    return_errors: bool = True
+    """AsyncProducer: put failed messages on its ``errors`` stream."""
+    result_stream_capacity: int = 10000
+    """AsyncProducer: entries each result stream keeps; when nobody reads, the oldest is
+    dropped (and counted) so the producer never waits for a reader."""
 
     # -- consumer -------------------------------------------------------------------------
     fetch_min_bytes: int = 1
@@ -130,6 +143,14 @@ class Config:
                   "max_partition_fetch_bytes", "max_decompressed_batch_size",
                   "partition_buffer_bytes", "max_in_flight_per_partition")
         _at_least(self, 0, "batch_max_messages", "retries")
+        _at_least(self, 1, "result_stream_capacity")
+        if self.max_block < 0:
+            raise ConfigurationError(f"max_block must be >= 0, got {self.max_block!r}")
+        for interceptor in self.interceptors:
+            if not callable(getattr(interceptor, "on_send", None)) or not callable(
+                    getattr(interceptor, "on_acknowledgement", None)):
+                raise ConfigurationError(
+                    f"interceptor {interceptor!r} needs on_send and on_acknowledgement")
         if self.linger < 0 or self.fetch_max_wait < 0:
             raise ConfigurationError("linger and fetch_max_wait must be >= 0")
         if self.max_frame_size < 1024:
