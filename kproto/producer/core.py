@@ -1,0 +1,613 @@
+"""The producer state machine: records in, Produce requests out, one event per batch back.
+
+Theory of operation: a :class:`ProducerCore` sits on a :class:`kproto.client.ClientCore`
+and owns every record from ``send()`` until it is settled. A record goes through the
+interceptors, then to its topic's partitioner; when the topic's metadata is not known yet (or
+no partition has a leader) it is held, in order, with the topic added to the client's
+metadata interest, until metadata arrives or its delivery deadline passes. A placed record is
+appended to its partition's batch in the :class:`Accumulator`; the :class:`Sender` sends due
+batches and settles them. Each settled batch becomes one event, :class:`RecordsDelivered` or
+:class:`RecordsFailed`, carrying the tokens ``send()`` returned and the messages (filled in
+with partition, offset and timestamp, as sarama does).
+
+Memory: records count against ``buffer_memory`` from ``send()`` until settled; a send that
+does not fit raises :class:`BufferFullError` and, once memory frees, the core emits
+:class:`BufferSpaceAvailable` so a blocked adapter tries again.
+
+Flush and close: ``flush()`` returns a token that completes once every record sent before it
+is settled (records carry a flush generation); while a flush waits, every batch is due at
+once. ``close()`` refuses new records, lets the queued ones finish (aborting an open
+transaction first) and completes its token; ``close(drop=True)`` fails everything unsettled
+at once with ClosedError.
+
+Idempotence (:mod:`.idempotence`) and transactions (:mod:`.transactions`) plug in here: the
+producer id stamps batches, transactions gate sends and add partitions before a partition's
+first batch.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
+
+from kproto.client import ClientCore
+from kproto.config import Config
+from kproto.errors import (
+    ClientTimeoutError,
+    ClosedError,
+    ConfigurationError,
+    KprotoError,
+    LeaderNotAvailableError,
+    MessageTooLargeError,
+    UnknownTopicOrPartitionError,
+    error_for_code,
+)
+from kproto.messages import ConsumerMessage, ProducerMessage
+from kproto.partitioners import (
+    InvalidPartitionError,
+    Partitioner,
+    PartitionerSettings,
+    choose_partition,
+    notify_queue_sizes,
+    notify_record_appended,
+    partitioner_for_topic,
+)
+from kproto.records import Compression
+
+from .accumulator import BATCH_OVERHEAD, Accumulator, PartitionState, ProducerBatch, record_size
+from .errors import BufferFullError
+from .events import BufferSpaceAvailable, RecordsDelivered, RecordsFailed
+from .idempotence import ProducerIdentity, backoff
+from .sender import Sender
+from .transactions import TransactionManager, TxnStatus
+
+__all__ = ["ProducerCore"]
+
+log = logging.getLogger("kproto.producer")
+
+UNKNOWN_TOPIC_OR_PARTITION = 3
+LEADER_NOT_AVAILABLE = 5
+
+
+class _Held(NamedTuple):
+    """A record waiting for its topic's metadata."""
+
+    msg: ProducerMessage
+    token: int
+    timestamp: int
+    gen: int
+    mem: int
+    deadline: float
+    explicit: int | None
+
+
+class ProducerCore:
+    """A producer over one client engine. Every method takes ``now`` (monotonic seconds)."""
+
+    def __init__(self, client: ClientCore, config: Config | None = None) -> None:
+        self.client = client
+        self.config = cfg = config or client.config
+        self.ident = client.new_token()
+        """Names this producer in its events (several producers may share a client)."""
+        self.acc = Accumulator(
+            batch_size=min(cfg.batch_size, cfg.max_request_size),
+            max_messages=cfg.batch_max_messages,
+            compression=Compression[cfg.compression.upper()],
+            level=cfg.compression_level,
+            buffer_memory=cfg.buffer_memory,
+            delivery_timeout=cfg.delivery_timeout)
+        self.interceptors = tuple(cfg.interceptors)
+        self.identity = ProducerIdentity(client, cfg, self._identity_changed) \
+            if cfg.idempotent else None
+        self.txn = TransactionManager(self, client, cfg) \
+            if cfg.transactional_id is not None else None
+        self.sender = Sender(self)
+        self.stopped = False
+        """Closed for good: nothing more is sent and every record is settled."""
+        self._closing = False
+        self._close_tokens: list[int] = []
+        self._partitioners: dict[str, Partitioner] = {}
+        self._settings = PartitionerSettings(rng=client.rng, batch_size=cfg.batch_size)
+        self._topic_cache: dict[str, tuple[int, tuple[int, ...], tuple[int, ...]]] = {}
+        self._topics: set[str] = set()
+        self._held: dict[str, deque[_Held]] = {}
+        self._held_mem = 0
+        self._held_timer: Any = None
+        self._held_refreshes = 0
+        self._gen = 0
+        self._gens: dict[int, int] = {}
+        self._incomplete = 0
+        self._flush_waiters: deque[tuple[int, int]] = deque()
+        self._exhausted = False
+        self._fatal: BaseException | None = None
+        client.add_metadata_listener(self._metadata_updated)
+        # Validate the partitioner now rather than at the first record.
+        partitioner_for_topic(cfg.partitioner, "", self._settings)
+
+    # == user operations ==================================================================
+
+    def send(self, msg: ProducerMessage, now: float, timestamp_ms: int) -> int:
+        """Queue one record; returns its token, settled by a RecordsDelivered/RecordsFailed
+        event. Raises ClosedError after close, BufferFullError when ``buffer_memory`` is
+        used up, TransactionStateError outside a transaction of a transactional producer."""
+        if self._closing:
+            raise ClosedError("the producer is closed")
+        if self.txn is not None:
+            self.txn.check_send()
+        for interceptor in self.interceptors:
+            try:
+                msg = interceptor.on_send(msg)
+            except Exception:
+                log.exception("producer interceptor %r failed in on_send", interceptor)
+        _check_message(msg)
+        mem = record_size(msg.key, msg.value, msg.headers)
+        if mem + BATCH_OVERHEAD > self.config.max_request_size or mem > self.acc.buffer_memory:
+            token = self.client.new_token()
+            limit = min(self.config.max_request_size, self.acc.buffer_memory)
+            err = MessageTooLargeError(
+                f"a record of about {mem + BATCH_OVERHEAD} bytes is larger than "
+                f"max_request_size/buffer_memory ({limit} bytes)")
+            if self.interceptors:
+                self._acknowledged((msg,), err)
+            self._emit_failed((token,), (msg,), err)
+            return token
+        if self.acc.memory + self._held_mem + mem > self.acc.buffer_memory:
+            self._exhausted = True
+            self.sender.pump(now)
+            raise BufferFullError(
+                f"buffer_memory ({self.acc.buffer_memory} bytes) is full")
+        if msg.timestamp is None:
+            msg.timestamp = timestamp_ms
+        token = self.client.new_token()
+        gen = self._gen
+        gens = self._gens
+        gens[gen] = gens.get(gen, 0) + 1
+        self._incomplete += 1
+        if self._fatal is not None:
+            self._fail_records((token,), (msg,), {gen: 1}, self._fatal)
+            return token
+        held = _Held(msg, token, msg.timestamp, gen, mem, now + self.config.delivery_timeout,
+                     msg.partition)
+        if msg.topic in self._held:
+            self._hold(held, now)
+        else:
+            self._place(held, now)
+        return token
+
+    def flush(self, now: float) -> int:
+        """A token completed once every record sent so far is settled."""
+        token = self.client.new_token()
+        if self._incomplete == 0:
+            self.client.complete(token, None)
+            return token
+        self._flush_waiters.append((self._gen, token))
+        self._gen += 1
+        self.sender.pump(now)
+        return token
+
+    def close(self, now: float, drop: bool = False) -> int:
+        """Stop taking records and finish (or, with ``drop``, fail) the queued ones; the
+        token completes when the producer is done. Closing twice is fine."""
+        token = self.client.new_token()
+        if self.stopped:
+            self.client.complete(token, None)
+            return token
+        self._close_tokens.append(token)
+        self._closing = True
+        if drop:
+            self._drop(ClosedError("the producer was closed before the record was sent"), now)
+        elif self.txn is not None:
+            self.txn.on_close(now)
+        self._gen += 1
+        self.sender.pump(now)
+        self.maybe_finish(now)
+        return token
+
+    def metrics(self) -> dict[str, Any]:
+        queued = sum(len(st.queue) for st in self.acc)
+        return {"buffer_bytes": self.acc.memory + self._held_mem,
+                "records_unsettled": self._incomplete, "batches_queued": queued,
+                "requests_in_flight": self.sender.inflight_requests,
+                "producer_id": self.identity.producer_id if self.identity else -1,
+                "producer_epoch": self.identity.epoch if self.identity else -1}
+
+    # -- transactions ---------------------------------------------------------------------
+
+    def _need_txn(self) -> TransactionManager:
+        if self.txn is None:
+            raise ConfigurationError("not a transactional producer (set transactional_id)")
+        return self.txn
+
+    def is_transactional(self) -> bool:
+        return self.txn is not None
+
+    def txn_status(self) -> TxnStatus:
+        return self.txn.status if self.txn is not None else TxnStatus.READY
+
+    def init_transactions(self, now: float) -> int:
+        return self._need_txn().init(now)
+
+    def begin_transaction(self, now: float) -> int:
+        return self._need_txn().begin(now)
+
+    def commit_transaction(self, now: float) -> int:
+        return self._need_txn().commit(now)
+
+    def abort_transaction(self, now: float) -> int:
+        return self._need_txn().abort(now)
+
+    def add_offsets_to_txn(self, offsets: Mapping[Any, Any], group_id: str, now: float) -> int:
+        """Commit consumer offsets as part of the transaction. ``offsets`` maps
+        ``(topic, partition)`` or ``topic -> {partition: ...}`` to the next offset to read,
+        or to ``(offset, metadata)``."""
+        return self._need_txn().add_offsets(_normalize_offsets(offsets), group_id, now)
+
+    def add_message_to_txn(self, message: ConsumerMessage, group_id: str,
+                           metadata: str | None, now: float) -> int:
+        """Mark a consumed message as processed inside the transaction (its offset + 1)."""
+        offsets = {(message.topic, message.partition): (message.offset + 1, metadata)}
+        return self._need_txn().add_offsets(offsets, group_id, now)
+
+    # == placement ========================================================================
+
+    def _topic_info(self, topic: str) -> tuple[int, tuple[int, ...], tuple[int, ...]] | None:
+        cluster = self.client.cluster
+        cached = self._topic_cache.get(topic)
+        if cached is not None and cached[0] == cluster.version:
+            return cached
+        info = cluster.topics.get(topic)
+        if info is None or not info.partitions:
+            return None
+        cached = (cluster.version, tuple(p.partition for p in info.partitions), info.writable())
+        self._topic_cache[topic] = cached
+        return cached
+
+    def _partitioner(self, topic: str) -> Partitioner:
+        p = self._partitioners.get(topic)
+        if p is None:
+            p = self._partitioners[topic] = partitioner_for_topic(
+                self.config.partitioner, topic, self._settings)
+        return p
+
+    def _place(self, rec: _Held, now: float) -> None:
+        msg = rec.msg
+        topic = msg.topic
+        info = self._topic_info(topic)
+        if info is None:
+            self._hold(rec, now)
+            return
+        partitioner = self._partitioner(topic)
+        value = msg.value
+        try:
+            partition = choose_partition(partitioner, msg.key, len(value) if value else 0,
+                                         rec.explicit, info[1], info[2])
+        except LeaderNotAvailableError:
+            self._hold(rec, now)
+            return
+        except InvalidPartitionError as exc:
+            self._fail_records((rec.token,), (msg,), {rec.gen: 1}, exc)
+            return
+        msg.partition = partition
+        st = self.acc.state(topic, partition)
+        identity = self.identity
+        appended, opened, closed = self.acc.append(
+            st, msg, rec.timestamp, rec.token, rec.gen, rec.mem, now,
+            identity.producer_id if identity is not None and self.txn is not None else -1,
+            identity.epoch if identity is not None and self.txn is not None else -1,
+            self.txn is not None)
+        if rec.explicit is None:
+            notify_record_appended(partitioner, partition, appended, st.all_full())
+        if self.txn is not None:
+            self.txn.partition_ready(topic, partition, now)
+        if closed:
+            self.sender.pump(now)
+        elif opened:
+            self.sender.wake_at(now + self.config.linger)
+
+    def _hold(self, rec: _Held, now: float) -> None:
+        topic = rec.msg.topic
+        queue = self._held.get(topic)
+        if queue is None:
+            queue = self._held[topic] = deque()
+        queue.append(rec)
+        self._held_mem += rec.mem
+        if topic not in self._topics:
+            self._topics.add(topic)
+            self.client.add_topics([topic], now)
+        self._arm_held_timer(now)
+
+    def _arm_held_timer(self, now: float) -> None:
+        """One timer for held records: the next refresh or the earliest deadline."""
+        if self._held_timer is not None:
+            self._held_timer.cancel()
+            self._held_timer = None
+        if not self._held:
+            self._held_refreshes = 0
+            return
+        deadline = min(q[0].deadline for q in self._held.values())
+        refresh = now + backoff(self.client, self.config, self._held_refreshes + 1)
+        self._held_timer = self.client.timers.call_at(min(deadline, refresh), self._held_due)
+
+    def _held_due(self, now: float) -> None:
+        self._held_timer = None
+        self._expire_held(now)
+        if self._held:
+            self._held_refreshes += 1
+            self.client.request_metadata_update(now)
+        self._arm_held_timer(now)
+
+    def _expire_held(self, now: float) -> None:
+        for topic in list(self._held):
+            queue = self._held[topic]
+            while queue and queue[0].deadline <= now:
+                rec = queue.popleft()
+                self._held_mem -= rec.mem
+                info = self._topic_info(topic)
+                if info is None:
+                    err: KprotoError = UnknownTopicOrPartitionError(
+                        f"topic {topic!r} not found in the metadata within delivery_timeout "
+                        f"({self.config.delivery_timeout:g}s)")
+                else:
+                    err = LeaderNotAvailableError(
+                        f"no partition of {topic!r} had a leader within delivery_timeout "
+                        f"({self.config.delivery_timeout:g}s)")
+                self._fail_records((rec.token,), (rec.msg,), {rec.gen: 1}, err)
+            if not queue:
+                del self._held[topic]
+
+    def _metadata_updated(self, now: float) -> None:
+        if self.stopped:
+            return
+        cluster = self.client.cluster
+        for topic in list(self._held):
+            code = cluster.topic_errors.get(topic, 0)
+            if code and code not in (UNKNOWN_TOPIC_OR_PARTITION, LEADER_NOT_AVAILABLE) \
+                    and not error_for_code(code).retriable:
+                queue = self._held.pop(topic)
+                err = error_for_code(code)(f"topic {topic!r}")
+                for rec in queue:
+                    self._held_mem -= rec.mem
+                    self._fail_records((rec.token,), (rec.msg,), {rec.gen: 1}, err)
+                continue
+            if self._topic_info(topic) is None:
+                continue
+            queue = self._held.pop(topic)
+            self._held_mem -= sum(rec.mem for rec in queue)
+            while queue:
+                rec = queue.popleft()
+                self._place(rec, now)
+                if topic in self._held:
+                    # No leader yet: the rest waits behind it, in order.
+                    self._held[topic].extend(queue)
+                    self._held_mem += sum(r.mem for r in queue)
+                    break
+        if self._held:
+            self._arm_held_timer(now)
+        elif self._held_timer is not None:
+            self._held_timer.cancel()
+            self._held_timer = None
+            self._held_refreshes = 0
+        self.sender.pump(now)
+
+    def report_queue_sizes(self) -> None:
+        """Tell adaptive partitioners how many batches wait per partition with a leader."""
+        parts = self.acc.partitions
+        for topic, partitioner in self._partitioners.items():
+            if getattr(partitioner, "update_queue_sizes", None) is None:
+                continue
+            info = self._topic_info(topic)
+            if info is None:
+                continue
+            sizes: dict[int, int] | None = {}
+            for p in info[2]:
+                st = parts.get((topic, p))
+                if st is None:
+                    sizes = None
+                    break
+                assert sizes is not None
+                sizes[p] = len(st.queue)
+            notify_queue_sizes(partitioner, sizes, len(info[1]))
+
+    # == settlement (called by the sender and the transaction manager) ===================
+
+    @property
+    def force_send(self) -> bool:
+        """Every batch is due now: a flush waits, the producer closes, memory ran out or a
+        transaction ends."""
+        return bool(self._flush_waiters) or self._closing or self._exhausted or (
+            self.txn is not None and self.txn.ending)
+
+    @property
+    def unsettled(self) -> int:
+        return self._incomplete
+
+    def is_settled(self, batch: ProducerBatch) -> bool:
+        return batch.settled
+
+    def deliver(self, batch: ProducerBatch, base_offset: int, log_append_time: int) -> None:
+        msgs = batch.messages
+        for i, msg in enumerate(msgs):
+            msg.offset = base_offset + i if base_offset >= 0 else -1
+            if log_append_time >= 0:
+                msg.timestamp = log_append_time
+        self._settle(batch)
+        if self.interceptors:
+            self._acknowledged(msgs, None)
+        self.client.emit(RecordsDelivered(self.ident, batch.topic, batch.partition, base_offset,
+                                          log_append_time, tuple(batch.tokens), tuple(msgs)))
+        self._records_settled(batch.gens, batch.record_count)
+
+    def fail(self, batch: ProducerBatch, error: BaseException) -> None:
+        if self.is_settled(batch):
+            return
+        self._settle(batch)
+        log.debug("%r failed: %s", batch, error)
+        if self.txn is not None:
+            self.txn.record_failed(error)
+        self._fail_records(tuple(batch.tokens), tuple(batch.messages), batch.gens, error)
+
+    def expire(self, st: PartitionState, batch: ProducerBatch, now: float) -> None:
+        """A queued batch reached its delivery deadline."""
+        last = f"; last error: {batch.last_error}" if batch.last_error else ""
+        err = ClientTimeoutError(
+            f"{batch.record_count} record(s) for {batch.topic}[{batch.partition}] not "
+            f"delivered within delivery_timeout ({self.config.delivery_timeout:g}s){last}")
+        self.fail(batch, err)
+        if batch.base_seq >= 0:
+            self.sequence_gap(batch)
+
+    def sequence_gap(self, batch: ProducerBatch) -> None:
+        """A batch that was sent will not be retried: later sequences cannot follow it."""
+        if self.identity is None:
+            return
+        if self.txn is not None:
+            self.txn.abortable_error(batch.last_error or KprotoError("a batch failed"),
+                                     bump=True)
+        elif batch.epoch == self.identity.epoch:
+            self.identity.request_bump()
+
+    def fail_everything(self, error: BaseException) -> None:
+        """A fatal error: nothing can be sent any more."""
+        if self._fatal is None:
+            self._fatal = error
+            log.error("producer failed: %s", error)
+        for st in self.acc:
+            while st.queue:
+                self.fail(st.queue.popleft(), error)
+        self._fail_held(error)
+
+    def drop_unsent(self, error: BaseException) -> None:
+        """Fail every record not yet on the wire (a transaction abort)."""
+        for st in self.acc:
+            while st.queue:
+                self.fail(st.queue.popleft(), error)
+        self._fail_held(error)
+
+    def _fail_held(self, error: BaseException) -> None:
+        held, self._held = self._held, {}
+        for queue in held.values():
+            for rec in queue:
+                self._held_mem -= rec.mem
+                self._fail_records((rec.token,), (rec.msg,), {rec.gen: 1}, error)
+
+    def _drop(self, error: BaseException, now: float) -> None:
+        self.drop_unsent(error)
+        # Batches on the wire are settled now; their late responses are ignored.
+        for batch in list(self.sender.in_flight_batches):
+            self.fail(batch, error)
+
+    def _settle(self, batch: ProducerBatch) -> None:
+        self.acc.release(batch)
+        batch.settled = True
+
+    def _fail_records(self, tokens: tuple[int, ...], msgs: tuple[ProducerMessage, ...],
+                      gens: dict[int, int], error: BaseException) -> None:
+        if self.interceptors:
+            self._acknowledged(msgs, error)
+        self._emit_failed(tokens, msgs, error)
+        self._records_settled(gens, len(tokens))
+
+    def _emit_failed(self, tokens: tuple[int, ...], msgs: tuple[ProducerMessage, ...],
+                     error: BaseException) -> None:
+        self.client.emit(RecordsFailed(self.ident, tokens, msgs, error))
+
+    def _acknowledged(self, msgs: Iterable[ProducerMessage], error: BaseException | None) -> None:
+        for interceptor in self.interceptors:
+            for msg in msgs:
+                try:
+                    interceptor.on_acknowledgement(msg, error)
+                except Exception:
+                    log.exception("producer interceptor %r failed in on_acknowledgement",
+                                  interceptor)
+
+    def _records_settled(self, gens: Mapping[int, int], count: int) -> None:
+        counts = self._gens
+        for gen, n in gens.items():
+            left = counts[gen] - n
+            if left:
+                counts[gen] = left
+            else:
+                del counts[gen]
+        self._incomplete -= count
+        now = self.client._now
+        waiters = self._flush_waiters
+        if waiters:
+            oldest = min(counts) if counts else None
+            while waiters and (oldest is None or waiters[0][0] < oldest):
+                self.client.complete(waiters.popleft()[1], None)
+        if self._exhausted:
+            self._exhausted = False
+            self.client.emit(BufferSpaceAvailable(self.ident))
+        if self._incomplete == 0:
+            if self.txn is not None:
+                self.txn.on_idle(now)
+            self.maybe_finish(now)
+
+    # == identity and shutdown ============================================================
+
+    def _identity_changed(self, now: float, changed: bool) -> None:
+        identity = self.identity
+        assert identity is not None
+        if identity.state == identity.FAILED:
+            self.fail_everything(identity.error or KprotoError("no producer id"))
+            return
+        if changed:
+            for st in self.acc:
+                st.reset_sequences()
+        self.sender.pump(now)
+
+    def maybe_finish(self, now: float) -> None:
+        if not self._closing or self.stopped or self._incomplete:
+            return
+        if self.txn is not None and not self.txn.idle_for_close:
+            return
+        self.stopped = True
+        self.sender.close()
+        if self.identity is not None:
+            self.identity.close()
+        if self.txn is not None:
+            self.txn.close()
+        if self._held_timer is not None:
+            self._held_timer.cancel()
+        self.client.remove_metadata_listener(self._metadata_updated)
+        self.client.remove_topics(self._topics)
+        tokens, self._close_tokens = self._close_tokens, []
+        for token in tokens:
+            self.client.complete(token, None)
+
+
+def _check_message(msg: ProducerMessage) -> None:
+    if not isinstance(msg, ProducerMessage):
+        raise TypeError(f"expected a ProducerMessage, got {type(msg).__name__}")
+    for name in ("key", "value"):
+        value = getattr(msg, name)
+        if value is not None and not isinstance(value, (bytes, bytearray, memoryview)):
+            raise TypeError(f"ProducerMessage.{name} must be bytes or None, "
+                            f"not {type(value).__name__}")
+    if not isinstance(msg.topic, str) or not msg.topic:
+        raise TypeError(f"ProducerMessage.topic must be a non-empty str, not {msg.topic!r}")
+
+
+def _normalize_offsets(offsets: Mapping[Any, Any]) -> dict[tuple[str, int], tuple[int, str | None]]:
+    out: dict[tuple[str, int], tuple[int, str | None]] = {}
+
+    def one(key: tuple[str, int], value: Any) -> None:
+        if isinstance(value, tuple):
+            out[key] = (int(value[0]), value[1])
+        else:
+            out[key] = (int(value), None)
+
+    for key, value in offsets.items():
+        if isinstance(key, tuple):
+            one((str(key[0]), int(key[1])), value)
+        elif isinstance(value, Mapping):
+            for partition, v in value.items():
+                one((str(key), int(partition)), v)
+        else:
+            raise ConfigurationError(
+                f"offsets must map (topic, partition) or topic -> {{partition: offset}}; "
+                f"got {key!r}: {value!r}")
+    return out
+

@@ -1,0 +1,54 @@
+"""Errors only a producer raises.
+
+A record that a broker rejects fails with the broker's :class:`kproto.errors.KafkaError`;
+these classes cover what the producer decides itself: a full buffer, an operation that the
+transaction state does not allow, a record dropped by an abort, and the per-message wrapper
+sarama users know (``ProducerError`` carrying the message and its error).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from kproto.errors import KprotoError
+
+__all__ = [
+    "BufferFullError",
+    "ProducerError",
+    "ProducerErrors",
+    "TransactionAbortedError",
+    "TransactionStateError",
+]
+
+
+class BufferFullError(KprotoError):
+    """The producer holds ``buffer_memory`` bytes of records; sending must wait or give up."""
+
+
+class TransactionStateError(KprotoError):
+    """An operation the transaction state does not allow (commit without begin, send
+    outside a transaction, anything after a fatal error)."""
+
+
+class TransactionAbortedError(KprotoError):
+    """The record was dropped before it was sent because its transaction was aborted."""
+
+
+class ProducerError(KprotoError):
+    """One message that could not be delivered, with the reason (sarama's ProducerError)."""
+
+    def __init__(self, message: Any, error: BaseException) -> None:
+        super().__init__(f"{message!r}: {error}")
+        self.message = message
+        self.error = error
+
+
+class ProducerErrors(KprotoError):
+    """Every message of a ``send_messages`` call that failed, each with its reason."""
+
+    def __init__(self, errors: Sequence[ProducerError]) -> None:
+        self.errors = list(errors)
+        lines = [f"{len(self.errors)} message(s) failed:"]
+        lines += [f"  {e}" for e in self.errors]
+        super().__init__("\n".join(lines))

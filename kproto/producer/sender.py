@@ -1,0 +1,379 @@
+"""Taking due batches off the queues and sending them, one Produce request per leader.
+
+Theory of operation: the :class:`Sender` owns nothing but request bookkeeping (produce
+requests in flight per broker) and one timer. ``pump(now)`` runs after every input that can
+make a batch sendable (a batch filled up, a response, new metadata, a timer, a flush): it
+expires queued batches past their delivery deadline, finds the partitions whose first batch
+is due (full, lingered long enough, flushing, or a retry whose backoff ended), whose leader
+is known and reachable, and that have room in flight (one batch per partition without
+idempotence, up to ``max_in_flight_per_partition`` with it; a retry only travels alone, so
+a partition's batches reach the log in order). It groups them by leader, assigns sequence
+numbers to batches sent for the first time, and sends one ProduceRequest per leader and
+round (at most ``max_request_size`` bytes, at most ``max_in_flight_per_connection`` requests
+out per broker). Then it arms its timer for the next linger, backoff or expiry deadline.
+
+Responses settle batches (success, DUPLICATE_SEQUENCE_NUMBER included), put them back for a
+retry with exponential backoff (retriable errors, lost connections, timeouts; leader errors
+also refresh metadata), or fail them. OUT_OF_ORDER_SEQUENCE_NUMBER for the next expected
+sequence and UNKNOWN_PRODUCER_ID ask for an epoch bump (KIP-360) for an idempotent producer,
+and are abortable errors in a transaction; an out-of-order batch behind an earlier unacked
+one is simply retried.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from kproto import protocol
+from kproto.errors import (
+    ClientTimeoutError,
+    ClosedError,
+    KprotoError,
+    NetworkError,
+    error_for_code,
+)
+from kproto.protocol.messages.produce_request import PartitionProduceData, TopicProduceData
+from kproto.records import set_producer_state
+
+from .accumulator import SEQ_MASK, PartitionState, ProducerBatch
+from .idempotence import backoff, is_retriable
+
+if TYPE_CHECKING:
+    from .core import ProducerCore
+
+__all__ = ["Sender"]
+
+log = logging.getLogger("kproto.producer")
+
+PRODUCE = 0
+OUT_OF_ORDER_SEQUENCE_NUMBER = 45
+DUPLICATE_SEQUENCE_NUMBER = 46
+INVALID_PRODUCER_EPOCH = 47
+UNKNOWN_PRODUCER_ID = 59
+PRODUCER_FENCED = 90
+METADATA_ERRORS = frozenset({
+    3,   # UNKNOWN_TOPIC_OR_PARTITION
+    5,   # LEADER_NOT_AVAILABLE
+    6,   # NOT_LEADER_OR_FOLLOWER
+    56,  # KAFKA_STORAGE_ERROR
+    74,  # FENCED_LEADER_EPOCH
+    75,  # UNKNOWN_LEADER_EPOCH
+    103,  # INCONSISTENT_TOPIC_ID
+})
+INF = float("inf")
+
+
+class Sender:
+    """Drains the accumulator into Produce requests and settles their responses."""
+
+    def __init__(self, owner: ProducerCore) -> None:
+        self.owner = owner
+        self.client = owner.client
+        self.config = owner.config
+        self.inflight_requests = 0
+        self.in_flight_batches: set[ProducerBatch] = set()
+        self._node_inflight: dict[int, int] = {}
+        self._timer: Any = None
+        self._timer_when = INF
+        self._pumping = False
+        self._again = False
+        self._rotation = 0
+        cfg = self.config
+        self._partition_cap = cfg.max_in_flight_per_partition if cfg.idempotent else 1
+        self._request_timeout = max(cfg.request_timeout, cfg.produce_timeout + 5.0)
+        self._timeout_ms = int(cfg.produce_timeout * 1000)
+
+    # -- scheduling ----------------------------------------------------------------------
+
+    def wake_at(self, when: float) -> None:
+        """Make sure a pump runs no later than ``when`` (a new batch's linger deadline)."""
+        if when < self._timer_when:
+            self._arm(when)
+
+    def _arm(self, when: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_when = when
+        if when < INF:
+            self._timer = self.client.timers.call_at(when, self._fired)
+
+    def _fired(self, now: float) -> None:
+        self._timer = None
+        self._timer_when = INF
+        self.pump(now)
+
+    def close(self) -> None:
+        self._arm(INF)
+
+    def pump(self, now: float) -> None:
+        """Send whatever is due; safe to call re-entrantly (it then runs once more)."""
+        if self._pumping:
+            self._again = True
+            return
+        self._pumping = True
+        try:
+            while True:
+                self._again = False
+                self._pump_once(now)
+                if not self._again:
+                    break
+        finally:
+            self._pumping = False
+
+    # -- draining ------------------------------------------------------------------------
+
+    def _due(self, st: PartitionState, now: float, force: bool) -> float:
+        """0.0 when the partition's first batch may go now, else when to look again."""
+        head = st.queue[0]
+        if head.attempts:
+            if head.retry_at > now:
+                return head.retry_at
+        elif not (force or head.closed or len(st.queue) > 1):
+            when = head.created + self.config.linger
+            if when > now:
+                return when
+        if st.in_flight >= self._partition_cap:
+            return INF  # a response will pump
+        if head.attempts and st.in_flight:
+            return INF  # a retry travels alone, after everything before it settled
+        return 0.0
+
+    def _pump_once(self, now: float) -> None:
+        owner = self.owner
+        if owner.stopped:
+            return
+        cluster = self.client.cluster
+        force = owner.force_send
+        wake = INF
+        need_metadata = False
+        identity = owner.identity
+        blocked = False
+        if identity is not None and not identity.ready:
+            blocked = True
+            if identity.state == identity.NONE and owner.txn is None:
+                identity.ensure(now)
+            elif identity.bump_requested and self.inflight_requests == 0:
+                identity.start_bump(now)
+            elif identity.state == identity.FAILED:
+                owner.fail_everything(identity.error or KprotoError("producer id failed"))
+                return
+        txn = owner.txn
+        by_leader: dict[int, list[PartitionState]] = {}
+        for st in owner.acc:
+            queue = st.queue
+            while queue and queue[0].deadline <= now:
+                owner.expire(st, queue.popleft(), now)
+            if not queue:
+                continue
+            if queue[0].deadline < wake:
+                wake = queue[0].deadline
+            due = self._due(st, now, force)
+            if due:
+                if due < wake:
+                    wake = due
+                continue
+            if blocked:
+                continue
+            leader = cluster.leader(st.topic, st.partition)
+            if leader < 0:
+                need_metadata = True
+                continue
+            if self.client.in_backoff(leader, now):
+                wake = min(wake, now + self.config.retry_backoff)
+                continue
+            if txn is not None and not txn.partition_ready(st.topic, st.partition, now):
+                continue
+            by_leader.setdefault(leader, []).append(st)
+        if need_metadata:
+            self.client.request_metadata_update(now)
+        owner.report_queue_sizes()
+        for leader, states in by_leader.items():
+            self._drain(leader, states, now, force)
+        if wake != self._timer_when:
+            self._arm(wake)
+
+    def _drain(self, leader: int, states: list[PartitionState], now: float,
+               force: bool) -> None:
+        cap = self.config.max_in_flight_per_connection
+        limit = self.config.max_request_size
+        if len(states) > 1:
+            # Start at a different partition each time so no partition always comes last.
+            self._rotation = (self._rotation + 1) % len(states)
+            states = states[self._rotation:] + states[:self._rotation]
+        while self._node_inflight.get(leader, 0) < cap:
+            batches: list[ProducerBatch] = []
+            size = 0
+            for st in states:
+                if not st.queue or self._due(st, now, force):
+                    continue
+                head = st.queue[0]
+                data = head.build()
+                if batches and size + len(data) > limit:
+                    continue
+                st.queue.popleft()
+                self._stamp(st, head)
+                head.in_flight = True
+                self.in_flight_batches.add(head)
+                head.attempts += 1
+                st.in_flight += 1
+                batches.append(head)
+                size += len(data)
+            if not batches:
+                return
+            self._send(leader, batches, now)
+
+    def _stamp(self, st: PartitionState, batch: ProducerBatch) -> None:
+        """Give a batch its producer id, epoch and sequence when first sent (or after a
+        reset); a retry keeps them."""
+        identity = self.owner.identity
+        if identity is None:
+            return
+        pid, epoch = identity.producer_id, identity.epoch
+        if batch.base_seq >= 0 and batch.pid == pid and batch.epoch == epoch:
+            return
+        batch.base_seq = st.next_seq
+        st.next_seq = (st.next_seq + batch.record_count) & SEQ_MASK
+        batch.pid, batch.epoch = pid, epoch
+        assert batch.data is not None
+        batch.data = set_producer_state(batch.data, pid, epoch, batch.base_seq)
+
+    def _send(self, leader: int, batches: list[ProducerBatch], now: float) -> None:
+        self._node_inflight[leader] = self._node_inflight.get(leader, 0) + 1
+        self.inflight_requests += 1
+        acks = self.config.acks
+        txn_id = self.config.transactional_id
+        timeout_ms = self._timeout_ms
+
+        def build(version: int) -> Any:
+            topics: dict[str, list[PartitionProduceData]] = {}
+            for b in batches:
+                topics.setdefault(b.topic, []).append(
+                    PartitionProduceData(index=b.partition, records=b.data))
+            return protocol.ProduceRequest(
+                transactional_id=txn_id, acks=acks, timeout_ms=timeout_ms,
+                topic_data=[TopicProduceData(name=t, partition_data=p)
+                            for t, p in topics.items()])
+
+        self.client.send(leader, PRODUCE, build, partial(self._done, leader, batches), now,
+                         timeout=self._request_timeout, expect_response=acks != 0,
+                         min_version=3)
+
+    # -- responses -----------------------------------------------------------------------
+
+    def _done(self, leader: int, batches: list[ProducerBatch], resp: Any,
+              err: BaseException | None) -> None:
+        now = self.client._now
+        self._node_inflight[leader] -= 1
+        self.inflight_requests -= 1
+        owner = self.owner
+        results: dict[tuple[str, int], Any] = {}
+        if err is None and resp is not None:
+            for topic in resp.responses:
+                for part in topic.partition_responses:
+                    results[(topic.name, part.index)] = part
+        for batch in batches:
+            st = owner.acc.state(batch.topic, batch.partition)
+            st.in_flight -= 1
+            batch.in_flight = False
+            self.in_flight_batches.discard(batch)
+            if owner.is_settled(batch):
+                continue  # dropped by close(drop=True) while in flight
+            if err is not None:
+                self._failed(st, batch, err, now)
+                continue
+            if resp is None:  # acks=0: nothing comes back
+                owner.deliver(batch, -1, -1)
+                continue
+            part = results.get((batch.topic, batch.partition))
+            if part is None:
+                self._failed(st, batch, NetworkError(
+                    f"the response from broker {leader} does not mention "
+                    f"{batch.topic}[{batch.partition}]"), now)
+                continue
+            code = part.error_code
+            if code == 0 or code == DUPLICATE_SEQUENCE_NUMBER:
+                if batch.base_seq >= 0:
+                    last = (batch.base_seq + batch.record_count - 1) & SEQ_MASK
+                    if batch.epoch == (owner.identity.epoch if owner.identity else -1):
+                        st.last_acked = last
+                owner.deliver(batch, part.base_offset, part.log_append_time_ms)
+                continue
+            self._failed(st, batch, _broker_error(code, part, leader), now)
+        self._after_responses(now)
+
+    def _after_responses(self, now: float) -> None:
+        identity = self.owner.identity
+        if identity is not None and identity.bump_requested and self.inflight_requests == 0:
+            identity.start_bump(now)
+        self.pump(now)
+
+    def _failed(self, st: PartitionState, batch: ProducerBatch, err: BaseException,
+                now: float) -> None:
+        owner = self.owner
+        batch.last_error = err
+        if isinstance(err, ClosedError) or self.client.closed or owner.stopped:
+            owner.fail(batch, err)
+            return
+        code = getattr(err, "code", None)
+        identity = owner.identity
+        txn = owner.txn
+        if identity is not None and code in (OUT_OF_ORDER_SEQUENCE_NUMBER, UNKNOWN_PRODUCER_ID):
+            stale = batch.epoch != identity.epoch or batch.pid != identity.producer_id
+            next_one = code == UNKNOWN_PRODUCER_ID or st.is_next_sequence(batch.base_seq)
+            if not stale and next_one:
+                if txn is not None:
+                    owner.fail(batch, err)
+                    txn.abortable_error(err, bump=True)
+                    return
+                identity.request_bump()
+            self._retry(st, batch, err, now)
+            return
+        if txn is not None and code in (INVALID_PRODUCER_EPOCH, PRODUCER_FENCED):
+            owner.fail(batch, err)
+            txn.fatal_error(err)
+            return
+        if is_retriable(err) and batch.attempts <= self.config.retries and (
+                txn is None or not txn.in_error):
+            self._retry(st, batch, err, now)
+            if code in METADATA_ERRORS:
+                self.client.request_metadata_update(now)
+            return
+        if is_retriable(err) and now >= batch.deadline:
+            err = _timed_out(batch, self.config.delivery_timeout, err)
+        owner.fail(batch, err)
+        if batch.base_seq >= 0:
+            owner.sequence_gap(batch)
+
+    def _retry(self, st: PartitionState, batch: ProducerBatch, err: BaseException,
+               now: float) -> None:
+        if now >= batch.deadline:
+            self.owner.fail(batch, _timed_out(batch, self.config.delivery_timeout, err))
+            if batch.base_seq >= 0:
+                self.owner.sequence_gap(batch)
+            return
+        delay = backoff(self.client, self.config, batch.attempts)
+        batch.retry_at = now + delay
+        log.debug("retrying %r in %.3fs after %s", batch, delay, err)
+        st.requeue(batch)
+
+
+def _broker_error(code: int, part: Any, leader: int) -> KprotoError:
+    cls = error_for_code(code)
+    detail = getattr(part, "error_message", None)
+    record_errors = getattr(part, "record_errors", None) or ()
+    if record_errors:
+        first = record_errors[0]
+        detail = (f"{detail or ''} (record {first.batch_index}: "
+                  f"{first.batch_index_error_message})").strip()
+    return cls(f"broker {leader}: {detail}" if detail else f"broker {leader}")
+
+
+def _timed_out(batch: ProducerBatch, limit: float, last: BaseException) -> ClientTimeoutError:
+    err = ClientTimeoutError(
+        f"{batch.record_count} record(s) for {batch.topic}[{batch.partition}] not delivered "
+        f"within delivery_timeout ({limit:g}s); last error: {last}")
+    err.__cause__ = last
+    return err
