@@ -23,12 +23,25 @@ _M = TypeVar("_M", bound="Message")
 
 
 class _Default:
-    """Marks an argument left out of a constructor: the field gets a new default value."""
+    """Marks an argument left out of a constructor: the field gets a new default value.
+
+    A singleton that survives copy and pickle, since lazily created struct fields hold it
+    until first read.
+    """
 
     __slots__ = ()
 
     def __repr__(self) -> str:
         return "DEFAULT"
+
+    def __reduce__(self) -> str:
+        return "DEFAULT"
+
+    def __copy__(self) -> _Default:
+        return self
+
+    def __deepcopy__(self, memo: object) -> _Default:
+        return self
 
 
 DEFAULT: Any = _Default()

@@ -272,3 +272,24 @@ def test_uuid_defaults_and_reprs() -> None:
     assert MetadataResponse() != MetadataRequest()
     assert MetadataResponse() == MetadataResponse()
     assert MetadataResponse(brokers=[]) is not MetadataResponse().brokers
+
+
+def test_copy_and_pickle_keep_lazy_defaults() -> None:
+    import copy
+    import pickle
+
+    from kproto.protocol.messages import fetch_response as fr
+
+    part = fr.PartitionData(partition_index=3, records=b"x")
+    twin = fr.PartitionData(partition_index=3, records=b"x")
+    for clone in (copy.copy(part), copy.deepcopy(part), pickle.loads(pickle.dumps(part))):
+        assert clone == twin
+        assert clone.current_leader == fr.LeaderIdAndEpoch()
+    decoded = FetchResponse.decode(
+        FetchResponse(responses=[fr.FetchableTopicResponse(partitions=[part])]).encode(12), 12
+    )
+    again = pickle.loads(pickle.dumps(decoded))
+    assert again == decoded
+    assert again.encode(12) == decoded.encode(12)
+    again.responses[0].partitions[0].current_leader.leader_id = 4
+    assert decoded.responses[0].partitions[0].current_leader.leader_id == -1
