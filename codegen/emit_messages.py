@@ -450,7 +450,8 @@ class ModuleEmitter:
             body.append(f'_f = "{f.attr}"')
             body.append(f"if {cond}:")
             body.append(f'    raise {self.h("absent")}("{f.attr}", o.{f.attr})')
-        body.append('_f = "unknown_tagged_fields"')
+        if not tagged:
+            body.append('_f = "unknown_tagged_fields"')
         if not self.flexible(version):
             body.append("if o.unknown_tagged_fields:")
             body.append(f"    {self.h('no_tags')}(o.unknown_tagged_fields)")

@@ -320,7 +320,6 @@ def _e_ApiVersionsResponse_v3(w: bytearray, o: ApiVersionsResponse) -> None:
         w_carray(w, o.api_keys, _e_ApiVersion_v3)
         _f = "throttle_time_ms"
         w += _S_i.pack(o.throttle_time_ms)
-        _f = "unknown_tagged_fields"
         _t: list[tuple[int, bytes | bytearray]] = []
         _f = "supported_features"
         if o.supported_features != []:

@@ -236,7 +236,6 @@ def _e_BeginQuorumEpochResponse_v1(w: bytearray, o: BeginQuorumEpochResponse) ->
         w += _S_h.pack(o.error_code)
         _f = "topics"
         w_carray(w, o.topics, _e_TopicData_v1)
-        _f = "unknown_tagged_fields"
         _t: list[tuple[int, bytes | bytearray]] = []
         _f = "node_endpoints"
         if o.node_endpoints != []:

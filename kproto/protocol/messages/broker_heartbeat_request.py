@@ -178,7 +178,6 @@ def _e_BrokerHeartbeatRequest_v1(w: bytearray, o: BrokerHeartbeatRequest) -> Non
         w += _S_iqqzz.pack(
             o.broker_id, o.broker_epoch, o.current_metadata_offset, o.want_fence, o.want_shut_down
         )
-        _f = "unknown_tagged_fields"
         _t: list[tuple[int, bytes | bytearray]] = []
         _f = "offline_log_dirs"
         if o.offline_log_dirs != []:

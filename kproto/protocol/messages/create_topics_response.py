@@ -493,7 +493,6 @@ def _e_CreatableTopicResult_v5(w: bytearray, o: CreatableTopicResult) -> None:
         w += _S_ih.pack(o.num_partitions, o.replication_factor)
         _f = "configs"
         w_cnarray(w, o.configs, _e_CreatableTopicConfigs_v5)
-        _f = "unknown_tagged_fields"
         _t: list[tuple[int, bytes | bytearray]] = []
         _f = "topic_config_error_code"
         if o.topic_config_error_code != 0:
@@ -516,7 +515,6 @@ def _e_CreatableTopicResult_v7(w: bytearray, o: CreatableTopicResult) -> None:
         w += _S_ih.pack(o.num_partitions, o.replication_factor)
         _f = "configs"
         w_cnarray(w, o.configs, _e_CreatableTopicConfigs_v5)
-        _f = "unknown_tagged_fields"
         _t: list[tuple[int, bytes | bytearray]] = []
         _f = "topic_config_error_code"
         if o.topic_config_error_code != 0:

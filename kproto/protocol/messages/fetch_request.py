@@ -857,7 +857,6 @@ def _e_FetchRequest_v12(w: bytearray, o: FetchRequest) -> None:
         _f = "replica_state"
         if not struct_is_default(o._replica_state, ReplicaState):
             raise absent("replica_state", o.replica_state)
-        _f = "unknown_tagged_fields"
         _t: list[tuple[int, bytes | bytearray]] = []
         _f = "cluster_id"
         if o.cluster_id is not None:
@@ -891,7 +890,6 @@ def _e_FetchRequest_v13(w: bytearray, o: FetchRequest) -> None:
         _f = "replica_state"
         if not struct_is_default(o._replica_state, ReplicaState):
             raise absent("replica_state", o.replica_state)
-        _f = "unknown_tagged_fields"
         _t: list[tuple[int, bytes | bytearray]] = []
         _f = "cluster_id"
         if o.cluster_id is not None:
@@ -924,7 +922,6 @@ def _e_FetchRequest_v15(w: bytearray, o: FetchRequest) -> None:
         _f = "replica_id"
         if o.replica_id != -1:
             raise absent("replica_id", o.replica_id)
-        _f = "unknown_tagged_fields"
         _t: list[tuple[int, bytes | bytearray]] = []
         _f = "cluster_id"
         if o.cluster_id is not None:
@@ -962,7 +959,6 @@ def _e_FetchRequest_v17(w: bytearray, o: FetchRequest) -> None:
         _f = "replica_id"
         if o.replica_id != -1:
             raise absent("replica_id", o.replica_id)
-        _f = "unknown_tagged_fields"
         _t: list[tuple[int, bytes | bytearray]] = []
         _f = "cluster_id"
         if o.cluster_id is not None:
@@ -1398,7 +1394,6 @@ def _e_FetchPartition_v17(w: bytearray, o: FetchPartition) -> None:
             o.log_start_offset,
             o.partition_max_bytes,
         )
-        _f = "unknown_tagged_fields"
         _t: list[tuple[int, bytes | bytearray]] = []
         _f = "replica_directory_id"
         if o.replica_directory_id != ZERO_UUID:

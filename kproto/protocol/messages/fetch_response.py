@@ -733,7 +733,6 @@ def _e_FetchResponse_v16(w: bytearray, o: FetchResponse) -> None:
         w += _S_ihi.pack(o.throttle_time_ms, o.error_code, o.session_id)
         _f = "responses"
         w_carray(w, o.responses, _e_FetchableTopicResponse_v13)
-        _f = "unknown_tagged_fields"
         _t: list[tuple[int, bytes | bytearray]] = []
         _f = "node_endpoints"
         if o.node_endpoints != []:
@@ -1208,7 +1207,6 @@ def _e_PartitionData_v12(w: bytearray, o: PartitionData) -> None:
         w += _S_i.pack(o.preferred_read_replica)
         _f = "records"
         w_cnbytes(w, o.records)
-        _f = "unknown_tagged_fields"
         _t: list[tuple[int, bytes | bytearray]] = []
         _f = "diverging_epoch"
         if not struct_is_default(o._diverging_epoch, EpochEndOffset):

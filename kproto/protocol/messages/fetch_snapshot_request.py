@@ -252,7 +252,6 @@ def _e_FetchSnapshotRequest_v0(w: bytearray, o: FetchSnapshotRequest) -> None:
         w += _S_ii.pack(o.replica_id, o.max_bytes)
         _f = "topics"
         w_carray(w, o.topics, _e_TopicSnapshot_v0)
-        _f = "unknown_tagged_fields"
         _t: list[tuple[int, bytes | bytearray]] = []
         _f = "cluster_id"
         if o.cluster_id is not None:
@@ -271,7 +270,6 @@ def _e_FetchSnapshotRequest_v1(w: bytearray, o: FetchSnapshotRequest) -> None:
         w += _S_ii.pack(o.replica_id, o.max_bytes)
         _f = "topics"
         w_carray(w, o.topics, _e_TopicSnapshot_v1)
-        _f = "unknown_tagged_fields"
         _t: list[tuple[int, bytes | bytearray]] = []
         _f = "cluster_id"
         if o.cluster_id is not None:
@@ -437,7 +435,6 @@ def _e_PartitionSnapshot_v1(w: bytearray, o: PartitionSnapshot) -> None:
         w_struct(w, o.snapshot_id, _e_SnapshotId_v0)
         _f = "position"
         w += _S_q.pack(o.position)
-        _f = "unknown_tagged_fields"
         _t: list[tuple[int, bytes | bytearray]] = []
         _f = "replica_directory_id"
         if o.replica_directory_id != ZERO_UUID:

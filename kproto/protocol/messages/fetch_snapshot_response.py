@@ -359,7 +359,6 @@ def _e_FetchSnapshotResponse_v1(w: bytearray, o: FetchSnapshotResponse) -> None:
         w += _S_ih.pack(o.throttle_time_ms, o.error_code)
         _f = "topics"
         w_carray(w, o.topics, _e_TopicSnapshot_v0)
-        _f = "unknown_tagged_fields"
         _t: list[tuple[int, bytes | bytearray]] = []
         _f = "node_endpoints"
         if o.node_endpoints != []:
@@ -449,7 +448,6 @@ def _e_PartitionSnapshot_v0(w: bytearray, o: PartitionSnapshot) -> None:
         w += _S_qq.pack(o.size, o.position)
         _f = "unaligned_records"
         w_cbytes(w, o.unaligned_records)
-        _f = "unknown_tagged_fields"
         _t: list[tuple[int, bytes | bytearray]] = []
         _f = "current_leader"
         if not struct_is_default(o._current_leader, LeaderIdAndEpoch):

@@ -505,7 +505,6 @@ def _e_ProduceResponse_v10(w: bytearray, o: ProduceResponse) -> None:
         w_carray(w, o.responses, _e_TopicProduceResponse_v10)
         _f = "throttle_time_ms"
         w += _S_i.pack(o.throttle_time_ms)
-        _f = "unknown_tagged_fields"
         _t: list[tuple[int, bytes | bytearray]] = []
         _f = "node_endpoints"
         if o.node_endpoints != []:
@@ -933,7 +932,6 @@ def _e_PartitionProduceResponse_v10(w: bytearray, o: PartitionProduceResponse) -
         w_carray(w, o.record_errors, _e_BatchIndexAndErrorMessage_v9)
         _f = "error_message"
         w_cnstr(w, o.error_message)
-        _f = "unknown_tagged_fields"
         _t: list[tuple[int, bytes | bytearray]] = []
         _f = "current_leader"
         if not struct_is_default(o._current_leader, LeaderIdAndEpoch):

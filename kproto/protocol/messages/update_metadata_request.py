@@ -732,7 +732,6 @@ def _e_UpdateMetadataRequest_v8(w: bytearray, o: UpdateMetadataRequest) -> None:
         _f = "ungrouped_partition_states"
         if o.ungrouped_partition_states != []:
             raise absent("ungrouped_partition_states", o.ungrouped_partition_states)
-        _f = "unknown_tagged_fields"
         _t: list[tuple[int, bytes | bytearray]] = []
         _f = "type"
         if o.type != 0:

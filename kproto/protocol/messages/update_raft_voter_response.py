@@ -137,7 +137,6 @@ def _e_UpdateRaftVoterResponse_v0(w: bytearray, o: UpdateRaftVoterResponse) -> N
     try:
         _f = "throttle_time_ms:i error_code:h"
         w += _S_ih.pack(o.throttle_time_ms, o.error_code)
-        _f = "unknown_tagged_fields"
         _t: list[tuple[int, bytes | bytearray]] = []
         _f = "current_leader"
         if not struct_is_default(o._current_leader, CurrentLeader):

@@ -252,7 +252,6 @@ def _e_VoteResponse_v1(w: bytearray, o: VoteResponse) -> None:
         w += _S_h.pack(o.error_code)
         _f = "topics"
         w_carray(w, o.topics, _e_TopicData_v0)
-        _f = "unknown_tagged_fields"
         _t: list[tuple[int, bytes | bytearray]] = []
         _f = "node_endpoints"
         if o.node_endpoints != []:
