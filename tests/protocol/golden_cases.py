@@ -195,6 +195,14 @@ def fetch_request(with_ids: bool, *, rack: str = "rack-a", forget: bool = True) 
     )
 
 
+def follower_fetch_request() -> FetchRequest:
+    """A follower's fetch: the replica state and directory id are tagged fields."""
+    data = fetch_request(True)
+    data.replica_state = fq.ReplicaState(replica_id=3, replica_epoch=7)
+    data.topics[0].partitions[0].replica_directory_id = TOPIC_ID
+    return data
+
+
 def fetch_response(with_ids: bool, tagged: bool, session_id: int) -> FetchResponse:
     p0 = fr.PartitionData(
         partition_index=0,
@@ -360,6 +368,7 @@ CASES: dict[str, Callable[[], Message]] = {
     "fetch_request_v4": lambda: fetch_request(False, rack="", forget=False),
     "fetch_request_v11": lambda: fetch_request(False),
     "fetch_request_v13": lambda: fetch_request(True),
+    "fetch_request_v17": follower_fetch_request,
     "fetch_response_v4": lambda: fetch_response(False, False, 0),
     "fetch_response_v11": lambda: fetch_response(False, False, 77),
     "fetch_response_v12": lambda: fetch_response(False, True, 77),

@@ -194,6 +194,14 @@ public class GoldenVectors {
         return data;
     }
 
+    /** A follower's fetch: the replica state and directory id are tagged fields. */
+    static FetchRequestData followerFetchRequest() {
+        FetchRequestData data = fetchRequest(true)
+            .setReplicaState(new FetchRequestData.ReplicaState().setReplicaId(3).setReplicaEpoch(7L));
+        data.topics().get(0).partitions().get(0).setReplicaDirectoryId(TOPIC_ID);
+        return data;
+    }
+
     static FetchResponseData fetchResponse(boolean withIds, boolean tagged, int sessionId) {
         FetchResponseData data = new FetchResponseData().setThrottleTimeMs(0).setErrorCode((short) 0).setSessionId(sessionId);
         FetchResponseData.FetchableTopicResponse topic = new FetchResponseData.FetchableTopicResponse();
@@ -335,6 +343,7 @@ public class GoldenVectors {
         add("fetch_request_v4", "FetchRequest", 4, () -> fetchRequest(false).setRackId("").setForgottenTopicsData(new ArrayList<>()));
         add("fetch_request_v11", "FetchRequest", 11, () -> fetchRequest(false));
         add("fetch_request_v13", "FetchRequest", 13, () -> fetchRequest(true));
+        add("fetch_request_v17", "FetchRequest", 17, GoldenVectors::followerFetchRequest);
         add("fetch_response_v4", "FetchResponse", 4, () -> fetchResponse(false, false, 0));
         add("fetch_response_v11", "FetchResponse", 11, () -> fetchResponse(false, false, 77));
         add("fetch_response_v12", "FetchResponse", 12, () -> fetchResponse(false, true, 77));
