@@ -367,6 +367,11 @@ class KafkaCluster:
         return [n.log_path for n in self.nodes.values()]
 
     @property
+    def logs(self) -> dict[int, Path]:
+        """``{node_id: server.out}``."""
+        return {i: n.log_path for i, n in self.nodes.items()}
+
+    @property
     def ca_file(self) -> Path:
         assert self.tls is not None
         return self.tls.ca_file

@@ -232,6 +232,10 @@ class ExternalKafka:
     def log_paths(self) -> list[Path]:
         return []
 
+    @property
+    def logs(self) -> dict[int, Path]:
+        return {}
+
     def kill(self, node_id: int) -> None:
         self._unavailable("killing a broker")
 
