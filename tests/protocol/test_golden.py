@@ -18,7 +18,7 @@ import pytest
 import kproto.protocol as protocol
 from kproto.protocol import Message, decode_response, encode_response
 from tests.protocol.golden_cases import CASES
-from tests.support.java import run_java_source
+from tests.protocol.java_interop import run_java_source
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
