@@ -1,5 +1,6 @@
 """kproto driven by asyncio: protocols feed the engine, futures carry its results."""
 
 from kproto_asyncio.client import Client
+from kproto_asyncio.producer import AsyncProducer, SyncProducer
 
-__all__ = ["Client"]
+__all__ = ["AsyncProducer", "Client", "SyncProducer"]

@@ -1,5 +1,6 @@
 """kproto driven by blocking sockets: one IO thread per client, concurrent.futures inside."""
 
 from kproto_threads.client import Client
+from kproto_threads.producer import AsyncProducer, SyncProducer
 
-__all__ = ["Client"]
+__all__ = ["AsyncProducer", "Client", "SyncProducer"]

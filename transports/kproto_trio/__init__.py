@@ -1,5 +1,6 @@
 """kproto driven by trio: a task per connection, results delivered to awaiting tasks."""
 
 from kproto_trio.client import Client
+from kproto_trio.producer import AsyncProducer, SyncProducer
 
-__all__ = ["Client"]
+__all__ = ["AsyncProducer", "Client", "SyncProducer"]
