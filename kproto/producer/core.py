@@ -531,7 +531,7 @@ class ProducerCore:
             else:
                 del counts[gen]
         self._incomplete -= count
-        now = self.client._now
+        now = self.client.now
         waiters = self._flush_waiters
         if waiters:
             oldest = min(counts) if counts else None

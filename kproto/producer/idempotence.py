@@ -120,7 +120,7 @@ class ProducerIdentity:
                              lambda resp, err: self._done(resp, err, bump), now)
 
     def _done(self, resp: Any, err: BaseException | None, bump: bool) -> None:
-        now = self.client._now
+        now = self.client.now
         if self._closed:
             return
         if err is None and resp.error_code:

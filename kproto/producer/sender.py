@@ -265,7 +265,7 @@ class Sender:
 
     def _done(self, leader: int, batches: list[ProducerBatch], resp: Any,
               err: BaseException | None) -> None:
-        now = self.client._now
+        now = self.client.now
         self._node_inflight[leader] -= 1
         self.inflight_requests -= 1
         owner = self.owner

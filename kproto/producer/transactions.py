@@ -375,7 +375,7 @@ class TransactionManager:
             else:
                 self.client.fail(token, error)
         if not self._ops:
-            self.owner.maybe_finish(self.client._now)
+            self.owner.maybe_finish(self.client.now)
 
     def _later(self, op: _Op, now: float, step: Callable[[float], None]) -> None:
         op.attempts += 1
@@ -420,7 +420,7 @@ class TransactionManager:
             return protocol.FindCoordinatorRequest(key=key, key_type=key_type)
 
         def done(resp: Any, err: BaseException | None) -> None:
-            now = self.client._now
+            now = self.client.now
             if not op.alive:
                 return
             again = lambda t: self._with_coordinator(op, key_type, key, t, then)  # noqa: E731
@@ -468,7 +468,7 @@ class TransactionManager:
 
         def go(node: int, now: float) -> None:
             def done(resp: Any, err: BaseException | None) -> None:
-                now = self.client._now
+                now = self.client.now
                 if not op.alive:
                     return
                 if err is not None:
