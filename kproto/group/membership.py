@@ -47,7 +47,6 @@ from kproto.errors import (
     EncodeError,
     FencedInstanceIdError,
     IllegalGenerationError,
-    KafkaError,
     KprotoError,
     MemberIdRequiredError,
     NoCommonVersionError,
@@ -75,7 +74,7 @@ from kproto.protocol.messages.leave_group_request import MemberIdentity
 from kproto.protocol.messages.sync_group_request import SyncGroupRequestAssignment
 from kproto.timers import TimerHandle
 
-__all__ = ["Membership", "MembershipOwner"]
+__all__ = ["Membership", "MembershipExpiredError", "MembershipOwner"]
 
 log = logging.getLogger("kproto.group")
 
@@ -90,12 +89,16 @@ FATAL_TRANSPORT_ERRORS = (ClosedError, NoCommonVersionError, AuthenticationError
 UNJOINED, JOINING, SYNCING, STABLE, CLOSED = "unjoined", "joining", "syncing", "stable", "closed"
 
 
+class MembershipExpiredError(KprotoError):
+    """No heartbeat got through for a whole session timeout: the member is out of the group."""
+
+
 class MembershipOwner(Protocol):
     """What a :class:`Membership` reports to the state machine that owns it."""
 
     def joined(self, assignment: Assignment, generation: int, now: float) -> None: ...
     def rebalance_started(self, reason: str, now: float) -> None: ...
-    def membership_lost(self, error: KafkaError, now: float) -> None: ...
+    def membership_lost(self, error: KprotoError, now: float) -> None: ...
     def membership_failed(self, error: BaseException, now: float) -> None: ...
 
 
@@ -459,10 +462,20 @@ class Membership:
         if attempt != self._attempt or self.state not in (SYNCING, STABLE):
             return
         if now - self._hb_ok_at >= self.config.session_timeout:
-            # Nothing got through for a whole session: presume the coordinator gone.
+            # Nothing got through for a whole session: the coordinator has dropped this
+            # member by now (or is gone). Look for it again; the partitions are lost.
             self.link.mark_dead("no heartbeat answered within session_timeout", now)
             self._hb_ok_at = now
             self._hb_in_flight = 0
+            if self.state == STABLE:
+                self._stop()
+                self.state = UNJOINED
+                self.reset(member_id=False)
+                self.owner.membership_lost(MembershipExpiredError(
+                    f"group {self.group_id!r}: no heartbeat was answered within "
+                    f"session_timeout ({self.config.session_timeout:g}s); the coordinator "
+                    f"has dropped this member"), now)
+                return
         if self._hb_in_flight:
             self._schedule_heartbeat(now)
             return

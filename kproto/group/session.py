@@ -179,6 +179,11 @@ class GroupCore:
                 out.setdefault(c.tp.topic, []).append(c.tp.partition)
         return out
 
+    def owns_stream(self, stream: int) -> bool:
+        """Whether ``stream`` is a claim of the current session (for routing events)."""
+        s = self.session
+        return s is not None and stream in s.claims
+
     def high_water_mark(self, stream: int) -> int:
         claim = self._claim(stream)
         if claim is not None and not claim.finished and stream in self.fetcher.streams():
@@ -231,6 +236,12 @@ class GroupCore:
             self._abort_start(s, ClosedError(f"the session was stopped: {reason}"), now)
         elif s.state == RUNNING:
             self._stop(s, reason, now)
+
+    def abort(self, reason: str, now: float) -> None:
+        """Stop the current session, whatever its state (joining or running)."""
+        s = self.session
+        if s is not None:
+            self.stop_session(s.id, reason, now)
 
     def claim_finished(self, session: int, stream: int, now: float) -> None:
         """A claim loop returned (by itself or because it was told to stop)."""
@@ -432,7 +443,7 @@ class GroupCore:
         elif s.state == RUNNING:
             self._rebalance(s, reason, now)
 
-    def membership_lost(self, error: KafkaError, now: float) -> None:
+    def membership_lost(self, error: KprotoError, now: float) -> None:
         self.core.emit(GroupError(self.id, error))
         s = self.session
         if s is None:

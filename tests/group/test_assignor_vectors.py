@@ -23,7 +23,7 @@ from kproto.group.assignors import (
     decode_sticky_user_data,
     java_member_order,
 )
-from tests.support.java import run_java_source
+from tests.protocol.java_interop import run_java_source
 
 HERE = Path(__file__).resolve().parent
 VECTORS = HERE / "vectors" / "java_assignors.json"

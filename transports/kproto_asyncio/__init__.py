@@ -1,6 +1,7 @@
 """kproto driven by asyncio: protocols feed the engine, futures carry its results."""
 
 from kproto_asyncio.client import Client
+from kproto_asyncio.group import ConsumerGroup
 from kproto_asyncio.producer import AsyncProducer, SyncProducer
 
-__all__ = ["AsyncProducer", "Client", "SyncProducer"]
+__all__ = ["AsyncProducer", "Client", "ConsumerGroup", "SyncProducer"]

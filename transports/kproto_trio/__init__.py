@@ -1,6 +1,7 @@
 """kproto driven by trio: a task per connection, results delivered to awaiting tasks."""
 
 from kproto_trio.client import Client
+from kproto_trio.group import ConsumerGroup
 from kproto_trio.producer import AsyncProducer, SyncProducer
 
-__all__ = ["AsyncProducer", "Client", "SyncProducer"]
+__all__ = ["AsyncProducer", "Client", "ConsumerGroup", "SyncProducer"]
