@@ -142,11 +142,14 @@ class ClientCore:
         if conn is not None:
             conn.receive(data, now)
 
-    def connection_lost(self, conn_id: int, error: str | None, now: float) -> None:
+    def connection_lost(self, conn_id: int, error: str | None, now: float, *,
+                        tls_failed: bool = False) -> None:
+        """The socket closed or failed; ``tls_failed`` when the TLS handshake failed, which
+        is treated as an authentication failure (not retried)."""
         self._now = now
         conn = self._conns.get(conn_id)
         if conn is not None:
-            conn.lost(error, now)
+            conn.lost(error, now, tls_failed=tls_failed)
 
     def handle_timer(self, now: float) -> None:
         self._now = now

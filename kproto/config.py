@@ -121,6 +121,10 @@ class Config:
     partition_buffer_bytes: int = 4 * 1024 * 1024
     """Bytes of fetched records buffered per partition before fetching for it pauses."""
     use_fetch_sessions: bool = True
+    """Use incremental fetch sessions (KIP-227) instead of full Fetch requests every time."""
+    fetch_max_version: int | None = None
+    """Highest Fetch request version to use (None: the newest both sides support). Versions
+    below 4 make a 3.x broker convert records to the legacy message formats."""
 
     # -- consumer group -------------------------------------------------------------------
     group_id: str | None = None
@@ -179,6 +183,10 @@ class Config:
             raise ConfigurationError("an idempotent producer allows at most 5 batches in flight")
         if self.heartbeat_interval >= self.session_timeout:
             raise ConfigurationError("heartbeat_interval must be below session_timeout")
+        if self.fetch_max_version is not None and not (
+                isinstance(self.fetch_max_version, int) and self.fetch_max_version >= 0):
+            raise ConfigurationError(
+                f"fetch_max_version must be None or an int >= 0, got {self.fetch_max_version!r}")
         if self.fetch_max_bytes + 1024 > self.max_frame_size:
             raise ConfigurationError("fetch_max_bytes must leave room below max_frame_size")
 

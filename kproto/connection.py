@@ -178,8 +178,14 @@ class BrokerConnection:
         self.last_activity = now
         self._send_api_versions(now, protocol.API_SPECS[API_VERSIONS].max_version)
 
-    def lost(self, error: str | None, now: float) -> None:
+    def lost(self, error: str | None, now: float, *, tls_failed: bool = False) -> None:
         if self.state == self.CLOSED:
+            return
+        if tls_failed:
+            # As in the Java client, a failed TLS handshake is an authentication failure:
+            # a certificate that does not verify will not verify on the next attempt either.
+            self._close(AuthenticationError(
+                f"{self.address}: TLS handshake failed: {error or 'unknown reason'}"), now)
             return
         where = "connecting" if self.state == self.CONNECTING else "connected"
         reason = error or "connection closed by the broker"

@@ -136,6 +136,7 @@ class Membership:
         self._hb_timer: TimerHandle | None = None
         self._hb_in_flight = 0
         self._hb_seq = 0
+        self._hb_waiting = False
         self._hb_ok_at = 0.0
         self._await_metadata: Any = None
         self.group_topics: tuple[str, ...] = ()
@@ -476,13 +477,17 @@ class Membership:
                     f"session_timeout ({self.config.session_timeout:g}s); the coordinator "
                     f"has dropped this member"), now)
                 return
-        if self._hb_in_flight:
-            self._schedule_heartbeat(now)
+        # The next tick comes whatever happens to this one, so the session check above
+        # runs even while the coordinator is being looked for.
+        self._schedule_heartbeat(now)
+        if self._hb_in_flight or self._hb_waiting:
             return
+        self._hb_waiting = True
         self.link.with_coordinator(partial(self._send_heartbeat, attempt), now)
 
     def _send_heartbeat(self, attempt: int, now: float, node: int | None,
                         err: BaseException | None) -> None:
+        self._hb_waiting = False
         if attempt != self._attempt:
             return
         if node is None:
@@ -501,7 +506,6 @@ class Membership:
         self.core.send(node, HEARTBEAT, build,
                        partial(self._heartbeat_done, attempt, self._hb_seq), now,
                        timeout=min(self.config.request_timeout, self.config.session_timeout))
-        self._schedule_heartbeat(now)
 
     def _heartbeat_done(self, attempt: int, seq: int, resp: Any,
                         err: BaseException | None) -> None:

@@ -396,3 +396,16 @@ def test_a_dedicated_node_gets_its_own_connection_and_is_never_used_for_any() ->
     assert opened[0].conn_id != opened[1].conn_id
     assert core.now == 0.3
     assert all(n.node_id != alias for n in core._candidates())
+
+
+def test_a_failed_tls_handshake_is_an_authentication_error_not_retried() -> None:
+    core = make_core(security_protocol="SSL", request_timeout=30.0)
+    token = core.metadata(None, 0.0)
+    action = open_action(core)
+    assert action.tls
+    core.connection_lost(action.conn_id, "certificate verify failed", 0.1, tls_failed=True)
+    [event] = settle(core)
+    assert isinstance(event, OperationFailed) and event.token == token
+    assert isinstance(event.error, AuthenticationError)
+    assert "TLS handshake failed: certificate verify failed" in str(event.error)
+    assert not any(isinstance(a, OpenConnection) for a in iter(core.next_action, None))

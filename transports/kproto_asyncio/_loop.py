@@ -168,7 +168,7 @@ class Loop:
         except asyncio.CancelledError:
             raise
         except ssl.SSLError as exc:
-            self._lost(conn_id, f"TLS handshake failed: {exc}")
+            self._lost(conn_id, str(exc), tls_failed=True)
         except OSError as exc:
             self._lost(conn_id, describe_os_error(exc))
         finally:
@@ -188,10 +188,10 @@ class Loop:
             self.core.receive_data(conn_id, data, self._aio.time())
             self.pump()
 
-    def _lost(self, conn_id: int, reason: str | None) -> None:
+    def _lost(self, conn_id: int, reason: str | None, tls_failed: bool = False) -> None:
         self._protos.pop(conn_id, None)
         if not self.closed:
-            self.core.connection_lost(conn_id, reason, self._aio.time())
+            self.core.connection_lost(conn_id, reason, self._aio.time(), tls_failed=tls_failed)
             self.pump()
 
     def _drop(self, conn_id: int) -> None:

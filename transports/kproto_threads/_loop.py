@@ -237,7 +237,7 @@ class Loop:
             self._sel.modify(sock, selectors.EVENT_WRITE, conn)
             return
         except (ssl.SSLError, OSError) as exc:
-            self._fail(conn, f"TLS handshake failed: {exc}")
+            self._fail(conn, str(exc), tls_failed=True)
             return
         conn.handshaking = False
         self._sel.modify(sock, selectors.EVENT_READ, conn)
@@ -284,9 +284,9 @@ class Loop:
         except (KeyError, ValueError):
             pass
 
-    def _fail(self, conn: _Conn, reason: str) -> None:
+    def _fail(self, conn: _Conn, reason: str, tls_failed: bool = False) -> None:
         self._drop(conn.conn_id)
-        self.core.connection_lost(conn.conn_id, reason, time.monotonic())
+        self.core.connection_lost(conn.conn_id, reason, time.monotonic(), tls_failed=tls_failed)
 
     def _drop(self, conn_id: int) -> None:
         conn = self._conns.pop(conn_id, None)

@@ -191,7 +191,7 @@ class Loop:
                         await tls.do_handshake()
                     except trio.BrokenResourceError as exc:
                         await trio.aclose_forcefully(stream)
-                        self._report_lost(conn, f"TLS handshake failed: {exc.__cause__ or exc}")
+                        self._report_lost(conn, str(exc.__cause__ or exc), tls_failed=True)
                         return
                     stream = tls
             except OSError as exc:
@@ -235,11 +235,12 @@ class Loop:
             self._report_lost(conn, f"send failed: {describe_os_error(exc)}")
             scope.cancel()
 
-    def _report_lost(self, conn: _Conn, reason: str) -> None:
+    def _report_lost(self, conn: _Conn, reason: str, tls_failed: bool = False) -> None:
         if self._conns.get(conn.conn_id) is conn:
             del self._conns[conn.conn_id]
             if not self.closed:
-                self.core.connection_lost(conn.conn_id, reason, trio.current_time())
+                self.core.connection_lost(conn.conn_id, reason, trio.current_time(),
+                                          tls_failed=tls_failed)
                 self.pump()
 
     async def _shut(self, conn: _Conn) -> None:
