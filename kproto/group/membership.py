@@ -216,6 +216,8 @@ class Membership:
     def _stop(self) -> None:
         self._attempt += 1
         self.stop_heartbeats()
+        self._hb_waiting = False
+        self._hb_in_flight = 0
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import threading
 from typing import Any
 
 import pytest
@@ -40,3 +42,111 @@ def test_one_member_consumes_commits_and_leaves(transport: str, kafka_broker: An
         assert ledger.held_by("solo") == set(ends)
     assert not m.errors and not ledger.violations
     assert committed(kafka_broker.bootstrap, group, topic, 4) == {p: 10 for p in range(4)}
+
+
+def same_generation(ledger: Ledger, names: list[str], share: int) -> bool:
+    gens = set()
+    for name in names:
+        held = ledger.holding[name]
+        if len(held) != share:
+            return False
+        gens |= set(held.values())
+    return len(gens) == 1
+
+
+@each
+def test_three_members_one_closed_one_killed_partitions_move_and_nothing_is_lost(
+        transport: str, kafka_broker: Any) -> None:
+    topic = group = unique("three", transport)
+    kafka_broker.create_topic(topic, partitions=12)
+    boot = kafka_broker.bootstrap
+    fill(boot, topic, 12, 30, "a")
+    ends = {(topic, p): 30 for p in range(12)}
+    ledger = Ledger()
+    host, port = kafka_broker.listeners["FAULTY"]
+    proxy = kafka_broker.proxy
+    opts = dict(group_id=group, **FAST)
+    try:
+        with member(transport, boot, [topic], ledger, "c", **opts) as c, \
+                member(transport, f"{host}:{port}", [topic], ledger, "b",
+                       **{**opts, "request_timeout": 5.0}), \
+                member(transport, boot, [topic], ledger, "a", **opts) as a:
+            ledger.wait("three members with four partitions each in one generation",
+                        lambda: same_generation(ledger, ["a", "b", "c"], 4))
+            a.stop()  # leaves the group
+            ledger.wait("b and c sharing all twelve", lambda: same_generation(ledger, ["b", "c"], 6))
+            fill(boot, topic, 12, 10, "b")
+            ends = {tp: 40 for tp in ends}
+            proxy.cut()  # b vanishes without leaving
+            # The coordinator expires b after session_timeout; c takes everything then.
+            ledger.wait("c holding all twelve", lambda: same_generation(ledger, ["c"], 12),
+                        timeout=FAST["session_timeout"] + 5.0)
+            fill(boot, topic, 12, 10, "c")
+            ends = {tp: 50 for tp in ends}
+            ledger.wait("every record processed", lambda: ledger.complete(ends))
+        assert not c.errors and not a.errors
+    finally:
+        proxy.restore()
+    assert not ledger.violations, ledger.violations
+    assert committed(boot, group, topic, 12) == {p: 50 for p in range(12)}
+
+
+class Feeder:
+    """Appends records to every partition from a test thread until stopped; knows the ends."""
+
+    def __init__(self, bootstrap: str, topic: str, partitions: int, per_round: int = 3) -> None:
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.partitions = partitions
+        self.per_round = per_round
+        self.ends: dict[tuple[str, int], int] = {(topic, p): 0 for p in range(partitions)}
+        self.rounds = 0
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="test-feeder", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for p in range(self.partitions):
+                base = produce(self.bootstrap, self.topic, p,
+                               [f"r{self.rounds}-{i}".encode() for i in range(self.per_round)])
+                self.ends[(self.topic, p)] = base + self.per_round
+            self.rounds += 1
+            self._stop.wait(0.05)  # pacing only: records keep coming during rebalances
+
+    def stop(self) -> dict[tuple[str, int], int]:
+        self._stop.set()
+        self.thread.join(60)
+        assert not self.thread.is_alive()
+        return dict(self.ends)
+
+
+@each
+def test_repeated_rebalances_lose_nothing_and_never_share_a_partition(
+        transport: str, kafka_broker: Any) -> None:
+    topic = group = unique("churn", transport)
+    kafka_broker.create_topic(topic, partitions=12)
+    boot = kafka_broker.bootstrap
+    ledger = Ledger()
+    opts = dict(group_id=group, **FAST)
+    feeder = Feeder(boot, topic, 12)
+    with contextlib.ExitStack() as stack:
+        running = [stack.enter_context(member(transport, boot, [topic], ledger, f"m{i}", **opts))
+                   for i in range(3)]
+        try:
+            for round_ in range(4):
+                names = [m.name for m in running]
+                ledger.wait(f"round {round_}: {names} sharing the partitions",
+                            lambda names=names: same_generation(ledger, names, 4))
+                leaving = running.pop(0)
+                leaving.stop()
+                running.append(stack.enter_context(
+                    member(transport, boot, [topic], ledger, f"m{round_ + 3}", **opts)))
+        finally:
+            ends = feeder.stop()
+        ledger.wait("every record processed", lambda: ledger.complete(ends))
+        final = [m.name for m in running]
+        ledger.wait("the last three settled", lambda: same_generation(ledger, final, 4))
+    assert not ledger.violations, ledger.violations
+    assert all(not m.errors for m in running)
+    assert committed(boot, group, topic, 12) == {p: ends[(topic, p)] for p in range(12)}

@@ -470,10 +470,14 @@ class ConsumerGroup:
         self._loop.wake()
 
     def _stop_locked(self, run: _Run, reason: str) -> None:
-        if not run.stop_requested and run.info is not None:
-            run.stop_requested = True
+        if run.stop_requested:
+            return
+        run.stop_requested = True
+        if run.info is not None:
             self._core.stop_session(run.info.session, reason, time.monotonic())
-            self._loop.wake()
+        else:
+            self._core.abort(reason, time.monotonic())  # still joining: give up the join
+        self._loop.wake()
 
     def pause(self, partitions: Any) -> None:
         """Stop fetching ``{topic: [partition, ...]}`` or (topic, partition) pairs, now and

@@ -413,10 +413,14 @@ class ConsumerGroup:
             self._core.claim_finished(info.session, claim.stream, now)
 
     def _request_stop(self, run: _Run, reason: str) -> None:
-        if not run.stop_requested and run.info is not None:
-            run.stop_requested = True
+        if run.stop_requested:
+            return
+        run.stop_requested = True
+        if run.info is not None:
             session = run.info.session
             self._loop.run(lambda core, now: self._core.stop_session(session, reason, now))
+        else:  # still joining: give up the join
+            self._loop.run(lambda core, now: self._core.abort(reason, now))
 
     def pause(self, partitions: Any) -> None:
         """Stop fetching ``{topic: [partition, ...]}`` or (topic, partition) pairs, now and in
