@@ -465,13 +465,12 @@ class BrokerConnection:
     # -- state changes -----------------------------------------------------------------
 
     def _become_ready(self, now: float) -> None:
-        first_time = self._connect_timer is not None
         if self._connect_timer is not None:
             self._connect_timer.cancel()
             self._connect_timer = None
         self.state = self.READY
-        if first_time:
-            self._on_ready(self)
+        # Also after a re-authentication: work for "any broker" may have waited for it.
+        self._on_ready(self)
         self._pump(now)
 
     def _connect_timed_out(self, now: float) -> None:

@@ -409,3 +409,31 @@ def test_a_failed_tls_handshake_is_an_authentication_error_not_retried() -> None
     assert isinstance(event.error, AuthenticationError)
     assert "TLS handshake failed: certificate verify failed" in str(event.error)
     assert not any(isinstance(a, OpenConnection) for a in iter(core.next_action, None))
+
+
+def test_requests_for_any_broker_wait_out_a_reauthentication() -> None:
+    core = make_core(security_protocol="SASL_PLAINTEXT", sasl_mechanism="PLAIN",
+                     sasl_username="alice", sasl_password="pw")
+
+    def authenticate(wire: Wire, now: float, lifetime_ms: int) -> None:
+        [(header, _req, version)] = wire.requests()
+        assert header.request_api_key == 17
+        wire.reply(header, version, protocol.SaslHandshakeResponse(mechanisms=["PLAIN"]), now)
+        [(header, _req, version)] = wire.requests()
+        wire.reply(header, version, protocol.SaslAuthenticateResponse(
+            auth_bytes=b"", session_lifetime_ms=lifetime_ms), now)
+
+    core.api_versions(0.0)
+    wire = connect(core)
+    authenticate(wire, 0.1, 10_000)
+    [(header, _r, version)] = wire.requests()
+    wire.reply(header, version, all_api_versions(), 0.2)
+    settle(core)
+    core.handle_timer(9.6)  # re-authentication starts
+    token = core.api_versions(9.7)  # arrives while it runs
+    authenticate(wire, 9.8, 10_000)
+    [(header, _r, version)] = wire.requests()
+    assert header.request_api_key == 18
+    wire.reply(header, version, all_api_versions(), 9.9)
+    [event] = settle(core)
+    assert isinstance(event, OperationCompleted) and event.token == token

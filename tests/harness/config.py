@@ -24,7 +24,13 @@ SASL_USER = ("alice", "alice-secret")
 SASL_WRONG_PASSWORD = "not-alice-secret"
 ADVERTISED = ("PLAINTEXT", "SASL_PLAINTEXT", "SSL")
 
+OAUTH_MECHANISM = "OAUTHBEARER"
+"""Enabled with Kafka's unsecured-token validator (tokens signed with alg "none")."""
+REAUTH_MS = 4000
+"""SASL sessions on the broker last this long, so clients must re-authenticate (KIP-368)."""
+
 PLAIN_MODULE = "org.apache.kafka.common.security.plain.PlainLoginModule"
+OAUTH_MODULE = "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule"
 SCRAM_MODULE = "org.apache.kafka.common.security.scram.ScramLoginModule"
 
 
@@ -71,13 +77,17 @@ def server_properties(
         "listener.security.protocol.map": (
             "PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,FAULTY:PLAINTEXT,CONTROLLER:PLAINTEXT"
         ),
-        "sasl.enabled.mechanisms": ",".join(SASL_MECHANISMS),
+        "sasl.enabled.mechanisms": ",".join((*SASL_MECHANISMS, OAUTH_MECHANISM)),
+        "connections.max.reauth.ms": REAUTH_MS,
         # Server-side JAAS entries only count with the listener and mechanism prefix.
         "listener.name.sasl_plaintext.plain.sasl.jaas.config": (
             f'{PLAIN_MODULE} required user_{user}="{password}";'
         ),
         "listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config": f"{SCRAM_MODULE} required;",
         "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config": f"{SCRAM_MODULE} required;",
+        "listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config": (
+            f'{OAUTH_MODULE} required unsecuredLoginStringClaim_sub="{user}";'
+        ),
         **tls_config,
         "log.dirs": data_dir,
         "num.partitions": 1,
