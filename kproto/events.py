@@ -10,8 +10,9 @@ its own future and settles it when the matching event arrives.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 __all__ = [
     "Action",
@@ -20,7 +21,9 @@ __all__ = [
     "OpenConnection",
     "OperationCompleted",
     "OperationFailed",
+    "Settleable",
     "describe_os_error",
+    "dispatch",
 ]
 
 
@@ -95,3 +98,29 @@ def describe_os_error(exc: BaseException) -> str:
             return strerror.lower()
     text = str(exc)
     return text or type(exc).__name__
+
+
+class Settleable(Protocol):
+    """What every transport's future type offers (concurrent, asyncio, trio waiter)."""
+
+    def done(self) -> bool: ...
+    def set_result(self, value: Any, /) -> None: ...
+    def set_exception(self, error: BaseException, /) -> None: ...
+
+
+def dispatch(event: Event, pending: MutableMapping[int, Any],
+             handlers: Sequence[Callable[[Event], bool]]) -> None:
+    """Route one event: an operation result settles the future waiting on its token;
+    anything else goes to the first handler that takes it."""
+    if isinstance(event, (OperationCompleted, OperationFailed)):
+        fut: Settleable | None = pending.pop(event.token, None)
+        if fut is not None:
+            if not fut.done():
+                if isinstance(event, OperationCompleted):
+                    fut.set_result(event.value)
+                else:
+                    fut.set_exception(event.error)
+            return
+    for handler in handlers:
+        if handler(event):
+            return

@@ -21,9 +21,8 @@ from kproto.events import (
     CloseConnection,
     Event,
     OpenConnection,
-    OperationCompleted,
-    OperationFailed,
     describe_os_error,
+    dispatch,
 )
 
 log = logging.getLogger("kproto.asyncio")
@@ -125,21 +124,8 @@ class Loop:
             if proto is not None and proto.transport is not None:
                 proto.transport.write(data)
         while (event := core.next_event()) is not None:
-            self._dispatch(event)
+            dispatch(event, self._futures, self._handlers)
         self._rearm()
-
-    def _dispatch(self, event: Event) -> None:
-        if isinstance(event, (OperationCompleted, OperationFailed)):
-            fut = self._futures.pop(event.token, None)
-            if fut is not None and not fut.done():
-                if isinstance(event, OperationCompleted):
-                    fut.set_result(event.value)
-                else:
-                    fut.set_exception(event.error)
-                return
-        for handler in self._handlers:
-            if handler(event):
-                return
 
     def _rearm(self) -> None:
         deadline = self.core.next_deadline()

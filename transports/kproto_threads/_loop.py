@@ -27,9 +27,8 @@ from kproto.events import (
     CloseConnection,
     Event,
     OpenConnection,
-    OperationCompleted,
-    OperationFailed,
     describe_os_error,
+    dispatch,
 )
 
 log = logging.getLogger("kproto.threads")
@@ -161,20 +160,7 @@ class Loop:
                 if conn.connected and not conn.handshaking:
                     self._flush(conn)
         while (event := core.next_event()) is not None:
-            self._dispatch(event)
-
-    def _dispatch(self, event: Event) -> None:
-        if isinstance(event, (OperationCompleted, OperationFailed)):
-            fut = self._futures.pop(event.token, None)
-            if fut is not None and not fut.done():
-                if isinstance(event, OperationCompleted):
-                    fut.set_result(event.value)
-                else:
-                    fut.set_exception(event.error)
-                return
-        for handler in self._handlers:
-            if handler(event):
-                return
+            dispatch(event, self._futures, self._handlers)
 
     def _open(self, action: OpenConnection) -> None:
         try:

@@ -22,9 +22,8 @@ from kproto.events import (
     CloseConnection,
     Event,
     OpenConnection,
-    OperationCompleted,
-    OperationFailed,
     describe_os_error,
+    dispatch,
 )
 
 log = logging.getLogger("kproto.trio")
@@ -149,22 +148,9 @@ class Loop:
                 target.outbuf += data
                 target.wake.set()
         while (event := core.next_event()) is not None:
-            self._dispatch(event)
+            dispatch(event, self._waiters, self._handlers)
         if core.next_deadline() != self._armed:
             self._timer_moved.set()
-
-    def _dispatch(self, event: Event) -> None:
-        if isinstance(event, (OperationCompleted, OperationFailed)):
-            waiter = self._waiters.pop(event.token, None)
-            if waiter is not None and not waiter.done():
-                if isinstance(event, OperationCompleted):
-                    waiter.set_result(event.value)
-                else:
-                    waiter.set_exception(event.error)
-                return
-        for handler in self._handlers:
-            if handler(event):
-                return
 
     async def _timer_task(self) -> None:
         with self._timer_scope:
