@@ -210,6 +210,7 @@ class ProducerCore:
         return {"buffer_bytes": self.acc.memory + self._held_mem,
                 "records_unsettled": self._incomplete, "batches_queued": queued,
                 "requests_in_flight": self.sender.inflight_requests,
+                "retries": self.sender.retries,
                 "producer_id": self.identity.producer_id if self.identity else -1,
                 "producer_epoch": self.identity.epoch if self.identity else -1}
 

@@ -73,6 +73,8 @@ class Sender:
         self.client = owner.client
         self.config = owner.config
         self.inflight_requests = 0
+        self.retries = 0
+        """Batches put back for another attempt, over the producer's life."""
         self.in_flight_batches: set[ProducerBatch] = set()
         self._node_inflight: dict[int, int] = {}
         self._timer: Any = None
@@ -356,6 +358,7 @@ class Sender:
             return
         delay = backoff(self.client, self.config, batch.attempts)
         batch.retry_at = now + delay
+        self.retries += 1
         log.debug("retrying %r in %.3fs after %s", batch, delay, err)
         st.requeue(batch)
 
