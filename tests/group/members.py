@@ -16,7 +16,7 @@ import re
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from kproto.errors import ClosedError
@@ -40,25 +40,40 @@ class Ledger:
         """member -> partitions its running claim loops hold -> generation at start."""
         self.claim_loops: dict[str, list[tuple[str, int, int, str]]] = defaultdict(list)
         """member -> [(topic, partition, generation, 'start'|'end')]."""
-        self.violations: list[str] = []
+        self.shared: list[str] = []
+        self.starts: list[tuple[str, str, int, int]] = []
+        """(member, topic, partition, initial offset) of every claim."""
 
     def _own(self, member: str, generation: int, topic: str, partition: int) -> None:
         key = (generation, topic, partition)
         owner = self.owners.setdefault(key, member)
         if owner != member:
-            self.violations.append(
+            self.shared.append(
                 f"{topic}[{partition}] held by {owner} and {member} in generation {generation}")
+
+    @property
+    def violations(self) -> list[str]:
+        """Partitions two members held in one generation, and claims that started past a
+        record nobody (here or, via ``processed_elsewhere``, another client) processed."""
+        with self.lock:
+            out = list(self.shared)
+            for member, topic, partition, start in self.starts:
+                done = self.processed[(topic, partition)]
+                missing = [o for o in range(start) if o not in done]
+                if missing:
+                    out.append(f"{member} started {topic}[{partition}] at {start}, but "
+                               f"offsets {missing[:5]}... were never processed")
+            return out
+
+    def processed_elsewhere(self, topic: str, partition: int, offsets: Iterable[int]) -> None:
+        with self.lock:
+            self.processed[(topic, partition)].update(offsets)
 
     def claim_started(self, member: str, generation: int, topic: str, partition: int,
                       initial_offset: int) -> None:
         with self.lock:
             self._own(member, generation, topic, partition)
-            done = self.processed[(topic, partition)]
-            missing = [o for o in range(initial_offset) if o not in done]
-            if initial_offset >= 0 and missing:
-                self.violations.append(
-                    f"{member} starts {topic}[{partition}] at {initial_offset}, but offsets "
-                    f"{missing[:5]}... were never processed")
+            self.starts.append((member, topic, partition, initial_offset))
             self.holding[member][(topic, partition)] = generation
             self.claim_loops[member].append((topic, partition, generation, "start"))
             self.lock.notify_all()
@@ -83,8 +98,13 @@ class Ledger:
             while not predicate():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
+                    summary = {m: {f"{t}[{p}]": (min(x[1] for x in v), max(x[1] for x in v),
+                                                  sorted({x[0] for x in v}))
+                                   for (t, p), v in parts.items()}
+                               for m, parts in self.by_member.items()}
                     raise AssertionError(f"gave up waiting {timeout:g}s for {what}; "
-                                         f"holding: {dict(self.holding)}")
+                                         f"holding: {dict(self.holding)}; processed "
+                                         f"(first, last, generations): {summary}")
                 self.lock.wait(min(remaining, 1.0))
 
     def held_by(self, member: str) -> set[tuple[str, int]]:
