@@ -12,7 +12,8 @@ returns the committed offset and leader epoch of each asked partition, -1 when n
 
 Callbacks report results; the owner turns them into tokens and events. Membership errors on a
 commit (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID) are reported too, through
-``on_membership_error``, because they mean the member's partitions are gone.
+``on_membership_error`` with the generation and member id the commit carried, because they
+may mean the member's partitions are gone.
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ class OffsetBook:
 
     def __init__(self, core: ClientCore, config: Config, link: CoordinatorLink,
                  identity: Identity,
-                 on_membership_error: Callable[[KafkaError, float], None]) -> None:
+                 on_membership_error: Callable[[KafkaError, int, str, float], None]) -> None:
         self.core = core
         self.config = config
         self.link = link
@@ -225,11 +226,13 @@ class OffsetBook:
                         for t, p in by_topic.items()])
 
         timeout = max(0.001, min(self.config.request_timeout, job.deadline - now))
-        self.core.send(node, OFFSET_COMMIT, build, partial(self._committed, job, todo), now,
+        self.core.send(node, OFFSET_COMMIT, build,
+                       partial(self._committed, job, todo, generation, member_id), now,
                        timeout=timeout)
 
     def _committed(self, job: _Commit, todo: dict[TopicPartition, tuple[int, str | None]],
-                   resp: Any, err: BaseException | None) -> None:
+                   generation: int, member_id: str, resp: Any,
+                   err: BaseException | None) -> None:
         now = engine_now(self.core)
         if self._closed:
             self._in_flight = None
@@ -266,7 +269,7 @@ class OffsetBook:
                     if code in MEMBERSHIP_ERRORS:
                         membership = error
         if membership is not None:
-            self._on_membership_error(membership, now)
+            self._on_membership_error(membership, generation, member_id, now)
         if failed:
             self._finish(job, CommitFailed(self.group_id, failed), now)
             return

@@ -474,10 +474,16 @@ class GroupCore:
         m = self.membership
         return m.generation, m.member_id, m.instance_id
 
-    def _commit_membership_error(self, error: KafkaError, now: float) -> None:
+    def _commit_membership_error(self, error: KafkaError, generation: int, member_id: str,
+                                 now: float) -> None:
         if isinstance(error, FencedInstanceIdError):
             self.membership.cancel()
             self.membership_failed(error, now)
+            return
+        m = self.membership
+        if (generation, member_id) != (m.generation, m.member_id) or \
+                m.state in ("joining", "syncing"):
+            # The commit raced a rebalance this member is part of: only the commit failed.
             return
         self.membership.cancel()
         self.membership.reset(member_id=error.name == "UNKNOWN_MEMBER_ID")

@@ -40,6 +40,8 @@ class Ledger:
         """member -> partitions its running claim loops hold -> generation at start."""
         self.claim_loops: dict[str, list[tuple[str, int, int, str]]] = defaultdict(list)
         """member -> [(topic, partition, generation, 'start'|'end')]."""
+        self.timeline: list[tuple[float, str, str, int, int]] = []
+        """(when, member, what, partition, generation) of every claim start and message."""
         self.shared: list[str] = []
         self.starts: list[tuple[str, str, int, int]] = []
         """(member, topic, partition, initial offset) of every claim."""
@@ -74,6 +76,7 @@ class Ledger:
         with self.lock:
             self._own(member, generation, topic, partition)
             self.starts.append((member, topic, partition, initial_offset))
+            self.timeline.append((time.monotonic(), member, "start", partition, generation))
             self.holding[member][(topic, partition)] = generation
             self.claim_loops[member].append((topic, partition, generation, "start"))
             self.lock.notify_all()
@@ -90,6 +93,7 @@ class Ledger:
             self._own(member, generation, topic, partition)
             self.processed[(topic, partition)].add(offset)
             self.by_member[member][(topic, partition)].append((generation, offset))
+            self.timeline.append((time.monotonic(), member, "message", partition, generation))
             self.lock.notify_all()
 
     def wait(self, what: str, predicate: Callable[[], bool], timeout: float = WAIT) -> None:

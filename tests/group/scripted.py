@@ -136,10 +136,14 @@ class ScriptedBroker:
         self.wires.pop(conn_id, None)
         self.core.connection_lost(conn_id, "connection reset by peer", now)
 
-    def answer_held(self, now: float, build: Callable[[Any, int], Any] | None = None) -> None:
+    def answer_held(self, now: float,
+                    builders: dict[int, Callable[[Any, int], Any]] | None = None) -> None:
+        """Answer the held requests in the order they came (as a broker does), with the
+        default handlers or ``builders[api_key]``."""
         held, self.held = self.held, []
         for wire, header, req, version in held:
-            resp = (build or self.handler(header.request_api_key))(req, version)
+            key = header.request_api_key
+            resp = (builders or {}).get(key, self.handler(key))(req, version)
             wire.reply(header, version, resp, now)
 
     def requests(self, api_key: int) -> list[tuple[Any, int]]:

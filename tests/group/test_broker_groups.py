@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -207,3 +208,49 @@ def test_a_java_console_consumer_and_a_kproto_member_split_the_partitions(
     assert not m.errors and not ledger.violations
     # Both committed what they read: Java for its half, kproto for the rest.
     assert committed(boot, group, topic, 12) == {p: 30 for p in range(12)}
+
+
+@each
+def test_cooperative_sticky_keeps_unmoved_partitions_flowing_during_a_rebalance(
+        transport: str, kafka_broker: Any) -> None:
+    topic = group = unique("coop", transport)
+    kafka_broker.create_topic(topic, partitions=12)
+    boot = kafka_broker.bootstrap
+    ledger = Ledger()
+    opts = dict(group_id=group, assignors=("cooperative-sticky",), **FAST)
+    feeder = Feeder(boot, topic, 12, per_round=1)
+    try:
+        with member(transport, boot, [topic], ledger, "a", **opts) as a:
+            ledger.wait("a alone with every partition",
+                        lambda: len(ledger.held_by("a")) == 12)
+            ledger.wait("a consuming", lambda: sum(
+                len(v) for v in ledger.by_member["a"].values()) > 24)
+            loops_before = list(ledger.claim_loops["a"])
+            joined_at = time.monotonic()
+            with member(transport, boot, [topic], ledger, "b", **opts) as b:
+                ledger.wait("a and b with six partitions each",
+                            lambda: len(ledger.held_by("a")) == 6
+                            and len(ledger.held_by("b")) == 6)
+                kept = ledger.held_by("a")
+                b_first = min(t for t, m, what, _p, _g in ledger.timeline
+                              if m == "b" and what == "start")
+                # a's claim loops for the partitions it kept never stopped ...
+                loops = ledger.claim_loops["a"][len(loops_before):]
+                assert {(t, p) for t, p, _g, what in loops if what == "end"} \
+                    == {(topic, p) for p in range(12)} - kept, (loops, a.errors, a.sessions)
+                assert not [x for x in loops if x[3] == "start"]
+                # ... and their records kept coming while the group rebalanced.
+                flowing = {p for t, m, what, p, _g in ledger.timeline
+                           if m == "a" and what == "message" and joined_at < t < b_first
+                           and (topic, p) in kept}
+                assert flowing, "nothing consumed on kept partitions during the rebalance"
+                generations = {g for t, m, what, p, g in ledger.timeline
+                               if m == "a" and what == "message" and (topic, p) in kept}
+                assert len(generations) >= 2, "kept claims ran across generations"
+                ends = feeder.stop()
+                ledger.wait("every record processed", lambda: ledger.complete(ends))
+            assert a.sessions == 0, "the cooperative rebalance did not end a's session"
+        assert not a.errors and not b.errors
+    finally:
+        feeder.stop()
+    assert not ledger.violations, ledger.violations

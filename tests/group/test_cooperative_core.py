@@ -132,3 +132,27 @@ def test_the_leader_rebalances_when_partitions_are_added() -> None:
 def test_assignment_bytes_for_other_members_round_trip() -> None:
     a = Assignment((TopicPartition("t", 1),), b"x")
     assert decode_assignment(encode_assignment(a)) == a
+
+
+def test_a_commit_racing_a_cooperative_rejoin_only_fails_the_commit() -> None:
+    from kproto.group.offsets import CommitFailed
+    from tests.group.scripted import HOLD
+    h = Harness({"t": 2}, assignors=("cooperative-sticky",))
+    info = h.start()
+    # The rejoin parks at the coordinator; a commit sent meanwhile queues behind it and is
+    # answered after it, for the generation the member had when it sent it.
+    h.broker.script[JOIN].append(HOLD)
+    rebalance(h)
+    assert h.group.membership.state == "joining"
+    h.run(lambda g, now: g.mark_offset(info.session, "t", 0, 3))
+    h.broker.script[COMMIT].append(HOLD)
+    token = h.run(lambda g, now: g.commit(now))
+    h.broker.answer_held(h.now, {COMMIT: lambda r, v: h.broker.commit(r, v, error=22)})
+    h.step()
+    try:
+        h.result(token)
+        raise AssertionError("the commit should have failed")
+    except CommitFailed as exc:
+        assert "ILLEGAL_GENERATION" in str(exc)
+    assert not h.of(ClaimsStopping), "the member is still in the group"
+    assert h.group.membership.state == "stable" and h.group.generation_id == 2
