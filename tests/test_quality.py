@@ -60,7 +60,7 @@ def _tool(name: str) -> str:
 
 
 def test_ruff_is_clean() -> None:
-    proc = subprocess.run([_tool("ruff"), "check", "kproto", "transports", "tests", "codegen",
+    proc = subprocess.run([_tool("ruff"), "check", "kproto", "transports", "tests", "codegen", "kproto_cli", "docs",
                            "bench", "fuzz"], cwd=ROOT, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
