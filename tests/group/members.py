@@ -127,6 +127,9 @@ class Behaviour:
         self.delay = delay
         self.return_after = return_after
         self.stubborn = stubborn
+        """After being told to stop, keep going this long (threads: until ``released``)."""
+        self.released = threading.Event()
+        self.cleanups = 0
 
 
 def handler(transport: str, ledger: Ledger, name: str, how: Behaviour | None = None) -> Any:
@@ -148,7 +151,7 @@ def handler(transport: str, ledger: Ledger, name: str, how: Behaviour | None = N
                 pass
 
             def cleanup(self, session: Any) -> None:
-                pass
+                how.cleanups += 1
 
             def consume_claim(self, session: Any, claim: Any) -> None:
                 generation = before(session, claim)
@@ -162,7 +165,7 @@ def handler(transport: str, ledger: Ledger, name: str, how: Behaviour | None = N
                         if how.return_after is not None and count >= how.return_after:
                             return
                     if how.stubborn:
-                        time.sleep(how.stubborn)
+                        how.released.wait(how.stubborn)
                 finally:
                     ledger.claim_ended(name, generation, claim.topic, claim.partition)
         return Blocking()
@@ -179,7 +182,7 @@ def handler(transport: str, ledger: Ledger, name: str, how: Behaviour | None = N
             pass
 
         async def cleanup(self, session: Any) -> None:
-            pass
+            how.cleanups += 1
 
         async def consume_claim(self, session: Any, claim: Any) -> None:
             generation = before(session, claim)

@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
-from tests.conformance.drivers import TRANSPORTS
-from tests.group.members import Ledger, member
+from kproto.errors import FencedInstanceIdError
+from kproto.group.events import SessionAbandonedError
+from tests.conformance.drivers import TRANSPORTS, open_remote
+from tests.group.members import Behaviour, Ledger, handler, member, pattern
 from tests.group.raw import committed, produce
 
 each = pytest.mark.parametrize("transport", TRANSPORTS)
@@ -254,3 +256,119 @@ def test_cooperative_sticky_keeps_unmoved_partitions_flowing_during_a_rebalance(
     finally:
         feeder.stop()
     assert not ledger.violations, ledger.violations
+
+
+@each
+def test_heartbeats_keep_a_member_whose_handler_is_slower_than_the_session_timeout(
+        transport: str, kafka_broker: Any) -> None:
+    topic = group = unique("slow", transport)
+    kafka_broker.create_topic(topic, partitions=1)
+    boot = kafka_broker.bootstrap
+    fill(boot, topic, 1, 2, "a")
+    ledger = Ledger()
+    opts = {**FAST, "session_timeout": 3.0, "heartbeat_interval": 0.5}
+    with member(transport, boot, [topic], ledger, "slow", Behaviour(delay=4.0),
+                group_id=group, **opts) as m:
+        ledger.wait("both records", lambda: ledger.complete({(topic, 0): 2}), timeout=60)
+        generations = {g for g, _o in ledger.by_member["slow"][(topic, 0)]}
+        assert m.sessions == 0 and len(generations) == 1, "the slow member stayed in the group"
+    assert not m.errors and not ledger.violations
+    assert committed(boot, group, topic, 1) == {0: 2}
+
+
+@each
+def test_close_abandons_claim_loops_that_ignore_the_end_of_the_session(
+        transport: str, kafka_broker: Any) -> None:
+    topic = group = unique("stubborn", transport)
+    kafka_broker.create_topic(topic, partitions=2)
+    boot = kafka_broker.bootstrap
+    fill(boot, topic, 2, 3, "a")
+    ledger = Ledger()
+    how = Behaviour(stubborn=60.0)
+    opts = {**FAST, "rebalance_timeout": 2.0}
+    outcome: list[BaseException | None] = []
+    with open_remote(transport, lambda mod: mod.ConsumerGroup(boot, group_id=group,
+                                                              **opts)) as g:
+        def run() -> None:
+            try:
+                g.consume([topic], handler(transport, ledger, "stubborn", how))
+                outcome.append(None)
+            except BaseException as exc:
+                outcome.append(exc)
+
+        runner = threading.Thread(target=run, name="test-consume")
+        runner.start()
+        ledger.wait("every record", lambda: ledger.complete({(topic, 0): 3, (topic, 1): 3}))
+        with pytest.raises(SessionAbandonedError) as info:
+            g.close()
+        still_running = not how.released.is_set() and ledger.holding["stubborn"]
+        how.released.set()
+        runner.join(60)
+    text = str(info.value)
+    assert "did not return within rebalance_timeout (2s)" in text
+    assert "cleanup was not called" in text and how.cleanups == 0
+    assert f"{topic}[0]" in text and f"{topic}[1]" in text
+    if transport == "threads":
+        assert still_running, "close returned while the claim threads still ran"
+    assert isinstance(outcome[0], SessionAbandonedError)
+    # The records it marked before being abandoned were committed all the same.
+    assert committed(boot, group, topic, 2) == {0: 3, 1: 3}
+
+
+@each
+def test_a_topic_pattern_follows_new_topics(transport: str, kafka_broker: Any) -> None:
+    prefix = group = unique("pattern", transport)
+    boot = kafka_broker.bootstrap
+    kafka_broker.create_topic(f"{prefix}-a", partitions=2)
+    kafka_broker.create_topic(f"{prefix}-b", partitions=1)
+    kafka_broker.create_topic(f"other-{prefix}", partitions=1)
+    for name in (f"{prefix}-a", f"{prefix}-b", f"other-{prefix}"):
+        fill(boot, name, 1, 2, "a")
+    ledger = Ledger()
+    with member(transport, boot, pattern(prefix), ledger, "p", group_id=group,
+                **{**FAST, "metadata_max_age": 2.0}) as m:
+        ledger.wait("the two matching topics", lambda: ledger.held_by("p") == {
+            (f"{prefix}-a", 0), (f"{prefix}-a", 1), (f"{prefix}-b", 0)})
+        kafka_broker.create_topic(f"{prefix}-c", partitions=1)
+        fill(boot, f"{prefix}-c", 1, 4, "c")
+        ledger.wait("the new topic, consumed",
+                    lambda: ledger.complete({(f"{prefix}-c", 0): 4}))
+        assert (f"other-{prefix}", 0) not in ledger.processed
+    assert not m.errors and not ledger.violations
+
+
+@each
+def test_static_members_come_back_without_a_rebalance_and_duplicates_are_fenced(
+        transport: str, kafka_broker: Any) -> None:
+    topic = group = unique("static", transport)
+    kafka_broker.create_topic(topic, partitions=3)
+    boot = kafka_broker.bootstrap
+    fill(boot, topic, 3, 2, "a")
+    ledger = Ledger()
+    opts = dict(group_id=group, group_instance_id="box-1", **FAST)
+    every = {(topic, p) for p in range(3)}
+    with member(transport, boot, [topic], ledger, "first", **opts):
+        ledger.wait("first run", lambda: ledger.complete({tp: 2 for tp in every}))
+        [generation] = set(ledger.holding["first"].values())
+    # Closed without leaving: the same instance id comes back into the same generation.
+    fill(boot, topic, 3, 2, "b")
+    with member(transport, boot, [topic], ledger, "again", **opts) as again:
+        ledger.wait("second run", lambda: ledger.complete({tp: 4 for tp in every}))
+        assert set(ledger.holding["again"].values()) == {generation}
+        # A second live member with the same instance id fences the first one.
+        with open_remote(transport, lambda mod: mod.ConsumerGroup(boot, **opts)) as dup:
+            outcome: list[BaseException] = []
+
+            def run() -> None:
+                try:
+                    dup.consume([topic], handler(transport, ledger, "dup"))
+                except BaseException as exc:
+                    outcome.append(exc)
+
+            runner = threading.Thread(target=run, name="test-dup")
+            runner.start()
+            ledger.wait("the duplicate took over", lambda: bool(ledger.held_by("dup")))
+            ledger.wait("the original fenced", lambda: bool(again.errors))
+            dup.close()
+            runner.join(60)
+        assert isinstance(again.errors[0], FencedInstanceIdError)
