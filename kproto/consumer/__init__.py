@@ -1,0 +1,27 @@
+# Theory of operation: the consumer's public face. `Fetcher` is the fetch engine every
+# consuming feature builds on (partitions assigned with a start offset come back as
+# RecordsFetched / FetchError events); `ConsumerCore` is the Consumer's state machine on
+# top of one Fetcher. See docs/consumer.md.
+"""Consuming partitions: the fetch engine, fetch sessions, offsets and events."""
+
+from __future__ import annotations
+
+from .core import ConsumerCore, TopicPartitions, topic_partitions
+from .errors import LogTruncationError, RecordBatchTooLargeError
+from .events import ConsumerError, FetchError, RecordsFetched
+from .fetcher import Fetcher, OnStart
+from .session import FetchSession
+
+__all__ = [
+    "ConsumerCore",
+    "ConsumerError",
+    "FetchError",
+    "FetchSession",
+    "Fetcher",
+    "LogTruncationError",
+    "OnStart",
+    "RecordBatchTooLargeError",
+    "RecordsFetched",
+    "TopicPartitions",
+    "topic_partitions",
+]

@@ -1,0 +1,165 @@
+# Theory of operation: ConsumerCore is the state machine behind the user-facing Consumer.
+# It owns one Fetcher and the map of partitions this consumer consumes. Inputs: user
+# operations, each with `now` (topics/partitions queries, consume_partition, pause/resume,
+# close), and the Fetcher's on_start callbacks. Outputs: tokens completed through the
+# engine (query results; a consume_partition token completes with its stream id once the
+# start position is known) and, from the Fetcher, RecordsFetched/FetchError events tagged
+# with that stream id, which is also the token consume_partition returned.
+"""The Consumer's core: topic queries and partition consumers over one Fetcher."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from kproto import protocol
+from kproto.client import ClientCore
+from kproto.config import Config
+from kproto.errors import ClosedError, KprotoError, UnknownTopicOrPartitionError, error_for_code
+from kproto.protocol.messages.metadata_request import MetadataRequestTopic
+
+from .fetcher import Fetcher
+
+__all__ = ["ConsumerCore", "TopicPartitions", "topic_partitions"]
+
+METADATA = 3
+UNKNOWN_TOPIC_OR_PARTITION = 3
+
+TopicPartitions = Mapping[str, Iterable[int]] | Iterable[tuple[str, int]]
+
+
+def topic_partitions(partitions: TopicPartitions) -> list[tuple[str, int]]:
+    """``{topic: [partition, ...]}`` or ``[(topic, partition), ...]`` as a list of pairs."""
+    if isinstance(partitions, Mapping):
+        return [(topic, p) for topic, ps in partitions.items() for p in ps]
+    out = []
+    for item in partitions:
+        if not (isinstance(item, tuple) and len(item) == 2):
+            raise KprotoError(f"expected (topic, partition) pairs or a mapping; got {item!r}")
+        out.append((item[0], item[1]))
+    return out
+
+
+class ConsumerCore:
+    """Queries and partition consumers for one Consumer object."""
+
+    def __init__(self, core: ClientCore, config: Config | None = None) -> None:
+        self.core = core
+        self.config = config or core.config
+        self.fetcher = Fetcher(core, self.config)
+        self.closed = False
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def topics(self, now: float) -> int:
+        """Every topic in the cluster; completes with a sorted list of names."""
+        token = self.core.new_token()
+
+        def done(resp: Any, err: BaseException | None) -> None:
+            if err is not None:
+                self.core.fail(token, err)
+                return
+            self.core.complete(token, sorted(
+                t.name for t in resp.topics if t.name is not None and not t.error_code))
+
+        self.core.send_any(METADATA, lambda v: _metadata_request(None, v), done, now)
+        return token
+
+    def partitions(self, topic: str, now: float) -> int:
+        """The partition ids of ``topic``; completes with a sorted list."""
+        token = self.core.new_token()
+
+        def done(resp: Any, err: BaseException | None) -> None:
+            if err is not None:
+                self.core.fail(token, err)
+                return
+            for t in resp.topics:
+                if t.name != topic:
+                    continue
+                if t.error_code and not t.partitions:
+                    if t.error_code == UNKNOWN_TOPIC_OR_PARTITION:
+                        error: BaseException = UnknownTopicOrPartitionError(
+                            f"topic {topic!r} does not exist")
+                    else:
+                        error = error_for_code(t.error_code)(f"metadata of topic {topic!r}")
+                    self.core.fail(token, error)
+                    return
+                self.core.complete(token, sorted(p.partition_index for p in t.partitions))
+                return
+            self.core.fail(token, UnknownTopicOrPartitionError(f"topic {topic!r} does not exist"))
+
+        self.core.send_any(METADATA, lambda v: _metadata_request([topic], v), done, now)
+        return token
+
+    def high_water_marks(self) -> dict[str, dict[int, int]]:
+        """``{topic: {partition: high water mark}}`` of every partition consumer."""
+        out: dict[str, dict[int, int]] = {}
+        fetcher = self.fetcher
+        for stream in fetcher.streams():
+            topic, partition = fetcher.topic_partition(stream)
+            out.setdefault(topic, {})[partition] = fetcher.high_water_mark(stream)
+        return out
+
+    # -- partition consumers ---------------------------------------------------------------
+
+    def consume_partition(self, topic: str, partition: int, offset: int, now: float) -> int:
+        """Start consuming; the token (also the stream id of its events) completes with the
+        stream id once the start position is known, or fails with why it cannot start."""
+        token = self.core.new_token()
+        if self.closed:
+            self.core.fail(token, ClosedError("the consumer was closed"))
+            return token
+        fetcher = self.fetcher
+
+        def on_start(stream: int, start: int, error: BaseException | None) -> None:
+            if error is None:
+                self.core.complete(token, stream)
+                return
+            fetcher.unassign(stream, now)
+            self.core.fail(token, error)
+
+        cfg = self.config
+        try:
+            fetcher.assign(topic, partition, offset, now, on_start=on_start, stream=token,
+                           start_timeout=cfg.request_timeout + cfg.connect_timeout)
+        except KprotoError as exc:
+            self.core.fail(token, exc)
+        return token
+
+    def close_partition(self, stream: int, now: float) -> None:
+        self.fetcher.unassign(stream, now)
+
+    def streams_of(self, partitions: TopicPartitions) -> list[int]:
+        """Stream ids of the given partitions (ones not consumed are ignored)."""
+        out = []
+        for topic, partition in topic_partitions(partitions):
+            stream = self.fetcher.stream_of(topic, partition)
+            if stream is not None:
+                out.append(stream)
+        return out
+
+    def pause(self, partitions: TopicPartitions, now: float) -> None:
+        self.fetcher.pause(self.streams_of(partitions), now)
+
+    def resume(self, partitions: TopicPartitions, now: float) -> None:
+        self.fetcher.resume(self.streams_of(partitions), now)
+
+    def pause_all(self, now: float) -> None:
+        self.fetcher.pause(self.fetcher.streams(), now)
+
+    def resume_all(self, now: float) -> None:
+        self.fetcher.resume(self.fetcher.streams(), now)
+
+    def close(self, now: float) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.fetcher.close(now)
+
+
+def _metadata_request(topics: list[str] | None, version: int) -> Any:
+    if topics is None:
+        entries: list[MetadataRequestTopic] | None = None if version >= 1 else []
+    else:
+        entries = [MetadataRequestTopic(name=t) for t in topics]
+    return protocol.MetadataRequest(topics=entries, allow_auto_topic_creation=False)

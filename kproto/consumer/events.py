@@ -1,0 +1,53 @@
+"""What the fetch engine tells its adapter, and the error values users receive.
+
+Every event names the assignment it belongs to by ``stream`` (the id ``Fetcher.assign``
+returned), so several consumers sharing one engine each pick out their own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kproto.events import Event
+from kproto.messages import ConsumerMessage
+
+__all__ = ["ConsumerError", "FetchError", "RecordsFetched"]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordsFetched(Event):
+    """Messages of one partition from one fetch response, in offset order (never empty).
+
+    ``size`` counts against the partition's buffer bound until the adapter hands it back
+    with ``Fetcher.release(stream, size, now)``.
+    """
+
+    stream: int
+    topic: str
+    partition: int
+    messages: tuple[ConsumerMessage, ...]
+    high_watermark: int
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class FetchError(Event):
+    """An error for one partition; ``stopped`` means it no longer fetches."""
+
+    stream: int
+    topic: str
+    partition: int
+    error: BaseException
+    stopped: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerError:
+    """What a partition consumer's ``errors`` stream yields."""
+
+    topic: str
+    partition: int
+    error: BaseException
+
+    def __str__(self) -> str:
+        return f"{self.topic}[{self.partition}]: {self.error}"
