@@ -128,12 +128,27 @@ class Config:
 
     # -- consumer group -------------------------------------------------------------------
     group_id: str | None = None
+    """The consumer group to join (required by ConsumerGroup)."""
     group_instance_id: str | None = None
+    """Static membership (KIP-345): a member that restarts with the same id within
+    ``session_timeout`` gets its partitions back without a rebalance; it does not leave the
+    group when closed."""
     session_timeout: float = 45.0
+    """Without a heartbeat for this long the coordinator drops the member (the broker bounds
+    it with group.min/max.session.timeout.ms)."""
     rebalance_timeout: float = 60.0
+    """How long the coordinator waits for members to rejoin in a rebalance, and how long claim
+    loops get to return once their session ends before it is abandoned."""
     heartbeat_interval: float = 3.0
+    """Time between heartbeats; below ``session_timeout`` (a third of it is usual)."""
     assignors: tuple[Any, ...] = ("range", "roundrobin")
+    """Assignor names (``range``, ``roundrobin``, ``sticky``, ``cooperative-sticky``) or
+    :class:`kproto.group.Assignor` objects, most preferred first; the group uses the first one
+    every member supports. Cooperative rebalancing (KIP-429) is used when all of them are
+    cooperative."""
     enable_auto_commit: bool = True
+    """Commit marked offsets every ``auto_commit_interval`` while a session runs (they are
+    committed at the end of every session in any case)."""
     auto_commit_interval: float = 5.0
 
     def __post_init__(self) -> None:
@@ -187,6 +202,7 @@ class Config:
                 isinstance(self.fetch_max_version, int) and self.fetch_max_version >= 0):
             raise ConfigurationError(
                 f"fetch_max_version must be None or an int >= 0, got {self.fetch_max_version!r}")
+        _check_group(self)
         if self.fetch_max_bytes + 1024 > self.max_frame_size:
             raise ConfigurationError("fetch_max_bytes must leave room below max_frame_size")
 
@@ -236,6 +252,21 @@ def parse_bootstrap(servers: str | list[str] | tuple[str, ...]) -> list[tuple[st
     if not out:
         raise ConfigurationError("no bootstrap servers given")
     return out
+
+
+def _check_group(cfg: Config) -> None:
+    for name in ("group_id", "group_instance_id"):
+        value = getattr(cfg, name)
+        if value is not None and (not isinstance(value, str) or not value):
+            raise ConfigurationError(f"{name} must be a non-empty string or None, got {value!r}")
+    assignors = cfg.assignors
+    if isinstance(assignors, str) or not isinstance(assignors, (tuple, list)) or not assignors:
+        raise ConfigurationError(
+            f"assignors must be a non-empty tuple of assignor names or objects, got {assignors!r}")
+    from kproto.group.assignors import assignor_for  # the group package needs this module
+    names = [assignor_for(a).name for a in assignors]
+    if len(set(names)) != len(names):
+        raise ConfigurationError(f"assignor names must be unique, got {names}")
 
 
 def _positive(cfg: Config, *names: str) -> None:

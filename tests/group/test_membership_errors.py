@@ -404,3 +404,31 @@ def test_consume_twice_at_once_is_refused() -> None:
     token = h.run(lambda g, now: g.consume(["t"], now))
     with pytest.raises(errors.ConfigurationError, match="already running"):
         h.result(token)
+
+
+def test_a_static_leader_coming_back_skips_the_assignment() -> None:
+    from kproto.group.assignors import Assignment
+    from kproto.group.consumer_protocol import encode_assignment
+    h = Harness({"t": 2}, group_instance_id="box-1")
+
+    def join(req: Any, version: int) -> Any:
+        assert version >= 9
+        # KIP-814: the leader's old assignment stands; it must not compute a new one.
+        return protocol.JoinGroupResponse(
+            error_code=0, generation_id=5, protocol_type="consumer", protocol_name="range",
+            leader="static-box-1", member_id="static-box-1", skip_assignment=True,
+            members=[jg.JoinGroupResponseMember(member_id="static-box-1",
+                                                group_instance_id="box-1",
+                                                metadata=req.protocols[0].metadata)])
+
+    h.broker.script[JOIN].append(join)
+    h.broker.leader_assignments["static-box-1"] = encode_assignment(
+        Assignment((TopicPartition("t", 1),)))
+    info = h.start()
+    assert h.broker.last(SYNC).assignments == []
+    assert info.generation_id == 5 and [(c.topic, c.partition) for c in info.claims] == [("t", 1)]
+
+
+def test_a_group_needs_a_group_id() -> None:
+    with pytest.raises(errors.ConfigurationError, match="group_id"):
+        Harness(group_id=None)
