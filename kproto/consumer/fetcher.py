@@ -332,11 +332,7 @@ class Fetcher:
 
     def _time(self) -> float:
         """The time inside an engine callback (which is not given it)."""
-        engine_now = getattr(self.core, "now", None)
-        if not isinstance(engine_now, float):
-            engine_now = getattr(self.core, "_now", 0.0)
-        if isinstance(engine_now, float):
-            self._tick(engine_now)
+        self._tick(self.core.now)
         return self._now
 
     def _move_to(self, st: _Partition, offset: int, leader_epoch: int) -> None:
