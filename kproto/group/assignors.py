@@ -217,8 +217,12 @@ class RoundRobinAssignor(Assignor):
 
 # == sticky ==============================================================================
 
+Owned = tuple[Sequence[TopicPartition], int]
+"""The partitions a member owned and the generation they belong to."""
+
+
 def sticky_plan(partitions: Mapping[str, int], members: Mapping[str, Subscription],
-                owned: Mapping[str, tuple[Sequence[TopicPartition], int]]) -> dict[str, list[TopicPartition]]:
+                owned: Mapping[str, Owned]) -> dict[str, list[TopicPartition]]:
     """A balanced assignment that moves as few previously owned partitions as it can.
 
     ``owned`` maps a member id to (the partitions it owned, the generation of that claim).
@@ -359,8 +363,8 @@ class StickyAssignor(Assignor):
         self._last = assignment.partitions
         self._generation = generation
 
-    def _owned(self, members: Mapping[str, Subscription]) -> dict[str, tuple[Sequence[TopicPartition], int]]:
-        owned: dict[str, tuple[Sequence[TopicPartition], int]] = {}
+    def _owned(self, members: Mapping[str, Subscription]) -> dict[str, Owned]:
+        owned: dict[str, Owned] = {}
         for m, sub in members.items():
             if sub.user_data:
                 try:
@@ -397,7 +401,7 @@ class CooperativeStickyAssignor(Assignor):
 
     def assign(self, partitions: Mapping[str, int],
                members: Mapping[str, Subscription]) -> dict[str, Assignment]:
-        owned: dict[str, tuple[Sequence[TopicPartition], int]] = {}
+        owned: dict[str, Owned] = {}
         for m, sub in members.items():
             generation = sub.generation
             if generation < 0 and sub.user_data and len(sub.user_data) >= 4:

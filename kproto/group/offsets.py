@@ -87,6 +87,9 @@ class CommitFailed(KprotoError):
         super().__init__(f"group {group_id!r}: offset commit failed: {parts}")
 
 
+Mark = tuple[int, str | None]
+"""A marked offset and its metadata."""
+
 Identity = Callable[[], tuple[int, str, str | None]]
 """Returns (generation, member id, group instance id) for the next request."""
 
@@ -112,7 +115,7 @@ class OffsetBook:
         self.group_id = link.group_id
         self._identity = identity
         self._on_membership_error = on_membership_error
-        self.marks: dict[TopicPartition, tuple[int, str | None]] = {}
+        self.marks: dict[TopicPartition, Mark] = {}
         self.committed: dict[TopicPartition, int] = {}
         self._queue: list[_Commit] = []
         self._in_flight: _Commit | None = None
@@ -146,7 +149,7 @@ class OffsetBook:
         if base < 0 or offset <= base:
             self.marks[tp] = (offset, metadata)
 
-    def dirty(self, parts: Iterable[TopicPartition] | None = None) -> dict[TopicPartition, tuple[int, str | None]]:
+    def dirty(self, parts: Iterable[TopicPartition] | None = None) -> dict[TopicPartition, Mark]:
         """Marks not committed yet (among ``parts`` when given)."""
         wanted = None if parts is None else set(parts)
         return {tp: m for tp, m in self.marks.items()
@@ -206,7 +209,7 @@ class OffsetBook:
             return
         self.link.with_coordinator(partial(self._send_to, job, todo), now)
 
-    def _send_to(self, job: _Commit, todo: dict[TopicPartition, tuple[int, str | None]],
+    def _send_to(self, job: _Commit, todo: dict[TopicPartition, Mark],
                  now: float, node: int | None, err: BaseException | None) -> None:
         if node is None:
             self._finish(job, err or ClosedError("no coordinator"), now)
@@ -230,7 +233,7 @@ class OffsetBook:
                        partial(self._committed, job, todo, generation, member_id), now,
                        timeout=timeout)
 
-    def _committed(self, job: _Commit, todo: dict[TopicPartition, tuple[int, str | None]],
+    def _committed(self, job: _Commit, todo: dict[TopicPartition, Mark],
                    generation: int, member_id: str, resp: Any,
                    err: BaseException | None) -> None:
         now = engine_now(self.core)
@@ -302,8 +305,8 @@ class OffsetBook:
     # == fetch ===========================================================================
 
     def fetch(self, parts: Iterable[TopicPartition], now: float,
-              on_done: Callable[[dict[TopicPartition, Committed] | None, BaseException | None], None]
-              ) -> None:
+              on_done: Callable[[dict[TopicPartition, Committed] | None,
+                                 BaseException | None], None]) -> None:
         """The committed offsets of ``parts``; ``on_done(result, error)`` once known."""
         wanted = sorted(set(parts))
         deadline = now + self.config.request_timeout
@@ -374,7 +377,7 @@ class OffsetBook:
                 for p in topic.partitions:
                     tp = TopicPartition(topic.name, p.partition_index)
                     pcode = p.error_code
-                    if pcode in (UnstableOffsetCommitError.code, CoordinatorLoadInProgressError.code):
+                    if pcode in RETRY_HERE and pcode != UnknownTopicOrPartitionError.code:
                         retry(error_for_code(pcode)(), False)
                         return
                     if pcode in RETRY_ELSEWHERE:

@@ -96,8 +96,9 @@ class _Claim:
 
 
 class _Session:
-    __slots__ = ("abandon_error", "claims", "deadline", "drain_timer", "fatal", "id", "lost",
-                 "pending", "state", "stop_reason", "token", "topics", "waiting_metadata")
+    __slots__ = ("abandon_error", "by_tp", "claims", "deadline", "drain_timer", "fatal", "id",
+                 "lost", "pending", "state", "stop_reason", "token", "topics",
+                 "waiting_metadata")
 
     def __init__(self, sid: int, token: int, topics: tuple[str, ...]) -> None:
         self.id = sid
@@ -105,6 +106,7 @@ class _Session:
         self.topics = topics
         self.state = JOINING
         self.claims: dict[int, _Claim] = {}
+        self.by_tp: dict[TopicPartition, _Claim] = {}
         self.pending: dict[int, tuple[set[int], list[_Claim]]] = {}
         """Claims started together (a batch) -> (streams not started yet, the claims)."""
         self.deadline: TimerHandle | None = None
@@ -498,9 +500,7 @@ class GroupCore:
         if s is None or s.id != session:
             return None
         tp = TopicPartition(topic, partition)
-        if any(c.tp == tp for c in s.claims.values()):
-            return tp
-        return None
+        return tp if tp in s.by_tp else None
 
     def _streams_of(self, parts: set[TopicPartition] | None) -> list[int]:
         s = self.session
@@ -523,6 +523,7 @@ class GroupCore:
             self._unassign(claim, now)
         self.offsets.forget([c.tp for c in s.claims.values()])
         s.claims.clear()
+        s.by_tp.clear()
         s.pending.clear()
         self.membership.join(s.topics, (), now)
 
@@ -539,10 +540,10 @@ class GroupCore:
 
     def _start_timed_out(self, s: _Session, now: float) -> None:
         if s.state == JOINING and self.session is s:
+            limit = self.config.rebalance_timeout + self.config.request_timeout
             self._abort_start(s, ClientTimeoutError(
                 f"group {self.group_id!r}: no session within rebalance_timeout + "
-                f"request_timeout ({self.config.rebalance_timeout + self.config.request_timeout:g}s)"),
-                now)
+                f"request_timeout ({limit:g}s)"), now)
 
     def _start_claims(self, s: _Session, parts: list[TopicPartition], now: float) -> None:
         self._batches += 1
@@ -573,6 +574,7 @@ class GroupCore:
                 stream = self.core.new_token()
                 claim = _Claim(stream, tp)
                 s.claims[stream] = claim
+                s.by_tp[tp] = claim
                 claims.append(claim)
                 self.offsets.track(tp, committed.offset)
                 if committed.offset >= 0:
@@ -635,7 +637,8 @@ class GroupCore:
                 s.deadline = None
             self._arm_auto_commit(now)
             log.info("group %s: session %d runs generation %d with %s", self.group_id, s.id,
-                     self.membership.generation, [f"{c.tp.topic}[{c.tp.partition}]" for c in claims])
+                     self.membership.generation,
+                     [f"{c.tp.topic}[{c.tp.partition}]" for c in claims])
             self.core.complete(s.token, SessionInfo(self.id, s.id, self.membership.member_id,
                                                     self.membership.generation, infos))
         elif s.state == RUNNING and infos:
@@ -662,6 +665,8 @@ class GroupCore:
             self.offsets.forget(parts)
             for c in revoked:
                 s.claims.pop(c.stream, None)
+                if s.by_tp.get(c.tp) is c:
+                    del s.by_tp[c.tp]
             if self.session is s and s.state == RUNNING:
                 self.membership.join(s.topics, sorted(s.held()), t)
 

@@ -46,7 +46,8 @@ def groups(draw: Any, identical: bool = False) -> tuple[dict[str, int], dict[str
     return partitions, members
 
 
-def all_partitions(partitions: dict[str, int], members: dict[str, Subscription]) -> set[TopicPartition]:
+def all_partitions(partitions: dict[str, int],
+                   members: dict[str, Subscription]) -> set[TopicPartition]:
     wanted = {t for s in members.values() for t in s.topics}
     return {TopicPartition(t, p) for t, n in partitions.items() if t in wanted for p in range(n)}
 

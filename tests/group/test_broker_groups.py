@@ -77,7 +77,8 @@ def test_three_members_one_closed_one_killed_partitions_move_and_nothing_is_lost
             ledger.wait("three members with four partitions each in one generation",
                         lambda: same_generation(ledger, ["a", "b", "c"], 4))
             a.stop()  # leaves the group
-            ledger.wait("b and c sharing all twelve", lambda: same_generation(ledger, ["b", "c"], 6))
+            ledger.wait("b and c sharing all twelve",
+                        lambda: same_generation(ledger, ["b", "c"], 6))
             fill(boot, topic, 12, 10, "b")
             ends = {tp: 40 for tp in ends}
             proxy.cut()  # b vanishes without leaving

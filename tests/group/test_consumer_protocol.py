@@ -46,7 +46,8 @@ def test_empty_assignment_means_nothing_assigned() -> None:
     assert decode_assignment(b"") == Assignment()
 
 
-@pytest.mark.parametrize("data", [b"", b"\x00", b"\xff\xff" + b"\x00" * 8, b"\x00\x03\x00\x00\x00\x05"])
+@pytest.mark.parametrize("data", [b"", b"\x00", b"\xff\xff" + b"\x00" * 8,
+                                  b"\x00\x03\x00\x00\x00\x05"])
 def test_bad_subscriptions_are_decode_errors(data: bytes) -> None:
     with pytest.raises(DecodeError):
         decode_subscription(data)
