@@ -82,6 +82,7 @@ class Sender:
         self._pumping = False
         self._again = False
         self._rotation = 0
+        self._metadata_asked = -INF
         cfg = self.config
         self._partition_cap = cfg.max_in_flight_per_partition if cfg.idempotent else 1
         self._request_timeout = max(cfg.request_timeout, cfg.produce_timeout + 5.0)
@@ -190,12 +191,22 @@ class Sender:
                 continue
             by_leader.setdefault(leader, []).append(st)
         if need_metadata:
-            self.client.request_metadata_update(now)
+            wake = min(wake, self._want_metadata(now))
         owner.report_queue_sizes()
         for leader, states in by_leader.items():
             self._drain(leader, states, now, force)
         if wake != self._timer_when:
             self._arm(wake)
+
+    def _want_metadata(self, now: float) -> float:
+        """Ask for fresh metadata at most once per ``retry_backoff`` (a metadata listener
+        pumps, so asking on every pump would loop); returns when to ask again."""
+        due = self._metadata_asked + self.config.retry_backoff
+        if now >= due:
+            self._metadata_asked = now
+            self.client.request_metadata_update(now)
+            return now + self.config.retry_backoff
+        return due
 
     def _drain(self, leader: int, states: list[PartitionState], now: float,
                force: bool) -> None:
@@ -341,7 +352,7 @@ class Sender:
                 txn is None or not txn.in_error):
             self._retry(st, batch, err, now)
             if code in METADATA_ERRORS:
-                self.client.request_metadata_update(now)
+                self._want_metadata(now)
             return
         if is_retriable(err) and now >= batch.deadline:
             err = _timed_out(batch, self.config.delivery_timeout, err)
