@@ -13,7 +13,7 @@ import pytest
 from kproto.errors import FencedInstanceIdError
 from kproto.group.events import SessionAbandonedError
 from tests.conformance.drivers import TRANSPORTS, open_remote
-from tests.group.members import Behaviour, Ledger, handler, member, pattern
+from tests.group.members import Behaviour, Ledger, Member, handler, member, pattern
 from tests.group.raw import committed, produce
 
 each = pytest.mark.parametrize("transport", TRANSPORTS)
@@ -373,3 +373,29 @@ def test_static_members_come_back_without_a_rebalance_and_duplicates_are_fenced(
             dup.close()
             runner.join(60)
         assert isinstance(again.errors[0], FencedInstanceIdError)
+
+
+@each
+def test_paused_partitions_are_not_fetched_until_resumed(transport: str,
+                                                         kafka_broker: Any) -> None:
+    topic = group = unique("pause", transport)
+    kafka_broker.create_topic(topic, partitions=2)
+    boot = kafka_broker.bootstrap
+    fill(boot, topic, 2, 3, "a")
+    ledger = Ledger()
+    with open_remote(transport, lambda mod: mod.ConsumerGroup(boot, group_id=group,
+                                                              **FAST)) as g:
+        g.pause({topic: [1]})
+        m = Member(transport, g, [topic], ledger, "p")
+        try:
+            ledger.wait("partition 0", lambda: ledger.complete({(topic, 0): 3}))
+            # More rounds of fetching for partition 0; partition 1 stays untouched.
+            produce(boot, topic, 0, [b"more"])
+            ledger.wait("partition 0 again", lambda: ledger.complete({(topic, 0): 4}))
+            assert not ledger.processed[(topic, 1)]
+            assert ledger.held_by("p") == {(topic, 0), (topic, 1)}
+            g.resume([(topic, 1)])
+            ledger.wait("partition 1 after resume", lambda: ledger.complete({(topic, 1): 3}))
+        finally:
+            m.stop()
+    assert not m.errors and not ledger.violations
