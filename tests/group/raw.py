@@ -80,3 +80,15 @@ def committed(address: str, group: str, topic: str, partitions: int) -> dict[int
             OffsetFetchRequestTopic(name=topic, partition_indexes=list(range(partitions)))]), 5)
     assert resp.error_code == 0, resp.error_code
     return {p.partition_index: p.committed_offset for t in resp.topics for p in t.partitions}
+
+
+def coordinator(address: str, group: str) -> int:
+    """The node id of ``group``'s coordinator, asked of any broker (retried while loading)."""
+    deadline = time.monotonic() + 30.0
+    while True:
+        with Raw(address) as raw:
+            resp = raw.request(protocol.FindCoordinatorRequest(key=group, key_type=0), 2)
+        if resp.error_code == 0:
+            return int(resp.node_id)
+        assert time.monotonic() < deadline, f"no coordinator for {group}: {resp.error_code}"
+        time.sleep(0.2)  # the coordinator is still loading: ask again
