@@ -371,6 +371,8 @@ class Fetcher:
         changed = info.leader != st.leader or epoch > st.leader_epoch
         if (st.leader_epoch >= 0 and epoch > st.leader_epoch and st.phase == FETCHING
                 and st.position_epoch >= 0):
+            log.info("%s[%d]: new leader %d (epoch %d); validating position %d of epoch %d",
+                     st.topic, st.partition, info.leader, epoch, st.position, st.position_epoch)
             st.phase = VALIDATE
         if epoch > st.leader_epoch or epoch < 0:
             st.leader_epoch = epoch
@@ -936,6 +938,9 @@ class Fetcher:
                     elif p.end_offset < st.position:
                         self._truncated(st, p.end_offset, p.leader_epoch, now)
                     else:
+                        log.debug("%s[%d]: position %d is valid (epoch %d ends at %d)",
+                                  st.topic, st.partition, st.position, p.leader_epoch,
+                                  p.end_offset)
                         st.phase = FETCHING
                     continue
                 error = error_for_code(code)(
