@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from .buffer import MessageBuffer
 from .core import ConsumerCore, TopicPartitions, topic_partitions
 from .errors import LogTruncationError, RecordBatchTooLargeError
 from .events import ConsumerError, FetchError, RecordsFetched
@@ -19,6 +20,7 @@ __all__ = [
     "FetchSession",
     "Fetcher",
     "LogTruncationError",
+    "MessageBuffer",
     "OnStart",
     "RecordBatchTooLargeError",
     "RecordsFetched",

@@ -9,9 +9,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from kproto.errors import KprotoError
 from kproto.messages import ConsumerMessage
@@ -80,22 +82,73 @@ def decode_partition(
                    result.error, 0, False)
 
 
+_FIELDS = ("topic", "partition", "offset", "key", "value", "headers", "timestamp",
+           "timestamp_type")
+
+
+def _slot_setters() -> tuple[Any, ...] | None:
+    """The slot setters of ConsumerMessage, in field order, if it is the slotted frozen
+    dataclass this module knows: filling slots directly costs half of calling __init__,
+    which goes through object.__setattr__ once per field."""
+    if tuple(f.name for f in dataclasses.fields(ConsumerMessage)) != _FIELDS:
+        return None
+    setters = []
+    for name in _FIELDS:
+        slot = ConsumerMessage.__dict__.get(name)
+        if slot is None or not hasattr(slot, "__set__"):
+            return None
+        setters.append(slot.__set__)
+    return tuple(setters)
+
+
+_SETTERS = _slot_setters()
+
+
+def _build(topic: str, partition: int, records: list[Record],
+           kind: int) -> list[ConsumerMessage]:
+    """One ConsumerMessage per record, all of one timestamp type."""
+    cm = ConsumerMessage
+    if _SETTERS is None:
+        return [cm(topic, partition, o, k, v, h, t, kind) for o, t, k, v, h in records]
+    s_topic, s_part, s_off, s_key, s_val, s_head, s_ts, s_kind = _SETTERS
+    new = object.__new__
+    out: list[ConsumerMessage] = []
+    add = out.append
+    for o, t, k, v, h in records:
+        m = new(cm)
+        s_topic(m, topic)
+        s_part(m, partition)
+        s_off(m, o)
+        s_key(m, k)
+        s_val(m, v)
+        s_head(m, h)
+        s_ts(m, t)
+        s_kind(m, kind)
+        add(m)
+    return out
+
+
 def _messages(topic: str, partition: int, records: list[Record],
               batches: list[RecordBatch]) -> list[ConsumerMessage]:
     if not records:
         return []
-    cm = ConsumerMessage
     kinds = {b.timestamp_type for b in batches if not b.is_control}
     if len(kinds) <= 1:
-        kind = int(kinds.pop()) if kinds else 0
-        return [cm(topic, partition, o, k, v, h, t, kind) for o, t, k, v, h in records]
+        return _build(topic, partition, records, int(kinds.pop()) if kinds else 0)
     # Batches of different timestamp types in one response (a format change mid-log):
-    # find each record's batch by walking both lists in offset order.
-    out = []
-    ends = [(b.last_offset, int(b.timestamp_type)) for b in batches if not b.is_control]
+    # build each batch's records with its type.
+    out: list[ConsumerMessage] = []
     i = 0
-    for o, t, k, v, h in records:
-        while ends[i][0] < o:
-            i += 1
-        out.append(cm(topic, partition, o, k, v, h, t, ends[i][1]))
+    for b in batches:
+        if b.is_control:
+            continue
+        j = i
+        last = b.last_offset
+        while j < len(records) and records[j].offset <= last:
+            j += 1
+        if j > i:
+            out += _build(topic, partition, records[i:j], int(b.timestamp_type))
+            i = j
+    if i < len(records):  # cannot happen: every record comes from a batch
+        out += _build(topic, partition, records[i:], 0)
     return out

@@ -20,6 +20,7 @@ from kproto.consumer import (
     ConsumerCore,
     ConsumerError,
     FetchError,
+    MessageBuffer,
     RecordsFetched,
     TopicPartitions,
 )
@@ -83,12 +84,18 @@ class MessageStream:
 
     def __len__(self) -> int:
         """Messages delivered and not read yet."""
-        return self._pc._buffered_messages()
+        return len(self._pc._buf)
 
     def __aiter__(self) -> AsyncIterator[ConsumerMessage]:
         return self
 
     async def __anext__(self) -> ConsumerMessage:
+        buf = self._pc._buf
+        cur = buf.cur
+        i = buf.idx
+        if i + 1 < len(cur):  # not the last of its chunk: nothing to release
+            buf.idx = i + 1
+            return cur[i]
         try:
             return await self.get()
         except ClosedError:
@@ -132,8 +139,7 @@ class PartitionConsumer:
         self.partition = partition
         self._consumer = consumer
         self._stream = -1
-        self._chunks: deque[tuple[tuple[ConsumerMessage, ...], int]] = deque()
-        self._index = 0
+        self._buf = MessageBuffer()
         self._errors: deque[ConsumerError] = deque()
         self._fatal: BaseException | None = None
         self._closed = False
@@ -151,7 +157,7 @@ class PartitionConsumer:
     def _deliver(self, event: RecordsFetched) -> None:
         self._hwm = event.high_watermark
         if not self._closed:
-            self._chunks.append((event.messages, event.size))
+            self._buf.push(event.messages, event.size)
             self._signal.fire()
 
     def _fail(self, event: FetchError) -> None:
@@ -162,27 +168,21 @@ class PartitionConsumer:
 
     def _end(self) -> None:
         self._closed = True
-        self._chunks.clear()
+        self._buf.clear()
         self._signal.fire()
 
     def _pop_message(self) -> ConsumerMessage | None:
-        if self._chunks:
-            msgs, size = self._chunks[0]
-            msg = msgs[self._index]
-            self._index += 1
-            if self._index == len(msgs):
-                self._chunks.popleft()
-                self._index = 0
-                self._consumer._release(self._stream, size)
+        got = self._buf.take()
+        if got is not None:
+            msg, release = got
+            if release:
+                self._consumer._release(self._stream, release)
             return msg
         if self._closed:
             raise ClosedError(f"{self.topic}[{self.partition}]: the partition consumer is closed")
         if self._fatal is not None:
             raise self._fatal
         return None
-
-    def _buffered_messages(self) -> int:
-        return sum(len(m) for m, _ in self._chunks) - self._index
 
     # -- user operations -------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from kproto.consumer import (
     ConsumerCore,
     ConsumerError,
     FetchError,
+    MessageBuffer,
     RecordsFetched,
     TopicPartitions,
 )
@@ -50,14 +51,22 @@ class MessageStream:
         return self
 
     def __next__(self) -> ConsumerMessage:
+        pc = self._pc
+        with pc._rlock:
+            buf = pc._buf
+            cur = buf.cur
+            i = buf.idx
+            if i + 1 < len(cur):  # not the last of its chunk: nothing to release
+                buf.idx = i + 1
+                return cur[i]
         try:
-            return self._pc._next_message(None)
+            return pc._next_message(None)
         except ClosedError:
             raise StopIteration from None
 
     def __len__(self) -> int:
         """Messages delivered and not read yet."""
-        return self._pc._buffered_messages()
+        return len(self._pc._buf)
 
 
 class ErrorStream:
@@ -89,8 +98,8 @@ class PartitionConsumer:
         self._consumer = consumer
         self._stream = -1
         self._cond = threading.Condition(threading.Lock())
-        self._chunks: deque[tuple[tuple[ConsumerMessage, ...], int]] = deque()
-        self._index = 0
+        self._rlock = threading.Lock()
+        self._buf = MessageBuffer()
         self._errors: deque[ConsumerError] = deque()
         self._fatal: BaseException | None = None
         self._closed = False
@@ -108,7 +117,7 @@ class PartitionConsumer:
         with self._cond:
             self._hwm = event.high_watermark
             if not self._closed:
-                self._chunks.append((event.messages, event.size))
+                self._buf.push(event.messages, event.size)
                 self._cond.notify_all()
 
     def _fail(self, event: FetchError) -> None:
@@ -121,24 +130,18 @@ class PartitionConsumer:
     def _end(self) -> None:
         with self._cond:
             self._closed = True
-            self._chunks.clear()
+            self._buf.clear()
             self._cond.notify_all()
 
     # -- readers ---------------------------------------------------------------------------
 
     def _next_message(self, timeout: float | None) -> ConsumerMessage:
         deadline = None if timeout is None else time.monotonic() + timeout
-        release = 0
-        with self._cond:
+        with self._rlock, self._cond:
             while True:
-                if self._chunks:
-                    msgs, size = self._chunks[0]
-                    msg = msgs[self._index]
-                    self._index += 1
-                    if self._index == len(msgs):
-                        self._chunks.popleft()
-                        self._index = 0
-                        release = size
+                got = self._buf.take()
+                if got is not None:
+                    msg, release = got
                     break
                 if self._closed:
                     raise ClosedError(f"{self.topic}[{self.partition}]: the partition "
@@ -166,10 +169,6 @@ class PartitionConsumer:
                         f"{self.topic}[{self.partition}]: no error within {timeout:g}s")
                 self._cond.wait(remaining)
             return self._errors.popleft()
-
-    def _buffered_messages(self) -> int:
-        with self._cond:
-            return sum(len(m) for m, _ in self._chunks) - self._index
 
     # -- user operations -------------------------------------------------------------------
 
