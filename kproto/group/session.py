@@ -391,11 +391,19 @@ class GroupCore:
         if s is None:
             leave()
             return token
+        if s.state == RUNNING:
+            self._stop(s, "the consumer group is closing", now)
         for timer in (s.deadline, s.drain_timer):
             if timer is not None:
                 timer.cancel()
         if s.state == JOINING:
             self.core.fail(s.token, ClosedError("the consumer group was closed"))
+        elif s.state == STOPPING:
+            # Claim loops still running (close was called from one of them): the session
+            # ends without waiting for them, so whoever waits for it carries on.
+            s.state = DRAINED
+            self.core.emit(SessionDrained(self.id, s.id, tuple(c.stream for c in s.live()),
+                                          None))
         for claim in s.claims.values():
             self._unassign(claim, now)
         if s.state != JOINING and not s.lost:

@@ -12,6 +12,7 @@ application does, through ``tests.conformance.drivers.open_remote``.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import re
 import threading
 import time
@@ -123,13 +124,15 @@ class Behaviour:
     return from a claim loop on its own, whether to ignore being told to stop."""
 
     def __init__(self, *, delay: float = 0.0, return_after: int | None = None,
-                 stubborn: float = 0.0) -> None:
+                 stubborn: float = 0.0, on_message: Callable[[], Any] | None = None) -> None:
         self.delay = delay
         self.return_after = return_after
         self.stubborn = stubborn
         """After being told to stop, keep going this long (threads: until ``released``)."""
         self.released = threading.Event()
         self.cleanups = 0
+        self.on_message = on_message
+        """Called (and awaited, if it returns an awaitable) after each message is recorded."""
 
 
 def handler(transport: str, ledger: Ledger, name: str, how: Behaviour | None = None) -> Any:
@@ -161,6 +164,8 @@ def handler(transport: str, ledger: Ledger, name: str, how: Behaviour | None = N
                         if how.delay:
                             time.sleep(how.delay)
                         record(session, message)
+                        if how.on_message is not None:
+                            how.on_message()
                         count += 1
                         if how.return_after is not None and count >= how.return_after:
                             return
@@ -192,6 +197,10 @@ def handler(transport: str, ledger: Ledger, name: str, how: Behaviour | None = N
                     if how.delay:
                         await sleep(how.delay)
                     record(session, message)
+                    if how.on_message is not None:
+                        result = how.on_message()
+                        if inspect.isawaitable(result):
+                            await result
                     count += 1
                     if how.return_after is not None and count >= how.return_after:
                         return

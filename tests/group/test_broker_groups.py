@@ -399,3 +399,38 @@ def test_paused_partitions_are_not_fetched_until_resumed(transport: str,
         finally:
             m.stop()
     assert not m.errors and not ledger.violations
+
+
+@each
+def test_close_from_inside_a_claim_loop(transport: str, kafka_broker: Any) -> None:
+    topic = group = unique("inside", transport)
+    kafka_broker.create_topic(topic, partitions=1)
+    boot = kafka_broker.bootstrap
+    fill(boot, topic, 1, 5, "a")
+    ledger = Ledger()
+    outcome: list[Any] = []
+    with open_remote(transport, lambda mod: mod.ConsumerGroup(
+            boot, group_id=group, **{**FAST, "enable_auto_commit": False})) as g:
+        target = getattr(g, "target", g)  # the adapter object itself, for the handler
+        closing: list[Any] = []
+
+        def close_once() -> Any:
+            if closing:
+                return None
+            closing.append(True)
+            return target.close()
+
+        how = Behaviour(on_message=close_once)
+
+        def run() -> None:
+            try:
+                outcome.append(g.consume([topic], handler(transport, ledger, "i", how)))
+            except BaseException as exc:
+                outcome.append(exc)
+
+        runner = threading.Thread(target=run, name="test-consume")
+        runner.start()
+        runner.join(60)
+        assert not runner.is_alive(), "consume returned once the group closed"
+    assert outcome == [None]
+    assert committed(boot, group, topic, 1) == {0: 1}  # the one message marked before close

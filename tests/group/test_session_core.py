@@ -13,7 +13,7 @@ from kproto.group.events import (
     SessionDrained,
     SessionInfo,
 )
-from tests.group.scripted import COMMIT, FETCH_OFFSETS, HEARTBEAT, JOIN, SYNC, Harness
+from tests.group.scripted import COMMIT, FETCH_OFFSETS, HEARTBEAT, JOIN, LEAVE, SYNC, Harness
 
 
 def test_join_sync_and_claims_with_the_kip394_member_id_retry() -> None:
@@ -172,3 +172,20 @@ def test_marks_move_forward_resets_move_back() -> None:
     h.run(lambda g, now: g.mark_offset(info.session, "other", 0, 9))
     h.run(lambda g, now: g.mark_offset(info.session + 999, "t", 0, 99))
     assert h.group.offsets.dirty() == {TopicPartition("t", 0): (20, None)}
+
+
+def test_close_while_claim_loops_run_ends_the_session_without_waiting() -> None:
+    h = Harness({"t": 2})
+    info = h.start()
+    h.run(lambda g, now: g.mark_offset(info.session, "t", 0, 4))
+    token = h.run(lambda g, now: g.close(now))
+    h.step()
+    assert h.result(token) is None
+    [stop] = h.of(ClaimsStopping)
+    [drained] = h.of(SessionDrained)
+    assert set(stop.streams) == set(drained.abandoned) == {c.stream for c in info.claims}
+    assert drained.error is None
+    assert h.broker.committed == {("t", 0): 4} and h.broker.count(LEAVE) == 1
+    # The adapter's consume finishes the session as usual; nothing is left to do.
+    done = h.run(lambda g, now: g.finish_session(info.session, now))
+    assert h.result(done) is None

@@ -241,6 +241,7 @@ class ConsumerGroup:
         self._closed = False
         self._abandoned: BaseException | None = None
         self._errors: GroupErrors | None = None
+        self._closing: asyncio.Task[None] | None = None
 
     @property
     def _loop(self) -> Any:
@@ -391,6 +392,9 @@ class ConsumerGroup:
                     lambda core, now: self._core.finish_session(info.session, now)))
             except asyncio.CancelledError as exc:
                 cancelled = cancelled or exc
+            except ClosedError:
+                if not self._closed:  # closed from a claim loop: close did the commit
+                    raise
             except Exception as exc:
                 run.errors.insert(0, exc)
         finally:
@@ -436,32 +440,38 @@ class ConsumerGroup:
         """End a running session (its claim loops get the rebalance timeout to return), commit,
         leave the group, release everything. Raises SessionAbandonedError when claim loops
         had to be abandoned."""
-        first = not self._closed
+        self._closed = True
+        if self._closing is None:
+            # Its own task: a claim loop closing the group may itself be cancelled (abandoned)
+            # meanwhile, and the commit and LeaveGroup must go through all the same.
+            self._closing = asyncio.get_running_loop().create_task(
+                self._close(asyncio.current_task()), name="kproto-group-close")
+        await asyncio.shield(self._closing)
+        if self._abandoned is not None:
+            error, self._abandoned = self._abandoned, None
+            raise error
+
+    async def _close(self, caller: asyncio.Task[Any] | None) -> None:
         self._closed = True
         run = self._run
         if run is not None:
             self._request_stop(run, "the consumer group is closing")
-            current = asyncio.current_task()
-            if current not in run.tasks:
+            if caller not in run.tasks:
                 cfg = self.config
                 try:
-                    await asyncio.wait_for(asyncio.shield(run.done.wait()),
+                    await asyncio.wait_for(run.done.wait(),
                                            cfg.rebalance_timeout + cfg.request_timeout + 5.0)
                 except asyncio.TimeoutError:
                     pass
-        if first:
-            try:
-                if self._core_obj is not None:
-                    await self._loop.call(lambda core, now: self._core.close(now))
-            except ClosedError:
-                pass
-            finally:
-                self.errors._close()
-                if self._owns_client:
-                    await self._client.close()
-        if self._abandoned is not None:
-            error, self._abandoned = self._abandoned, None
-            raise error
+        try:
+            if self._core_obj is not None:
+                await self._loop.call(lambda core, now: self._core.close(now))
+        except ClosedError:
+            pass
+        finally:
+            self.errors._close()
+            if self._owns_client:
+                await self._client.close()
 
     async def __aenter__(self) -> ConsumerGroup:
         if self._owns_client:

@@ -444,6 +444,9 @@ class ConsumerGroup:
             fut = self._loop.call(lambda core, now: self._core.finish_session(info.session, now))
             try:
                 self._wait(fut, None, "the final commit")
+            except ClosedError:
+                if not self._closed:  # closed from a claim loop: close did the commit
+                    raise
             except BaseException as exc:
                 run.errors.insert(0, exc)
         finally:

@@ -215,6 +215,7 @@ class _Run:
         self.session: Session | None = None
         self.handler: Any = None
         self.scopes: list[trio.CancelScope] = []
+        self.tasks: set[trio.lowlevel.Task] = set()
         self.errors: list[BaseException] = []
         self.drained = trio.Event()
         self.drained_event: SessionDrained | None = None
@@ -320,6 +321,7 @@ class ConsumerGroup:
         session = run.session
         assert session is not None
         claim = Claim(self, info, self._stream(info.stream))
+        run.tasks.add(trio.lowlevel.current_task())
         with trio.CancelScope() as scope:
             run.scopes.append(scope)
             try:
@@ -395,6 +397,9 @@ class ConsumerGroup:
                 try:
                     await self._loop.call(
                         lambda core, now: self._core.finish_session(info.session, now)).wait()
+                except ClosedError:
+                    if not self._closed:  # closed from a claim loop: close did the commit
+                        raise
                 except Exception as exc:
                     run.errors.insert(0, exc)
         finally:
@@ -447,8 +452,9 @@ class ConsumerGroup:
         with trio.CancelScope(shield=True):
             if run is not None:
                 self._request_stop(run, "the consumer group is closing")
-                with trio.move_on_after(cfg.rebalance_timeout + cfg.request_timeout + 5.0):
-                    await run.done.wait()
+                if trio.lowlevel.current_task() not in run.tasks:  # not from a claim loop
+                    with trio.move_on_after(cfg.rebalance_timeout + cfg.request_timeout + 5.0):
+                        await run.done.wait()
             if first and self._core_obj is not None:
                 try:
                     await self._loop.call(lambda core, now: self._core.close(now)).wait()
