@@ -72,11 +72,11 @@ class ClaimMessages:
         self._wake.set()
 
     async def get(self, timeout: float | None = None) -> ConsumerMessage:
-        """The next message; StopAsyncIteration once the claim stops, ClientTimeoutError
-        after ``timeout`` seconds without one."""
+        """The next message; ClosedError once the claim stops (iteration just ends),
+        ClientTimeoutError after ``timeout`` seconds without one."""
         while True:
             if self._stopped:
-                raise StopAsyncIteration
+                raise ClosedError("the claim was stopped: its session is ending")
             if self._chunks:
                 messages, size = self._chunks[0]
                 message = messages[self._pos]
@@ -100,7 +100,10 @@ class ClaimMessages:
         return self
 
     async def __anext__(self) -> ConsumerMessage:
-        return await self.get()
+        try:
+            return await self.get()
+        except ClosedError:
+            raise StopAsyncIteration from None
 
 
 class Claim:

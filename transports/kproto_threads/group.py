@@ -97,14 +97,14 @@ class ClaimMessages:
 
     # claim thread
     def get(self, timeout: float | None = None) -> ConsumerMessage:
-        """The next message; StopIteration once the claim stops, ClientTimeoutError after
-        ``timeout`` seconds without one."""
+        """The next message; ClosedError once the claim stops (iteration just ends),
+        ClientTimeoutError after ``timeout`` seconds without one."""
         deadline = None if timeout is None else time.monotonic() + timeout
         release = 0
         with self._cond:
             while True:
                 if self._stopped:
-                    raise StopIteration
+                    raise ClosedError("the claim was stopped: its session is ending")
                 if self._chunks:
                     messages, size = self._chunks[0]
                     message = messages[self._pos]
@@ -130,7 +130,10 @@ class ClaimMessages:
         return self
 
     def __next__(self) -> ConsumerMessage:
-        return self.get()
+        try:
+            return self.get()
+        except ClosedError:
+            raise StopIteration from None
 
 
 class Claim:
