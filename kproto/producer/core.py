@@ -106,6 +106,9 @@ class ProducerCore:
         self.sender = Sender(self)
         self.stopped = False
         """Closed for good: nothing more is sent and every record is settled."""
+        self.activity = 0
+        """Changes whenever a call may have left IO, a new timer or events for the
+        transport; when ``send()`` leaves it unchanged, the transport may skip its pump."""
         self._closing = False
         self._close_tokens: list[int] = []
         self._partitioners: dict[str, Partitioner] = {}
@@ -168,12 +171,11 @@ class ProducerCore:
         if self._fatal is not None:
             self._fail_records((token,), (msg,), {gen: 1}, self._fatal)
             return token
-        held = _Held(msg, token, msg.timestamp, gen, mem, now + self.config.delivery_timeout,
-                     msg.partition)
+        deadline = now + self.config.delivery_timeout
         if msg.topic in self._held:
-            self._hold(held, now)
+            self._hold(_Held(msg, token, msg.timestamp, gen, mem, deadline, msg.partition), now)
         else:
-            self._place(held, now)
+            self._place(msg, token, msg.timestamp, gen, mem, deadline, msg.partition, now)
         return token
 
     def flush(self, now: float) -> int:
@@ -272,33 +274,33 @@ class ProducerCore:
                 self.config.partitioner, topic, self._settings)
         return p
 
-    def _place(self, rec: _Held, now: float) -> None:
-        msg = rec.msg
+    def _place(self, msg: ProducerMessage, token: int, timestamp: int, gen: int, mem: int,
+               deadline: float, explicit: int | None, now: float) -> None:
         topic = msg.topic
         info = self._topic_info(topic)
         if info is None:
-            self._hold(rec, now)
+            self._hold(_Held(msg, token, timestamp, gen, mem, deadline, explicit), now)
             return
         partitioner = self._partitioner(topic)
         value = msg.value
         try:
             partition = choose_partition(partitioner, msg.key, len(value) if value else 0,
-                                         rec.explicit, info[1], info[2])
+                                         explicit, info[1], info[2])
         except LeaderNotAvailableError:
-            self._hold(rec, now)
+            self._hold(_Held(msg, token, timestamp, gen, mem, deadline, explicit), now)
             return
         except InvalidPartitionError as exc:
-            self._fail_records((rec.token,), (msg,), {rec.gen: 1}, exc)
+            self._fail_records((token,), (msg,), {gen: 1}, exc)
             return
         msg.partition = partition
         st = self.acc.state(topic, partition)
         identity = self.identity
         appended, opened, closed = self.acc.append(
-            st, msg, rec.timestamp, rec.token, rec.gen, rec.mem, now,
+            st, msg, timestamp, token, gen, mem, now,
             identity.producer_id if identity is not None and self.txn is not None else -1,
             identity.epoch if identity is not None and self.txn is not None else -1,
             self.txn is not None)
-        if rec.explicit is None:
+        if explicit is None:
             notify_record_appended(partitioner, partition, appended, st.all_full())
         if self.txn is not None:
             self.txn.partition_ready(topic, partition, now)
@@ -308,6 +310,7 @@ class ProducerCore:
             self.sender.wake_at(now + self.config.linger)
 
     def _hold(self, rec: _Held, now: float) -> None:
+        self.activity += 1
         topic = rec.msg.topic
         queue = self._held.get(topic)
         if queue is None:
@@ -378,7 +381,8 @@ class ProducerCore:
             self._held_mem -= sum(rec.mem for rec in queue)
             while queue:
                 rec = queue.popleft()
-                self._place(rec, now)
+                self._place(rec.msg, rec.token, rec.timestamp, rec.gen, rec.mem, rec.deadline,
+                            rec.explicit, now)
                 if topic in self._held:
                     # No leader yet: the rest waits behind it, in order.
                     self._held[topic].extend(queue)
@@ -512,6 +516,7 @@ class ProducerCore:
 
     def _emit_failed(self, tokens: tuple[int, ...], msgs: tuple[ProducerMessage, ...],
                      error: BaseException) -> None:
+        self.activity += 1
         self.client.emit(RecordsFailed(self.ident, tokens, msgs, error))
 
     def _acknowledged(self, msgs: Iterable[ProducerMessage], error: BaseException | None) -> None:
@@ -579,7 +584,13 @@ class ProducerCore:
             self.client.complete(token, None)
 
 
+_FAST = (bytes, type(None))
+
+
 def _check_message(msg: ProducerMessage) -> None:
+    if type(msg) is ProducerMessage and type(msg.value) in _FAST and type(msg.key) in _FAST \
+            and type(msg.topic) is str and msg.topic:
+        return  # the common case, cheaply
     if not isinstance(msg, ProducerMessage):
         raise TypeError(f"expected a ProducerMessage, got {type(msg).__name__}")
     for name in ("key", "value"):

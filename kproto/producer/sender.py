@@ -96,6 +96,7 @@ class Sender:
             self._arm(when)
 
     def _arm(self, when: float) -> None:
+        self.owner.activity += 1
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -113,6 +114,7 @@ class Sender:
 
     def pump(self, now: float) -> None:
         """Send whatever is due; safe to call re-entrantly (it then runs once more)."""
+        self.owner.activity += 1
         if self._pumping:
             self._again = True
             return

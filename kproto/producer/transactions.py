@@ -541,6 +541,7 @@ class TransactionManager:
     def _add_partitions(self, now: float) -> None:
         if self._adding is not None or not self._new:
             return
+        self.owner.activity += 1
         op = self._adding = _Op("add")
         self._send_add(op, now)
 

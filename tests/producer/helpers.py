@@ -26,6 +26,18 @@ def producer(transport: str, kind: str, bootstrap: str, **options: Any) -> Itera
 
 def take(transport: str, p: Any, stream: str, n: int, timeout: float = 60.0) -> list[Any]:
     """The next ``n`` entries of a producer's ``successes`` or ``errors`` stream."""
+    try:
+        return _take(transport, p, stream, n, timeout)
+    except Exception as exc:
+        if type(exc).__name__ not in ("TimeoutError", "TooSlowError", "ClientTimeoutError"):
+            raise
+        state = in_loop(transport, p, lambda obj: (obj.metrics(), len(obj.successes),
+                                                   [e for e in list(obj.errors._buf._items)]))
+        raise AssertionError(f"{n} {stream} not seen within {timeout}s; producer "
+                             f"{state[0]}, successes {state[1]}, errors {state[2][:5]}") from exc
+
+
+def _take(transport: str, p: Any, stream: str, n: int, timeout: float) -> list[Any]:
     if transport == "threads":
         s = getattr(p, stream)
         return [s.get(timeout) for _ in range(n)]

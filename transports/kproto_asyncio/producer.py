@@ -155,16 +155,17 @@ class _Producer:
             raise ClosedError("the producer is closed")
         core = self._core
         loop = self._loop
-
-        def send(c: Any, now: float) -> Any:
-            # Registered before the engine pumps: a record may fail at once.
-            return self._registered(core.send(msg, now, int(time.time() * 1000)))
-
+        before = core.activity
         try:
-            return loop.run(send)
+            token = core.send(msg, asyncio.get_running_loop().time(), int(time.time() * 1000))
         except BufferFullError:
             loop.pump()
             raise
+        # Registered before the engine pumps: a record may fail at once.
+        waiter = self._registered(token)
+        if core.activity != before:
+            loop.pump()  # a batch filled or a timer moved: the engine has work
+        return waiter
 
     async def _enqueue(self, msg: ProducerMessage) -> Any:
         deadline = asyncio.get_running_loop().time() + self.config.max_block

@@ -136,12 +136,14 @@ class _Producer:
     def _enqueue(self, msg: ProducerMessage, timeout: float | None) -> Any:
         wait = self.config.max_block if timeout is None else timeout
         deadline = time.monotonic() + wait
+        core = self._core
         with self._lock:
             while True:
                 if self._closed:
                     raise ClosedError("the producer is closed")
+                before = core.activity
                 try:
-                    token = self._core.send(msg, time.monotonic(), int(time.time() * 1000))
+                    token = core.send(msg, time.monotonic(), int(time.time() * 1000))
                     break
                 except BufferFullError:
                     remaining = deadline - time.monotonic()
@@ -150,7 +152,9 @@ class _Producer:
                     self._loop.wake()
                     self._space.wait(remaining)
             waiter = self._registered(token)
-        self._loop.wake()
+            busy = core.activity != before
+        if busy:
+            self._loop.wake()  # a batch filled or a timer moved: the IO thread has work
         return waiter
 
     def _registered(self, token: int) -> Any:
