@@ -369,13 +369,15 @@ class Membership:
         try:
             result = normalize_assignment(assignor.assign(counts, subs), subs, counts,
                                           assignor.name)
-        except KprotoError as exc:
-            self._fail(exc, now)
-            return
         except Exception as exc:  # a custom assignor's bug: fail the join, with its cause
-            failure = ConfigurationError(f"assignor {assignor.name!r} raised {exc!r}")
-            failure.__cause__ = exc
-            self._fail(failure, now)
+            if isinstance(exc, KprotoError):
+                failure: BaseException = exc
+            else:
+                failure = ConfigurationError(f"assignor {assignor.name!r} raised {exc!r}")
+                failure.__cause__ = exc
+            # Leave, so the others are not kept waiting for this leader's SyncGroup.
+            self.leave(f"assignor {assignor.name!r} failed", now)
+            self.owner.membership_failed(failure, now)
             return
         entries = [SyncGroupRequestAssignment(member_id=m, assignment=encode_assignment(a))
                    for m, a in result.items()]

@@ -432,3 +432,21 @@ def test_a_static_leader_coming_back_skips_the_assignment() -> None:
 def test_a_group_needs_a_group_id() -> None:
     with pytest.raises(errors.ConfigurationError, match="group_id"):
         Harness(group_id=None)
+
+
+def test_a_failing_custom_assignor_fails_consume_and_leaves() -> None:
+    from kproto.group.assignors import Assignor
+
+    class Broken(Assignor):
+        name = "broken"
+
+        def assign(self, partitions: Any, members: Any) -> Any:
+            raise RuntimeError("no idea")
+
+    h = Harness(assignors=(Broken(),))
+    token = h.run(lambda g, now: g.consume(["t"], now))
+    h.advance(0.5)
+    with pytest.raises(errors.ConfigurationError, match="assignor 'broken' raised") as info:
+        h.result(token)
+    assert isinstance(info.value.__cause__, RuntimeError)
+    assert h.broker.count(SYNC) == 0 and h.broker.count(LEAVE) == 1
