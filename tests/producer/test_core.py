@@ -373,3 +373,34 @@ def test_interceptors_see_sends_and_acknowledgements() -> None:
     assert sorted(rec.acked, key=str) == sorted(
         [(b"a!", None), (b"b" * 2000 + b"!", "MessageTooLargeError")], key=str)
     assert sim.values() == [b"a!"]
+
+
+def test_acks_and_produce_timeout_travel_in_the_request() -> None:
+    sim = Sim(produce_timeout=7.5)
+    warm(sim)
+    token = sim.send(b"x", partition=0)
+    sim.run_until(lambda: token in sim.delivered())
+    request = sim.requests(PRODUCE)[0]
+    assert (request.request.acks, request.request.timeout_ms) == (-1, 7500)
+    assert request.version == 11  # the newest both sides speak
+    assert request.request.transactional_id is None
+
+
+def test_requests_in_flight_per_connection_are_capped() -> None:
+    sim = Sim(topics={"t": [1, 1, 1]}, max_in_flight_per_connection=2, batch_max_messages=1)
+    warm(sim)
+    sim.hold_apis.add(PRODUCE)
+    for i in range(9):
+        sim.send(b"%d" % i, partition=i % 3)
+    sim.producer.flush(sim.now)
+    sim.step()
+    assert len(sim.requests(PRODUCE)) == 2
+    # Each request carries at most one batch per partition.
+    for seen in sim.requests(PRODUCE):
+        indexes = [p.index for t in seen.request.topic_data for p in t.partition_data]
+        assert len(indexes) == len(set(indexes))
+    sim.hold_apis.clear()
+    sim.release(PRODUCE)
+    sim.run_until(lambda: len(sim.delivered()) == 9)
+    for part in range(3):
+        assert sim.values("t", part) == [b"%d" % i for i in range(part, 9, 3)]
