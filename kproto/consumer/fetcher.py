@@ -362,6 +362,12 @@ class Fetcher:
                 self._start_failed(st, UnknownTopicOrPartitionError(
                     f"topic {st.topic!r} has {len(topic.partitions)} partition(s); "
                     f"there is no partition {st.partition}"))
+            elif st.started and st.leader >= 0 and st.phase != STOPPED:
+                # Gone from the metadata (deleted?): keep looking, but say so.
+                code = cluster.topic_errors.get(st.topic, 3)
+                self._report(st, error_for_code(code)(
+                    f"{st.topic}[{st.partition}] is no longer in the cluster's metadata; "
+                    f"waiting for it to come back"))
             self._set_leader(st, -1)
             return
         assert topic is not None

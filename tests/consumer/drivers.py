@@ -84,8 +84,47 @@ class Partition:
         return self._run(lambda: method(*args), WAIT)
 
 
+def fetch_sessions(c: Any) -> list[tuple[int, int]]:
+    """(session id, epoch) of the consumer's fetch session with each broker (white box)."""
+    obj = c.target if isinstance(c, Remote) else c
+    return [(s.session_id, s.epoch) for s in obj._core.fetcher._sessions.values()]
+
+
+@contextlib.contextmanager
+def shared_client(transport: str, bootstrap: str) -> Iterator[tuple[Any, Any]]:
+    """A Client and a Consumer built on it (``client=``), both usable with blocking calls."""
+    class Both:
+        def __init__(self, mod: Any) -> None:
+            self.client = mod.Client(bootstrap)
+            self.consumer = mod.Consumer(client=self.client)
+
+        def __enter__(self) -> Both:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.consumer.close()
+            self.client.close()
+
+        async def __aenter__(self) -> Both:
+            await self.client.__aenter__()
+            await self.consumer.__aenter__()
+            return self
+
+        async def __aexit__(self, *exc: object) -> None:
+            await self.consumer.__aexit__(None, None, None)
+            await self.client.__aexit__(None, None, None)
+
+    with open_remote(transport, Both) as both:
+        if isinstance(both, Remote):
+            yield Remote(both._runner, both.target.client), Remote(both._runner,
+                                                                   both.target.consumer)
+        else:
+            yield both.client, both.consumer
+
+
 def produce(bootstrap: str, topic: str, items: list[tuple[int, bytes | None, bytes]], *,
-            compression: str = "none", timeout: float = 120.0) -> None:
+            compression: str = "none", batch_bytes: int = 1_000_000,
+            timeout: float = 120.0) -> None:
     """Write ``(partition, key, value)`` records with confluent-kafka (acks=all) and wait
     until every one is acknowledged."""
     from confluent_kafka import Producer
@@ -98,7 +137,7 @@ def produce(bootstrap: str, topic: str, items: list[tuple[int, bytes | None, byt
 
     producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 20,
                          "compression.type": compression, "batch.num.messages": 10000,
-                         "queue.buffering.max.messages": 1_000_000,
+                         "queue.buffering.max.messages": 1_000_000, "batch.size": batch_bytes,
                          "enable.idempotence": True})
     for partition, key, value in items:
         while True:

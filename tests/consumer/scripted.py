@@ -144,7 +144,7 @@ class Cluster:
                 req.reply(all_api_versions(self.versions), now)
             elif req.api_key == METADATA:
                 self.metadata_requests += 1
-                req.reply(self.metadata(), now)
+                req.reply(self.metadata(req.body), now)
             else:
                 return
 
@@ -161,7 +161,10 @@ class Cluster:
         out, self.events = self.events, []
         return out
 
-    def metadata(self) -> Any:
+    def metadata(self, request: Any = None) -> Any:
+        asked = [t.name for t in request.topics] if request is not None and request.topics else []
+        missing = [md.MetadataResponseTopic(error_code=3, name=name, partitions=[])
+                   for name in asked if name not in self.topics]
         return protocol.MetadataResponse(
             brokers=[md.MetadataResponseBroker(node_id=n, host=h, port=9092,
                                                rack=self.racks.get(n))
@@ -174,7 +177,7 @@ class Cluster:
                     leader_epoch=self.epochs.get((name, i), 0),
                     replica_nodes=sorted(self.brokers), isr_nodes=sorted(self.brokers))
                     for i, leader in enumerate(leaders)])
-                for name, leaders in self.topics.items()])
+                for name, leaders in self.topics.items()] + missing)
 
 
 # -- responses -------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 from kproto.errors import ConfigurationError, OffsetOutOfRangeError
 from kproto.messages import OFFSET_NEWEST, OFFSET_OLDEST
 from tests.conformance.drivers import TRANSPORTS
-from tests.consumer.drivers import Partition, consumer, produce
+from tests.consumer.drivers import Partition, consumer, fetch_sessions, produce, shared_client
 
 each = pytest.mark.parametrize("transport", TRANSPORTS)
 
@@ -38,6 +38,24 @@ def test_topics_partitions_and_messages_in_order(transport: str, kafka_broker: A
             assert all(m.timestamp > 0 and m.timestamp_type == 0 for m in got)
             assert pc.call("high_water_mark_offset") == 50
         assert c.high_water_marks() == {topic: {0: 50, 1: 50, 2: 50}}
+        # The broker gave a fetch session, and the fetches went on incrementally in it.
+        [(session_id, epoch)] = fetch_sessions(c)
+        assert session_id != 0 and epoch > 1
+
+
+@each
+def test_a_consumer_on_an_existing_client_leaves_it_open(transport: str,
+                                                         kafka_broker: Any) -> None:
+    topic = unique(f"cons-shared-{transport}")
+    kafka_broker.create_topic(topic, partitions=1)
+    produce(kafka_broker.bootstrap, topic, [(0, None, b"s%d" % i) for i in range(5)])
+    with shared_client(transport, kafka_broker.bootstrap) as (client, c):
+        pc = Partition(c, c.consume_partition(topic, 0, OFFSET_OLDEST))
+        assert [m.value for m in pc.take(5)] == [b"s%d" % i for i in range(5)]
+        c.close()
+        assert topic in client.metadata([topic]).topics  # the client still works
+        with pytest.raises(Exception, match="closed"):
+            c.topics()
 
 
 @each

@@ -44,7 +44,7 @@ def volume_topic(kafka_broker: Any) -> str:
         p = n % VOLUME_PARTITIONS
         items.append((p, None, volume_value(p, counts[p])))
         counts[p] += 1
-    produce(kafka_broker.bootstrap, topic, items)
+    produce(kafka_broker.bootstrap, topic, items, batch_bytes=64 * 1024)
     return topic
 
 
@@ -60,11 +60,15 @@ def test_a_hundred_thousand_records_once_each_in_order(transport: str, kafka_bro
         # Read the partitions in turns, so each one's buffer fills and drains many times.
         got: list[list[Any]] = [[] for _ in pcs]
         chunk = 2000
+        # Buffered bytes stay under the bound plus one fetch (a message is over 100 bytes;
+        # batches are smaller than a fetch).
+        most = (512 * 1024 + 256 * 1024) // 100
         while any(len(g) < n for g, n in zip(got, per, strict=True)):
             for p, pc in enumerate(pcs):
                 want = min(chunk, per[p] - len(got[p]))
                 if want:
                     got[p] += pc.take(want)
+                assert all(other.buffered() <= most for other in pcs)
         for p, msgs in enumerate(got):
             assert [m.offset for m in msgs] == list(range(per[p]))
             assert all(m.value == volume_value(p, m.offset) for m in msgs)

@@ -594,3 +594,19 @@ def test_a_leaderless_partition_polls_metadata_with_a_growing_backoff() -> None:
     rig.cluster.topics["t"] = [1]
     reqs = rig.advance(1.5)
     assert rig.parts(rig.one_fetch(reqs))[("t", 0)].fetch_offset == 0
+
+
+def test_a_partition_that_leaves_the_metadata_is_reported_and_waited_for() -> None:
+    rig = Rig(retry_backoff=0.1, metadata_max_age=1.0)
+    s = rig.consume("t", 0, 0)
+    req = rig.one_fetch(rig.step())
+    req = rig.one_fetch(rig.answer(req, {("t", 0): PartitionReply(batch(0, vals(1)))}))
+    del rig.cluster.topics["t"]
+    reqs = rig.answer(req, {("t", 0): PartitionReply(error=3)}) + rig.advance(1.5)
+    assert rig.fetches(reqs) == []
+    errors = [e for e in rig.events() if isinstance(e, FetchError)]
+    assert len(errors) == 1 and not errors[0].stopped and errors[0].stream == s
+    assert "no longer in the cluster's metadata" in str(errors[0].error)
+    rig.cluster.topics["t"] = [1]
+    reqs = rig.advance(2.0)
+    assert rig.parts(rig.one_fetch(reqs))[("t", 0)].fetch_offset == 1
