@@ -63,8 +63,8 @@ class Seen:
 class PartitionLog:
     batches: list[RecordBatch] = field(default_factory=list)
     next_offset: int = 0
-    # producer id -> (epoch, last sequence, base offset of the last batch, its base sequence)
-    producers: dict[int, tuple[int, int, int, int]] = field(default_factory=dict)
+    # producer id -> (epoch, last sequence, [(base sequence, base offset)] of its last 5 batches)
+    producers: dict[int, tuple[int, int, list[tuple[int, int]]]] = field(default_factory=dict)
 
     def records(self) -> list[Any]:
         return [r for b in self.batches for r in b.records]
@@ -399,19 +399,24 @@ class Sim:
         return protocol.ProduceResponse(responses=out)
 
     def append(self, tp: tuple[str, int], data: bytes) -> tuple[int, int]:
-        """Apply one batch the way a broker checks producer state; (error code, offset)."""
+        """Apply one batch the way a broker checks producer state; (error code, offset).
+
+        Like Kafka, the broker remembers the last five batches of each producer, so a
+        retry of any of them is answered as a duplicate with its original offset.
+        """
         log = self.log(*tp)
         [batch] = decode_batches(data).batches
         pid = batch.producer_id
         if pid >= 0:
             state = log.producers.get(pid)
             if state is not None:
-                epoch, last_seq, last_offset, last_base = state
+                epoch, last_seq, recent = state
                 if batch.producer_epoch < epoch:
                     return 47, -1
                 if batch.producer_epoch == epoch:
-                    if batch.base_sequence == last_base:
-                        return 46, last_offset  # a duplicate of the last batch
+                    for base_seq, base_offset in recent:
+                        if batch.base_sequence == base_seq:
+                            return 46, base_offset
                     if batch.base_sequence != last_seq + 1:
                         return 45, -1
                 elif batch.base_sequence != 0:
@@ -422,7 +427,9 @@ class Sim:
         log.batches.append(batch)
         log.next_offset += batch.record_count
         if pid >= 0:
+            state = log.producers.get(pid)
+            recent = list(state[2]) if state and state[0] == batch.producer_epoch else []
+            recent = ([*recent, (batch.base_sequence, base)])[-5:]
             log.producers[pid] = (batch.producer_epoch,
-                                  batch.base_sequence + batch.record_count - 1, base,
-                                  batch.base_sequence)
+                                  batch.base_sequence + batch.record_count - 1, recent)
         return 0, base
