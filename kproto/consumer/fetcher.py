@@ -40,31 +40,28 @@ from kproto.errors import (
     error_for_code,
 )
 from kproto.messages import OFFSET_NEWEST, OFFSET_OLDEST
-from kproto.protocol import ListOffsetsRequest, OffsetForLeaderEpochRequest
-from kproto.protocol.messages.list_offsets_request import ListOffsetsPartition, ListOffsetsTopic
-from kproto.protocol.messages.offset_for_leader_epoch_request import (
-    OffsetForLeaderPartition,
-    OffsetForLeaderTopic,
-)
 from kproto.timers import TimerHandle
 
 from .decode import decode_partition
 from .errors import LogTruncationError, RecordBatchTooLargeError
 from .events import FetchError, RecordsFetched
+from .offsets import (
+    LIST_OFFSETS,
+    OFFSET_FOR_LEADER_EPOCH,
+    VALIDATION_MIN_VERSION,
+    epoch_request,
+    epoch_results,
+    list_offsets_request,
+    list_offsets_results,
+)
 from .session import FetchSession, PartitionParams, SessionRequest, fetch_request
+from .state import FETCHING, RESET, STOPPED, VALIDATE, ZERO_ID, OnStart, PartitionState
 
 __all__ = ["Fetcher", "OnStart"]
 
 log = logging.getLogger("kproto.consumer")
 
 FETCH = 1
-LIST_OFFSETS = 2
-OFFSET_FOR_LEADER_EPOCH = 23
-
-RESET = "reset"
-VALIDATE = "validate"
-FETCHING = "fetch"
-STOPPED = "stopped"
 
 OFFSET_OUT_OF_RANGE = 1
 FETCH_SESSION_ID_NOT_FOUND = 70
@@ -83,59 +80,9 @@ _METADATA_ERRORS = frozenset({
     100,  # UNKNOWN_TOPIC_ID
     103,  # INCONSISTENT_TOPIC_ID
 })
-_ZERO_ID = uuid.UUID(int=0)
 _FRAME_HEADROOM = 64 * 1024
 
-OnStart = Callable[[int, int, "BaseException | None"], None]
-"""``on_start(stream, offset, error)``: the start offset, or why the partition cannot start."""
-
 TopicPartition = tuple[str, int]
-
-
-class _Partition:
-    """Everything the fetcher knows about one assigned partition."""
-
-    __slots__ = ("buffered", "busy", "failures", "fetch_size", "gen", "high_watermark",
-                 "last_stable_offset", "leader", "leader_epoch", "log_start_offset",
-                 "md_failures", "needs_metadata", "on_start", "partition", "paused", "phase",
-                 "position", "position_epoch", "replica", "replica_until", "reset_to",
-                 "retry_at", "start_offset", "start_timer", "started", "stream", "topic",
-                 "topic_id", "tp")
-
-    def __init__(self, stream: int, topic: str, partition: int, fetch_size: int) -> None:
-        self.stream = stream
-        self.topic = topic
-        self.partition = partition
-        self.tp = (topic, partition)
-        self.phase = FETCHING
-        self.reset_to = OFFSET_NEWEST
-        self.position = -1
-        self.position_epoch = -1
-        self.start_offset = -1
-        self.leader = -1
-        self.leader_epoch = -1
-        self.topic_id = _ZERO_ID
-        self.replica = -1
-        self.replica_until = 0.0
-        self.high_watermark = -1
-        self.last_stable_offset = -1
-        self.log_start_offset = -1
-        self.paused = False
-        self.buffered = 0
-        self.fetch_size = fetch_size
-        self.gen = 0
-        self.busy: object | None = None
-        self.retry_at = 0.0
-        self.failures = 0
-        self.needs_metadata = False
-        self.md_failures = 0
-        self.on_start: OnStart | None = None
-        self.started = False
-        self.start_timer: TimerHandle | None = None
-
-    def __repr__(self) -> str:
-        return (f"<partition {self.topic}[{self.partition}] stream={self.stream} {self.phase} "
-                f"position={self.position} leader={self.leader}/{self.leader_epoch}>")
 
 
 class _Fetch:
@@ -145,7 +92,7 @@ class _Fetch:
 
     def __init__(self, node: int) -> None:
         self.node = node
-        self.entries: dict[TopicPartition, tuple[_Partition, int, int]] = {}
+        self.entries: dict[TopicPartition, tuple[PartitionState, int, int]] = {}
         self.ids: dict[uuid.UUID, str] = {}
         self.session_request: SessionRequest | None = None
         self.version = -1
@@ -157,8 +104,8 @@ class Fetcher:
     def __init__(self, core: ClientCore, config: Config | None = None) -> None:
         self.core = core
         self.config = cfg = config or core.config
-        self._parts: dict[int, _Partition] = {}
-        self._by_tp: dict[TopicPartition, _Partition] = {}
+        self._parts: dict[int, PartitionState] = {}
+        self._by_tp: dict[TopicPartition, PartitionState] = {}
         self._sessions: dict[int, FetchSession] = {}
         self._fetching: dict[int, _Fetch] = {}
         self._listing: set[int] = set()
@@ -205,7 +152,7 @@ class Fetcher:
             stream = self.core.new_token()
         elif stream in self._parts:
             raise ConfigurationError(f"stream id {stream} is already in use")
-        st = _Partition(stream, topic, partition, self.config.max_partition_fetch_bytes)
+        st = PartitionState(stream, topic, partition, self.config.max_partition_fetch_bytes)
         st.on_start = on_start
         self._move_to(st, offset, leader_epoch)
         self._parts[stream] = st
@@ -318,7 +265,7 @@ class Fetcher:
         st = self._by_tp.get((topic, partition))
         return st.stream if st is not None else None
 
-    def _get(self, stream: int) -> _Partition:
+    def _get(self, stream: int) -> PartitionState:
         st = self._parts.get(stream)
         if st is None:
             raise KprotoError(f"no partition is assigned as stream {stream}")
@@ -335,7 +282,7 @@ class Fetcher:
         self._tick(self.core.now)
         return self._now
 
-    def _move_to(self, st: _Partition, offset: int, leader_epoch: int) -> None:
+    def _move_to(self, st: PartitionState, offset: int, leader_epoch: int) -> None:
         st.gen += 1
         st.busy = None
         st.retry_at = 0.0
@@ -352,7 +299,7 @@ class Fetcher:
         if not st.started:
             st.start_offset = offset
 
-    def _learn(self, st: _Partition, now: float) -> None:
+    def _learn(self, st: PartitionState, now: float) -> None:
         """Take ``st``'s leader, epoch and topic id from the current metadata."""
         cluster = self.core.cluster
         topic = cluster.topics.get(st.topic)
@@ -393,14 +340,14 @@ class Fetcher:
                 st.retry_at = 0.0
                 st.md_failures = 0
 
-    def _set_leader(self, st: _Partition, leader: int) -> None:
+    def _set_leader(self, st: PartitionState, leader: int) -> None:
         if leader != st.leader:
             st.leader = leader
             st.replica = -1
             st.gen += 1
             st.busy = None
 
-    def _route(self, st: _Partition, now: float) -> int:
+    def _route(self, st: PartitionState, now: float) -> int:
         """Where to fetch from: the preferred read replica while valid, else the leader."""
         if st.replica >= 0:
             if now < st.replica_until and self.core.cluster.broker(st.replica) is not None:
@@ -409,7 +356,7 @@ class Fetcher:
             st.gen += 1
         return st.leader
 
-    def _started(self, st: _Partition, offset: int) -> None:
+    def _started(self, st: PartitionState, offset: int) -> None:
         if st.started:
             return
         st.started = True
@@ -419,7 +366,7 @@ class Fetcher:
         if st.on_start is not None:
             st.on_start(st.stream, offset, None)
 
-    def _start_failed(self, st: _Partition, error: BaseException) -> None:
+    def _start_failed(self, st: PartitionState, error: BaseException) -> None:
         if st.started:
             return
         st.started = True  # on_start runs once
@@ -430,7 +377,7 @@ class Fetcher:
         if st.on_start is not None:
             st.on_start(st.stream, -1, error)
 
-    def _start_timed_out(self, st: _Partition, now: float) -> None:
+    def _start_timed_out(self, st: PartitionState, now: float) -> None:
         st.start_timer = None
         if st.started or self._parts.get(st.stream) is not st:
             return
@@ -446,7 +393,7 @@ class Fetcher:
                                        f"(phase {st.phase}, leader {st.leader})")
         self._start_failed(st, error)
 
-    def _stop(self, st: _Partition, error: BaseException) -> None:
+    def _stop(self, st: PartitionState, error: BaseException) -> None:
         """``st`` cannot continue: report it (or fail its start)."""
         log.warning("%s[%d] stopped: %s", st.topic, st.partition, error)
         if not st.started:
@@ -456,21 +403,21 @@ class Fetcher:
         st.gen += 1
         self.core.emit(FetchError(st.stream, st.topic, st.partition, error, True))
 
-    def _report(self, st: _Partition, error: BaseException) -> None:
+    def _report(self, st: PartitionState, error: BaseException) -> None:
         self.core.emit(FetchError(st.stream, st.topic, st.partition, error, False))
 
-    def _retry_later(self, st: _Partition, now: float) -> None:
+    def _retry_later(self, st: PartitionState, now: float) -> None:
         st.failures += 1
         st.retry_at = now + self._backoff(st.failures)
 
-    def _want_metadata(self, st: _Partition, now: float) -> None:
+    def _want_metadata(self, st: PartitionState, now: float) -> None:
         st.needs_metadata = True
         st.md_failures += 1
         st.retry_at = now + self._backoff(st.md_failures)
         self._arm(st.retry_at)
         self.core.request_metadata_update(now)
 
-    def _out_of_range(self, st: _Partition, now: float, detail: str) -> None:
+    def _out_of_range(self, st: PartitionState, now: float, detail: str) -> None:
         policy = self.config.auto_offset_reset
         where = f"{st.topic}[{st.partition}]"
         if policy == "none":
@@ -484,7 +431,7 @@ class Fetcher:
         self._move_to(st, target, -1)
         st.start_offset = keep_start
 
-    def _truncated(self, st: _Partition, end_offset: int, epoch: int, now: float) -> None:
+    def _truncated(self, st: PartitionState, end_offset: int, epoch: int, now: float) -> None:
         where = f"{st.topic}[{st.partition}]"
         error = LogTruncationError(
             f"{where}: the leader's log diverges from offset {end_offset} (epoch {epoch}); "
@@ -524,9 +471,9 @@ class Fetcher:
         if self._closed:
             return
         bound = self.config.partition_buffer_bytes
-        fetches: dict[int, list[_Partition]] = {}
-        lists: dict[int, list[_Partition]] = {}
-        validations: dict[int, list[_Partition]] = {}
+        fetches: dict[int, list[PartitionState]] = {}
+        lists: dict[int, list[PartitionState]] = {}
+        validations: dict[int, list[PartitionState]] = {}
         wake = float("inf")
         metadata = False
         for st in self._parts.values():
@@ -570,8 +517,8 @@ class Fetcher:
             self._arm(wake)
 
     def _send_if_ready(self, node: int, now: float,
-                       send: Callable[[int, list[_Partition], float], None],
-                       parts: list[_Partition]) -> float:
+                       send: Callable[[int, list[PartitionState], float], None],
+                       parts: list[PartitionState]) -> float:
         until, _ = self._node_retry.get(node, (0.0, 0))
         if until > now:
             return until
@@ -616,7 +563,7 @@ class Fetcher:
             session = self._sessions[node] = FetchSession(node, self.config.use_fetch_sessions)
         return session
 
-    def _send_fetch(self, node: int, parts: list[_Partition], now: float) -> None:
+    def _send_fetch(self, node: int, parts: list[PartitionState], now: float) -> None:
         fetch = _Fetch(node)
         n = len(parts)
         if n > 1:  # rotate, so a full response does not always favour the same partitions
@@ -631,7 +578,7 @@ class Fetcher:
                                             st.topic_id)
             fetch.entries[st.tp] = (st, st.gen, st.position)
             fetch.ids[st.topic_id] = st.topic
-            if st.topic_id == _ZERO_ID:
+            if st.topic_id == ZERO_ID:
                 topic_ids = False
             biggest = max(biggest, st.fetch_size)
         cfg = self.config
@@ -711,7 +658,7 @@ class Fetcher:
                 self._started(st, offset)
         self._schedule(now)
 
-    def _partition_done(self, st: _Partition, p: Any, node: int, version: int,
+    def _partition_done(self, st: PartitionState, p: Any, node: int, version: int,
                         now: float) -> None:
         if p.high_watermark >= 0:
             st.high_watermark = p.high_watermark
@@ -753,7 +700,7 @@ class Fetcher:
             return
         self._failed(st, error, now)
 
-    def _failed(self, st: _Partition, error: KafkaError, now: float) -> None:
+    def _failed(self, st: PartitionState, error: KafkaError, now: float) -> None:
         """A partition error that no metadata refresh will fix."""
         if error.retriable:
             self._report(st, error)
@@ -761,7 +708,7 @@ class Fetcher:
         else:
             self._stop(st, error)
 
-    def _deliver(self, st: _Partition, p: Any, now: float) -> None:
+    def _deliver(self, st: PartitionState, p: Any, now: float) -> None:
         data = p.records
         decoded = decode_partition(
             st.topic, st.partition, data, st.position,
@@ -798,7 +745,7 @@ class Fetcher:
 
     # == ListOffsets =====================================================================
 
-    def _send_list_offsets(self, node: int, parts: list[_Partition], now: float) -> None:
+    def _send_list_offsets(self, node: int, parts: list[PartitionState], now: float) -> None:
         entries = {st.tp: (st, st.gen, st.reset_to) for st in parts}
         marker = object()
         for st in parts:
@@ -807,16 +754,10 @@ class Fetcher:
 
         def build(version: int) -> Any:
             chosen.append(version)
-            topics: dict[str, ListOffsetsTopic] = {}
-            for (name, partition), (st, _, reset_to) in entries.items():
-                entry = topics.get(name)
-                if entry is None:
-                    entry = topics[name] = ListOffsetsTopic(name=name)
-                entry.partitions.append(ListOffsetsPartition(
-                    partition_index=partition, current_leader_epoch=st.leader_epoch,
-                    timestamp=reset_to, max_num_offsets=1))
-            return ListOffsetsRequest(
-                replica_id=-1, isolation_level=self._isolation, topics=list(topics.values()),
+            return list_offsets_request(
+                [(name, partition, st.leader_epoch, reset_to)
+                 for (name, partition), (st, _, reset_to) in entries.items()],
+                isolation_level=self._isolation,
                 timeout_ms=int(self.config.request_timeout * 1000))
 
         def done(resp: Any, err: BaseException | None) -> None:
@@ -828,7 +769,7 @@ class Fetcher:
         self.core.send(node, LIST_OFFSETS, build, done, now)
 
     def _list_offsets_done(self, node: int,
-                           entries: dict[TopicPartition, tuple[_Partition, int, int]],
+                           entries: dict[TopicPartition, tuple[PartitionState, int, int]],
                            marker: object, version: int, resp: Any,
                            err: BaseException | None) -> None:
         now = self._time()
@@ -845,43 +786,36 @@ class Fetcher:
                         self._stop(st, err)
             self._schedule(now)
             return
-        for topic in resp.topics:
-            for p in topic.partitions:
-                entry = entries.get((topic.name, p.partition_index))
-                if entry is None:
+        for name, partition, code, offset, epoch in list_offsets_results(resp, version):
+            entry = entries.get((name, partition))
+            if entry is None:
+                continue
+            st, gen, reset_to = entry
+            if self._parts.get(st.stream) is not st or st.gen != gen or st.phase != RESET:
+                continue
+            if code == 0:
+                if offset < 0:
+                    self._retry_later(st, now)
                     continue
-                st, gen, reset_to = entry
-                if self._parts.get(st.stream) is not st or st.gen != gen or st.phase != RESET:
-                    continue
-                code = p.error_code
-                if code == 0:
-                    if version >= 1:
-                        offset = p.offset
-                    else:
-                        offset = p.old_style_offsets[0] if p.old_style_offsets else -1
-                    if offset < 0:
-                        self._retry_later(st, now)
-                        continue
-                    st.position = offset
-                    st.position_epoch = p.leader_epoch if version >= 4 else -1
-                    st.phase = FETCHING
-                    st.gen += 1
-                    st.failures = 0
-                    if reset_to == OFFSET_NEWEST and not self._read_committed:
-                        st.high_watermark = max(st.high_watermark, offset)
-                    self._started(st, offset)
-                    continue
-                error = error_for_code(code)(
-                    f"ListOffsets {st.topic}[{st.partition}] from broker {node}")
-                if code in _METADATA_ERRORS:
-                    self._want_metadata(st, now)
-                else:
-                    self._failed(st, error, now)
+                st.position = offset
+                st.position_epoch = epoch
+                st.phase = FETCHING
+                st.gen += 1
+                st.failures = 0
+                if reset_to == OFFSET_NEWEST and not self._read_committed:
+                    st.high_watermark = max(st.high_watermark, offset)
+                self._started(st, offset)
+                continue
+            error = error_for_code(code)(f"ListOffsets {name}[{partition}] from broker {node}")
+            if code in _METADATA_ERRORS:
+                self._want_metadata(st, now)
+            else:
+                self._failed(st, error, now)
         self._schedule(now)
 
     # == OffsetForLeaderEpoch (KIP-320) ==================================================
 
-    def _send_validation(self, node: int, parts: list[_Partition], now: float) -> None:
+    def _send_validation(self, node: int, parts: list[PartitionState], now: float) -> None:
         entries = {st.tp: (st, st.gen, st.position) for st in parts}
         epochs = {st.tp: (st.leader_epoch, st.position_epoch) for st in parts}
         marker = object()
@@ -889,25 +823,19 @@ class Fetcher:
             st.busy = marker
 
         def build(version: int) -> Any:
-            topics: dict[str, OffsetForLeaderTopic] = {}
-            for (name, partition), (current, last) in epochs.items():
-                entry = topics.get(name)
-                if entry is None:
-                    entry = topics[name] = OffsetForLeaderTopic(topic=name)
-                entry.partitions.append(OffsetForLeaderPartition(
-                    partition=partition, current_leader_epoch=current, leader_epoch=last))
-            return OffsetForLeaderEpochRequest(replica_id=-1, topics=list(topics.values()))
+            return epoch_request([(name, partition, current, last)
+                                  for (name, partition), (current, last) in epochs.items()])
 
         def done(resp: Any, err: BaseException | None) -> None:
             self._validating.discard(node)
             self._validation_done(node, entries, marker, resp, err)
 
         self._validating.add(node)
-        # Versions before 3 are for replicas only; without 3 the position is not checked.
-        self.core.send(node, OFFSET_FOR_LEADER_EPOCH, build, done, now, min_version=3)
+        self.core.send(node, OFFSET_FOR_LEADER_EPOCH, build, done, now,
+                       min_version=VALIDATION_MIN_VERSION)
 
     def _validation_done(self, node: int,
-                         entries: dict[TopicPartition, tuple[_Partition, int, int]],
+                         entries: dict[TopicPartition, tuple[PartitionState, int, int]],
                          marker: object, resp: Any, err: BaseException | None) -> None:
         now = self._time()
         for st, _, _ in entries.values():
@@ -926,33 +854,30 @@ class Fetcher:
                 self._node_failed(node, now, err)
             self._schedule(now)
             return
-        for topic in resp.topics:
-            for p in topic.partitions:
-                entry = entries.get((topic.topic, p.partition))
-                if entry is None:
-                    continue
-                st, gen, position = entry
-                if (self._parts.get(st.stream) is not st or st.gen != gen
-                        or st.phase != VALIDATE or st.position != position):
-                    continue
-                code = p.error_code
-                if code == 0:
-                    st.failures = 0
-                    if p.end_offset < 0 or p.leader_epoch < 0:
-                        self._out_of_range(
-                            st, now, f" (the leader has no record of epoch {st.position_epoch})")
-                    elif p.end_offset < st.position:
-                        self._truncated(st, p.end_offset, p.leader_epoch, now)
-                    else:
-                        log.debug("%s[%d]: position %d is valid (epoch %d ends at %d)",
-                                  st.topic, st.partition, st.position, p.leader_epoch,
-                                  p.end_offset)
-                        st.phase = FETCHING
-                    continue
-                error = error_for_code(code)(
-                    f"OffsetForLeaderEpoch {st.topic}[{st.partition}] from broker {node}")
-                if code in _METADATA_ERRORS:
-                    self._want_metadata(st, now)
+        for name, partition, code, epoch, end_offset in epoch_results(resp):
+            entry = entries.get((name, partition))
+            if entry is None:
+                continue
+            st, gen, position = entry
+            if (self._parts.get(st.stream) is not st or st.gen != gen
+                    or st.phase != VALIDATE or st.position != position):
+                continue
+            if code == 0:
+                st.failures = 0
+                if end_offset < 0 or epoch < 0:
+                    self._out_of_range(
+                        st, now, f" (the leader has no record of epoch {st.position_epoch})")
+                elif end_offset < st.position:
+                    self._truncated(st, end_offset, epoch, now)
                 else:
-                    self._failed(st, error, now)
+                    log.debug("%s[%d]: position %d is valid (epoch %d ends at %d)",
+                              name, partition, st.position, epoch, end_offset)
+                    st.phase = FETCHING
+                continue
+            error = error_for_code(code)(
+                f"OffsetForLeaderEpoch {name}[{partition}] from broker {node}")
+            if code in _METADATA_ERRORS:
+                self._want_metadata(st, now)
+            else:
+                self._failed(st, error, now)
         self._schedule(now)
