@@ -136,7 +136,7 @@ class ClientCore:
         if conn is not None:
             conn.made(now)
 
-    def receive_data(self, conn_id: int, data: bytes, now: float) -> None:
+    def receive_data(self, conn_id: int, data: bytes | bytearray, now: float) -> None:
         self._now = now
         conn = self._conns.get(conn_id)
         if conn is not None:
@@ -638,7 +638,12 @@ class ClientCore:
             self._metadata_timer = self.timers.call_at(now + delay, self._metadata_backoff_done)
             return
         self._metadata_failures = 0
-        self._apply_metadata(resp, now)
+        # Listeners that ask for another refresh get the backoff below, not an instant resend.
+        self._metadata_in_flight = True
+        try:
+            self._apply_metadata(resp, now)
+        finally:
+            self._metadata_in_flight = False
         if self._metadata_needed:
             self._metadata_timer = self.timers.call_at(
                 now + self.config.retry_backoff, self._metadata_backoff_done)

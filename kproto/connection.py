@@ -191,7 +191,7 @@ class BrokerConnection:
         reason = error or "connection closed by the broker"
         self._close(BrokerConnectionError(f"{self.address} ({where}): {reason}"), now)
 
-    def receive(self, data: bytes, now: float) -> None:
+    def receive(self, data: bytes | bytearray, now: float) -> None:
         if self.state == self.CLOSED or not data:
             return
         self.last_activity = now

@@ -70,3 +70,10 @@ def test_mypy_strict_is_clean_on_the_core() -> None:
     proc = subprocess.run([sys.executable, "-m", "mypy", "--strict", "kproto"], cwd=ROOT,
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
+
+
+def test_mypy_strict_is_clean_on_the_transports_and_cli() -> None:
+    proc = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent",
+                           "transports", "kproto_cli"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=900)
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]

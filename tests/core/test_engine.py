@@ -437,3 +437,21 @@ def test_requests_for_any_broker_wait_out_a_reauthentication() -> None:
     wire.reply(header, version, all_api_versions(), 9.9)
     [event] = settle(core)
     assert isinstance(event, OperationCompleted) and event.token == token
+
+
+def test_a_metadata_listener_asking_again_waits_for_the_backoff() -> None:
+    core = make_core(retry_backoff=0.5, retry_backoff_max=0.5)
+    asked: list[float] = []
+
+    def listener(now: float) -> None:
+        asked.append(now)
+        core.request_metadata_update(now)  # e.g. a partition still has no leader
+
+    core.add_metadata_listener(listener)
+    core.add_topics(["t"], 0.0)
+    wire = connect(core)
+    [(header, _req, version)] = wire.requests()
+    wire.reply(header, version, metadata_response([(1, "b1", 9092)], {"t": [-1]}), 1.0)
+    assert asked == [1.0]
+    assert wire.requests() == [] and core.next_action() is None  # nothing resent at once
+    assert core.next_deadline() == 1.5

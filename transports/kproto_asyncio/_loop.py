@@ -86,6 +86,11 @@ class Loop:
     def add_handler(self, fn: Callable[[Event], bool]) -> None:
         self._handlers.append(fn)
 
+    def remove_handler(self, fn: Callable[[Event], bool]) -> None:
+        """Stop routing events to ``fn`` (a feature closed on a shared client)."""
+        if fn in self._handlers:
+            self._handlers.remove(fn)
+
     async def close(self) -> None:
         if self.closed:
             return

@@ -100,6 +100,12 @@ class Loop:
         with self.lock:
             self._handlers.append(fn)
 
+    def remove_handler(self, fn: Callable[[Event], bool]) -> None:
+        """Stop routing events to ``fn`` (a feature closed on a shared client)."""
+        with self.lock:
+            if fn in self._handlers:
+                self._handlers.remove(fn)
+
     def wake(self) -> None:
         try:
             self._wake_w.send(b"\0")
@@ -230,7 +236,7 @@ class Loop:
         self.core.connection_made(conn.conn_id, time.monotonic())
 
     def _read(self, conn: _Conn) -> None:
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             try:
                 data = conn.sock.recv(_RECV)
