@@ -200,5 +200,6 @@ def test_a_shared_client_serves_two_producers(transport: str, kafka_broker: Any)
             client._runner.call(a.close)
             client._runner.call(b.close)
         assert (first, second) == ((0, 0), (0, 1))
-        # The client outlives its producers.
+        # The client outlives its producers, and they leave no event handler behind.
         assert client.metadata([topic]).topics[topic].partitions
+        assert target._loop._handlers == []

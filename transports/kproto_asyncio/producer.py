@@ -216,6 +216,8 @@ class _Producer:
             pass
         finally:
             self._finished()
+            if self._core_obj is not None:
+                self._loop.remove_handler(self._on_event)
             if self._owns_client:
                 await self._client.close()
 

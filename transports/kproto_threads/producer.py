@@ -197,6 +197,7 @@ class _Producer:
             pass
         finally:
             self._finished()
+            self._loop.remove_handler(self._on_event)
             if self._owns_client:
                 self._client.close()
 
