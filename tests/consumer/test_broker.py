@@ -54,6 +54,8 @@ def test_a_consumer_on_an_existing_client_leaves_it_open(transport: str,
         assert [m.value for m in pc.take(5)] == [b"s%d" % i for i in range(5)]
         c.close()
         assert topic in client.metadata([topic]).topics  # the client still works
+        target = client.target if hasattr(client, "target") else client
+        assert target._loop._handlers == []  # and the consumer left no handler behind
         with pytest.raises(Exception, match="closed"):
             c.topics()
 

@@ -359,6 +359,8 @@ class Consumer:
         for pc in list(self._pcs.values()):
             pc._end()
         self._pcs.clear()
+        if self._core_obj is not None:
+            self._loop.remove_handler(self._on_event)
         if self._owns_client:
             await self._client.close()
 

@@ -353,6 +353,7 @@ class Consumer:
         pcs = self._run(close) if self._loop.alive else list(self._pcs.values())
         for pc in pcs:
             pc._end()
+        self._loop.remove_handler(self._on_event)
         if self._owns_client:
             self._client.close()
 

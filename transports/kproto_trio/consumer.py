@@ -354,6 +354,8 @@ class Consumer:
         for pc in list(self._pcs.values()):
             pc._end()
         self._pcs.clear()
+        if self._core_obj is not None:
+            self._loop.remove_handler(self._on_event)
         await trio.lowlevel.checkpoint()
 
     async def __aenter__(self) -> Consumer:
