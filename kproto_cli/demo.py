@@ -1,9 +1,9 @@
-"""The demo: a real broker, one topic per transport, records written and read back.
+"""The demo: a real broker, one topic per transport, records produced and consumed.
 
 Without ``--bootstrap`` it starts an Apache Kafka broker with the test harness (the jars are
-fetched once and cached). Each transport creates a topic, writes records with a Produce
-request, reads them back with a Fetch request and prints them, so the same exchange is shown
-on threads, asyncio and trio.
+fetched once and cached). Each transport creates its topic, sends records with a SyncProducer,
+reads them back with a Consumer and prints them, so the same exchange is shown on threads,
+asyncio and trio.
 """
 
 from __future__ import annotations
@@ -11,21 +11,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import trio
 
-from kproto import protocol
+from kproto import ConsumerMessage, ProducerMessage, protocol
 from kproto.errors import raise_for_code
 from kproto.protocol.messages import create_topics_request as ct
-from kproto.protocol.messages import fetch_request as fr
-from kproto.protocol.messages import produce_request as pr
-from kproto.records import BatchBuilder, Compression, decode_batches
 
-CREATE_TOPICS, PRODUCE, FETCH = 19, 0, 1
+CREATE_TOPICS = 19
 RECORDS = [(b"k1", b"hello"), (b"k2", b"from"), (None, b"kproto")]
+WAIT = 30.0
 
 
 def create_topic(name: str) -> Any:
@@ -34,46 +31,26 @@ def create_topic(name: str) -> Any:
         timeout_ms=10_000)
 
 
-def produce(topic: str, transport: str) -> Any:
-    builder = BatchBuilder(compression=Compression.LZ4)
-    now_ms = int(time.time() * 1000)
-    for key, value in RECORDS:
-        builder.append(now_ms, key, value, (("transport", transport.encode()),))
-    batch = builder.build()
-    return lambda v: protocol.ProduceRequest(acks=-1, timeout_ms=10_000, topic_data=[
-        pr.TopicProduceData(name=topic, partition_data=[
-            pr.PartitionProduceData(index=0, records=batch)])])
-
-
-def fetch(topic: str, topic_id: Any, offset: int) -> Any:
-    return lambda v: protocol.FetchRequest(max_wait_ms=1000, min_bytes=1, topics=[
-        fr.FetchTopic(topic=topic if v < 13 else "", topic_id=topic_id if v >= 13 else
-                      fr.FetchTopic().topic_id,
-                      partitions=[fr.FetchPartition(partition=0, fetch_offset=offset,
-                                                    partition_max_bytes=1 << 20)])])
-
-
 def check_created(result: tuple[int, Any]) -> None:
     for t in result[1].topics:
         if t.error_code not in (0, 36):  # 36: the topic exists already
             raise_for_code(t.error_code, t.error_message)
 
 
-def base_offset(result: tuple[int, Any]) -> int:
-    part = result[1].responses[0].partition_responses[0]
-    raise_for_code(part.error_code)
-    return int(part.base_offset)
+def messages(topic: str, transport: str) -> list[ProducerMessage]:
+    return [ProducerMessage(topic, value, key=key, partition=0,
+                            headers=(("transport", transport.encode()),))
+            for key, value in RECORDS]
 
 
-def show(transport: str, topic: str, offset: int, result: tuple[int, Any]) -> int:
-    part = result[1].responses[0].partitions[0]
-    raise_for_code(part.error_code)
-    records = [r for b in decode_batches(part.records or b"").batches for r in b.records]
-    print(f"[{transport}] wrote 3 records to {topic} at offset {offset}; read back:")
-    for r in records:
-        if r.offset >= offset:
-            print(f"    offset {r.offset}: key={r.key!r} value={r.value!r} headers={r.headers}")
-    return sum(1 for r in records if r.offset >= offset)
+def show(transport: str, topic: str, sent: list[ProducerMessage],
+         got: list[ConsumerMessage]) -> int:
+    print(f"[{transport}] produced {len(sent)} records to {topic} at offsets "
+          f"{[m.offset for m in sent]}; consumed:")
+    for m in got:
+        print(f"    offset {m.offset}: key={m.key!r} value={m.value!r} headers={m.headers}")
+    same = [(m.key, m.value) for m in got] == [(m.key, m.value) for m in sent]
+    return len(got) if same else 0
 
 
 def run_threads(bootstrap: str) -> int:
@@ -81,11 +58,13 @@ def run_threads(bootstrap: str) -> int:
     topic = "kproto-demo-threads"
     with kproto_threads.Client(bootstrap) as client:
         check_created(client.request(CREATE_TOPICS, create_topic(topic)))
-        meta = client.metadata([topic])
-        leader = meta.topics[topic].partitions[0].leader
-        offset = base_offset(client.request(PRODUCE, produce(topic, "threads"), leader))
-        got = client.request(FETCH, fetch(topic, meta.topics[topic].topic_id, offset), leader)
-        return show("threads", topic, offset, got)
+        with kproto_threads.SyncProducer(client=client, compression="lz4") as producer:
+            sent = messages(topic, "threads")
+            producer.send_messages(sent)
+        with kproto_threads.Consumer(client=client) as consumer, \
+                consumer.consume_partition(topic, 0, sent[0].offset) as pc:
+            got = [pc.messages.get(WAIT) for _ in sent]
+    return show("threads", topic, sent, got)
 
 
 async def run_asyncio(bootstrap: str) -> int:
@@ -93,12 +72,13 @@ async def run_asyncio(bootstrap: str) -> int:
     topic = "kproto-demo-asyncio"
     async with kproto_asyncio.Client(bootstrap) as client:
         check_created(await client.request(CREATE_TOPICS, create_topic(topic)))
-        meta = await client.metadata([topic])
-        leader = meta.topics[topic].partitions[0].leader
-        offset = base_offset(await client.request(PRODUCE, produce(topic, "asyncio"), leader))
-        got = await client.request(FETCH, fetch(topic, meta.topics[topic].topic_id, offset),
-                                   leader)
-        return show("asyncio", topic, offset, got)
+        async with kproto_asyncio.SyncProducer(client=client, compression="lz4") as producer:
+            sent = messages(topic, "asyncio")
+            await producer.send_messages(sent)
+        async with kproto_asyncio.Consumer(client=client) as consumer:
+            async with await consumer.consume_partition(topic, 0, sent[0].offset) as pc:
+                got = [await pc.messages.get(WAIT) for _ in sent]
+    return show("asyncio", topic, sent, got)
 
 
 async def run_trio(bootstrap: str) -> int:
@@ -106,12 +86,14 @@ async def run_trio(bootstrap: str) -> int:
     topic = "kproto-demo-trio"
     async with kproto_trio.Client(bootstrap) as client:
         check_created(await client.request(CREATE_TOPICS, create_topic(topic)))
-        meta = await client.metadata([topic])
-        leader = meta.topics[topic].partitions[0].leader
-        offset = base_offset(await client.request(PRODUCE, produce(topic, "trio"), leader))
-        got = await client.request(FETCH, fetch(topic, meta.topics[topic].topic_id, offset),
-                                   leader)
-        return show("trio", topic, offset, got)
+        async with kproto_trio.SyncProducer(client=client, compression="lz4") as producer:
+            sent = messages(topic, "trio")
+            await producer.send_messages(sent)
+        async with kproto_trio.Consumer(client=client) as consumer:
+            async with await consumer.consume_partition(topic, 0, sent[0].offset) as pc:
+                with trio.fail_after(WAIT):
+                    got = [await pc.messages.receive() for _ in sent]
+    return show("trio", topic, sent, got)
 
 
 @contextlib.contextmanager

@@ -16,6 +16,6 @@ def test_demo_writes_and_reads_back_through_every_transport(kafka_broker: Any) -
                           timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for transport in ("threads", "asyncio", "trio"):
-        assert f"[{transport}] wrote 3 records" in proc.stdout
+        assert f"[{transport}] produced 3 records" in proc.stdout
         assert f"headers=(('transport', b'{transport}'),)" in proc.stdout
     assert proc.stdout.rstrip().endswith("demo succeeded")
