@@ -15,8 +15,18 @@ connections and timeouts, and find the coordinator again on NOT_COORDINATOR or
 COORDINATOR_NOT_AVAILABLE. At the deadline the operation's tokens fail with a timeout and
 its steps stop; calling the operation again resumes it from its current state.
 
+Consumer offsets join a transaction with AddOffsetsToTxn (to the transaction coordinator)
+then TxnOffsetCommit (to the group coordinator). The offsets name the group by its id or by
+the member's :class:`~kproto.group.metadata.ConsumerGroupMetadata` (KIP-447): from request
+version 3 TxnOffsetCommit carries the generation, member id and group instance id, and the
+group coordinator rejects the commit of a member a rebalance fenced (ILLEGAL_GENERATION,
+UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID: abortable, the consumer must rejoin). A coordinator
+older than version 3 cannot check the member, so metadata naming one is refused there
+(UNSUPPORTED_VERSION, fatal as in the Java client) rather than sent without its fencing.
+
 Errors come in two kinds. Abortable ones (a record that failed inside the transaction,
-OUT_OF_ORDER_SEQUENCE, a topic the producer may not write) leave the transaction in
+OUT_OF_ORDER_SEQUENCE, a topic the producer may not write, a fenced group member) leave the
+transaction in
 ABORTABLE_ERROR: only ``abort`` is accepted, and afterwards the producer continues (with an
 epoch bump via InitProducerId when the sequences need a fresh start, KIP-360). Fatal ones
 (PRODUCER_FENCED, INVALID_PRODUCER_EPOCH, TRANSACTIONAL_ID_AUTHORIZATION_FAILED, ...) end the
@@ -33,7 +43,14 @@ from typing import TYPE_CHECKING, Any
 from kproto import protocol
 from kproto.client import ClientCore
 from kproto.config import Config
-from kproto.errors import ClientTimeoutError, ClosedError, KprotoError, error_for_code
+from kproto.errors import (
+    ClientTimeoutError,
+    ClosedError,
+    KprotoError,
+    UnsupportedVersionError,
+    error_for_code,
+)
+from kproto.group.metadata import ConsumerGroupMetadata
 from kproto.protocol.messages.add_partitions_to_txn_request import AddPartitionsToTxnTopic
 from kproto.protocol.messages.txn_offset_commit_request import (
     TxnOffsetCommitRequestPartition,
@@ -70,6 +87,10 @@ CONCURRENT_TRANSACTIONS = 51
 OPERATION_NOT_ATTEMPTED = 55
 UNKNOWN_MEMBER_ID = 25
 ILLEGAL_GENERATION = 22
+FENCED_INSTANCE_ID = 82
+MEMBER_FENCED = frozenset({ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID})
+TXN_OFFSET_COMMIT_MEMBER_VERSION = 3
+"""The first TxnOffsetCommit version with the generation, member id and group instance id."""
 REFIND = frozenset({COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR})
 RETRY = frozenset({COORDINATOR_LOAD_IN_PROGRESS, CONCURRENT_TRANSACTIONS, REQUEST_TIMED_OUT,
                    UNKNOWN_TOPIC_OR_PARTITION})
@@ -259,14 +280,14 @@ class TransactionManager:
         return token
 
     def add_offsets(self, offsets: dict[tuple[str, int], tuple[int, str | None]],
-                    group_id: str, now: float) -> int:
+                    group: ConsumerGroupMetadata, now: float) -> int:
         if self.status != TxnStatus.IN_TRANSACTION:
             raise self._fail_state("add offsets to the transaction")
         if "offsets" in self._ops:
             raise TransactionStateError("an add_offsets_to_txn is already in progress")
         token = self.client.new_token()
         op = self._op("offsets", token, now)
-        self._add_offsets(op, offsets, group_id, now)
+        self._add_offsets(op, offsets, group, now)
         return token
 
     def on_close(self, now: float) -> None:
@@ -669,9 +690,10 @@ class TransactionManager:
     # == AddOffsetsToTxn + TxnOffsetCommit ===============================================
 
     def _add_offsets(self, op: _Op, offsets: dict[tuple[str, int], tuple[int, str | None]],
-                     group_id: str, now: float) -> None:
+                     group: ConsumerGroupMetadata, now: float) -> None:
         identity = self._identity()
         pid, epoch = identity.producer_id, identity.epoch
+        group_id = group.group_id
 
         def build(version: int) -> Any:
             return protocol.AddOffsetsToTxnRequest(
@@ -685,15 +707,16 @@ class TransactionManager:
                 return
             self._offsets_added = True
             op.attempts = 0
-            self._commit_offsets(op, dict(offsets), group_id, now)
+            self._commit_offsets(op, dict(offsets), group, now)
 
-        step = lambda t: self._add_offsets(op, offsets, group_id, t)  # noqa: E731
+        step = lambda t: self._add_offsets(op, offsets, group, t)  # noqa: E731
         self._request(op, TXN_KEY, self.txn_id, ADD_OFFSETS_TO_TXN, build, handle, step, now)
 
     def _commit_offsets(self, op: _Op, offsets: dict[tuple[str, int], tuple[int, str | None]],
-                        group_id: str, now: float) -> None:
+                        group: ConsumerGroupMetadata, now: float) -> None:
         identity = self._identity()
         pid, epoch = identity.producer_id, identity.epoch
+        group_id = group.group_id
         topics: dict[str, list[TxnOffsetCommitRequestPartition]] = {}
         for (topic, partition), (offset, metadata) in sorted(offsets.items()):
             topics.setdefault(topic, []).append(TxnOffsetCommitRequestPartition(
@@ -701,11 +724,22 @@ class TransactionManager:
                 committed_leader_epoch=-1, committed_metadata=metadata))
 
         def build(version: int) -> Any:
-            return protocol.TxnOffsetCommitRequest(
+            request = protocol.TxnOffsetCommitRequest(
                 transactional_id=self.txn_id, group_id=group_id, producer_id=pid,
                 producer_epoch=epoch,
                 topics=[TxnOffsetCommitRequestTopic(name=t, partitions=p)
                         for t, p in topics.items()])
+            if version >= TXN_OFFSET_COMMIT_MEMBER_VERSION:
+                request.generation_id = group.generation_id
+                request.member_id = group.member_id
+                request.group_instance_id = group.group_instance_id
+            elif group.identifies_member:
+                raise UnsupportedVersionError(
+                    f"TxnOffsetCommit for {group.describe()}: the group coordinator supports "
+                    f"TxnOffsetCommit only up to version {version}, and the member fields need "
+                    f"version {TXN_OFFSET_COMMIT_MEMBER_VERSION} (Kafka 2.5 or newer); pass the "
+                    f"group id alone to commit without fencing")
+            return request
 
         def handle(resp: Any, now: float) -> None:
             left: dict[tuple[str, int], tuple[int, str | None]] = {}
@@ -717,22 +751,32 @@ class TransactionManager:
                     if code == 0:
                         continue
                     if code in REFIND or code in RETRY:
-                        refind |= code in REFIND
+                        # Like the Java client: a timed-out commit looks for the coordinator
+                        # again.
+                        refind |= code in REFIND or code == REQUEST_TIMED_OUT
                         if key in offsets:
                             left[key] = offsets[key]
                         continue
-                    error = error_for_code(code)(f"TxnOffsetCommit {key[0]}[{key[1]}]")
+                    if code in MEMBER_FENCED:
+                        error = error_for_code(code)(
+                            f"TxnOffsetCommit {key[0]}[{key[1]}] for {group.describe()}: the "
+                            f"group coordinator fenced this member (a rebalance moved on "
+                            f"without it); abort the transaction, and the consumer must rejoin "
+                            f"the group")
+                    else:
+                        error = error_for_code(code)(
+                            f"TxnOffsetCommit {key[0]}[{key[1]}] for {group.describe()}")
                     self._failed(op, error, fatal=code in FATAL)
                     return
             if left:
                 if refind:
                     self._forget(GROUP_KEY, group_id)
-                self._later(op, now, lambda t: self._commit_offsets(op, left, group_id, t))
+                self._later(op, now, lambda t: self._commit_offsets(op, left, group, t))
                 return
             self._finish(op, None)
             self._progress(now)
 
-        step = lambda t: self._commit_offsets(op, offsets, group_id, t)  # noqa: E731
+        step = lambda t: self._commit_offsets(op, offsets, group, t)  # noqa: E731
         self._request(op, GROUP_KEY, group_id, TXN_OFFSET_COMMIT, build, handle, step, now)
 
 

@@ -8,13 +8,29 @@ from typing import Any
 import pytest
 
 from kproto import protocol
-from kproto.errors import ClientTimeoutError, ProducerFencedError, TopicAuthorizationFailedError
+from kproto.errors import (
+    ClientTimeoutError,
+    ConfigurationError,
+    FencedInstanceIdError,
+    IllegalGenerationError,
+    ProducerFencedError,
+    TopicAuthorizationFailedError,
+    UnknownMemberIdError,
+    UnsupportedVersionError,
+)
+from kproto.group.metadata import ConsumerGroupMetadata
 from kproto.messages import ConsumerMessage
 from kproto.producer import TransactionAbortedError, TransactionStateError, TxnStatus
+from kproto.protocol.messages.txn_offset_commit_response import (
+    TxnOffsetCommitResponsePartition,
+    TxnOffsetCommitResponseTopic,
+)
 from kproto.records import decode_batches
+from tests.core.wire import all_api_versions
 from tests.producer.sim import (
     ADD_OFFSETS,
     ADD_PARTITIONS,
+    API_VERSIONS,
     END_TXN,
     FIND_COORDINATOR,
     INIT_PRODUCER_ID,
@@ -277,3 +293,160 @@ def test_close_aborts_an_open_transaction() -> None:
     token = sim.producer.close(sim.now)
     assert done(sim, token) == ("ok", None)
     assert isinstance(sim.failed()[unsent], TransactionAbortedError)
+
+
+# == group metadata in TxnOffsetCommit (KIP-447) ==========================================
+
+MEMBER = ConsumerGroupMetadata("grp", generation_id=7, member_id="m-7",
+                               group_instance_id="inst-1")
+
+
+class _Sim24(Sim):
+    """A coordinator of Kafka 2.4: TxnOffsetCommit up to version 2 (no member fields)."""
+
+    def _default(self, seen: Seen) -> Any:
+        if seen.api_key == API_VERSIONS:
+            return all_api_versions({TXN_OFFSET_COMMIT: (0, 2)})
+        return super()._default(seen)
+
+
+def test_txn_offset_commit_carries_the_member_from_version_3() -> None:
+    sim = Sim(**TXN)
+    ready(sim)
+    sim.producer.begin_transaction(sim.now)
+    msg = ConsumerMessage("in", 1, 41, None, b"v", (), 0, 0)
+    assert done(sim, sim.producer.add_message_to_txn(msg, MEMBER, "m", sim.now)) == ("ok", None)
+    assert done(sim, sim.producer.add_offsets_to_txn({("in", 0): 5}, "grp", sim.now))[0] == "ok"
+    first, second = sim.requests(TXN_OFFSET_COMMIT)
+    assert first.version >= 3 and second.version >= 3
+    req = first.request  # as decoded from the bytes the producer wrote
+    assert (req.group_id, req.generation_id, req.member_id, req.group_instance_id) == (
+        "grp", 7, "m-7", "inst-1")
+    assert [(p.partition_index, p.committed_offset, p.committed_metadata)
+            for t in req.topics for p in t.partitions] == [(1, 42, "m")]
+    plain = second.request  # a bare group id is generation -1, no member: Java's String form
+    assert (plain.generation_id, plain.member_id, plain.group_instance_id) == (-1, "", None)
+    assert [s.request.group_id for s in sim.requests(ADD_OFFSETS)] == ["grp", "grp"]
+    assert done(sim, sim.producer.commit_transaction(sim.now)) == ("ok", None)
+
+
+def test_a_version_2_coordinator_takes_a_bare_group_id() -> None:
+    sim = _Sim24(**TXN)
+    ready(sim)
+    sim.producer.begin_transaction(sim.now)
+    token = sim.producer.add_offsets_to_txn({("in", 0): 5}, ConsumerGroupMetadata("grp"),
+                                            sim.now)
+    assert done(sim, token) == ("ok", None)
+    [commit] = sim.requests(TXN_OFFSET_COMMIT)
+    assert commit.version == 2 and commit.request.group_id == "grp"
+    assert sim.committed_offsets == {("grp", "in", 0): 5}
+
+
+def test_member_fields_are_never_dropped_for_a_version_2_coordinator() -> None:
+    # Sending them as version 2 would lose the fencing; like the Java client, refuse (fatal).
+    sim = _Sim24(**TXN)
+    ready(sim)
+    sim.producer.begin_transaction(sim.now)
+    result = done(sim, sim.producer.add_offsets_to_txn({("in", 0): 5}, MEMBER, sim.now))
+    assert result[0] == "error" and isinstance(result[1], UnsupportedVersionError)
+    text = str(result[1])
+    assert "generation 7" in text and "'m-7'" in text and "up to version 2" in text
+    assert "version 3" in text
+    assert sim.requests(TXN_OFFSET_COMMIT) == []
+    assert sim.committed_offsets == {}
+    assert sim.producer.txn_status() == S.IN_ERROR | S.FATAL_ERROR
+
+
+def _txn_commit_error(code: int) -> Any:
+    def answer(seen: Seen) -> Any:
+        return protocol.TxnOffsetCommitResponse(topics=[TxnOffsetCommitResponseTopic(
+            name=t.name, partitions=[TxnOffsetCommitResponsePartition(
+                partition_index=p.partition_index, error_code=code) for p in t.partitions])
+            for t in seen.request.topics])
+    return answer
+
+
+@pytest.mark.parametrize(("code", "cls"), [(22, IllegalGenerationError),
+                                           (25, UnknownMemberIdError),
+                                           (82, FencedInstanceIdError)])
+def test_a_fenced_member_commit_is_an_abortable_error(code: int, cls: type) -> None:
+    sim = Sim(**TXN)
+    ready(sim)
+    sim.producer.begin_transaction(sim.now)
+    record = sim.send(b"out", partition=0)
+    sim.script[TXN_OFFSET_COMMIT] = deque([_txn_commit_error(code)])
+    result = done(sim, sim.producer.add_offsets_to_txn({("in", 3): 10}, MEMBER, sim.now))
+    assert result[0] == "error" and isinstance(result[1], cls)
+    text = str(result[1])
+    assert "in[3]" in text and "generation 7" in text and "'m-7'" in text
+    assert "'inst-1'" in text and "fenced" in text and "rejoin" in text
+    assert len(sim.requests(TXN_OFFSET_COMMIT)) == 1, "not retried"
+    assert sim.producer.txn_status() == S.IN_ERROR | S.ABORTABLE_ERROR
+    with pytest.raises(TransactionStateError, match="abort"):
+        sim.producer.commit_transaction(sim.now)
+    assert done(sim, sim.producer.abort_transaction(sim.now)) == ("ok", None)
+    assert sim.ended == [("tx-1", False)]
+    assert sim.committed_offsets == {}
+    assert sim.producer.txn_status() == S.READY
+    assert len(sim.requests(INIT_PRODUCER_ID)) == 1, "the epoch stays (as in the Java client)"
+    assert record in sim.delivered() or record in sim.failed()
+    # The producer goes on: the next transaction commits with the member's new generation.
+    sim.producer.begin_transaction(sim.now)
+    rejoined = ConsumerGroupMetadata("grp", 8, "m-7", "inst-1")
+    assert done(sim, sim.producer.add_offsets_to_txn({("in", 3): 10}, rejoined, sim.now)) == (
+        "ok", None)
+    assert sim.requests(TXN_OFFSET_COMMIT)[-1].request.generation_id == 8
+    assert done(sim, sim.producer.commit_transaction(sim.now)) == ("ok", None)
+    assert sim.committed_offsets == {("grp", "in", 3): 10}
+
+
+def test_a_timed_out_txn_offset_commit_looks_for_the_group_coordinator_again() -> None:
+    sim = Sim(brokers=(1, 2), **TXN)
+    ready(sim)
+    sim.producer.begin_transaction(sim.now)
+    sim.script[TXN_OFFSET_COMMIT] = deque([_txn_commit_error(7)])
+    group_finds = lambda: [s for s in sim.requests(FIND_COORDINATOR)  # noqa: E731
+                           if s.request.key_type == 0]
+    token = sim.producer.add_offsets_to_txn({("in", 0): 5}, MEMBER, sim.now)
+    sim.run_until(lambda: len(sim.requests(TXN_OFFSET_COMMIT)) == 1)
+    sim.coordinator = 2
+    assert done(sim, token) == ("ok", None)
+    assert len(group_finds()) == 2
+    assert [s.node for s in sim.requests(TXN_OFFSET_COMMIT)] == [1, 2]
+    assert sim.committed_offsets == {("grp", "in", 0): 5}
+
+
+def test_group_must_be_an_id_or_group_metadata() -> None:
+    sim = Sim(**TXN)
+    ready(sim)
+    sim.producer.begin_transaction(sim.now)
+    with pytest.raises(ConfigurationError, match="ConsumerGroupMetadata, got int 5"):
+        sim.producer.add_offsets_to_txn({("in", 0): 5}, 5, sim.now)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="group_id must be a non-empty str, got ''"):
+        sim.producer.add_offsets_to_txn({("in", 0): 5}, "", sim.now)
+    assert sim.requests(ADD_OFFSETS) == []
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"group_id": "g", "generation_id": -2}, "generation_id must be an int >= -1, got -2"),
+    ({"group_id": "g", "generation_id": True}, "generation_id must be an int >= -1, got True"),
+    ({"group_id": "g", "member_id": None}, "member_id must be a str, got None"),
+    ({"group_id": "g", "group_instance_id": ""}, "group_instance_id must be None or a non-empty"),
+    ({"group_id": None}, "group_id must be a non-empty str, got None"),
+])
+def test_consumer_group_metadata_rejects_bad_values(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        ConsumerGroupMetadata(**kwargs)
+
+
+def test_consumer_group_metadata_is_a_frozen_value_exported_from_kproto() -> None:
+    import dataclasses
+
+    import kproto
+    assert kproto.ConsumerGroupMetadata is ConsumerGroupMetadata
+    meta = ConsumerGroupMetadata("g")
+    assert (meta.generation_id, meta.member_id, meta.group_instance_id) == (-1, "", None)
+    assert meta == ConsumerGroupMetadata("g", -1, "", None) and not meta.identifies_member
+    assert MEMBER.identifies_member
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        meta.generation_id = 3  # type: ignore[misc]
