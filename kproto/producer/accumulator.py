@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 
 from kproto.messages import ProducerMessage
-from kproto.records import BatchBuilder, Compression
+from kproto.records import BatchBuilder, Compression, set_producer_state
 
 __all__ = ["Accumulator", "PartitionState", "ProducerBatch", "record_size"]
 
@@ -46,11 +46,13 @@ class ProducerBatch:
 
     __slots__ = ("attempts", "base_seq", "builder", "closed", "created", "data", "deadline",
                  "epoch", "gens", "ident", "in_flight", "last_error", "mem", "messages",
-                 "partition", "pid", "retry_at", "settled", "tokens", "topic")
+                 "order", "partition", "pid", "retry_at", "settled", "tokens", "topic")
 
     def __init__(self, ident: int, topic: str, partition: int, builder: BatchBuilder,
                  now: float, deadline: float) -> None:
         self.ident = ident
+        self.order: tuple[int, ...] = (ident,)
+        """Send order in the partition's queue; the parts of a split batch extend it."""
         self.topic = topic
         self.partition = partition
         self.builder: BatchBuilder | None = builder
@@ -108,7 +110,7 @@ class PartitionState:
         queue = self.queue
         index = 0
         for index, other in enumerate(queue):  # noqa: B007 - the index is the result
-            if other.ident > batch.ident:
+            if other.order > batch.order:
                 break
         else:
             index = len(queue)
@@ -199,6 +201,50 @@ class Accumulator:
             batch.closed = True
             closed = True
         return size - before, opened, closed
+
+    def split(self, batch: ProducerBatch, transactional: bool) -> list[ProducerBatch]:
+        """The records of a sent batch the broker found too large, as two batches that take
+        its place: same deadline and attempts, and, when it had a sequence, the same
+        producer id and epoch with consecutive sequences from its base sequence (the broker
+        wrote none of them). Halving always makes progress, down to single records."""
+        assert batch.data is not None and batch.record_count > 1
+        msgs, tokens = batch.messages, batch.tokens
+        gens = [gen for gen, n in batch.gens.items() for _ in range(n)]
+        half = len(tokens) // 2
+        parts: list[ProducerBatch] = []
+        seq = batch.base_seq
+        mem_left = batch.mem
+        for i, (lo, hi) in enumerate(((0, half), (half, len(tokens)))):
+            builder = BatchBuilder(
+                compression=self.compression, level=self.level,
+                producer_id=batch.pid if transactional else -1,
+                producer_epoch=batch.epoch if transactional else -1,
+                transactional=transactional, max_bytes=1 << 62)
+            part = ProducerBatch(batch.ident, batch.topic, batch.partition, builder,
+                                 batch.created, batch.deadline)
+            part.order = (*batch.order, i)
+            for msg, token, gen in zip(msgs[lo:hi], tokens[lo:hi], gens[lo:hi], strict=True):
+                builder.append(msg.timestamp if msg.timestamp is not None else 0, msg.key,
+                               msg.value, msg.headers)
+                part.messages.append(msg)
+                part.tokens.append(token)
+                part.gens[gen] = part.gens.get(gen, 0) + 1
+            mem = sum(record_size(m.key, m.value, m.headers) for m in part.messages) \
+                if i == 0 else mem_left
+            part.mem = min(mem, mem_left)
+            mem_left -= part.mem
+            data = part.build()
+            if seq >= 0:
+                part.pid, part.epoch, part.base_seq = batch.pid, batch.epoch, seq
+                part.data = set_producer_state(data, batch.pid, batch.epoch, seq)
+                seq = (seq + part.record_count) & SEQ_MASK
+            part.attempts = batch.attempts
+            part.retry_at = batch.retry_at
+            part.last_error = batch.last_error
+            parts.append(part)
+        batch.mem = 0
+        batch.settled = True  # its records live on in the parts
+        return parts
 
     def release(self, batch: ProducerBatch) -> None:
         self.memory -= batch.mem

@@ -31,9 +31,11 @@ from kproto.errors import (
     ClientTimeoutError,
     ClosedError,
     KprotoError,
+    MessageTooLargeError,
     NetworkError,
     error_for_code,
 )
+from kproto.protocol.messages.describe_configs_request import DescribeConfigsResource
 from kproto.protocol.messages.produce_request import PartitionProduceData, TopicProduceData
 from kproto.records import set_producer_state
 
@@ -48,11 +50,16 @@ __all__ = ["Sender"]
 log = logging.getLogger("kproto.producer")
 
 PRODUCE = 0
+DESCRIBE_CONFIGS = 32
+TOPIC_RESOURCE = 2
+MESSAGE_TOO_LARGE = 10
 OUT_OF_ORDER_SEQUENCE_NUMBER = 45
 DUPLICATE_SEQUENCE_NUMBER = 46
 INVALID_PRODUCER_EPOCH = 47
 UNKNOWN_PRODUCER_ID = 59
 PRODUCER_FENCED = 90
+SEQUENCE_ERRORS = frozenset({
+    OUT_OF_ORDER_SEQUENCE_NUMBER, UNKNOWN_PRODUCER_ID, INVALID_PRODUCER_EPOCH})
 METADATA_ERRORS = frozenset({
     3,   # UNKNOWN_TOPIC_OR_PARTITION
     5,   # LEADER_NOT_AVAILABLE
@@ -83,6 +90,8 @@ class Sender:
         self._again = False
         self._rotation = 0
         self._metadata_asked = -INF
+        self._sent_to: dict[tuple[str, int], int] = {}
+        """The broker each partition's latest batch went to."""
         cfg = self.config
         self._partition_cap = cfg.max_in_flight_per_partition if cfg.idempotent else 1
         self._request_timeout = max(cfg.request_timeout, cfg.produce_timeout + 5.0)
@@ -142,6 +151,11 @@ class Sender:
                 return when
         if st.in_flight >= self._partition_cap:
             return INF  # a response will pump
+        if st.in_flight and st.last_acked < 0 and self.owner.identity is not None:
+            # Until the broker acknowledged a batch of this producer id and epoch, it may
+            # take any first sequence (Kafka before 4.5): a later batch overtaking a failed
+            # first one would be written, and the first one could never follow.
+            return INF
         if head.attempts and st.in_flight:
             return INF  # a retry travels alone, after everything before it settled
         return 0.0
@@ -175,6 +189,11 @@ class Sender:
                 continue
             if queue[0].deadline < wake:
                 wake = queue[0].deadline
+            head = queue[0]
+            if head.attempts and head.retry_at > now:
+                current = cluster.leader(st.topic, st.partition)
+                if 0 <= current != self._sent_to.get((st.topic, st.partition), current):
+                    head.retry_at = now  # a new leader: waiting out the backoff helps nothing
             due = self._due(st, now, force)
             if due:
                 if due < wake:
@@ -197,6 +216,9 @@ class Sender:
         owner.report_queue_sizes()
         for leader, states in by_leader.items():
             self._drain(leader, states, now, force)
+        if identity is not None and identity.bump_requested and not blocked \
+                and self.inflight_requests == 0:
+            self._again = True  # a batch expired above: bump now, not at the next send
         if wake != self._timer_when:
             self._arm(wake)
 
@@ -229,6 +251,7 @@ class Sender:
                 if batches and size + len(data) > limit:
                     continue
                 st.queue.popleft()
+                self._sent_to[(st.topic, st.partition)] = leader
                 self._stamp(st, head)
                 head.in_flight = True
                 self.in_flight_batches.add(head)
@@ -335,22 +358,20 @@ class Sender:
         code = getattr(err, "code", None)
         identity = owner.identity
         txn = owner.txn
-        if identity is not None and code in (OUT_OF_ORDER_SEQUENCE_NUMBER, UNKNOWN_PRODUCER_ID):
-            stale = batch.epoch != identity.epoch or batch.pid != identity.producer_id
-            next_one = code == UNKNOWN_PRODUCER_ID or st.is_next_sequence(batch.base_seq)
-            if not stale and next_one:
-                if txn is not None:
-                    owner.fail(batch, err)
-                    txn.abortable_error(err, bump=True)
-                    return
-                identity.request_bump()
-            self._retry(st, batch, err, now)
+        if code == MESSAGE_TOO_LARGE:
+            if batch.record_count > 1:
+                self._split(st, batch, now)
+            else:
+                self._too_large(batch, err, now)
             return
-        if txn is not None and code in (INVALID_PRODUCER_EPOCH, PRODUCER_FENCED):
+        if identity is not None and code in SEQUENCE_ERRORS:
+            if self._sequence_error(st, batch, err, code, now):
+                return
+        elif txn is not None and code == PRODUCER_FENCED:
             owner.fail(batch, err)
             txn.fatal_error(err)
             return
-        if is_retriable(err) and batch.attempts <= self.config.retries and (
+        elif is_retriable(err) and batch.attempts <= self.config.retries and (
                 txn is None or not txn.in_error):
             self._retry(st, batch, err, now)
             if code in METADATA_ERRORS:
@@ -361,6 +382,91 @@ class Sender:
         owner.fail(batch, err)
         if batch.base_seq >= 0:
             owner.sequence_gap(batch)
+
+    def _sequence_error(self, st: PartitionState, batch: ProducerBatch, err: BaseException,
+                        code: int, now: float) -> bool:
+        """OUT_OF_ORDER_SEQUENCE_NUMBER, UNKNOWN_PRODUCER_ID or INVALID_PRODUCER_EPOCH for an
+        idempotent batch; False when the batch fails like any non-retriable one."""
+        owner = self.owner
+        identity = owner.identity
+        assert identity is not None
+        txn = owner.txn
+        if batch.pid != identity.producer_id or batch.epoch != identity.epoch:
+            # Sent under an id or epoch that has moved on: it goes again under the new one.
+            self._retry(st, batch, err, now)
+            return True
+        if code == OUT_OF_ORDER_SEQUENCE_NUMBER and self._earlier_unsettled(st, batch):
+            # An earlier batch is still queued or on the wire: it fills the gap (or fails
+            # itself, which bumps the epoch).
+            if batch.attempts > self.config.retries:
+                return False
+            self._retry(st, batch, err, now)
+            return True
+        # Nothing can fill the gap: the broker lost the producer's state, or accepted a
+        # later batch first. The sequences must start again under a new epoch.
+        if txn is not None:
+            owner.fail(batch, err)
+            txn.abortable_error(err, bump=True)
+            return True
+        identity.request_bump()
+        if code == INVALID_PRODUCER_EPOCH:
+            return False  # as the Java client: the batch fails, the epoch moves on
+        self._retry(st, batch, err, now)
+        return True
+
+    def _earlier_unsettled(self, st: PartitionState, batch: ProducerBatch) -> bool:
+        """Whether a batch with a lower sequence under the same producer id and epoch is
+        queued or in flight for the batch's partition."""
+        def earlier(other: ProducerBatch) -> bool:
+            return (other is not batch and other.base_seq >= 0 and other.pid == batch.pid
+                    and other.epoch == batch.epoch
+                    and 0 < (batch.base_seq - other.base_seq) & SEQ_MASK < 1 << 30)
+
+        if any(earlier(other) for other in st.queue):
+            return True
+        return any(other.topic == batch.topic and other.partition == batch.partition
+                   and earlier(other) for other in self.in_flight_batches)
+
+    def _too_large(self, batch: ProducerBatch, err: BaseException, now: float) -> None:
+        """A single record the broker refused: it fails, with its size and the topic's
+        max.message.bytes, asked for with DescribeConfigs (the broker's error names none)."""
+        topic = batch.topic
+
+        def build(version: int) -> Any:
+            return protocol.DescribeConfigsRequest(resources=[DescribeConfigsResource(
+                resource_type=TOPIC_RESOURCE, resource_name=topic,
+                configuration_keys=["max.message.bytes"])])
+
+        def done(resp: Any, error: BaseException | None) -> None:
+            limit = None
+            if error is None:
+                for result in resp.results:
+                    for entry in result.configs if not result.error_code else ():
+                        if entry.name == "max.message.bytes" and entry.value:
+                            limit = int(entry.value)
+            owner = self.owner
+            self.in_flight_batches.discard(batch)
+            if owner.is_settled(batch):
+                return
+            owner.fail(batch, _too_large(batch, err, limit))
+            if batch.base_seq >= 0:
+                owner.sequence_gap(batch)
+            self.pump(self.client.now)
+
+        # Counted as on the wire meanwhile: close(drop=True) settles it, and later batches of
+        # the partition know an earlier one is unsettled.
+        self.in_flight_batches.add(batch)
+        self.client.send_any(DESCRIBE_CONFIGS, build, done, now,
+                             timeout=self.config.request_timeout)
+
+    def _split(self, st: PartitionState, batch: ProducerBatch, now: float) -> None:
+        """MESSAGE_TOO_LARGE for a batch of several records: its halves take its place, with
+        its sequences, and go again at once (the error is not retriable, so no backoff)."""
+        parts = self.owner.acc.split(batch, self.owner.txn is not None)
+        log.info("%r was too large for broker; sending it again as %d and %d record(s)",
+                 batch, parts[0].record_count, parts[1].record_count)
+        for part in parts:
+            st.requeue(part)
 
     def _retry(self, st: PartitionState, batch: ProducerBatch, err: BaseException,
                now: float) -> None:
@@ -385,6 +491,21 @@ def _broker_error(code: int, part: Any, leader: int) -> KprotoError:
         detail = (f"{detail or ''} (record {first.batch_index}: "
                   f"{first.batch_index_error_message})").strip()
     return cls(f"broker {leader}: {detail}" if detail else f"broker {leader}")
+
+
+def _too_large(batch: ProducerBatch, err: BaseException,
+               limit: int | None) -> MessageTooLargeError:
+    """A single record the broker refused: say how large it was and what limits it."""
+    [msg] = batch.messages
+    size = len(batch.data) if batch.data is not None else -1
+    payload = (len(msg.key) if msg.key else 0) + (len(msg.value) if msg.value else 0)
+    known = f"{limit} bytes" if limit is not None else "not readable with DescribeConfigs"
+    out = MessageTooLargeError(
+        f"a record for {batch.topic}[{batch.partition}] with {payload} bytes of key and "
+        f"value is {size} bytes as a record batch, larger than the topic's "
+        f"max.message.bytes ({known}); {err}")
+    out.__cause__ = err
+    return out
 
 
 def _timed_out(batch: ProducerBatch, limit: float, last: BaseException) -> ClientTimeoutError:

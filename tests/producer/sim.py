@@ -1,8 +1,16 @@
 """A scripted cluster for pure producer tests: the client core, a producer core and brokers
 that answer by rules, all driven by hand with ``now``.
 
-Brokers keep a log per partition and the producer state (id, epoch, last sequence) the way
-a Kafka broker checks it, so sequences, duplicates and epoch bumps are checked for real.
+Brokers keep a log per partition and the producer state (id, epoch, last sequence, the
+last five batches) the way a Kafka 4.4 broker checks it (ProducerAppendInfo.checkSequence):
+a producer the partition has no state for may start at any sequence, a new epoch must start
+at 0, an older epoch is INVALID_PRODUCER_EPOCH, a batch whose first and last sequence match
+one of the last five is a duplicate (answered with its original offset, no error), any other
+sequence that does not follow the last one is OUT_OF_ORDER_SEQUENCE_NUMBER. ``Sim(kafka_45=
+True)`` applies the 4.5 rule instead (KAFKA-15591): a partition that never held a record
+accepts only sequence 0 from an unknown producer. InitProducerId without a transactional id
+always hands out a new producer id at epoch 0, also when asked to bump one (as Kafka's
+TransactionCoordinator does).
 A test can hold requests of an API to answer them itself, script the next answers, inject
 produce error codes per partition, or take a broker down.
 """
@@ -26,6 +34,10 @@ from kproto.protocol.messages.add_partitions_to_txn_response import (
     AddPartitionsToTxnPartitionResult,
     AddPartitionsToTxnTopicResult,
 )
+from kproto.protocol.messages.describe_configs_response import (
+    DescribeConfigsResourceResult,
+    DescribeConfigsResult,
+)
 from kproto.protocol.messages.find_coordinator_response import Coordinator
 from kproto.protocol.messages.produce_response import (
     PartitionProduceResponse,
@@ -40,6 +52,7 @@ from tests.core.wire import all_api_versions, frames
 
 PRODUCE, METADATA, API_VERSIONS, FIND_COORDINATOR = 0, 3, 18, 10
 INIT_PRODUCER_ID, ADD_PARTITIONS, ADD_OFFSETS, END_TXN, TXN_OFFSET_COMMIT = 22, 24, 25, 26, 28
+DESCRIBE_CONFIGS = 32
 READY, HELD, BLOCKED = "ready", "held", "blocked"
 
 
@@ -63,8 +76,10 @@ class Seen:
 class PartitionLog:
     batches: list[RecordBatch] = field(default_factory=list)
     next_offset: int = 0
-    # producer id -> (epoch, last sequence, [(base sequence, base offset)] of its last 5 batches)
-    producers: dict[int, tuple[int, int, list[tuple[int, int]]]] = field(default_factory=dict)
+    # producer id -> (epoch, last sequence, [(first, last sequence, base offset)] of its last
+    # 5 batches)
+    producers: dict[int, tuple[int, int, list[tuple[int, int, int]]]] = field(
+        default_factory=dict)
 
     def records(self) -> list[Any]:
         return [r for b in self.batches for r in b.records]
@@ -75,6 +90,7 @@ class Sim:
 
     def __init__(self, topics: dict[str, list[int]] | None = None, brokers: tuple[int, ...] = (1,),
                  seed: int = 1, **options: Any) -> None:
+        self.kafka_45 = bool(options.pop("kafka_45", False))
         self.addresses = {n: (f"b{n}", 9090 + n) for n in brokers}
         bootstrap = ",".join(f"{h}:{p}" for h, p in self.addresses.values())
         options.setdefault("linger", 0.0)
@@ -99,6 +115,8 @@ class Sim:
         self.ended: list[tuple[str, bool]] = []
         self.committed_offsets: dict[tuple[str, str, int], int] = {}
         self.outbox: dict[int, deque[list[Any]]] = {}
+        self.max_message_bytes: dict[str, int] = {}
+        """Per topic: a batch larger than this is MESSAGE_TOO_LARGE (max.message.bytes)."""
 
     # -- driving ---------------------------------------------------------------------------
 
@@ -328,6 +346,13 @@ class Sim:
                 name=t.name, partitions=[TxnOffsetCommitResponsePartition(
                     partition_index=p.partition_index, error_code=0) for p in t.partitions])
                 for t in req.topics])
+        if key == DESCRIBE_CONFIGS:
+            return protocol.DescribeConfigsResponse(results=[DescribeConfigsResult(
+                resource_type=r.resource_type, resource_name=r.resource_name,
+                configs=[DescribeConfigsResourceResult(
+                    name="max.message.bytes",
+                    value=str(self.max_message_bytes.get(r.resource_name, 1048588)))])
+                for r in req.resources])
         if key == END_TXN:
             self.ended.append((req.transactional_id, req.committed))
             self.txn_partitions.pop(req.transactional_id, None)
@@ -355,10 +380,7 @@ class Sim:
     def init_producer_id(self, req: Any) -> Any:
         txn = req.transactional_id
         if txn is None:
-            if req.producer_id >= 0:
-                return protocol.InitProducerIdResponse(
-                    error_code=0, producer_id=req.producer_id,
-                    producer_epoch=req.producer_epoch + 1)
+            # Kafka answers every idempotent request, a bump included, with a new id.
             self.next_pid += 1
             return protocol.InitProducerIdResponse(error_code=0, producer_id=self.next_pid,
                                                    producer_epoch=0)
@@ -389,6 +411,11 @@ class Sim:
                     parts.append(PartitionProduceResponse(index=pd.index, error_code=6,
                                                           base_offset=-1))
                     continue
+                limit = self.max_message_bytes.get(topic.name)
+                if limit is not None and len(pd.records) > limit:
+                    parts.append(PartitionProduceResponse(index=pd.index, error_code=10,
+                                                          base_offset=-1, log_start_offset=0))
+                    continue
                 code, base = self.append(tp, pd.records)
                 parts.append(PartitionProduceResponse(index=pd.index, error_code=code,
                                                       base_offset=base, log_append_time_ms=-1,
@@ -399,37 +426,40 @@ class Sim:
         return protocol.ProduceResponse(responses=out)
 
     def append(self, tp: tuple[str, int], data: bytes) -> tuple[int, int]:
-        """Apply one batch the way a broker checks producer state; (error code, offset).
+        """Apply one batch the way a Kafka broker checks producer state; (error code, offset).
 
-        Like Kafka, the broker remembers the last five batches of each producer, so a
-        retry of any of them is answered as a duplicate with its original offset.
+        The duplicate check comes first and needs the same epoch and the exact first and
+        last sequence of one of the producer's last five batches; a duplicate is answered
+        with the original offset and no error.
         """
         log = self.log(*tp)
         [batch] = decode_batches(data).batches
         pid = batch.producer_id
+        first = batch.base_sequence
+        last = (first + batch.record_count - 1) & 0x7FFFFFFF
         if pid >= 0:
             state = log.producers.get(pid)
             if state is not None:
                 epoch, last_seq, recent = state
+                if batch.producer_epoch == epoch:
+                    for r_first, r_last, r_offset in recent:
+                        if (r_first, r_last) == (first, last):
+                            return 0, r_offset
                 if batch.producer_epoch < epoch:
                     return 47, -1
-                if batch.producer_epoch == epoch:
-                    for base_seq, base_offset in recent:
-                        if batch.base_sequence == base_seq:
-                            return 46, base_offset
-                    if batch.base_sequence != last_seq + 1:
+                if batch.producer_epoch > epoch:
+                    if first != 0:
                         return 45, -1
-                elif batch.base_sequence != 0:
+                elif not (first == last_seq + 1 or (first == 0 and last_seq == 0x7FFFFFFF)):
                     return 45, -1
-            elif batch.base_sequence != 0:
-                return 45, -1  # no state for this producer: only sequence 0 may start
+            elif self.kafka_45 and not log.batches and first != 0:
+                return 45, -1  # KAFKA-15591: a never-written partition starts at 0
         base = log.next_offset
         log.batches.append(batch)
         log.next_offset += batch.record_count
         if pid >= 0:
             state = log.producers.get(pid)
             recent = list(state[2]) if state and state[0] == batch.producer_epoch else []
-            recent = ([*recent, (batch.base_sequence, base)])[-5:]
-            log.producers[pid] = (batch.producer_epoch,
-                                  batch.base_sequence + batch.record_count - 1, recent)
+            recent = ([*recent, (first, last, base)])[-5:]
+            log.producers[pid] = (batch.producer_epoch, last, recent)
         return 0, base

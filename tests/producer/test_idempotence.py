@@ -39,20 +39,27 @@ def test_producer_id_first_then_sequences_per_partition() -> None:
     assert sim.requests(PRODUCE)[0].request.acks == -1
 
 
+def acked_once(sim: Sim, partition: int = 0) -> None:
+    """One record acknowledged on the partition, so later batches may travel together."""
+    token = sim.send(b"first", partition=partition)
+    sim.run_until(lambda: token in sim.delivered())
+
+
 def test_up_to_five_batches_in_flight_per_partition() -> None:
     sim = Sim(batch_max_messages=1, max_in_flight_per_connection=10)
     warm(sim)
+    acked_once(sim)
     sim.hold_apis.add(PRODUCE)
     for i in range(8):
         sim.send(b"%d" % i, partition=0)
     sim.producer.flush(sim.now)
     sim.step()
-    assert len(sim.requests(PRODUCE)) == 5  # the sixth waits for an answer
+    assert len(sim.requests(PRODUCE)) == 1 + 5  # the sixth waits for an answer
     sim.hold_apis.clear()
     sim.release(PRODUCE)
-    sim.run_until(lambda: len(sim.delivered()) == 8)
-    assert sim.values() == [b"%d" % i for i in range(8)]
-    assert [s[2] for s in stamps(sim)] == list(range(8))
+    sim.run_until(lambda: len(sim.delivered()) == 9)
+    assert sim.values() == [b"first"] + [b"%d" % i for i in range(8)]
+    assert [s[2] for s in stamps(sim)] == list(range(9))
 
 
 def test_a_retry_keeps_its_sequence_and_epoch() -> None:
@@ -116,26 +123,27 @@ def test_out_of_order_on_the_next_sequence_bumps_the_epoch() -> None:
     inits = [s.request for s in sim.requests(INIT_PRODUCER_ID)]
     assert len(inits) == 2
     assert (inits[1].producer_id, inits[1].producer_epoch) == (1001, 0)  # KIP-360: current ones
-    after = [s for s in stamps(sim) if s[1] == 1]
-    assert [s[2] for s in after] == [0, 1]  # sequences restart at 0 under the new epoch
+    after = [s for s in stamps(sim) if s[0] == 1002]  # Kafka answers with a new id
+    assert [s[1:3] for s in after] == [(0, 0), (0, 1)]  # sequences restart at 0
     assert sim.values() == [b"a", b"b", b"c"]
 
 
 def test_out_of_order_behind_an_unacked_batch_is_a_plain_retry() -> None:
     sim = Sim(batch_max_messages=1)
     warm(sim)
+    acked_once(sim)
     sim.hold_apis.add(PRODUCE)
     tokens = [sim.send(b"%d" % i, partition=0) for i in range(3)]
-    assert len(sim.requests(PRODUCE)) == 3
+    assert len(sim.requests(PRODUCE)) == 1 + 3
     sim.hold_apis.clear()
     # The first batch is not written (leader moved); the others then arrive out of order.
     sim.produce_errors[("t", 0)] = deque([6])
     sim.release(PRODUCE)
     sim.run_until(lambda: all(t in sim.delivered() for t in tokens))
     assert len(sim.requests(INIT_PRODUCER_ID)) == 1  # no epoch bump
-    assert sim.values() == [b"0", b"1", b"2"]
+    assert sim.values() == [b"first", b"0", b"1", b"2"]
     # All three went twice, with the same sequences; the retries one at a time, in order.
-    assert [s[2] for s in stamps(sim)] == [0, 1, 2, 0, 1, 2]
+    assert [s[2] for s in stamps(sim)] == [0, 1, 2, 3, 1, 2, 3]
     assert {s[:2] for s in stamps(sim)} == {(1001, 0)}
 
 
@@ -146,7 +154,7 @@ def test_unknown_producer_id_bumps_the_epoch_and_the_batch_succeeds() -> None:
     token = sim.send(b"x", partition=0)
     sim.run_until(lambda: token in sim.delivered())
     assert len(sim.requests(INIT_PRODUCER_ID)) == 2
-    assert stamps(sim)[-1] == (1001, 1, 0, 1)
+    assert stamps(sim)[-1] == (1002, 0, 0, 1)
     assert sim.values() == [b"x"]
 
 
