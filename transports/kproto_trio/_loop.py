@@ -3,6 +3,10 @@
 Reads feed the engine as they arrive; writes go through a per-connection sender task
 woken when the engine has bytes for it (trio streams allow one sender at a time). The timer
 task sleeps until ``next_deadline()`` or until poked because the deadline moved.
+
+These tasks run in the Client's nursery but under shielded cancel scopes of their own: a
+cancelled scope around ``async with Client/ConsumerGroup/...`` cancels the user's code, and the
+objects' closes (shielded and bounded) still reach the broker; ``Loop.close`` ends the tasks.
 """
 
 from __future__ import annotations
@@ -67,7 +71,9 @@ class _Conn:
         self.stream: trio.abc.Stream | None = None
         self.outbuf = bytearray()
         self.wake = trio.Event()
-        self.cancel = trio.CancelScope()
+        # Shielded: a cancelled scope around the client must not cut the connection that
+        # the close (a final commit, a LeaveGroup) still needs; Loop.close cancels it.
+        self.cancel = trio.CancelScope(shield=True)
 
 
 def make_ssl_context(config: Config) -> ssl.SSLContext:
@@ -91,7 +97,7 @@ class Loop:
         self._handlers: list[Callable[[Event], bool]] = []
         self._timer_moved = trio.Event()
         self._armed: float | None = None
-        self._timer_scope = trio.CancelScope()
+        self._timer_scope = trio.CancelScope(shield=True)  # ended by close(), as connections
         self.closed = False
         nursery.start_soon(self._timer_task)
 

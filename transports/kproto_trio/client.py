@@ -62,5 +62,8 @@ class Client:
         return self
 
     async def __aexit__(self, *exc: Any) -> bool | None:
-        await self.close()
-        return await self._nursery_cm.__aexit__(*exc)  # type: ignore[no-any-return]
+        try:
+            await self.close()
+        finally:
+            exited = await self._nursery_cm.__aexit__(*exc)
+        return exited  # type: ignore[no-any-return]

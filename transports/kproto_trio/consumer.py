@@ -369,11 +369,14 @@ class Consumer:
 
     async def __aexit__(self, *exc: Any) -> bool | None:
         try:
-            await self.close()
+            try:
+                await self.close()
+            finally:
+                assert self._nursery is not None
+                self._nursery.cancel_scope.cancel()
+                # Raises Cancelled inside a cancelled scope: the client is closed regardless.
+                await self._nursery_cm.__aexit__(None, None, None)
         finally:
-            assert self._nursery is not None
-            self._nursery.cancel_scope.cancel()
-            await self._nursery_cm.__aexit__(None, None, None)
             if self._owns_client:
                 await self._client.__aexit__(None, None, None)
         return None
