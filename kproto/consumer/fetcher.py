@@ -417,19 +417,85 @@ class Fetcher:
         self._arm(st.retry_at)
         self.core.request_metadata_update(now)
 
-    def _out_of_range(self, st: PartitionState, now: float, detail: str) -> None:
+    def _range_detail(self, start: int, end: int) -> str:
+        """What is known of a partition's log bounds, for a message; unknown ones left out."""
+        end_name = "last stable offset" if self._read_committed else "high water mark"
+        known = [f"{name} {value}" for name, value in (("log start", start), (end_name, end))
+                 if value >= 0]
+        return f" ({', '.join(known)})" if known else ""
+
+    def _out_of_range(self, st: PartitionState, now: float, cause: str = "") -> None:
         policy = self.config.auto_offset_reset
         where = f"{st.topic}[{st.partition}]"
         if policy == "none":
-            self._stop(st, OffsetOutOfRangeError(
-                f"{where}: offset {st.position} is out of range{detail}"))
+            self._stop_out_of_range(st, now, cause)
             return
+        detail = cause + self._range_detail(st.log_start_offset, st.high_watermark)
         target = OFFSET_OLDEST if policy == "earliest" else OFFSET_NEWEST
         log.info("%s: offset %d is out of range%s; resetting to the %s offset", where,
                  st.position, detail, "oldest" if target == OFFSET_OLDEST else "newest")
         keep_start = st.start_offset
         self._move_to(st, target, -1)
         st.start_offset = keep_start
+
+    def _stop_out_of_range(self, st: PartitionState, now: float, cause: str) -> None:
+        """Stop ``st`` at an out-of-range position, with the log's true bounds in the error.
+
+        A Fetch that fails with OFFSET_OUT_OF_RANGE carries -1 for both bounds, so the
+        leader is asked for the oldest and newest offsets (two ListOffsets requests: one may
+        not name a partition twice) before the partition stops. The partition fetches
+        nothing meanwhile; a seek or unassign in between wins over the late report."""
+        position = st.position
+        st.phase = STOPPED
+        st.gen += 1
+        gen = st.gen
+        node = st.leader
+        found = {OFFSET_OLDEST: st.log_start_offset, OFFSET_NEWEST: st.high_watermark}
+        waiting = {OFFSET_OLDEST, OFFSET_NEWEST}
+        why: list[str] = []
+
+        def report() -> None:
+            detail = cause + self._range_detail(found[OFFSET_OLDEST], found[OFFSET_NEWEST])
+            if why:
+                detail += f" (log bounds not known: {why[0]})"
+            self._stop(st, OffsetOutOfRangeError(
+                f"{st.topic}[{st.partition}]: offset {position} is out of range{detail}"))
+
+        if node < 0 or self._closed:
+            why.append("no leader known")
+            report()
+            return
+
+        def ask(timestamp: int) -> None:
+            def build(version: int) -> Any:
+                chosen.append(version)
+                return list_offsets_request(
+                    [(st.topic, st.partition, st.leader_epoch, timestamp)],
+                    isolation_level=self._isolation,
+                    timeout_ms=int(self.config.request_timeout * 1000))
+
+            def done(resp: Any, err: BaseException | None) -> None:
+                waiting.discard(timestamp)
+                if err is not None:
+                    why.append(str(err))
+                else:
+                    for _, _, code, offset, _ in list_offsets_results(resp, chosen[-1]):
+                        if code:
+                            why.append(str(error_for_code(code)(
+                                f"ListOffsets from broker {node}")))
+                        elif offset >= 0:
+                            found[timestamp] = offset
+                if waiting or self._closed or self._parts.get(st.stream) is not st \
+                        or st.gen != gen:
+                    return
+                report()
+                self._schedule(self._time())
+
+            chosen: list[int] = []
+            self.core.send(node, LIST_OFFSETS, build, done, now)
+
+        ask(OFFSET_OLDEST)
+        ask(OFFSET_NEWEST)
 
     def _truncated(self, st: PartitionState, end_offset: int, epoch: int, now: float) -> None:
         where = f"{st.topic}[{st.partition}]"
@@ -690,8 +756,7 @@ class Fetcher:
             st.gen += 1
             return
         if code == OFFSET_OUT_OF_RANGE:
-            self._out_of_range(st, now, f" (log start {st.log_start_offset}, high water "
-                                        f"mark {st.high_watermark})")
+            self._out_of_range(st, now)
             return
         error = error_for_code(code)(f"Fetch {st.topic}[{st.partition}] from broker {node}")
         if code in _METADATA_ERRORS:
