@@ -11,7 +11,8 @@
 #
 # A partition moves between phases: RESET (find the position with ListOffsets), VALIDATE
 # (check the position against a new leader epoch, KIP-320), FETCH, and STOPPED (an error it
-# cannot get past). Orthogonal to the phase: whether its leader is known, whether it is
+# cannot get past; an out-of-range stop first asks the leader for the log's bounds, so the
+# error names them). Orthogonal to the phase: whether its leader is known, whether it is
 # paused, whether its unreleased bytes exceed the buffer bound. A response is applied only
 # if the partition's generation (bumped by every seek, reset and change of broker) and
 # position are what they were when the request was made, so a late answer never moves a
