@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from kproto.errors import ClosedError, IllegalGenerationError
+from kproto.errors import ClosedError, FencedInstanceIdError, IllegalGenerationError
 from kproto.group.metadata import ConsumerGroupMetadata
 from kproto.messages import ConsumerMessage, ProducerMessage
 from kproto.producer import TransactionStateError, TxnStatus
@@ -49,6 +49,8 @@ class Shared:
         self.stall: tuple[str, int, int] | None = None
         """(member, partition, offset): that member keeps this record instead of processing."""
         self.stashed: tuple[ConsumerMessage, ConsumerGroupMetadata] | None = None
+        self.metadata: dict[str, ConsumerGroupMetadata] = {}
+        """Each member's group metadata of its last commit."""
 
     def take_stall(self, name: str, message: ConsumerMessage) -> bool:
         with self.lock:
@@ -65,6 +67,7 @@ class Shared:
     def done(self, name: str, meta: ConsumerGroupMetadata, message: ConsumerMessage) -> None:
         with self.changed:
             self.processed.append((name, meta.generation_id, message.partition, message.offset))
+            self.metadata[name] = meta
             self.changed.notify_all()
 
     def wait(self, what: str, predicate: Any) -> None:
@@ -141,10 +144,10 @@ class Member:
     """A consumer group and its transactional producer, living in one event loop."""
 
     def __init__(self, mod: Any, transport: str, bootstrap: str, name: str, group: str,
-                 shared: Shared) -> None:
+                 shared: Shared, **options: Any) -> None:
         self.transport = transport
         self.shared = shared
-        self.group = mod.ConsumerGroup(bootstrap, group_id=group, **GROUP)
+        self.group = mod.ConsumerGroup(bootstrap, group_id=group, **GROUP, **options)
         self.producer = mod.SyncProducer(bootstrap, transactional_id=f"tx-{group}-{name}",
                                          transaction_timeout=30.0)
         if transport == "threads":
@@ -257,9 +260,9 @@ class Runner:
 
 @contextlib.contextmanager
 def running(transport: str, bootstrap: str, name: str, group: str, shared: Shared,
-            topic: str) -> Any:
+            topic: str, **options: Any) -> Any:
     with open_remote(transport, lambda mod: Member(mod, transport, bootstrap, name, group,
-                                                   shared)) as remote:
+                                                   shared, **options)) as remote:
         runner = Runner(remote, topic)
         try:
             yield remote, runner
@@ -344,3 +347,48 @@ def test_a_zombie_members_transactional_commit_is_rejected_after_a_rebalance(
     assert b"zombie" not in committed_output(boot, topic_out)
     everything = [r.value for r in read_partition(boot, topic_out, 0)]
     assert b"zombie" in everything, "the zombie's output was written, then aborted"
+
+
+@each
+@pytest.mark.parametrize("kafka", ["kafka_broker", "kafka_broker_39"])
+def test_a_static_member_replaced_by_its_successor_is_fenced_by_instance_id(
+        transport: str, kafka: str, request: pytest.FixtureRequest) -> None:
+    kafka_broker = request.getfixturevalue(kafka)
+    n = next(_names)
+    topic_in, topic_out = f"eos-static-in-{transport}-{n}", f"eos-static-out-{transport}-{n}"
+    group = f"eos-static-{transport}-{n}"
+    boot = kafka_broker.bootstrap
+    kafka_broker.create_topic(topic_in, partitions=1)
+    kafka_broker.create_topic(topic_out, partitions=1)
+    produce(boot, topic_in, 0, [b"in-0-%d" % i for i in range(3)])
+    shared = Shared(topic_out)
+
+    def processed() -> list[tuple[int, int]]:
+        return [(p, o) for _m, _g, p, o in shared.processed]
+
+    with running(transport, boot, "first", group, shared, topic_in,
+                 group_instance_id="box-1"):
+        shared.wait("the first run", lambda: processed() == [(0, 0), (0, 1), (0, 2)])
+    stale = shared.metadata["first"]
+    assert stale.group_instance_id == "box-1" and stale.member_id
+    # Closed without leaving (a static member); its successor takes the instance id over.
+    with running(transport, boot, "next", group, shared, topic_in, group_instance_id="box-1"):
+        produce(boot, topic_in, 0, [b"in-0-3"])
+        shared.wait("the successor", lambda: processed()[-1:] == [(0, 3)])
+        assert shared.metadata["next"].member_id != stale.member_id
+        offsets = lambda: committed(boot, group, topic_in, 1)  # noqa: E731
+        settled("the successor's offsets", offsets, {0: 4})
+        # The first incarnation's late work is fenced by the instance id.
+        with open_remote(transport, lambda mod: mod.SyncProducer(
+                boot, transactional_id=f"tx-{group}-first")) as zombie:
+            zombie.begin_txn()
+            zombie.send_message(ProducerMessage(topic_out, b"zombie", partition=0))
+            with pytest.raises(FencedInstanceIdError, match="fenced") as fenced:
+                zombie.add_offsets_to_txn({(topic_in, 0): 1}, stale)
+            assert "'box-1'" in str(fenced.value) and stale.member_id in str(fenced.value)
+            with pytest.raises(TransactionStateError, match="must be aborted"):
+                zombie.commit_txn()
+            zombie.abort_txn()
+        assert offsets() == {0: 4}
+    settled("read_committed output", lambda: len(committed_output(boot, topic_out)), 4)
+    assert b"zombie" not in committed_output(boot, topic_out)
