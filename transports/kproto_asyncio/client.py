@@ -9,7 +9,7 @@ from typing import Any
 from kproto.client import BrokerApiVersions
 from kproto.cluster import Metadata
 from kproto.config import Config, from_options
-from kproto_asyncio._loop import Loop
+from kproto_asyncio._loop import Loop, warn_dropped
 
 __all__ = ["Client"]
 
@@ -19,6 +19,15 @@ class Client:
 
     Use as ``async with Client("host:9092") as client:``; it connects on first use.
     """
+
+    _owned = False
+    """True when a producer, consumer or group made this client: their warning covers it."""
+
+    def __del__(self) -> None:
+        """Dropped without close: say which connections are left open."""
+        loop = self.__dict__.get("_loop_obj")
+        if loop is not None and not self._owned:
+            warn_dropped(self, loop.open_connections())
 
     def __init__(self, bootstrap: str | list[str], config: Config | None = None, *,
                  rng: random.Random | None = None, **options: Any) -> None:

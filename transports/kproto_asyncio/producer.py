@@ -29,6 +29,7 @@ from kproto.producer import (
     ResultBuffer,
     TxnStatus,
 )
+from kproto_asyncio._loop import warn_dropped
 from kproto_asyncio.client import Client
 
 __all__ = ["AsyncProducer", "ResultStream", "SyncProducer"]
@@ -110,7 +111,7 @@ class _Producer:
                 raise ConfigurationError("give the bootstrap servers or an existing client=")
             self.config = from_options(config, options) if options or config is None else config
             self._client = Client(bootstrap, self.config, rng=rng)
-            self._owns_client = True
+            self._owns_client = self._client._owned = True
         self._core_obj: ProducerCore | None = None
         self._closed = False
         self._close_fut: asyncio.Future[Any] | None = None
@@ -128,6 +129,15 @@ class _Producer:
             self._core_obj = self._loop.run(lambda core, now: ProducerCore(core, self.config))
             self._loop.add_handler(self._on_event)
         return self._core_obj
+
+    def __del__(self) -> None:
+        """Dropped without close: say what is lost (records, the client's connections)."""
+        core = self.__dict__.get("_core_obj")
+        if self.__dict__.get("_closed", True):
+            return
+        loop = self._client._loop_obj if self._owns_client else None
+        warn_dropped(self, loop.open_connections() if loop is not None else 0,
+                     core.metrics()["records_unsettled"] if core is not None else 0)
 
     # -- events ---------------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from kproto.consumer import (
 from kproto.errors import ClientTimeoutError, ClosedError, ConfigurationError
 from kproto.events import Event
 from kproto.messages import ConsumerMessage
+from kproto_threads._loop import warn_dropped
 from kproto_threads.client import Client
 
 __all__ = ["Consumer", "ErrorStream", "MessageStream", "PartitionConsumer"]
@@ -220,13 +221,20 @@ class Consumer:
                 raise ConfigurationError("give the bootstrap servers or an existing client=")
             self.config = from_options(config, options) if options or config is None else config
             self._client = Client(bootstrap, self.config, rng=rng)
-            self._owns_client = True
+            self._owns_client = self._client._owned = True
         self._loop = self._client._loop
         self._pcs: dict[int, PartitionConsumer] = {}
         self._closed = False
         self._core: ConsumerCore = self._loop.run(
             lambda core, now: ConsumerCore(core, self.config))
         self._loop.add_handler(self._on_event)
+
+    def __del__(self) -> None:
+        """Dropped without close: say which connections of its own client are left open."""
+        if self.__dict__.get("_closed", True) or not self.__dict__.get("_owns_client"):
+            return
+        loop = self._client._loop
+        warn_dropped(self, loop.open_connections() if loop is not None else 0)
 
     # -- events (IO thread, engine lock held) ----------------------------------------------
 

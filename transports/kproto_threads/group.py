@@ -30,6 +30,7 @@ from kproto.group.events import (
 )
 from kproto.group.session import GroupCore, Topics
 from kproto.messages import ConsumerMessage
+from kproto_threads._loop import warn_dropped
 from kproto_threads.client import Client
 
 __all__ = ["Cancel", "Claim", "ClaimMessages", "ConsumerGroup", "GroupErrors", "Session"]
@@ -282,7 +283,7 @@ class ConsumerGroup:
                 raise ConfigurationError("give the bootstrap servers or an existing client=")
             self.config = from_options(config, options) if options or config is None else config
             self._client = Client(bootstrap, self.config, rng=rng)
-            self._owns_client = True
+            self._owns_client = self._client._owned = True
         self._loop = self._client._loop
         self._lock = self._loop.lock
         self._cond = threading.Condition(self._lock)
@@ -322,6 +323,13 @@ class ConsumerGroup:
         if messages is None:
             messages = self._messages[stream] = ClaimMessages(self, stream)
         return messages
+
+    def __del__(self) -> None:
+        """Dropped without close: say which connections of its own client are left open."""
+        if self.__dict__.get("_closed", True) or not self.__dict__.get("_owns_client"):
+            return
+        loop = self._client._loop
+        warn_dropped(self, loop.open_connections() if loop is not None else 0)
 
     # -- events (IO thread, engine lock held) ---------------------------------------------
 

@@ -31,6 +31,7 @@ from kproto.producer import (
     ResultBuffer,
     TxnStatus,
 )
+from kproto_threads._loop import warn_dropped
 from kproto_threads.client import Client
 
 __all__ = ["AsyncProducer", "ResultStream", "SyncProducer"]
@@ -106,7 +107,7 @@ class _Producer:
                 raise ConfigurationError("give the bootstrap servers or an existing client=")
             self.config = from_options(config, options) if options or config is None else config
             self._client = Client(bootstrap, self.config, rng=rng)
-            self._owns_client = True
+            self._owns_client = self._client._owned = True
         self._loop = self._client._loop
         self._lock = self._loop.lock
         self._space = threading.Condition(self._lock)
@@ -114,6 +115,15 @@ class _Producer:
         self._close_future: Future[Any] | None = None
         self._core: ProducerCore = self._loop.run(lambda core, now: ProducerCore(core, self.config))
         self._loop.add_handler(self._on_event)
+
+    def __del__(self) -> None:
+        """Dropped without close: say what is lost (records, the client's connections)."""
+        core = self.__dict__.get("_core")
+        if self.__dict__.get("_closed", True) or core is None:
+            return
+        loop = self._client._loop if self._owns_client else None
+        warn_dropped(self, loop.open_connections() if loop is not None else 0,
+                     core.metrics()["records_unsettled"])
 
     # -- events (IO thread, engine lock held) ---------------------------------------------
 

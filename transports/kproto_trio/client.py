@@ -12,13 +12,22 @@ from kproto.client import BrokerApiVersions
 from kproto.cluster import Metadata
 from kproto.config import Config, from_options
 from kproto.errors import ClosedError
-from kproto_trio._loop import Loop
+from kproto_trio._loop import Loop, warn_dropped
 
 __all__ = ["Client"]
 
 
 class Client:
     """A connection pool to one cluster. ``async with Client("host:9092") as client:``."""
+
+    _owned = False
+    """True when a producer, consumer or group made this client: their warning covers it."""
+
+    def __del__(self) -> None:
+        """Dropped without close: say which connections are left open."""
+        loop = self.__dict__.get("_loop_obj")
+        if loop is not None and not self._owned:
+            warn_dropped(self, loop.open_connections())
 
     def __init__(self, bootstrap: str | list[str], config: Config | None = None, *,
                  rng: random.Random | None = None, **options: Any) -> None:

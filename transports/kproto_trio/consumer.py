@@ -27,6 +27,7 @@ from kproto.consumer import (
 from kproto.errors import ClosedError, ConfigurationError
 from kproto.events import Event
 from kproto.messages import ConsumerMessage
+from kproto_trio._loop import warn_dropped
 from kproto_trio.client import Client
 
 __all__ = ["Consumer", "ErrorChannel", "MessageChannel", "PartitionConsumer"]
@@ -228,7 +229,7 @@ class Consumer:
                 raise ConfigurationError("give the bootstrap servers or an existing client=")
             self.config = from_options(config, options) if options or config is None else config
             self._client = Client(bootstrap, self.config, rng=rng)
-            self._owns_client = True
+            self._owns_client = self._client._owned = True
         self._core_obj: ConsumerCore | None = None
         self._nursery_cm: Any = None
         self._nursery: trio.Nursery | None = None
@@ -244,6 +245,13 @@ class Consumer:
         if self._core_obj is None:
             raise ClosedError("use the trio Consumer inside 'async with'")
         return self._core_obj
+
+    def __del__(self) -> None:
+        """Dropped without close: say which connections of its own client are left open."""
+        if self.__dict__.get("_closed", True) or not self.__dict__.get("_owns_client"):
+            return
+        loop = self._client._loop_obj
+        warn_dropped(self, loop.open_connections() if loop is not None else 0)
 
     # -- events ----------------------------------------------------------------------------
 

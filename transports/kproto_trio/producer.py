@@ -32,7 +32,7 @@ from kproto.producer import (
     ResultBuffer,
     TxnStatus,
 )
-from kproto_trio._loop import Waiter
+from kproto_trio._loop import Waiter, warn_dropped
 from kproto_trio.client import Client
 
 __all__ = ["AsyncProducer", "ResultStream", "SyncProducer"]
@@ -107,7 +107,7 @@ class _Producer:
                 raise ConfigurationError("give the bootstrap servers or an existing client=")
             self.config = from_options(config, options) if options or config is None else config
             self._client = Client(bootstrap, self.config, rng=rng)
-            self._owns_client = True
+            self._owns_client = self._client._owned = True
         self._core_obj: ProducerCore | None = None
         self._closed = False
         self._entered = False
@@ -141,6 +141,15 @@ class _Producer:
             if self._entered:
                 self._entered = False
                 await self._client.__aexit__(*exc)
+
+    def __del__(self) -> None:
+        """Dropped without close: say what is lost (records, the client's connections)."""
+        core = self.__dict__.get("_core_obj")
+        if self.__dict__.get("_closed", True):
+            return
+        loop = self._client._loop_obj if self._owns_client else None
+        warn_dropped(self, loop.open_connections() if loop is not None else 0,
+                     core.metrics()["records_unsettled"] if core is not None else 0)
 
     # -- events ---------------------------------------------------------------------------
 
