@@ -9,10 +9,12 @@ close a socket), ``data_to_send(conn_id)``, ``next_deadline()`` and ``next_event
 Feature state machines (producer, consumer, group, admin) sit on top and talk to it through
 ``send()`` (a request to one broker), ``send_any()`` (a request to whichever broker is least
 loaded), the metadata interest set and timers. Connections are opened on demand: a request
-for a broker with no connection opens one, after that broker's reconnect backoff. Brokers
-are node ids from metadata; bootstrap addresses are pseudo-nodes -1, -2, ... used until the
-first metadata arrives. Connection ids are never reused, so a late report about a dead socket
-cannot reach its successor.
+for a broker with no connection opens one, after that broker's reconnect backoff. Every lost
+or failed connection to a broker known from metadata asks for fresh metadata, from a broker
+that is up: when a broker dies its leaderships and coordinators move, and only metadata says
+where. Brokers are node ids from metadata; bootstrap addresses are pseudo-nodes -1, -2, ...
+used until the first metadata arrives. Connection ids are never reused, so a late report
+about a dead socket cannot reach its successor.
 """
 
 from __future__ import annotations
@@ -503,8 +505,12 @@ class ClientCore:
             self._any_queue.clear()
             for req in waiting:
                 req.complete(None, error)
-        if conn.api_versions and not isinstance(error, ClosedError):
-            # A broker that was up went away: its leadership may have moved.
+        if not isinstance(error, ClosedError) and (conn.api_versions or conn.node_id >= 0
+                                                    or conn.node_id in self._dedicated):
+            # A broker that went away, or that cannot be reached, leaves its leaderships and
+            # coordinators to others, and only fresh metadata says where: every failure to
+            # reach a known broker asks for it, from a live broker (as the Java client does).
+            # Reconnects to the dead broker pace these refreshes through its backoff.
             self.request_metadata_update(now)
         self._dispatch_any(now)
 

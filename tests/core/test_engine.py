@@ -455,3 +455,33 @@ def test_a_metadata_listener_asking_again_waits_for_the_backoff() -> None:
     assert asked == [1.0]
     assert wire.requests() == [] and core.next_action() is None  # nothing resent at once
     assert core.next_deadline() == 1.5
+
+
+def test_each_failure_to_reach_a_known_broker_asks_a_live_broker_for_metadata() -> None:
+    # Broker 2 died: its connections are refused, while the metadata still names it (the
+    # controller has not noticed yet). Only fresh metadata can show the leader that takes
+    # over, so every refused connection must ask again, of the broker that is alive.
+    core = make_core(reconnect_backoff=0.1, reconnect_backoff_max=0.1)
+    core.add_topics(["t"], 0.0)
+    boot = connect(core)
+    [(header, _req, version)] = boot.requests()
+    brokers = [(1, "b1", 9092), (2, "b2", 9092)]
+    boot.reply(header, version, metadata_response(brokers, {"t": [2]}), 0.0)
+    core.api_versions(0.0, 1)
+    live = connect(core)
+    [(header, _req, version)] = live.requests()
+    live.reply(header, version, all_api_versions(), 0.0)
+    settle(core)
+    now = 0.0
+    for attempt in range(3):
+        now += 0.5
+        core.api_versions(now, 2)  # e.g. a produce request for the partition it leads
+        refused = open_action(core)
+        assert (refused.host, refused.port) == ("b2", 9092)
+        core.connection_lost(refused.conn_id, "connection refused", now)
+        assert not any(isinstance(a, OpenConnection) for a in iter(core.next_action, None))
+        [(header, req, version)] = live.requests()
+        assert header.request_api_key == 3, f"attempt {attempt}: no metadata request"
+        assert [t.name for t in req.topics] == ["t"]
+        live.reply(header, version, metadata_response(brokers, {"t": [2]}), now)
+        settle(core)
