@@ -6,7 +6,8 @@ being retried first (in their original order), then fresh ones, the last of whic
 take records. ``append()`` adds one record to the open batch of its partition (opening a new
 one when it is full), and counts the memory it holds against ``buffer_memory``. A batch is
 closed to appends when it reaches ``batch_size`` bytes or ``batch_max_messages`` records, or
-when it is taken for sending. ``release()`` returns a settled batch's memory.
+when it is taken for sending. ``release()`` returns a settled batch's memory. ``split()``
+turns a sent batch the broker found too large into two that take its place in the queue.
 
 The accumulator decides nothing about when a batch is sent: the sender reads the queues
 (``head_ready`` says whether the first batch is due) and takes batches off them. Sequence

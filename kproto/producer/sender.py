@@ -6,18 +6,22 @@ make a batch sendable (a batch filled up, a response, new metadata, a timer, a f
 expires queued batches past their delivery deadline, finds the partitions whose first batch
 is due (full, lingered long enough, flushing, or a retry whose backoff ended), whose leader
 is known and reachable, and that have room in flight (one batch per partition without
-idempotence, up to ``max_in_flight_per_partition`` with it; a retry only travels alone, so
-a partition's batches reach the log in order). It groups them by leader, assigns sequence
+idempotence, up to ``max_in_flight_per_partition`` with it once the partition's first batch
+under the current producer id and epoch was acknowledged, one before that; a retry only
+travels alone, so a partition's batches reach the log in order). It groups them by leader, assigns sequence
 numbers to batches sent for the first time, and sends one ProduceRequest per leader and
 round (at most ``max_request_size`` bytes, at most ``max_in_flight_per_connection`` requests
 out per broker). Then it arms its timer for the next linger, backoff or expiry deadline.
 
 Responses settle batches (success, DUPLICATE_SEQUENCE_NUMBER included), put them back for a
 retry with exponential backoff (retriable errors, lost connections, timeouts; leader errors
-also refresh metadata), or fail them. OUT_OF_ORDER_SEQUENCE_NUMBER for the next expected
-sequence and UNKNOWN_PRODUCER_ID ask for an epoch bump (KIP-360) for an idempotent producer,
-and are abortable errors in a transaction; an out-of-order batch behind an earlier unacked
-one is simply retried.
+also refresh metadata), or fail them. OUT_OF_ORDER_SEQUENCE_NUMBER with no lower-sequence
+batch of the partition queued or in flight (a gap nothing can fill), UNKNOWN_PRODUCER_ID and
+INVALID_PRODUCER_EPOCH ask for an epoch bump (KIP-360) at once for an idempotent producer, and
+are abortable errors in a transaction; an out-of-order batch behind an earlier unsettled one
+is simply retried. A batch of several records refused with MESSAGE_TOO_LARGE is split in two
+(keeping its sequences) and goes again; a single record fails with the topic's limit, read
+with DescribeConfigs.
 """
 
 from __future__ import annotations
@@ -335,7 +339,9 @@ class Sender:
             if code == 0 or code == DUPLICATE_SEQUENCE_NUMBER:
                 if batch.base_seq >= 0:
                     last = (batch.base_seq + batch.record_count - 1) & SEQ_MASK
-                    if batch.epoch == (owner.identity.epoch if owner.identity else -1):
+                    identity = owner.identity
+                    if identity is not None and (batch.pid, batch.epoch) == (
+                            identity.producer_id, identity.epoch):
                         st.last_acked = last
                 owner.deliver(batch, part.base_offset, part.log_append_time_ms)
                 continue

@@ -1,7 +1,8 @@
-"""Seeded fault simulation: an idempotent producer against scripted brokers that lose
-connections (before or after storing a batch), move leaders and answer with retriable
-errors. Whatever happens, every acknowledged record is stored exactly once, in send order,
-at the offset the producer reported, and every record is settled exactly once."""
+"""Seeded fault simulation: an idempotent producer against scripted brokers (Kafka 4.4
+rules, or 4.5's) that lose connections (before or after storing a batch), move leaders,
+answer with retriable errors and refuse batches above a topic's size limit (the producer
+splits them). Whatever happens, every acknowledged record is stored exactly once, in send
+order, at the offset the producer reported, and every record is settled exactly once."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ PARTITIONS = 3
 RETRIABLE = [6, 7, 19, 20, 5]  # NOT_LEADER, REQUEST_TIMED_OUT, NOT_ENOUGH_REPLICAS(_AFTER), LNA
 
 
-def run(seed: int, idempotent: bool = True) -> Sim:
+def run(seed: int, idempotent: bool = True, kafka_45: bool = False) -> Sim:
     rng = random.Random(seed)
     options = {"batch_max_messages": rng.choice([1, 2, 5]), "linger": rng.choice([0.0, 0.01]),
                "request_timeout": 2.0, "retry_backoff": 0.01, "retry_backoff_max": 0.2,
@@ -26,7 +27,10 @@ def run(seed: int, idempotent: bool = True) -> Sim:
                "delivery_timeout": 600.0}
     if not idempotent:
         options |= {"idempotent": False, "acks": 1}
-    sim = Sim(topics={"t": [1, 2, 1]}, brokers=(1, 2), seed=seed, **options)
+    sim = Sim(topics={"t": [1, 2, 1]}, brokers=(1, 2), seed=seed, kafka_45=kafka_45,
+              **options)
+    if rng.random() < 0.3:
+        sim.max_message_bytes["t"] = 120  # batches of more than about 3 records are split
     sim.hold_apis.add(PRODUCE)
     counters = [0] * PARTITIONS
     sent: dict[int, tuple[int, bytes]] = {}
@@ -105,6 +109,11 @@ def check(sim: Sim, sent: dict[int, tuple[int, bytes]], idempotent: bool) -> Non
 @pytest.mark.parametrize("seed", range(40))
 def test_idempotent_producer_under_faults(seed: int) -> None:
     run(seed)
+
+
+@pytest.mark.parametrize("seed", range(40, 60))
+def test_idempotent_producer_under_faults_on_kafka_45(seed: int) -> None:
+    run(seed, kafka_45=True)
 
 
 @pytest.mark.parametrize("seed", range(10))
