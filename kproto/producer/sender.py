@@ -8,10 +8,10 @@ is due (full, lingered long enough, flushing, or a retry whose backoff ended), w
 is known and reachable, and that have room in flight (one batch per partition without
 idempotence, up to ``max_in_flight_per_partition`` with it once the partition's first batch
 under the current producer id and epoch was acknowledged, one before that; a retry only
-travels alone, so a partition's batches reach the log in order). It groups them by leader, assigns sequence
-numbers to batches sent for the first time, and sends one ProduceRequest per leader and
-round (at most ``max_request_size`` bytes, at most ``max_in_flight_per_connection`` requests
-out per broker). Then it arms its timer for the next linger, backoff or expiry deadline.
+travels alone, so a partition's batches reach the log in order). It groups them by leader,
+assigns sequence numbers to batches sent for the first time, and sends one ProduceRequest
+per leader and round (at most ``max_request_size`` bytes, at most
+``max_in_flight_per_connection`` requests out per broker). Then it arms its timer for the next linger, backoff or expiry deadline.
 
 Responses settle batches (success, DUPLICATE_SEQUENCE_NUMBER included), put them back for a
 retry with exponential backoff (retriable errors, lost connections, timeouts; leader errors
