@@ -24,6 +24,7 @@ OWN_ERRORS = [
     "NoCommonVersionError",
     "BrokerConnectionError",
     "AuthenticationError",
+    "ClusterUnreachableError",
 ]
 
 

@@ -41,6 +41,12 @@ class Config:
     """How long opening a connection (TCP, TLS, ApiVersions, SASL) may take."""
     metadata_max_age: float = 300.0
     """Metadata older than this is refreshed even without an error asking for it."""
+    metadata_max_wait: float = 60.0
+    """How long an operation waits for metadata or for any broker to answer (as the Java
+    client's max.block.ms does for metadata): a record whose topic is not in the metadata, a
+    query, a partition consumer's start, a group's join. When no broker could be reached by
+    then it fails with :class:`kproto.errors.ClusterUnreachableError`, listing each address
+    and why it failed."""
     retry_backoff: float = 0.1
     """First wait before retrying a failed request; doubles up to ``retry_backoff_max``."""
     retry_backoff_max: float = 1.0
@@ -153,6 +159,7 @@ class Config:
 
     def __post_init__(self) -> None:
         _positive(self, "request_timeout", "connect_timeout", "metadata_max_age",
+                  "metadata_max_wait",
                   "retry_backoff", "retry_backoff_max", "reconnect_backoff",
                   "reconnect_backoff_max", "connections_max_idle", "produce_timeout",
                   "delivery_timeout", "transaction_timeout", "session_timeout",

@@ -6,7 +6,7 @@
 ``KprotoError`` is the base of all of them. ``KafkaError`` and its subclasses (one per error
 code of Kafka's error table, generated below) are errors a broker reported; the other classes are
 kproto's own: bytes that do not parse, values that cannot be encoded, configuration, timeouts,
-closed objects, version negotiation, connections and authentication.
+closed objects, version negotiation, connections, an unreachable cluster and authentication.
 """
 
 from __future__ import annotations
@@ -182,7 +182,23 @@ class BrokerConnectionError(KprotoError):
 
 
 class AuthenticationError(KprotoError):
-    """SASL or TLS authentication failed."""
+    """SASL or TLS authentication failed, or the connection's security settings do not match
+    the broker's listener (``security_protocol``): retrying with the same settings cannot
+    succeed, so operations fail at once."""
+
+
+class ClusterUnreachableError(BrokerConnectionError, ClientTimeoutError):
+    """No broker could be reached before an operation's deadline.
+
+    ``reasons`` maps each address tried (``host:port``) to why its last connection failed.
+    It is also a :class:`ClientTimeoutError`: the operation ran out of time.
+    """
+
+    def __init__(self, what: str, reasons: dict[str, str]) -> None:
+        self.what = what
+        self.reasons = dict(reasons)
+        listed = "; ".join(f"{addr}: {why}" for addr, why in self.reasons.items())
+        super().__init__(f"{what}: the cluster could not be reached ({listed or 'no address'})")
 
 
 # One class per error code of Kafka's error table.
@@ -1515,6 +1531,7 @@ __all__ = [
     "NoCommonVersionError",
     "BrokerConnectionError",
     "AuthenticationError",
+    "ClusterUnreachableError",
     "UnknownServerError",
     "OffsetOutOfRangeError",
     "CorruptMessageError",

@@ -5,6 +5,9 @@
 # engine (query results; a consume_partition token completes with its stream id once the
 # start position is known) and, from the Fetcher, RecordsFetched/FetchError events tagged
 # with that stream id, which is also the token consume_partition returned.
+# A start waits at most metadata_max_wait (and request_timeout + connect_timeout); one that
+# fails while no broker is reachable fails with ClusterUnreachableError, and an
+# AuthenticationError reported by the engine fails every start still waiting at once.
 """The Consumer's core: topic queries and partition consumers over one Fetcher."""
 
 from __future__ import annotations
@@ -15,7 +18,16 @@ from typing import Any
 from kproto import protocol
 from kproto.client import ClientCore
 from kproto.config import Config
-from kproto.errors import ClosedError, KprotoError, UnknownTopicOrPartitionError, error_for_code
+from kproto.errors import (
+    AuthenticationError,
+    BrokerConnectionError,
+    ClientTimeoutError,
+    ClosedError,
+    ClusterUnreachableError,
+    KprotoError,
+    UnknownTopicOrPartitionError,
+    error_for_code,
+)
 from kproto.protocol.messages.metadata_request import MetadataRequestTopic
 
 from .fetcher import Fetcher
@@ -48,6 +60,9 @@ class ConsumerCore:
         self.config = config or core.config
         self.fetcher = Fetcher(core, self.config)
         self.closed = False
+        self._starting: dict[int, BaseException | None] = {}
+        """Streams whose start is pending, with the error to fail it with, if decided."""
+        core.add_failure_listener(self._cluster_failed)
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -55,24 +70,48 @@ class ConsumerCore:
         """Every topic in the cluster; completes with a sorted list of names."""
         token = self.core.new_token()
 
-        def done(resp: Any, err: BaseException | None) -> None:
-            if err is not None:
-                self.core.fail(token, err)
-                return
+        def done(resp: Any) -> None:
             self.core.complete(token, sorted(
                 t.name for t in resp.topics if t.name is not None and not t.error_code))
 
-        self.core.send_any(METADATA, lambda v: _metadata_request(None, v), done, now)
+        self._query(token, None, done, now)
         return token
+
+    def _query(self, token: int, topics: list[str] | None, on_response: Any,
+               now: float) -> None:
+        """A Metadata request for a query, asked again of another broker after a lost
+        connection or a timeout until ``metadata_max_wait`` has passed; then it fails with
+        ClusterUnreachableError when no broker is reachable, else with the last error."""
+        until = now + self.config.metadata_max_wait
+        core = self.core
+
+        def attempt(t: float) -> None:
+            core.send_any(METADATA, lambda v: _metadata_request(topics, v), done, t,
+                          timeout=max(0.001, min(self.config.request_timeout, until - t)))
+
+        def done(resp: Any, err: BaseException | None) -> None:
+            if err is None:
+                on_response(resp)
+                return
+            t = core.now
+            if isinstance(err, (ClientTimeoutError, BrokerConnectionError)) \
+                    and not isinstance(err, ClusterUnreachableError):
+                if t < until and not core.closed:
+                    core.timers.call_at(t + self.config.retry_backoff, attempt)
+                    return
+                unreachable = core.unreachable_error(f"Metadata request ({err})")
+                if unreachable is not None:
+                    unreachable.__cause__ = err
+                    err = unreachable
+            core.fail(token, err)
+
+        attempt(now)
 
     def partitions(self, topic: str, now: float) -> int:
         """The partition ids of ``topic``; completes with a sorted list."""
         token = self.core.new_token()
 
-        def done(resp: Any, err: BaseException | None) -> None:
-            if err is not None:
-                self.core.fail(token, err)
-                return
+        def done(resp: Any) -> None:
             for t in resp.topics:
                 if t.name != topic:
                     continue
@@ -88,7 +127,7 @@ class ConsumerCore:
                 return
             self.core.fail(token, UnknownTopicOrPartitionError(f"topic {topic!r} does not exist"))
 
-        self.core.send_any(METADATA, lambda v: _metadata_request([topic], v), done, now)
+        self._query(token, [topic], done, now)
         return token
 
     def high_water_marks(self) -> dict[str, dict[int, int]]:
@@ -112,19 +151,38 @@ class ConsumerCore:
         fetcher = self.fetcher
 
         def on_start(stream: int, start: int, error: BaseException | None) -> None:
+            decided = self._starting.pop(token, None)
             if error is None:
                 self.core.complete(token, stream)
                 return
-            fetcher.unassign(stream, now)
+            if decided is not None:
+                error = decided
+            elif not isinstance(error, ClosedError):
+                unreachable = self.core.unreachable_error(
+                    f"{topic}[{partition}] could not start ({error})")
+                if unreachable is not None:
+                    unreachable.__cause__ = error
+                    error = unreachable
+            fetcher.unassign(stream, self.core.now)
             self.core.fail(token, error)
 
         cfg = self.config
+        self._starting[token] = None
         try:
             fetcher.assign(topic, partition, offset, now, on_start=on_start, stream=token,
-                           start_timeout=cfg.request_timeout + cfg.connect_timeout)
+                           start_timeout=min(cfg.request_timeout + cfg.connect_timeout,
+                                             cfg.metadata_max_wait))
         except KprotoError as exc:
+            self._starting.pop(token, None)
             self.core.fail(token, exc)
         return token
+
+    def _cluster_failed(self, error: KprotoError, now: float) -> None:
+        if not isinstance(error, AuthenticationError):
+            return
+        for stream in list(self._starting):
+            self._starting[stream] = error
+            self.fetcher.unassign(stream, now)
 
     def close_partition(self, stream: int, now: float) -> None:
         self.fetcher.unassign(stream, now)
@@ -154,6 +212,7 @@ class ConsumerCore:
         if self.closed:
             return
         self.closed = True
+        self.core.remove_failure_listener(self._cluster_failed)
         self.fetcher.close(now)
 
 

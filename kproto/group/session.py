@@ -26,6 +26,10 @@ Offsets: ``mark_offset``/``reset_offset`` record progress of claimed partitions,
 every ``auto_commit_interval`` while the session runs (when enabled), on ``commit`` and at
 the session's end. Errors that do not end the session (commit failures, fetch errors) are
 emitted as ``GroupError`` for the group's errors stream.
+
+An unreachable cluster or a failed authentication ends a join: an AuthenticationError from
+the engine at once, a ClusterUnreachableError once ``metadata_max_wait`` has passed with no
+broker reachable; a commit or close that finds no broker reachable reports that cause.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from kproto.client import ClientCore
 from kproto.config import Config
 from kproto.consumer import Fetcher
 from kproto.errors import (
+    AuthenticationError,
     ClientTimeoutError,
     ClosedError,
     ConfigurationError,
@@ -159,6 +164,7 @@ class GroupCore:
         self._leader_counts: dict[str, int] = {}
         self._batches = 0
         core.add_metadata_listener(self._on_metadata)
+        core.add_failure_listener(self._cluster_failed)
 
     # == queries =========================================================================
 
@@ -220,6 +226,9 @@ class GroupCore:
         self.session = s
         limit = self.config.rebalance_timeout + self.config.request_timeout
         s.deadline = self.core.timers.call_at(now + limit, partial(self._start_timed_out, s))
+        if self.config.metadata_max_wait < limit:
+            self.core.timers.call_at(now + self.config.metadata_max_wait,
+                                     partial(self._check_reachable, s))
         if pattern is not None:
             s.waiting_metadata = True
             self.core.want_all_topics(True, now)
@@ -334,7 +343,7 @@ class GroupCore:
             if err is None:
                 self.core.complete(token, None)
             else:
-                self.core.fail(token, err)
+                self.core.fail(token, self._unreachable_or(err, "offset commit"))
 
         self.offsets.commit(now, done)
         return token
@@ -385,6 +394,7 @@ class GroupCore:
             self.link.close()
             self.fetcher.close(t)
             self.core.remove_metadata_listener(self._on_metadata)
+            self.core.remove_failure_listener(self._cluster_failed)
             self.session = None
             self.core.complete(token, None)
 
@@ -406,7 +416,13 @@ class GroupCore:
                                           None))
         for claim in s.claims.values():
             self._unassign(claim, now)
-        if s.state != JOINING and not s.lost:
+        unreachable = self.core.unreachable_error(
+            f"group {self.group_id!r}: the final commit at close")
+        if unreachable is not None:
+            # Nobody to commit to: say so instead of waiting out the commit's deadline.
+            dirty = self.offsets.dirty([c.tp for c in s.claims.values()])
+            leave(unreachable if dirty and not s.lost else None)
+        elif s.state != JOINING and not s.lost:
             self.offsets.commit(now, leave, [c.tp for c in s.claims.values()])
         else:
             leave()
@@ -549,9 +565,35 @@ class GroupCore:
     def _start_timed_out(self, s: _Session, now: float) -> None:
         if s.state == JOINING and self.session is s:
             limit = self.config.rebalance_timeout + self.config.request_timeout
-            self._abort_start(s, ClientTimeoutError(
+            self._abort_start(s, self._unreachable_or(ClientTimeoutError(
                 f"group {self.group_id!r}: no session within rebalance_timeout + "
-                f"request_timeout ({limit:g}s)"), now)
+                f"request_timeout ({limit:g}s)"), "joining"), now)
+
+    def _check_reachable(self, s: _Session, now: float) -> None:
+        """``metadata_max_wait`` into a join: give up if no broker could be reached."""
+        if s.state == JOINING and self.session is s:
+            unreachable = self.core.unreachable_error(
+                f"group {self.group_id!r}: no session within metadata_max_wait "
+                f"({self.config.metadata_max_wait:g}s)")
+            if unreachable is not None:
+                self._abort_start(s, unreachable, now)
+
+    def _cluster_failed(self, error: KprotoError, now: float) -> None:
+        """An authentication failure ends a join at once: waiting cannot cure it."""
+        s = self.session
+        if isinstance(error, AuthenticationError) and s is not None and s.state == JOINING:
+            self._abort_start(s, error, now)
+
+    def _unreachable_or(self, error: BaseException, what: str) -> BaseException:
+        """``error``, or a ClusterUnreachableError when it is a timeout and no broker is
+        reachable (the true cause)."""
+        if not isinstance(error, ClientTimeoutError):
+            return error
+        unreachable = self.core.unreachable_error(f"group {self.group_id!r}: {what}: {error}")
+        if unreachable is None:
+            return error
+        unreachable.__cause__ = error
+        return unreachable
 
     def _start_claims(self, s: _Session, parts: list[TopicPartition], now: float) -> None:
         self._batches += 1

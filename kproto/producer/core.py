@@ -4,7 +4,8 @@ Theory of operation: a :class:`ProducerCore` sits on a :class:`kproto.client.Cli
 and owns every record from ``send()`` until it is settled. A record goes through the
 interceptors, then to its topic's partitioner; when the topic's metadata is not known yet (or
 no partition has a leader) it is held, in order, with the topic added to the client's
-metadata interest, until metadata arrives or its delivery deadline passes. A placed record is
+metadata interest, until metadata arrives or a deadline passes: ``metadata_max_wait`` for the
+topic to appear, the delivery deadline for a leader. A placed record is
 appended to its partition's batch in the :class:`Accumulator`; the :class:`Sender` sends due
 batches and settles them. Each settled batch becomes one event, :class:`RecordsDelivered` or
 :class:`RecordsFailed`, carrying the tokens ``send()`` returned and the messages (filled in
@@ -18,7 +19,13 @@ Flush and close: ``flush()`` returns a token that completes once every record se
 is settled (records carry a flush generation); while a flush waits, every batch is due at
 once. ``close()`` refuses new records, lets the queued ones finish (aborting an open
 transaction first) and completes its token; ``close(drop=True)`` fails everything unsettled
-at once with ClosedError.
+at once with ClosedError. A close that finds no broker reachable (or learns it from the
+engine's failure listener while it waits) fails what is unsettled with ClusterUnreachableError
+instead of waiting for the delivery timeout.
+
+Failures the engine reports: an AuthenticationError fails every record not yet on the wire
+at once (a wrong password or security protocol does not get better); a record that times out
+while no broker is reachable fails with ClusterUnreachableError, naming each address's error.
 
 Idempotence (:mod:`.idempotence`) and transactions (:mod:`.transactions`) plug in here: the
 producer id stamps batches, transactions gate sends and add partitions before a partition's
@@ -35,8 +42,10 @@ from typing import Any, NamedTuple
 from kproto.client import ClientCore
 from kproto.config import Config
 from kproto.errors import (
+    AuthenticationError,
     ClientTimeoutError,
     ClosedError,
+    ClusterUnreachableError,
     ConfigurationError,
     KprotoError,
     LeaderNotAvailableError,
@@ -126,6 +135,7 @@ class ProducerCore:
         self._exhausted = False
         self._fatal: BaseException | None = None
         client.add_metadata_listener(self._metadata_updated)
+        client.add_failure_listener(self._cluster_failed)
         # Validate the partitioner now rather than at the first record.
         partitioner_for_topic(cfg.partitioner, "", self._settings)
 
@@ -198,8 +208,12 @@ class ProducerCore:
             return token
         self._close_tokens.append(token)
         self._closing = True
+        unreachable = self.client.unreachable_error(
+            "the producer closed before the record was delivered")
         if drop:
             self._drop(ClosedError("the producer was closed before the record was sent"), now)
+        elif unreachable is not None:
+            self._give_up(unreachable, now)
         elif self.txn is not None:
             self.txn.on_close(now)
         self._gen += 1
@@ -330,7 +344,7 @@ class ProducerCore:
         if not self._held:
             self._held_refreshes = 0
             return
-        deadline = min(q[0].deadline for q in self._held.values())
+        deadline = min(self._held_until(topic, q[0]) for topic, q in self._held.items())
         refresh = now + backoff(self.client, self.config, self._held_refreshes + 1)
         self._held_timer = self.client.timers.call_at(min(deadline, refresh), self._held_due)
 
@@ -345,14 +359,20 @@ class ProducerCore:
     def _expire_held(self, now: float) -> None:
         for topic in list(self._held):
             queue = self._held[topic]
-            while queue and queue[0].deadline <= now:
+            while queue and self._held_until(topic, queue[0]) <= now:
                 rec = queue.popleft()
                 self._held_mem -= rec.mem
                 info = self._topic_info(topic)
-                if info is None:
-                    err: KprotoError = UnknownTopicOrPartitionError(
-                        f"topic {topic!r} not found in the metadata within delivery_timeout "
-                        f"({self.config.delivery_timeout:g}s)")
+                wait = min(self.config.metadata_max_wait, self.config.delivery_timeout)
+                unreachable = self.client.unreachable_error(
+                    f"no metadata for topic {topic!r} within {wait:g}s")
+                if unreachable is not None:
+                    err: KprotoError = unreachable
+                elif info is None:
+                    err = UnknownTopicOrPartitionError(
+                        f"topic {topic!r} not found in the metadata within {wait:g}s "
+                        f"(metadata_max_wait {self.config.metadata_max_wait:g}s, "
+                        f"delivery_timeout {self.config.delivery_timeout:g}s)")
                 else:
                     err = LeaderNotAvailableError(
                         f"no partition of {topic!r} had a leader within delivery_timeout "
@@ -360,6 +380,32 @@ class ProducerCore:
                 self._fail_records((rec.token,), (rec.msg,), {rec.gen: 1}, err)
             if not queue:
                 del self._held[topic]
+
+    def _held_until(self, topic: str, rec: _Held) -> float:
+        """A record waits ``metadata_max_wait`` for its topic to appear in the metadata and
+        up to its delivery deadline for a partition leader."""
+        if self._topic_info(topic) is not None:
+            return rec.deadline
+        waited = self.config.delivery_timeout - self.config.metadata_max_wait
+        return rec.deadline - max(0.0, waited)
+
+    def _cluster_failed(self, error: KprotoError, now: float) -> None:
+        """The engine reports an authentication failure or an unreachable cluster."""
+        if self.stopped:
+            return
+        if isinstance(error, AuthenticationError):
+            # Retrying cannot cure it: what waits for metadata or a connection fails now.
+            self.drop_unsent(error)
+        elif self._closing and isinstance(error, ClusterUnreachableError):
+            self._give_up(ClusterUnreachableError(
+                "the producer closed before the record was delivered", error.reasons), now)
+        self.maybe_finish(now)
+
+    def _give_up(self, error: BaseException, now: float) -> None:
+        """Closing with no broker reachable: waiting longer would only delay ``close``."""
+        self._drop(error, now)
+        if self.txn is not None:
+            self.txn.close()
 
     def _metadata_updated(self, now: float) -> None:
         if self.stopped:
@@ -447,6 +493,12 @@ class ProducerCore:
     def fail(self, batch: ProducerBatch, error: BaseException) -> None:
         if self.is_settled(batch):
             return
+        if isinstance(error, ClientTimeoutError) and not isinstance(
+                error, ClusterUnreachableError):
+            unreachable = self.client.unreachable_error(str(error))
+            if unreachable is not None:
+                unreachable.__cause__ = error
+                error = unreachable
         self._settle(batch)
         log.debug("%r failed: %s", batch, error)
         if self.txn is not None:
@@ -578,6 +630,7 @@ class ProducerCore:
         if self._held_timer is not None:
             self._held_timer.cancel()
         self.client.remove_metadata_listener(self._metadata_updated)
+        self.client.remove_failure_listener(self._cluster_failed)
         self.client.remove_topics(self._topics)
         tokens, self._close_tokens = self._close_tokens, []
         for token in tokens:
