@@ -357,3 +357,25 @@ def test_a_group_commit_after_the_broker_went_away_reports_the_cluster(
     assert isinstance(err, ClusterUnreachableError), repr(err)
     assert bootstrap in err.reasons
     assert took < BOUND
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_transaction_whose_broker_goes_away_reports_the_cluster(
+        transport: str, kafka_broker: Any, proxy: Any) -> None:
+    topic = f"away-{uuid.uuid4().hex[:8]}"
+    kafka_broker.create_topic(topic, partitions=1)
+    bootstrap, _ = faulty(kafka_broker)
+    with open_remote(transport, lambda m: m.SyncProducer(
+            bootstrap, transactional_id=f"txn-{topic}", **FAST)) as p:
+        p.init_transactions()
+        p.begin_txn()
+        p.send_message(ProducerMessage(topic, b"in the transaction"))
+        proxy.cut()
+        started = time.monotonic()
+        with pytest.raises(ClusterUnreachableError) as info:
+            p.commit_txn()
+        assert bootstrap in info.value.reasons
+        assert "commit" in str(info.value)
+        assert time.monotonic() - started < BOUND
+        closing = time.monotonic()
+    assert time.monotonic() - closing < BOUND
