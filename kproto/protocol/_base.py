@@ -10,8 +10,10 @@ added to any ``DecodeError``/``EncodeError`` raised below.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import FrozenInstanceError
+from functools import cached_property
 from typing import Any, ClassVar, TypeVar
 
 from kproto.errors import DecodeError, EncodeError
@@ -154,13 +156,91 @@ class Message(Struct):
         return obj, end
 
 
-@dataclass(frozen=True, slots=True)
 class ApiSpec:
-    """One Kafka API: its key, name, request and response classes and the versions kproto knows."""
+    """One Kafka API: its key, name, request and response classes and the versions kproto knows.
+
+    ``request`` and ``response`` may be given as ``"module:Class"`` references (the generated
+    registry does so, so that importing it loads none of the message modules): each class is
+    imported on first access and kept, later reads are plain attribute reads. Immutable;
+    compares and hashes by value.
+    """
+
+    __match_args__ = ("key", "name", "request", "response", "min_version", "max_version")
 
     key: int
     name: str
-    request: type[Message]
-    response: type[Message]
     min_version: int
     max_version: int
+    _refs: tuple[str, str]
+
+    def __init__(
+        self,
+        key: int,
+        name: str,
+        request: type[Message] | str,
+        response: type[Message] | str,
+        min_version: int,
+        max_version: int,
+    ) -> None:
+        init = object.__setattr__
+        init(self, "key", key)
+        init(self, "name", name)
+        init(self, "min_version", min_version)
+        init(self, "max_version", max_version)
+        init(self, "_refs", (_class_ref(request), _class_ref(response)))
+        if not isinstance(request, str):
+            init(self, "request", request)
+        if not isinstance(response, str):
+            init(self, "response", response)
+
+    @cached_property
+    def request(self) -> type[Message]:
+        return _load_class(self._refs[0])
+
+    @cached_property
+    def response(self) -> type[Message]:
+        return _load_class(self._refs[1])
+
+    def _key(self) -> tuple[int, str, tuple[str, str], int, int]:
+        return (self.key, self.name, self._refs, self.min_version, self.max_version)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ApiSpec):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"ApiSpec(key={self.key!r}, name={self.name!r}, request={self._refs[0]!r}, "
+            f"response={self._refs[1]!r}, min_version={self.min_version!r}, "
+            f"max_version={self.max_version!r})"
+        )
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def __reduce__(self) -> tuple[type[ApiSpec], tuple[int, str, str, str, int, int]]:
+        return (ApiSpec, (self.key, self.name, *self._refs, self.min_version, self.max_version))
+
+
+def _class_ref(cls: type[Message] | str) -> str:
+    if isinstance(cls, str):
+        module, sep, name = cls.partition(":")
+        if not (module and sep and name.isidentifier()):
+            raise ValueError(f"class reference {cls!r} is not of the form 'module:Class'")
+        return cls
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _load_class(ref: str) -> type[Message]:
+    module, _, name = ref.partition(":")
+    cls = getattr(importlib.import_module(module), name)
+    if not (isinstance(cls, type) and issubclass(cls, Message)):
+        raise TypeError(f"{ref} is not a message class")
+    return cls
