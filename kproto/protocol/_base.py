@@ -5,7 +5,9 @@ its per-version encode and decode functions are module-level functions in the ge
 collected in the class attributes ``_ENCODERS`` and ``_DECODERS`` (indexed by
 ``version - MIN_VERSION``). This module supplies what every class shares: equality, ``repr``,
 and for top-level messages the version check and the error context (message name and version)
-added to any ``DecodeError``/``EncodeError`` raised below.
+added to any ``DecodeError``/``EncodeError`` raised below. It also holds ``ApiSpec``, the entry
+of the API registry, which imports its request and response classes on first access so that
+the registry costs no message module import.
 """
 
 from __future__ import annotations
