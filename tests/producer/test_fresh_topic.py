@@ -7,6 +7,7 @@ not know, so a first batch refused right after creation must not be overtaken)."
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 
@@ -33,10 +34,15 @@ def test_sends_right_after_topic_creation_arrive_once_and_in_order(
         with kafka._conn() as conn:  # created, not waited for
             error, message = conn.create_topics([(topic, PARTITIONS, 1, {})])[topic]
         assert error == 0, message
-        for i in range(RECORDS):
-            part = i % PARTITIONS
-            p.send(ProducerMessage(topic, b"%d:%05d" % (part, i // PARTITIONS), partition=part))
-        done = take(transport, p, "successes", RECORDS, timeout=120.0)
+        msgs = [ProducerMessage(topic, b"%d:%05d" % (i % PARTITIONS, i // PARTITIONS),
+                                partition=i % PARTITIONS) for i in range(RECORDS)]
+
+        def burst(obj: Any) -> None:  # all at once, where the producer lives
+            for msg in msgs:
+                obj.send_nowait(msg)
+
+        in_loop(transport, p, burst)
+        done = take(transport, p, "successes", RECORDS, timeout=300.0)
         assert in_loop(transport, p, lambda obj: len(obj.errors)) == 0
         stats = p.metrics()
     assert len(done) == RECORDS

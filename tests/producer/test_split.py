@@ -20,8 +20,10 @@ LIMIT = 2048
 
 
 @each
+@pytest.mark.parametrize("broker", ["kafka_broker", "kafka_broker_39"])
 def test_too_large_batches_are_split_and_a_single_large_record_fails_alone(
-        transport: str, kafka_broker: Any) -> None:
+        transport: str, broker: str, request: pytest.FixtureRequest) -> None:
+    kafka_broker: Any = request.getfixturevalue(broker)
     topic = f"split-{transport}-{uuid.uuid4().hex[:8]}"
     kafka_broker.create_topic(topic, partitions=1, config={"max.message.bytes": str(LIMIT)})
     small = [ProducerMessage(topic, b"%03d:" % i + b"s" * 200, partition=0) for i in range(40)]
