@@ -476,8 +476,10 @@ class ConsumerGroup:
                     pass
         try:
             if self._core_obj is not None:
-                await self._loop.call(lambda core, now: self._core.close(now))
-        except ClosedError:
+                # Bounded: a coordinator that stopped answering cannot hold close up for long.
+                await asyncio.wait_for(self._loop.call(lambda core, now: self._core.close(now)),
+                                       2 * self.config.request_timeout + 5.0)
+        except (ClosedError, asyncio.TimeoutError):
             pass
         finally:
             self.errors._close()

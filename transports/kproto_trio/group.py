@@ -210,6 +210,11 @@ class GroupErrors(trio.abc.ReceiveChannel[GroupError]):
         await trio.lowlevel.checkpoint()
 
 
+def _cleanup_bound(cfg: Config) -> float:
+    """How long a shielded commit or LeaveGroup may hold up a cancellation or close."""
+    return 2 * cfg.request_timeout + 5.0
+
+
 class _Run:
     def __init__(self) -> None:
         self.info: SessionInfo | None = None
@@ -401,7 +406,9 @@ class ConsumerGroup:
                             await _maybe_await(handler.cleanup(session))
                         except Exception as exc:
                             run.errors.append(exc)
-            with trio.CancelScope(shield=True):
+            # Shielded but bounded: a coordinator that stopped answering cannot hold the
+            # cancellation back for longer than the final commit's own deadline and then some.
+            with trio.CancelScope(shield=True), trio.move_on_after(_cleanup_bound(cfg)):
                 try:
                     await self._loop.call(
                         lambda core, now: self._core.finish_session(info.session, now)).wait()
@@ -465,7 +472,8 @@ class ConsumerGroup:
                         await run.done.wait()
             if first and self._core_obj is not None:
                 try:
-                    await self._loop.call(lambda core, now: self._core.close(now)).wait()
+                    with trio.move_on_after(_cleanup_bound(cfg)):
+                        await self._loop.call(lambda core, now: self._core.close(now)).wait()
                 except ClosedError:
                     pass
                 finally:
