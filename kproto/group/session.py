@@ -28,8 +28,9 @@ the session's end. Errors that do not end the session (commit failures, fetch er
 emitted as ``GroupError`` for the group's errors stream.
 
 An unreachable cluster or a failed authentication ends a join: an AuthenticationError from
-the engine at once, a ClusterUnreachableError once ``metadata_max_wait`` has passed with no
-broker reachable; a commit or close that finds no broker reachable reports that cause.
+the engine at once, a ClusterUnreachableError when FindCoordinator gives up or, at the
+latest, once ``metadata_max_wait`` has passed with no broker reachable; a commit or close
+that finds no broker reachable reports that cause.
 """
 
 from __future__ import annotations
