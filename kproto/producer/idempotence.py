@@ -7,11 +7,12 @@ A non-transactional producer asks any broker for an id (``ensure``); a transacti
 gets it from its coordinator through the transaction manager (``set``).
 
 KIP-360 recovery: when a partition's sequence can no longer continue (the broker lost the
-producer's state, or a batch that was sent can no longer be retried), the sender calls
-``request_bump()``; draining stops, and once no produce request is in flight
-``start_bump()`` sends InitProducerId with the current id and epoch, which the broker
-answers with the next epoch (a broker without InitProducerId v3 hands out a new id). Every
-partition then starts again at sequence 0. ``on_change(now, changed)`` tells the producer
+producer's state, accepted a later batch first, or a batch that was sent can no longer be
+retried), the sender calls ``request_bump()``; draining stops, and as soon as no produce
+request is in flight ``start_bump()`` sends InitProducerId with the current id and epoch.
+Without a transactional id Kafka answers with a new producer id at epoch 0; a transaction
+coordinator answers with the next epoch of the same id. Every partition then starts again at
+sequence 0. ``on_change(now, changed)`` tells the producer
 core that the identity moved (or failed), so it can reset sequences and pump.
 """
 
