@@ -32,6 +32,8 @@ def test_too_large_batches_are_split_and_a_single_large_record_fails_alone(
     # One batch of ~9 KB, far above the topic's limit of 2 KB, then more behind it.
     with producer(transport, "SyncProducer", kafka_broker.bootstrap, batch_size=1 << 20,
                   linger=0.5) as p:
+        p.send_message(ProducerMessage(topic, b"before", partition=0))
+        first_id = p.metrics()["producer_id"]
         with pytest.raises(ProducerErrors) as info:
             p.send_messages([*small[:20], big, *small[20:], *tail])
         [failed] = info.value.errors
@@ -41,10 +43,13 @@ def test_too_large_batches_are_split_and_a_single_large_record_fails_alone(
         text = str(err)
         assert f"{topic}[0]" in text and "5000 bytes" in text and "max.message.bytes" in text
         assert f"max.message.bytes ({LIMIT} bytes)" in text
-        stats = p.metrics()
         # Everything else went through; the producer goes on.
         p.send_message(ProducerMessage(topic, b"after", partition=0))
+        stats = p.metrics()
     values = [r.value for r in read_partition(kafka_broker.bootstrap, topic, 0)]
-    assert values == [m.value for m in small + tail] + [b"after"]
-    assert [m.offset for m in small + tail] == list(range(45))
+    assert values == [b"before"] + [m.value for m in small + tail] + [b"after"]
+    assert [m.offset for m in small + tail] == list(range(1, 46))
     assert stats["records_unsettled"] == 0
+    # The refused record left a gap in the sequence: the epoch was bumped, and the broker
+    # answered with a new producer id.
+    assert stats["producer_id"] != first_id and stats["producer_epoch"] == 0
