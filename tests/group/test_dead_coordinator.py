@@ -18,7 +18,7 @@ from tests.producer.test_dead_leader import wait_full_isr
 PARTITIONS = 6
 # Defaults but for reading from the start and committing often; metadata is refreshed only
 # when something asks for it (metadata_max_age keeps its default of 300 s).
-OPTIONS = dict(auto_offset_reset="earliest", auto_commit_interval=1.0, heartbeat_interval=1.0,
+OPTIONS: dict[str, Any] = dict(auto_offset_reset="earliest", auto_commit_interval=1.0, heartbeat_interval=1.0,
                session_timeout=20.0)
 
 

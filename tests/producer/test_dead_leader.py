@@ -18,7 +18,7 @@ from tests.group.raw import Raw
 from tests.producer.helpers import producer, read_partition
 from tests.producer.sim import FIND_COORDINATOR, METADATA, Sim
 
-TXN = {"transactional_id": "tx-dead", "transaction_timeout": 15.0}
+TXN: dict[str, Any] = {"transactional_id": "tx-dead", "transaction_timeout": 15.0}
 
 # -- pure: scripted brokers ---------------------------------------------------------------------
 
@@ -187,10 +187,21 @@ def test_transactions_commit_on_while_their_coordinator_stays_dead(
             committed += chunk
         assert not kafka_cluster.node(victim).alive
     assert _txn_coordinator(kafka_cluster, txn_id, {victim}) != victim
-    values = []
-    for part in range(3):
-        leader = kafka_cluster.wait_for_leader(topic, part, exclude={victim})
-        values += [r.value for r in read_partition(kafka_cluster.node(leader).bootstrap, topic,
-                                                   part, committed=True)]
-    assert sorted(values) == sorted(m.value for m in committed)  # each exactly once
+    want = sorted(m.value or b"" for m in committed)
+
+    def stored(read_committed: bool) -> list[bytes]:
+        values: list[bytes] = []
+        for part in range(3):
+            leader = kafka_cluster.wait_for_leader(topic, part, exclude={victim})
+            values += [r.value or b"" for r in read_partition(
+                kafka_cluster.node(leader).bootstrap, topic, part, committed=read_committed)]
+        return sorted(values)
+
+    assert stored(False) == want  # every record in the log exactly once
+    # The coordinator writes the commit markers after EndTxn returns: until the last one is
+    # written, a read_committed reader stops short of the last transactions.
+    deadline = time.monotonic() + 60.0
+    while (seen := stored(True)) != want and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert seen == want
     assert not kafka_cluster.node(victim).alive
