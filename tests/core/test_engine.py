@@ -485,3 +485,26 @@ def test_each_failure_to_reach_a_known_broker_asks_a_live_broker_for_metadata() 
         assert [t.name for t in req.topics] == ["t"]
         live.reply(header, version, metadata_response(brokers, {"t": [2]}), now)
         settle(core)
+
+
+def test_a_refused_connection_to_a_dedicated_node_also_asks_for_metadata() -> None:
+    # A group coordinator is reached over a connection of its own; when its broker is gone
+    # for good, the failure must refresh the metadata like any other broker's.
+    core = make_core()
+    core.add_topics(["t"], 0.0)
+    boot = connect(core)
+    [(header, _req, version)] = boot.requests()
+    brokers = [(1, "b1", 9092), (2, "b2", 9092)]
+    boot.reply(header, version, metadata_response(brokers, {"t": [1]}), 0.0)
+    core.api_versions(0.0, 1)
+    live = connect(core)
+    [(header, _req, version)] = live.requests()
+    live.reply(header, version, all_api_versions(), 0.0)
+    settle(core)
+    alias = core.dedicated_node(2)
+    core.api_versions(0.5, alias)  # e.g. a heartbeat to the coordinator
+    refused = open_action(core)
+    assert (refused.host, refused.port) == ("b2", 9092)
+    core.connection_lost(refused.conn_id, "connection refused", 0.5)
+    [(header, req, _version)] = live.requests()
+    assert header.request_api_key == 3 and [t.name for t in req.topics] == ["t"]
