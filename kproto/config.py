@@ -182,6 +182,11 @@ class Config:
         if self.max_frame_size < 1024:
             raise ConfigurationError(f"max_frame_size must be >= 1024, got {self.max_frame_size}")
         _one_of(self, "security_protocol", SECURITY_PROTOCOLS)
+        if self.ssl_context is not None and not all(
+                callable(getattr(self.ssl_context, name, None))
+                for name in ("wrap_socket", "wrap_bio")):
+            raise ConfigurationError(
+                f"ssl_context must be an ssl.SSLContext or None, got {self.ssl_context!r}")
         _one_of(self, "sasl_mechanism", SASL_MECHANISMS)
         _one_of(self, "acks", ACKS)
         _one_of(self, "isolation_level", ISOLATION_LEVELS)

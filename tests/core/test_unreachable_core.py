@@ -64,6 +64,13 @@ def test_metadata_max_wait_is_validated() -> None:
         Config(metadata_max_wait=0)
 
 
+def test_an_ssl_context_that_is_not_one_is_refused_when_configured() -> None:
+    def factory() -> None:
+        return None
+    with pytest.raises(ConfigurationError, match=r"ssl_context must be an ssl\.SSLContext"):
+        Config(security_protocol="SSL", ssl_context=factory)
+
+
 def test_a_query_with_every_address_refused_fails_at_metadata_max_wait_naming_each() -> None:
     core = make_core("a:1,b:2", metadata_max_wait=5.0, request_timeout=30.0)
     token = core.metadata(None, 0.0)
