@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 
 from kproto import errors
 from kproto.config import Config
+from kproto.group.metadata import ConsumerGroupMetadata
 from kproto.messages import OFFSET_NEWEST, OFFSET_OLDEST, ConsumerMessage, ProducerMessage
 
 logging.getLogger("kproto").addHandler(logging.NullHandler())
@@ -19,6 +20,7 @@ __all__ = [
     "OFFSET_NEWEST",
     "OFFSET_OLDEST",
     "Config",
+    "ConsumerGroupMetadata",
     "ConsumerMessage",
     "ProducerMessage",
     "__version__",

@@ -15,6 +15,12 @@ that is up: when a broker dies its leaderships and coordinators move, and only m
 where. Brokers are node ids from metadata; bootstrap addresses are pseudo-nodes -1, -2, ...
 used until the first metadata arrives. Connection ids are never reused, so a late report
 about a dead socket cannot reach its successor.
+
+Each node remembers why its last connection failed. When no connection is ready and every
+address it would try has failed, the cluster is unreachable: ``unreachable_error()`` builds a
+ClusterUnreachableError listing each address and reason, a request waiting for any broker
+gets it after ``metadata_max_wait`` (or its own deadline), and failure listeners hear of it,
+as they hear at once of an AuthenticationError, which retrying cannot cure.
 """
 
 from __future__ import annotations
@@ -30,12 +36,19 @@ from typing import Any
 from kproto import protocol
 from kproto.cluster import ClusterMetadata
 from kproto.config import Config, parse_bootstrap
-from kproto.connection import BrokerConnection, BrokerMetrics, OnDone, Request
+from kproto.connection import (
+    BrokerConnection,
+    BrokerMetrics,
+    DroppedAfterApiVersions,
+    OnDone,
+    Request,
+)
 from kproto.errors import (
     AuthenticationError,
     BrokerConnectionError,
     ClientTimeoutError,
     ClosedError,
+    ClusterUnreachableError,
     KprotoError,
     error_for_code,
 )
@@ -76,8 +89,8 @@ class BrokerApiVersions:
 class _Node:
     """What the engine remembers about one broker (or bootstrap address)."""
 
-    __slots__ = ("backoff_until", "conn", "failures", "host", "last_error", "node_id",
-                 "port", "retry_timer", "waiting")
+    __slots__ = ("backoff_until", "conn", "dropped_after_api_versions", "failures", "host",
+                 "last_error", "node_id", "port", "retry_timer", "waiting")
 
     def __init__(self, node_id: int, host: str, port: int) -> None:
         self.node_id = node_id
@@ -89,6 +102,7 @@ class _Node:
         self.last_error: KprotoError | None = None
         self.waiting: deque[Request] = deque()
         self.retry_timer: TimerHandle | None = None
+        self.dropped_after_api_versions = False
 
     @property
     def address(self) -> str:
@@ -126,6 +140,7 @@ class ClientCore:
         self._metadata_timer: TimerHandle | None = None
         self._metadata_age_timer: TimerHandle | None = None
         self._metadata_listeners: list[Callable[[float], None]] = []
+        self._failure_listeners: list[Callable[[KprotoError, float], None]] = []
         self._has_metadata = False
         self._dedicated: dict[int, int] = {}
         self._now = now
@@ -350,7 +365,9 @@ class ClientCore:
         if self.closed:
             req.complete(None, ClosedError("the client was closed"))
             return req
-        req.timer = self.timers.call_at(req.deadline, partial(self._any_timed_out, req))
+        # Waiting for a broker is bounded by metadata_max_wait as well as the deadline.
+        wait_until = min(req.deadline, now + self.config.metadata_max_wait)
+        req.timer = self.timers.call_at(wait_until, partial(self._any_timed_out, req))
         self._any_queue.append(req)
         self._dispatch_any(now)
         return req
@@ -402,6 +419,33 @@ class ClientCore:
     @property
     def has_metadata(self) -> bool:
         return self._has_metadata
+
+    def add_failure_listener(self, fn: Callable[[KprotoError, float], None]) -> None:
+        """``fn(error, now)`` runs when waiting for the cluster is pointless or failing: a
+        connection failed authentication (an :class:`AuthenticationError`, which retrying
+        does not cure), or a connection attempt failed and no broker is reachable (a
+        :class:`ClusterUnreachableError`; it repeats while the outage lasts)."""
+        self._failure_listeners.append(fn)
+
+    def remove_failure_listener(self, fn: Callable[[KprotoError, float], None]) -> None:
+        if fn in self._failure_listeners:
+            self._failure_listeners.remove(fn)
+
+    def unreachable_error(self, what: str) -> ClusterUnreachableError | None:
+        """A :class:`ClusterUnreachableError` about ``what`` when no connection is ready and
+        every address the engine would try has failed since it last worked; else None."""
+        if any(c.state == BrokerConnection.READY for c in self._conns.values()):
+            return None
+        # The brokers from metadata when known (a bootstrap address that once worked is a
+        # fallback, not a reason to call the cluster reachable), else the bootstrap list.
+        candidates = [n for n in self._nodes.values() if n.node_id >= 0] or self._candidates()
+        if not candidates or any(n.last_error is None for n in candidates):
+            return None
+        reasons: dict[str, str] = {}
+        for node in self._nodes.values():
+            if node.last_error is not None and node.address not in reasons:
+                reasons[node.address] = _reason(node.address, node.last_error)
+        return ClusterUnreachableError(what, reasons)
 
     def request_metadata_update(self, now: float) -> None:
         """Refresh metadata as soon as the metadata backoff allows."""
@@ -469,6 +513,7 @@ class ClientCore:
         conn = BrokerConnection(conn_id, node.node_id, node.host, node.port, self.config,
                                 self.rng, self.timers, metrics, now,
                                 self._conn_ready, self._conn_closed)
+        conn.dropped_after_api_versions_before = node.dropped_after_api_versions
         node.conn = conn
         self._conns[conn_id] = conn
         self._actions.append(OpenConnection(conn_id, node.host, node.port, self.config.uses_tls))
@@ -491,6 +536,7 @@ class ClientCore:
         if node is not None and node.conn is conn:
             node.conn = None
             if not self.closed and not isinstance(error, ClosedError):
+                node.dropped_after_api_versions = isinstance(error, DroppedAfterApiVersions)
                 node.failures += 1
                 node.last_error = error
                 node.backoff_until = now + self._backoff(
@@ -505,6 +551,11 @@ class ClientCore:
             self._any_queue.clear()
             for req in waiting:
                 req.complete(None, error)
+            self._notify_failure(error, now)
+        elif not isinstance(error, ClosedError):
+            unreachable = self.unreachable_error("no broker is reachable")
+            if unreachable is not None:
+                self._notify_failure(unreachable, now)
         if not isinstance(error, ClosedError) and (conn.api_versions or conn.node_id >= 0
                                                     or conn.node_id in self._dedicated):
             # A broker that went away, or that cannot be reached, leaves its leaderships and
@@ -513,6 +564,10 @@ class ClientCore:
             # Reconnects to the dead broker pace these refreshes through its backoff.
             self.request_metadata_update(now)
         self._dispatch_any(now)
+
+    def _notify_failure(self, error: KprotoError, now: float) -> None:
+        for fn in list(self._failure_listeners):
+            fn(error, now)
 
     def _backoff(self, base: float, cap: float, failures: int) -> float:
         """Exponential backoff with +-20% jitter from the injected RNG."""
@@ -564,6 +619,11 @@ class ClientCore:
             return
         self._any_queue.remove(req)
         req.timer = None
+        spec = protocol.API_SPECS.get(req.api_key)
+        unreachable = self.unreachable_error(f"{spec.name if spec else 'a'} request")
+        if unreachable is not None:
+            req.complete(None, unreachable)
+            return
         report = self.reachability_report()
         if report:
             req.complete(None, BrokerConnectionError(
@@ -673,3 +733,14 @@ class ClientCore:
         for fn in list(self._metadata_listeners):
             fn(now)
         self._dispatch_any(now)
+
+
+def _reason(address: str, error: KprotoError) -> str:
+    """Why a connection to ``address`` failed, without repeating the address."""
+    text = str(error)
+    if text.startswith(address):
+        text = text[len(address):].lstrip(": ")
+        if text.startswith("("):  # "(connecting): connection refused"
+            where, _, rest = text[1:].partition("): ")
+            text = f"{where}: {rest}" if rest else text
+    return text

@@ -12,6 +12,10 @@ accepts), then, with SASL, SaslHandshake and SaslAuthenticate rounds. Only then 
 requests written, at most ``max_in_flight`` at a time. Responses must come back in request
 order; a correlation id that does not match the oldest request in flight, a frame larger
 than the cap, or bytes that do not decode close the connection, failing everything on it.
+Signs that the listener speaks another security protocol (a TLS record where the ApiVersions
+response belongs; a SASL listener dropping the connection at the first request after
+ApiVersions, twice in a row, since a dying broker can do it once) close it with an
+AuthenticationError that names ``security_protocol``.
 A request's deadline fires through the engine's timers; a timeout closes the connection,
 because the late response could no longer be matched.
 """
@@ -40,7 +44,7 @@ from kproto.errors import (
 from kproto.sasl import Mechanism, make_mechanism
 from kproto.timers import TimerHandle, Timers
 
-__all__ = ["BrokerConnection", "BrokerMetrics", "Request"]
+__all__ = ["BrokerConnection", "BrokerMetrics", "DroppedAfterApiVersions", "Request"]
 
 log = logging.getLogger("kproto.connection")
 
@@ -49,8 +53,14 @@ SASL_HANDSHAKE = 17
 SASL_AUTHENTICATE = 36
 UNSUPPORTED_VERSION = 35
 _INT32 = struct.Struct(">i")
+CLOSED_BY_BROKER = "connection closed by the broker"
 
 OnDone = Callable[[Any, "BaseException | None"], None]
+
+
+class DroppedAfterApiVersions(BrokerConnectionError):
+    """The broker answered ApiVersions, then closed the connection at the next request: a
+    SASL listener does so to a client that does not authenticate, and so may a dying broker."""
 
 
 class Request:
@@ -146,6 +156,10 @@ class BrokerConnection:
         self._in_flight: deque[Request] = deque()
         self._queue: deque[Request] = deque()
         self._next_corr = 0
+        self._answered = 0  # responses to requests sent once ready
+        self.dropped_after_api_versions_before = False
+        """Set by the engine when this broker's previous connection ended as
+        :class:`DroppedAfterApiVersions`: a second such drop is a protocol mismatch."""
         self._sasl: Mechanism | None = None
         self._reauth_due = False
         self._reauth_timer: TimerHandle | None = None
@@ -187,8 +201,23 @@ class BrokerConnection:
             self._close(AuthenticationError(
                 f"{self.address}: TLS handshake failed: {error or 'unknown reason'}"), now)
             return
+        reason = error or CLOSED_BY_BROKER
+        if self.state == self.READY and not self._answered and self._in_flight \
+                and reason == CLOSED_BY_BROKER and not self.config.uses_sasl:
+            # A SASL listener answers ApiVersions, then drops a client that does not
+            # authenticate at its first other request. A broker that dies at that moment
+            # looks the same once, so only a second such drop in a row is taken as a
+            # mismatch; the first is an ordinary (retried) connection error with a hint.
+            what = "the broker closed the connection at the first request after ApiVersions"
+            expected = "SASL_PLAINTEXT or SASL_SSL"
+            if self.dropped_after_api_versions_before:
+                self._close(self._mismatch(what, expected), now)
+            else:
+                self._close(DroppedAfterApiVersions(
+                    f"{self.address} (connected): {what}; if this repeats, the listener "
+                    f"likely expects {expected} (check security_protocol)"), now)
+            return
         where = "connecting" if self.state == self.CONNECTING else "connected"
-        reason = error or "connection closed by the broker"
         self._close(BrokerConnectionError(f"{self.address} ({where}): {reason}"), now)
 
     def receive(self, data: bytes | bytearray, now: float) -> None:
@@ -201,6 +230,11 @@ class BrokerConnection:
         pos = 0
         end = len(buf)
         cap = self.config.max_frame_size
+        if self.state == self.NEGOTIATING and end >= 2 and buf[0] in (0x15, 0x16) \
+                and buf[1] == 0x03 and not self.config.uses_tls:
+            # A TLS record (alert or handshake) where the ApiVersions response should be.
+            self._close(self._mismatch("the broker answered with TLS", "SSL or SASL_SSL"), now)
+            return
         while end - pos >= 4:
             (size,) = _INT32.unpack_from(buf, pos)
             if size < 0 or size > cap:
@@ -321,6 +355,8 @@ class BrokerConnection:
                 f"in flight ({req.correlation_id}, {req!r})"), now)
             return
         self._in_flight.popleft()
+        if self.state == self.READY:
+            self._answered += 1
         try:
             _, response = protocol.decode_response(frame, req.api_key, req.version)
         except DecodeError as exc:
@@ -404,9 +440,11 @@ class BrokerConnection:
         now = self.last_activity
         if resp.error_code:
             enabled = ", ".join(resp.mechanisms) or "none"
+            hint = "" if resp.mechanisms else (
+                "; the listener may not use SASL (check security_protocol)")
             self._close(AuthenticationError(
                 f"{self.address}: SASL mechanism {self.config.sasl_mechanism} is not enabled "
-                f"on the broker (enabled: {enabled})"), now)
+                f"on the broker (enabled: {enabled}){hint}"), now)
             return
         assert self._sasl is not None
         try:
@@ -449,6 +487,12 @@ class BrokerConnection:
             when = now + lifetime * self._rng.uniform(0.85, 0.95)
             self._reauth_timer = self._timers.call_at(when, self._reauth_fired)
         self._become_ready(now)
+
+    def _mismatch(self, what: str, expected: str) -> AuthenticationError:
+        return AuthenticationError(
+            f"{self.address}: {what}: security_protocol is "
+            f"{self.config.security_protocol!r}, but the listener likely expects {expected} "
+            f"(check security_protocol)")
 
     def _auth_error(self, exc: AuthenticationError) -> AuthenticationError:
         return AuthenticationError(

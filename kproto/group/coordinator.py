@@ -21,7 +21,9 @@ from kproto import protocol
 from kproto.client import ClientCore
 from kproto.config import Config
 from kproto.errors import (
+    AuthenticationError,
     ClosedError,
+    ClusterUnreachableError,
     CoordinatorLoadInProgressError,
     CoordinatorNotAvailableError,
     KafkaError,
@@ -131,7 +133,10 @@ class CoordinatorLink:
                 return
         retriable = not isinstance(err, KafkaError) or err.retriable or err.code in (
             CoordinatorLoadInProgressError.code, *COORDINATOR_MOVED)
-        if isinstance(err, ClosedError) or not retriable:
+        # No broker reachable for metadata_max_wait, or credentials refused: the waiters
+        # learn it now instead of waiting for a coordinator that cannot be found.
+        if isinstance(err, (ClosedError, ClusterUnreachableError, AuthenticationError)) \
+                or not retriable:
             waiters, self._waiters = self._waiters, []
             for fn in waiters:
                 fn(now, None, err)

@@ -65,6 +65,7 @@ from kproto.group.events import (
     SessionInfo,
 )
 from kproto.group.membership import Membership
+from kproto.group.metadata import ConsumerGroupMetadata
 from kproto.group.offsets import Committed, OffsetBook
 from kproto.messages import OFFSET_NEWEST, OFFSET_OLDEST, ConsumerMessage
 from kproto.timers import TimerHandle
@@ -176,6 +177,24 @@ class GroupCore:
     @property
     def generation_id(self) -> int:
         return self.membership.generation
+
+    def group_metadata(self, session: SessionInfo | None = None,
+                       last: ConsumerGroupMetadata | None = None) -> ConsumerGroupMetadata:
+        """The member as the group coordinator knows it, for transactional offset commits.
+
+        Without ``session``: the membership now. With the session's :class:`SessionInfo`:
+        the membership now while that session runs with a generation, else what the session
+        ran with (``last`` or its start). Never the next generation nor generation -1: a
+        commit from a session that is over must carry its stale generation so that the
+        coordinator rejects it (generation -1 with no member id is not checked at all).
+        """
+        m = self.membership
+        if session is not None:
+            s = self.session
+            if s is None or s.id != session.session or s.state != RUNNING or m.generation < 0:
+                return last if last is not None else ConsumerGroupMetadata(
+                    self.group_id, session.generation_id, session.member_id, m.instance_id)
+        return ConsumerGroupMetadata(self.group_id, m.generation, m.member_id, m.instance_id)
 
     def claims(self, session: int) -> dict[str, list[int]]:
         """The partitions the session consumes now, by topic."""

@@ -53,6 +53,7 @@ from kproto.errors import (
     UnknownTopicOrPartitionError,
     error_for_code,
 )
+from kproto.group.metadata import ConsumerGroupMetadata, group_metadata_of
 from kproto.messages import ConsumerMessage, ProducerMessage
 from kproto.partitioners import (
     InvalidPartitionError,
@@ -255,17 +256,23 @@ class ProducerCore:
     def abort_transaction(self, now: float) -> int:
         return self._need_txn().abort(now)
 
-    def add_offsets_to_txn(self, offsets: Mapping[Any, Any], group_id: str, now: float) -> int:
+    def add_offsets_to_txn(self, offsets: Mapping[Any, Any],
+                           group_id: str | ConsumerGroupMetadata, now: float) -> int:
         """Commit consumer offsets as part of the transaction. ``offsets`` maps
         ``(topic, partition)`` or ``topic -> {partition: ...}`` to the next offset to read,
-        or to ``(offset, metadata)``."""
-        return self._need_txn().add_offsets(_normalize_offsets(offsets), group_id, now)
+        or to ``(offset, metadata)``. ``group_id`` is the group's id or, so that the group
+        coordinator can fence a member a rebalance left behind, the member's
+        :class:`ConsumerGroupMetadata` (``session.group_metadata()``)."""
+        group = group_metadata_of(group_id)
+        return self._need_txn().add_offsets(_normalize_offsets(offsets), group, now)
 
-    def add_message_to_txn(self, message: ConsumerMessage, group_id: str,
+    def add_message_to_txn(self, message: ConsumerMessage,
+                           group_id: str | ConsumerGroupMetadata,
                            metadata: str | None, now: float) -> int:
         """Mark a consumed message as processed inside the transaction (its offset + 1)."""
+        group = group_metadata_of(group_id)
         offsets = {(message.topic, message.partition): (message.offset + 1, metadata)}
-        return self._need_txn().add_offsets(offsets, group_id, now)
+        return self._need_txn().add_offsets(offsets, group, now)
 
     # == placement ========================================================================
 

@@ -374,9 +374,10 @@ class TransactionManager:
         op.timer = None
         if not op.alive:
             return
-        self._finish(op, ClientTimeoutError(
-            f"transactional id {self.txn_id!r}: {op.kind} did not complete within max_block "
-            f"({self.config.max_block:g}s); call it again to resume"))
+        what = (f"transactional id {self.txn_id!r}: {op.kind} did not complete within "
+                f"max_block ({self.config.max_block:g}s)")
+        self._finish(op, self.client.unreachable_error(what) or ClientTimeoutError(
+            f"{what}; call it again to resume"))
         if op.kind == "init" and self.status == TxnStatus.INITIALIZING:
             self.status = TxnStatus.UNINITIALIZED
         elif op.kind == "offsets":

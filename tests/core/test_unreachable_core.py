@@ -12,6 +12,7 @@ import pytest
 from kproto import ProducerMessage
 from kproto.client import ClientCore
 from kproto.config import Config
+from kproto.connection import DroppedAfterApiVersions
 from kproto.errors import (
     AuthenticationError,
     BrokerConnectionError,
@@ -141,20 +142,66 @@ def test_a_tls_alert_instead_of_apiversions_names_security_protocol() -> None:
     assert "SSL or SASL_SSL" in str(ev.error)
 
 
-def test_a_close_at_the_first_request_after_apiversions_names_security_protocol() -> None:
-    core = make_core("a:1")
-    token = core.metadata(None, 0.0)
-    action = open_action(core)
-    core.connection_made(action.conn_id, 0.0)
+def next_open(core: ClientCore) -> OpenConnection:
+    """The next connection the engine opens (the closes it asks for are done already)."""
+    while (action := core.next_action()) is not None:
+        if isinstance(action, OpenConnection):
+            return action
+    raise AssertionError("the engine opened no connection")
+
+
+def drop_after_api_versions(core: ClientCore, now: float) -> None:
+    """The next connection answers ApiVersions, then is closed at the first other request."""
+    action = next_open(core)
+    core.connection_made(action.conn_id, now)
     wire = Wire(core, action.conn_id)
-    wire.handshake(0.0)
-    assert [h.request_api_key for h, _r, _v in wire.requests()] == [3]
-    core.connection_lost(action.conn_id, "connection closed by the broker", 0.1)
+    wire.handshake(now)
+    keys = [h.request_api_key for h, _r, _v in wire.requests()]
+    assert keys and set(keys) == {3}  # Metadata, no answer
+    core.connection_lost(action.conn_id, "connection closed by the broker", now)
+
+
+def test_two_closes_in_a_row_at_the_first_request_after_apiversions_name_security_protocol(
+) -> None:
+    core = make_core("a:1")
+    first = core.metadata(None, 0.0)
+    drop_after_api_versions(core, 0.0)
     [ev] = [e for e in events(core) if isinstance(e, OperationFailed)]
-    assert ev.token == token
+    assert ev.token == first
+    # Once is what a broker dying at that moment looks like: retriable, with a hint.
+    assert type(ev.error) is DroppedAfterApiVersions
+    assert isinstance(ev.error, BrokerConnectionError)
+    assert "check security_protocol" in str(ev.error)
+    second = core.metadata(None, 1.0)
+    core.handle_timer(1.0)
+    drop_after_api_versions(core, 1.0)
+    [ev] = [e for e in events(core) if isinstance(e, OperationFailed)]
+    assert ev.token == second
     assert isinstance(ev.error, AuthenticationError)
     assert "SASL_PLAINTEXT or SASL_SSL" in str(ev.error)
-    assert "security_protocol" in str(ev.error)
+    assert "security_protocol is 'PLAINTEXT'" in str(ev.error)
+
+
+def test_a_broker_dying_after_apiversions_is_not_taken_for_a_mismatch() -> None:
+    core = make_core("a:1")
+    core.metadata(None, 0.0)
+    drop_after_api_versions(core, 0.0)
+    events(core)
+    # The broker is gone: the next attempt is refused, which clears the suspicion.
+    waiting = core.metadata(None, 1.0)
+    core.handle_timer(1.0)
+    action = next_open(core)
+    core.connection_lost(action.conn_id, "connection refused", 1.0)
+    events(core)
+    # Restarted, it answers ApiVersions and drops the connection once more while going
+    # down again: still an ordinary connection error, not an authentication failure.
+    token = core.metadata(None, 2.0)
+    core.handle_timer(2.0)
+    drop_after_api_versions(core, 2.0)
+    failed = [e for e in events(core) if isinstance(e, OperationFailed)]
+    assert sorted(e.token for e in failed) == [waiting, token]
+    for ev in failed:
+        assert type(ev.error) is DroppedAfterApiVersions, ev.error
 
 
 def test_a_reset_after_apiversions_is_an_ordinary_connection_error() -> None:

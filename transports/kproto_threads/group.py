@@ -28,6 +28,7 @@ from kproto.group.events import (
     SessionDrained,
     SessionInfo,
 )
+from kproto.group.metadata import ConsumerGroupMetadata
 from kproto.group.session import GroupCore, Topics
 from kproto.messages import ConsumerMessage
 from kproto_threads._loop import warn_dropped
@@ -165,6 +166,8 @@ class Session:
     def __init__(self, group: ConsumerGroup, info: SessionInfo) -> None:
         self._group = group
         self._id = info.session
+        self._info = info
+        self._metadata: ConsumerGroupMetadata | None = None
         self.stopped = threading.Event()
         """Set once the session is ending (a rebalance, a claim loop returned, cancel, close)."""
 
@@ -175,6 +178,17 @@ class Session:
     @property
     def generation_id(self) -> int:
         return int(self._group._locked(lambda: self._group._core.generation_id))
+
+    def group_metadata(self) -> ConsumerGroupMetadata:
+        """This member as the group coordinator knows it, for ``add_offsets_to_txn`` /
+        ``add_message_to_txn`` (KIP-447): the current generation while the session runs, the
+        generation it ran with once it is over, so that a late commit is rejected."""
+        def get() -> ConsumerGroupMetadata:
+            self._metadata = self._group._core.group_metadata(self._info, self._metadata)
+            return self._metadata
+
+        metadata: ConsumerGroupMetadata = self._group._locked(get)
+        return metadata
 
     def claims(self) -> dict[str, list[int]]:
         """The partitions this session consumes now, by topic."""

@@ -19,6 +19,7 @@ from typing import Any, Generic, TypeVar
 from kproto.config import Config, from_options
 from kproto.errors import ClientTimeoutError, ClosedError, ConfigurationError
 from kproto.events import Event
+from kproto.group.metadata import ConsumerGroupMetadata
 from kproto.messages import ConsumerMessage, ProducerMessage
 from kproto.producer import (
     BufferFullError,
@@ -257,13 +258,19 @@ class _Producer:
         self._call(lambda core, now: self._core.abort_transaction(now),
                    timeout or self._default_wait(), "abort_txn")
 
-    def add_offsets_to_txn(self, offsets: Mapping[Any, Any], group_id: str,
+    def add_offsets_to_txn(self, offsets: Mapping[Any, Any],
+                           group_id: str | ConsumerGroupMetadata,
                            timeout: float | None = None) -> None:
+        """Commit consumer offsets inside the transaction; ``group_id`` is the group's id
+        or, so that a member a rebalance fenced cannot commit, ``session.group_metadata()``."""
         self._call(lambda core, now: self._core.add_offsets_to_txn(offsets, group_id, now),
                    timeout or self._txn_wait(), "add_offsets_to_txn")
 
-    def add_message_to_txn(self, message: ConsumerMessage, group_id: str,
+    def add_message_to_txn(self, message: ConsumerMessage,
+                           group_id: str | ConsumerGroupMetadata,
                            metadata: str | None = None, timeout: float | None = None) -> None:
+        """Commit ``message``'s offset + 1 inside the transaction; ``group_id`` as for
+        ``add_offsets_to_txn``."""
         self._call(lambda core, now: self._core.add_message_to_txn(
             message, group_id, metadata, now), timeout or self._txn_wait(), "add_message_to_txn")
 

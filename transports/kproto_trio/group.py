@@ -29,6 +29,7 @@ from kproto.group.events import (
     SessionDrained,
     SessionInfo,
 )
+from kproto.group.metadata import ConsumerGroupMetadata
 from kproto.group.session import GroupCore, Topics
 from kproto.messages import ConsumerMessage
 from kproto_trio._loop import warn_dropped
@@ -137,6 +138,8 @@ class Session:
     def __init__(self, group: ConsumerGroup, info: SessionInfo) -> None:
         self._group = group
         self._id = info.session
+        self._info = info
+        self._metadata: ConsumerGroupMetadata | None = None
         self.stopped = trio.Event()
         """Set once the session is ending (a rebalance, a claim loop returned, cancel, close)."""
 
@@ -147,6 +150,13 @@ class Session:
     @property
     def generation_id(self) -> int:
         return self._group._core.generation_id
+
+    def group_metadata(self) -> ConsumerGroupMetadata:
+        """This member as the group coordinator knows it, for ``add_offsets_to_txn`` /
+        ``add_message_to_txn`` (KIP-447): the current generation while the session runs, the
+        generation it ran with once it is over, so that a late commit is rejected."""
+        self._metadata = self._group._core.group_metadata(self._info, self._metadata)
+        return self._metadata
 
     def claims(self) -> dict[str, list[int]]:
         return self._group._core.claims(self._id)

@@ -20,6 +20,7 @@ import trio
 from kproto.config import Config, from_options
 from kproto.errors import ClosedError, ConfigurationError
 from kproto.events import Event
+from kproto.group.metadata import ConsumerGroupMetadata
 from kproto.messages import ConsumerMessage, ProducerMessage
 from kproto.producer import (
     BufferFullError,
@@ -278,12 +279,18 @@ class _Producer:
         core = self._core
         await self._call(lambda c, now: core.abort_transaction(now))
 
-    async def add_offsets_to_txn(self, offsets: Mapping[Any, Any], group_id: str) -> None:
+    async def add_offsets_to_txn(self, offsets: Mapping[Any, Any],
+                                 group_id: str | ConsumerGroupMetadata) -> None:
+        """Commit consumer offsets inside the transaction; ``group_id`` is the group's id
+        or, so that a member a rebalance fenced cannot commit, ``session.group_metadata()``."""
         core = self._core
         await self._call(lambda c, now: core.add_offsets_to_txn(offsets, group_id, now))
 
-    async def add_message_to_txn(self, message: ConsumerMessage, group_id: str,
+    async def add_message_to_txn(self, message: ConsumerMessage,
+                                 group_id: str | ConsumerGroupMetadata,
                                  metadata: str | None = None) -> None:
+        """Commit ``message``'s offset + 1 inside the transaction; ``group_id`` as for
+        ``add_offsets_to_txn``."""
         core = self._core
         await self._call(lambda c, now: core.add_message_to_txn(message, group_id, metadata,
                                                                  now))
