@@ -257,9 +257,14 @@ def test_offset_out_of_range_with_no_policy_fails_the_start() -> None:
     rig = Rig(auto_offset_reset="none")
     token = rig.consume("t", 0, 1000)
     req = rig.one_fetch(rig.step())
-    reqs = rig.answer(req, {("t", 0): PartitionReply(error=1, high_watermark=50)})
-    assert reqs == []
-    with pytest.raises(OffsetOutOfRangeError, match="offset 1000 is out of range"):
+    reqs = rig.answer(req, {("t", 0): PartitionReply(error=1)})
+    # The Fetch error carries no log bounds: the oldest and newest offsets are looked up.
+    assert [r.body.topics[0].partitions[0].timestamp for r in reqs] == [-2, -1]
+    for r, offset in zip(reqs, (7, 50), strict=True):
+        r.reply(list_offsets_response({("t", 0): (0, offset)}), rig.now)
+    assert [r for r in rig.step() if r.api_key != 3] == []
+    with pytest.raises(OffsetOutOfRangeError,
+                       match=r"offset 1000 is out of range \(log start 7, high water mark 50\)"):
         completed(rig.events(), token)
 
 
@@ -269,7 +274,9 @@ def test_offset_out_of_range_later_with_no_policy_stops_the_partition() -> None:
     req = rig.one_fetch(rig.step())
     req = rig.one_fetch(rig.answer(req, {("t", 0): PartitionReply(batch(0, vals(2)))}))
     reqs = rig.answer(req, {("t", 0): PartitionReply(error=1)})
-    assert reqs == []
+    for r in reqs:
+        r.reply(list_offsets_response({("t", 0): (0, 0)}), rig.now)
+    assert [r for r in rig.step() if r.api_key != 3] == []
     [err] = [e for e in rig.events() if isinstance(e, FetchError)]
     assert err.stream == token and err.stopped
     assert isinstance(err.error, OffsetOutOfRangeError) and "offset 2" in str(err.error)
