@@ -11,7 +11,11 @@ under the current producer id and epoch was acknowledged, one before that; a ret
 travels alone, so a partition's batches reach the log in order). It groups them by leader,
 assigns sequence numbers to batches sent for the first time, and sends one ProduceRequest
 per leader and round (at most ``max_request_size`` bytes, at most
-``max_in_flight_per_connection`` requests out per broker). Then it arms its timer for the next linger, backoff or expiry deadline.
+``max_in_flight_per_connection`` requests out per broker). Then it arms its timer for the
+next linger, backoff or expiry deadline. A batch still on the wire at its delivery deadline
+fails then too (as KIP-91 has it, delivery_timeout bounds the wait for a response as well);
+its outcome is unknown, so an idempotent producer moves to a new epoch, and the late
+response is ignored.
 
 Responses settle batches (success, DUPLICATE_SEQUENCE_NUMBER included), put them back for a
 retry with exponential backoff (retriable errors, lost connections, timeouts; leader errors
@@ -94,6 +98,9 @@ class Sender:
         self._again = False
         self._rotation = 0
         self._metadata_asked = -INF
+        self._in_flight_deadline = INF
+        """No batch on the wire has a delivery deadline before this (it may be earlier
+        than the true minimum, never later)."""
         self._sent_to: dict[tuple[str, int], int] = {}
         """The broker each partition's latest batch went to."""
         cfg = self.config
@@ -215,6 +222,10 @@ class Sender:
             if txn is not None and not txn.partition_ready(st.topic, st.partition, now):
                 continue
             by_leader.setdefault(leader, []).append(st)
+        if now >= self._in_flight_deadline:
+            self._expire_in_flight(now)
+        if self._in_flight_deadline < wake:
+            wake = self._in_flight_deadline
         if need_metadata:
             wake = min(wake, self._want_metadata(now))
         owner.report_queue_sizes()
@@ -225,6 +236,26 @@ class Sender:
             self._again = True  # a batch expired above: bump now, not at the next send
         if wake != self._timer_when:
             self._arm(wake)
+
+    def _expire_in_flight(self, now: float) -> None:
+        """Fail the batches on the wire whose delivery deadline passed; their requests stay
+        out, and the responses find them settled."""
+        owner = self.owner
+        earliest = INF
+        for batch in list(self.in_flight_batches):
+            if owner.is_settled(batch):
+                continue
+            if batch.deadline > now:
+                earliest = min(earliest, batch.deadline)
+                continue
+            last = batch.last_error or "no response from the broker yet"
+            owner.fail(batch, ClientTimeoutError(
+                f"{batch.record_count} record(s) for {batch.topic}[{batch.partition}] not "
+                f"delivered within delivery_timeout ({self.config.delivery_timeout:g}s): "
+                f"still awaiting the broker's answer; last error: {last}"))
+            if batch.base_seq >= 0:
+                owner.sequence_gap(batch)
+        self._in_flight_deadline = earliest
 
     def _want_metadata(self, now: float) -> float:
         """Ask for fresh metadata at most once per ``retry_backoff`` (a metadata listener
@@ -259,6 +290,8 @@ class Sender:
                 self._stamp(st, head)
                 head.in_flight = True
                 self.in_flight_batches.add(head)
+                if head.deadline < self._in_flight_deadline:
+                    self._in_flight_deadline = head.deadline
                 head.attempts += 1
                 st.in_flight += 1
                 batches.append(head)

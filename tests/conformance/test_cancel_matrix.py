@@ -52,20 +52,6 @@ CASES = [
     ("ConsumerGroup", "consuming"), ("ConsumerGroup", "committing"),
     ("ConsumerGroup", "closing"),
 ]
-SLOW_CLOSE = pytest.mark.xfail(reason=(
-    "a producer's close after a cancelled send or flush waits for the record in flight to "
-    "the stalled broker about 35 s, past delivery_timeout (8 s) and request_timeout (3 s)"),
-    strict=False)
-"""Kept in the matrix: the close ends (no hang, nothing left behind), but late."""
-
-
-def producer_close_waits(kind: str, phase: str, where: str, transport: str) -> bool:
-    """The close that follows must deliver what the cancelled call left in flight (an
-    asyncio cancellation is one-shot, so there the enclosing case does too)."""
-    return (kind.endswith("Producer") and phase == "flushing"
-            and (where == "inside" or transport in ("asyncio", "threads")))
-
-
 STALLED = {"connecting", "flushing", "joining", "committing", "closing"}
 ids = [f"{kind}-{phase}" for kind, phase in CASES]
 
@@ -349,10 +335,7 @@ def bounded(run: Callable[[], float]) -> float:
 
 @pytest.mark.parametrize("where", ["inside", "enclosing"])
 @pytest.mark.parametrize(("kind", "phase"), CASES, ids=ids)
-def test_asyncio_cancel(kind: str, phase: str, where: str, env_factory: Any,
-                        request: Any) -> None:
-    if producer_close_waits(kind, phase, where, "asyncio"):
-        request.applymarker(SLOW_CLOSE)
+def test_asyncio_cancel(kind: str, phase: str, where: str, env_factory: Any) -> None:
     env = env_factory(phase)
     took = bounded(lambda: run_asyncio(kind, env, where))
     env.check_released()
@@ -361,10 +344,7 @@ def test_asyncio_cancel(kind: str, phase: str, where: str, env_factory: Any,
 
 @pytest.mark.parametrize("where", ["inside", "enclosing"])
 @pytest.mark.parametrize(("kind", "phase"), CASES, ids=ids)
-def test_trio_cancel(kind: str, phase: str, where: str, env_factory: Any,
-                     request: Any) -> None:
-    if producer_close_waits(kind, phase, where, "trio"):
-        request.applymarker(SLOW_CLOSE)
+def test_trio_cancel(kind: str, phase: str, where: str, env_factory: Any) -> None:
     env = env_factory(phase)
     took = bounded(lambda: run_trio(kind, env, where))
     env.check_released()
@@ -438,10 +418,7 @@ def threads_case(kind: str, env: Env) -> Callable[[], None]:
 
 
 @pytest.mark.parametrize(("kind", "phase"), CASES, ids=ids)
-def test_threads_closed_from_another_thread(kind: str, phase: str, env_factory: Any,
-                                           request: Any) -> None:
-    if producer_close_waits(kind, phase, "elsewhere", "threads"):
-        request.applymarker(SLOW_CLOSE)
+def test_threads_closed_from_another_thread(kind: str, phase: str, env_factory: Any) -> None:
     env = env_factory(phase)
     before = kproto_threads()
     op = threads_case(kind, env)

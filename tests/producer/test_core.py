@@ -275,6 +275,28 @@ def test_delivery_timeout_bounds_a_record_whose_leader_never_answers() -> None:
     assert 5.0 <= sim.now <= 5.0 + 6.0 + 1.0
 
 
+@pytest.mark.parametrize("options", [PLAIN, {}], ids=["plain", "idempotent"])
+def test_delivery_timeout_bounds_a_batch_still_on_the_wire(options: dict[str, Any]) -> None:
+    # The Produce request's own timeout (produce_timeout + 5 s) is far longer than
+    # delivery_timeout: the batch fails at its deadline all the same (KIP-91), and so the
+    # close that waits for it ends then too.
+    sim = Sim(delivery_timeout=5.0, request_timeout=30.0, produce_timeout=30.0, **options)
+    warm(sim)
+    sim.hold_apis.add(PRODUCE)
+    token = sim.send(b"x", partition=0)
+    sim.run_until(lambda: len(sim.requests(PRODUCE)) == 1, limit=5)
+    closed = sim.producer.close(sim.now)
+    sim.run_until(lambda: token in sim.failed(), limit=30)
+    err = sim.failed()[token]
+    assert isinstance(err, ClientTimeoutError) and "still awaiting" in str(err)
+    assert 5.0 <= sim.now <= 5.5
+    sim.run_until(lambda: sim.completed(closed) is not None, limit=1)
+    # The late answer finds the batch settled: it is neither delivered nor failed again.
+    sim.release(PRODUCE)
+    sim.advance(1.0)
+    assert token not in sim.delivered() and sim.failed()[token] is err
+
+
 def test_records_for_an_unknown_topic_wait_for_metadata() -> None:
     sim = Sim(topics={}, **PLAIN)
     token = sim.send(b"x", topic="late")
