@@ -8,6 +8,8 @@ that importing kproto loads only the message modules its own code imports.
 
 from __future__ import annotations
 
+import re
+
 from codegen.emit_messages import GENERATED_LINE, import_lines
 from codegen.model import Message
 
@@ -47,6 +49,11 @@ def class_ref(m: Message) -> str:
     return f'"{MESSAGES_PACKAGE}.{m.module}:{m.name}"'
 
 
+def constant_name(api_name: str) -> str:
+    """``AddPartitionsToTxn`` -> ``ADD_PARTITIONS_TO_TXN``."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", api_name).upper()
+
+
 def emit_apis(messages: list[Message]) -> str:
     pairs = api_pairs(messages)
     out = [HEADER]
@@ -58,7 +65,13 @@ def emit_apis(messages: list[Message]) -> str:
     out.append("")
     out.append("from __future__ import annotations")
     out.append("")
+    out.append("from typing import Final")
+    out.append("")
     out.append("from kproto.protocol._base import ApiSpec")
+    out.append("")
+    out.append("# API keys, named as in Kafka's ApiKeys (plain ints: they index dicts on hot paths).")
+    for key, req, _ in pairs:
+        out.append(f"{constant_name(req.name.removesuffix('Request'))}: Final = {key}")
     out.append("")
     out.append("API_SPECS: dict[int, ApiSpec] = {")
     for key, req, resp in pairs:
