@@ -25,7 +25,29 @@ OWN_ERRORS = [
     "BrokerConnectionError",
     "AuthenticationError",
     "ClusterUnreachableError",
+    "UsageError",
+    "ObjectClosedError",
+    "AlreadyConsumingError",
+    "NotAssignedError",
 ]
+# Error classes defined by the feature packages, importable from kproto.errors as well: loaded
+# on first use (module __getattr__), so importing kproto.errors loads nothing else and the
+# feature modules can keep importing kproto.errors without a cycle.
+ELSEWHERE = {
+    "BufferFullError": "kproto.producer.errors",
+    "TransactionStateError": "kproto.producer.errors",
+    "TransactionAbortedError": "kproto.producer.errors",
+    "ProducerError": "kproto.producer.errors",
+    "ProducerErrors": "kproto.producer.errors",
+    "LogTruncationError": "kproto.consumer.errors",
+    "RecordBatchTooLargeError": "kproto.consumer.errors",
+    "CommitFailed": "kproto.group.offsets",
+    "NoCommittedOffsetError": "kproto.group.session",
+    "MembershipExpiredError": "kproto.group.membership",
+    "SessionAbandonedError": "kproto.group.events",
+    "InvalidPartitionError": "kproto.partitioners",
+    "DroppedAfterApiVersions": "kproto.connection",
+}
 
 
 @dataclass(frozen=True)
@@ -65,7 +87,7 @@ def emit_errors(codes: list[ErrorCode]) -> str:
     tail = (TEMPLATES / "errors_tail.py.in").read_text(encoding="utf-8")
     errors = [c for c in codes if c.code != 0]
     names = [c.class_name for c in errors]
-    clash = (set(names) & set(OWN_ERRORS)) | {n for n in names if names.count(n) > 1}
+    clash = (set(names) & {*OWN_ERRORS, *ELSEWHERE}) | {n for n in names if names.count(n) > 1}
     if clash:
         raise ValueError(f"error class names clash: {sorted(clash)}")
     out = [HEADER, head.rstrip("\n"), "", ""]
@@ -92,8 +114,39 @@ def emit_errors(codes: list[ErrorCode]) -> str:
     out.append(tail.rstrip("\n"))
     out.append("")
     out.append("")
+    out.extend(_emit_elsewhere())
+    out.append("")
+    out.append("")
     out.append("__all__ = [")
-    for n in [*OWN_ERRORS, *names, "error_for_code", "raise_for_code"]:
+    for n in [*OWN_ERRORS, *names, "error_for_code", "raise_for_code", *ELSEWHERE]:
         out.append(f'    "{n}",')
     out.append("]")
     return "\n".join(out) + "\n"
+
+
+def _emit_elsewhere() -> list[str]:
+    """The lazy re-export of the feature packages' error classes."""
+    out = ["# Error classes the feature packages define, loaded on first use.", "if TYPE_CHECKING:"]
+    modules = sorted(set(ELSEWHERE.values()))
+    for module in modules:
+        names = sorted(n for n, m in ELSEWHERE.items() if m == module)
+        line = f"    from {module} import {', '.join(names)}"
+        if len(line) <= 100:
+            out.append(line)
+        else:
+            out += [f"    from {module} import (", *[f"        {n}," for n in names], "    )"]
+    out += ["", "_ELSEWHERE: dict[str, str] = {"]
+    out += [f'    "{n}": "{m}",' for n, m in ELSEWHERE.items()]
+    out += [
+        "}",
+        "",
+        "",
+        "def __getattr__(name: str) -> object:",
+        "    module = _ELSEWHERE.get(name)",
+        "    if module is None:",
+        '        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")',
+        "    value = getattr(importlib.import_module(module), name)",
+        "    globals()[name] = value",
+        "    return value",
+    ]
+    return out

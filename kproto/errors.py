@@ -7,11 +7,18 @@
 code of Kafka's error table, generated below) are errors a broker reported; the other classes are
 kproto's own: bytes that do not parse, values that cannot be encoded, configuration, timeouts,
 closed objects, version negotiation, connections, an unreachable cluster and authentication.
+
+Whose fault an error is shows in its class: ``UsageError`` (and its subclasses) is the calling
+code's mistake (an object used after close, a partition consumed twice, ``consume()`` while it
+runs, a partition that is not assigned), ``ConfigurationError`` a bad setting, and the rest
+come from the brokers or the network. The classes the feature packages define (producer,
+consumer, group, partitioners) are importable from here too.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+import importlib
+from typing import TYPE_CHECKING, ClassVar
 
 
 class KprotoError(Exception):
@@ -199,6 +206,28 @@ class ClusterUnreachableError(BrokerConnectionError, ClientTimeoutError):
         self.reasons = dict(reasons)
         listed = "; ".join(f"{addr}: {why}" for addr, why in self.reasons.items())
         super().__init__(f"{what}: the cluster could not be reached ({listed or 'no address'})")
+
+
+class UsageError(KprotoError):
+    """The calling code's mistake: a method called when the object's state does not allow it.
+
+    Retrying the same call cannot succeed; the code calling kproto has to change. Distinct from
+    ``ConfigurationError`` (a bad setting) and from broker or network failures.
+    """
+
+
+class ObjectClosedError(UsageError, ClosedError):
+    """A method called on an object after its ``close()`` (or, on trio, outside its
+    ``async with``). Still a ``ClosedError``, which is what these calls raised before."""
+
+
+class AlreadyConsumingError(UsageError, ConfigurationError):
+    """A partition consumed twice at once, or ``consume()`` called while it already runs.
+    Still a ``ConfigurationError``, which is what these calls raised before."""
+
+
+class NotAssignedError(UsageError):
+    """An operation (seek, pause, resume, ...) on a partition that is not assigned."""
 
 
 # One class per error code of Kafka's error table.
@@ -1518,6 +1547,49 @@ def raise_for_code(code: int, message: str | None = None) -> None:
         raise error_for_code(code)(message)
 
 
+# Error classes the feature packages define, loaded on first use.
+if TYPE_CHECKING:
+    from kproto.connection import DroppedAfterApiVersions
+    from kproto.consumer.errors import LogTruncationError, RecordBatchTooLargeError
+    from kproto.group.events import SessionAbandonedError
+    from kproto.group.membership import MembershipExpiredError
+    from kproto.group.offsets import CommitFailed
+    from kproto.group.session import NoCommittedOffsetError
+    from kproto.partitioners import InvalidPartitionError
+    from kproto.producer.errors import (
+        BufferFullError,
+        ProducerError,
+        ProducerErrors,
+        TransactionAbortedError,
+        TransactionStateError,
+    )
+
+_ELSEWHERE: dict[str, str] = {
+    "BufferFullError": "kproto.producer.errors",
+    "TransactionStateError": "kproto.producer.errors",
+    "TransactionAbortedError": "kproto.producer.errors",
+    "ProducerError": "kproto.producer.errors",
+    "ProducerErrors": "kproto.producer.errors",
+    "LogTruncationError": "kproto.consumer.errors",
+    "RecordBatchTooLargeError": "kproto.consumer.errors",
+    "CommitFailed": "kproto.group.offsets",
+    "NoCommittedOffsetError": "kproto.group.session",
+    "MembershipExpiredError": "kproto.group.membership",
+    "SessionAbandonedError": "kproto.group.events",
+    "InvalidPartitionError": "kproto.partitioners",
+    "DroppedAfterApiVersions": "kproto.connection",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _ELSEWHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
 __all__ = [
     "KprotoError",
     "KafkaError",
@@ -1532,6 +1604,10 @@ __all__ = [
     "BrokerConnectionError",
     "AuthenticationError",
     "ClusterUnreachableError",
+    "UsageError",
+    "ObjectClosedError",
+    "AlreadyConsumingError",
+    "NotAssignedError",
     "UnknownServerError",
     "OffsetOutOfRangeError",
     "CorruptMessageError",
@@ -1662,4 +1738,17 @@ __all__ = [
     "InvalidRegularExpressionError",
     "error_for_code",
     "raise_for_code",
+    "BufferFullError",
+    "TransactionStateError",
+    "TransactionAbortedError",
+    "ProducerError",
+    "ProducerErrors",
+    "LogTruncationError",
+    "RecordBatchTooLargeError",
+    "CommitFailed",
+    "NoCommittedOffsetError",
+    "MembershipExpiredError",
+    "SessionAbandonedError",
+    "InvalidPartitionError",
+    "DroppedAfterApiVersions",
 ]

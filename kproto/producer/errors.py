@@ -36,12 +36,29 @@ class TransactionAbortedError(KprotoError):
 
 
 class ProducerError(KprotoError):
-    """One message that could not be delivered, with the reason (sarama's ProducerError)."""
+    """One message that could not be delivered, with the reason (sarama's ProducerError).
+
+    It has the shape of every errors stream's values (``topic``, ``partition``, ``error``, as
+    the consumer's ``ConsumerError`` and the group's ``GroupError``): ``topic`` and
+    ``partition`` are the message's (``partition`` None when no partition was chosen). It
+    stays an exception, unlike those two, because ``send_messages`` raises it inside
+    ``ProducerErrors``.
+    """
 
     def __init__(self, message: Any, error: BaseException) -> None:
         super().__init__(f"{message!r}: {error}")
         self.message = message
         self.error = error
+
+    @property
+    def topic(self) -> str | None:
+        topic = getattr(self.message, "topic", None)
+        return topic if isinstance(topic, str) else None
+
+    @property
+    def partition(self) -> int | None:
+        partition = getattr(self.message, "partition", None)
+        return partition if isinstance(partition, int) else None
 
 
 class ProducerErrors(KprotoError):
