@@ -60,6 +60,7 @@ from kproto.events import (
     OperationCompleted,
     OperationFailed,
 )
+from kproto.protocol.apis import API_VERSIONS, METADATA
 from kproto.protocol.messages.metadata_request import MetadataRequestTopic
 from kproto.timers import TimerHandle, Timers
 
@@ -67,8 +68,6 @@ __all__ = ["BrokerApiVersions", "ClientCore"]
 
 log = logging.getLogger("kproto.client")
 
-METADATA = 3
-API_VERSIONS = 18
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,8 +39,10 @@ from kproto.errors import (
     DecodeError,
     KprotoError,
     NoCommonVersionError,
+    UnsupportedVersionError,
     error_for_code,
 )
+from kproto.protocol.apis import API_VERSIONS, SASL_AUTHENTICATE, SASL_HANDSHAKE
 from kproto.sasl import Mechanism, make_mechanism
 from kproto.timers import TimerHandle, Timers
 
@@ -48,10 +50,7 @@ __all__ = ["BrokerConnection", "BrokerMetrics", "DroppedAfterApiVersions", "Requ
 
 log = logging.getLogger("kproto.connection")
 
-API_VERSIONS = 18
-SASL_HANDSHAKE = 17
-SASL_AUTHENTICATE = 36
-UNSUPPORTED_VERSION = 35
+UNSUPPORTED_VERSION = UnsupportedVersionError.code
 _INT32 = struct.Struct(">i")
 CLOSED_BY_BROKER = "connection closed by the broker"
 

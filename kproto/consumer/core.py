@@ -28,14 +28,14 @@ from kproto.errors import (
     UnknownTopicOrPartitionError,
     error_for_code,
 )
+from kproto.protocol.apis import METADATA
 from kproto.protocol.messages.metadata_request import MetadataRequestTopic
 
 from .fetcher import Fetcher
 
 __all__ = ["ConsumerCore", "TopicPartitions", "topic_partitions"]
 
-METADATA = 3
-UNKNOWN_TOPIC_OR_PARTITION = 3
+UNKNOWN_TOPIC_OR_PARTITION = UnknownTopicOrPartitionError.code
 
 TopicPartitions = Mapping[str, Iterable[int]] | Iterable[tuple[str, int]]
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from kproto.protocol import ListOffsetsRequest, OffsetForLeaderEpochRequest
+from kproto.protocol.apis import LIST_OFFSETS, OFFSET_FOR_LEADER_EPOCH
 from kproto.protocol.messages.list_offsets_request import ListOffsetsPartition, ListOffsetsTopic
 from kproto.protocol.messages.offset_for_leader_epoch_request import (
     OffsetForLeaderPartition,
@@ -29,8 +30,6 @@ __all__ = [
     "list_offsets_results",
 ]
 
-LIST_OFFSETS = 2
-OFFSET_FOR_LEADER_EPOCH = 23
 VALIDATION_MIN_VERSION = 3
 """OffsetForLeaderEpoch before v3 is for replicas only: consumers skip validation then."""
 

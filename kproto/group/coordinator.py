@@ -30,13 +30,13 @@ from kproto.errors import (
     NotCoordinatorError,
     error_for_code,
 )
+from kproto.protocol.apis import FIND_COORDINATOR
 from kproto.timers import TimerHandle
 
 __all__ = ["COORDINATOR_MOVED", "CoordinatorLink", "backoff_delay", "engine_now"]
 
 log = logging.getLogger("kproto.group")
 
-FIND_COORDINATOR = 10
 GROUP_KEY = 0
 
 COORDINATOR_MOVED = frozenset({NotCoordinatorError.code, CoordinatorNotAvailableError.code})

@@ -32,12 +32,12 @@ from kproto.errors import (
     KprotoError,
     error_for_code,
 )
+from kproto.protocol.apis import INIT_PRODUCER_ID
 
 __all__ = ["ProducerIdentity", "backoff", "is_retriable"]
 
 log = logging.getLogger("kproto.producer")
 
-INIT_PRODUCER_ID = 22
 
 
 def is_retriable(err: BaseException) -> bool:

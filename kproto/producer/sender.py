@@ -38,11 +38,24 @@ from kproto import protocol
 from kproto.errors import (
     ClientTimeoutError,
     ClosedError,
+    DuplicateSequenceNumberError,
+    FencedLeaderEpochError,
+    InconsistentTopicIdError,
+    InvalidProducerEpochError,
+    KafkaStorageError,
     KprotoError,
+    LeaderNotAvailableError,
     MessageTooLargeError,
     NetworkError,
+    NotLeaderOrFollowerError,
+    OutOfOrderSequenceNumberError,
+    ProducerFencedError,
+    UnknownLeaderEpochError,
+    UnknownProducerIdError,
+    UnknownTopicOrPartitionError,
     error_for_code,
 )
+from kproto.protocol.apis import DESCRIBE_CONFIGS, PRODUCE
 from kproto.protocol.messages.describe_configs_request import DescribeConfigsResource
 from kproto.protocol.messages.produce_request import PartitionProduceData, TopicProduceData
 from kproto.records import set_producer_state
@@ -57,25 +70,23 @@ __all__ = ["Sender"]
 
 log = logging.getLogger("kproto.producer")
 
-PRODUCE = 0
-DESCRIBE_CONFIGS = 32
 TOPIC_RESOURCE = 2
-MESSAGE_TOO_LARGE = 10
-OUT_OF_ORDER_SEQUENCE_NUMBER = 45
-DUPLICATE_SEQUENCE_NUMBER = 46
-INVALID_PRODUCER_EPOCH = 47
-UNKNOWN_PRODUCER_ID = 59
-PRODUCER_FENCED = 90
+MESSAGE_TOO_LARGE = MessageTooLargeError.code
+OUT_OF_ORDER_SEQUENCE_NUMBER = OutOfOrderSequenceNumberError.code
+DUPLICATE_SEQUENCE_NUMBER = DuplicateSequenceNumberError.code
+INVALID_PRODUCER_EPOCH = InvalidProducerEpochError.code
+UNKNOWN_PRODUCER_ID = UnknownProducerIdError.code
+PRODUCER_FENCED = ProducerFencedError.code
 SEQUENCE_ERRORS = frozenset({
     OUT_OF_ORDER_SEQUENCE_NUMBER, UNKNOWN_PRODUCER_ID, INVALID_PRODUCER_EPOCH})
 METADATA_ERRORS = frozenset({
-    3,   # UNKNOWN_TOPIC_OR_PARTITION
-    5,   # LEADER_NOT_AVAILABLE
-    6,   # NOT_LEADER_OR_FOLLOWER
-    56,  # KAFKA_STORAGE_ERROR
-    74,  # FENCED_LEADER_EPOCH
-    75,  # UNKNOWN_LEADER_EPOCH
-    103,  # INCONSISTENT_TOPIC_ID
+    UnknownTopicOrPartitionError.code,
+    LeaderNotAvailableError.code,
+    NotLeaderOrFollowerError.code,
+    KafkaStorageError.code,
+    FencedLeaderEpochError.code,
+    UnknownLeaderEpochError.code,
+    InconsistentTopicIdError.code,
 })
 INF = float("inf")
 

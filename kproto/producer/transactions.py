@@ -46,11 +46,38 @@ from kproto.config import Config
 from kproto.errors import (
     ClientTimeoutError,
     ClosedError,
+    ClusterAuthorizationFailedError,
+    ConcurrentTransactionsError,
+    CoordinatorLoadInProgressError,
+    CoordinatorNotAvailableError,
+    FencedInstanceIdError,
+    GroupAuthorizationFailedError,
+    IllegalGenerationError,
+    InvalidProducerEpochError,
+    InvalidProducerIdMappingError,
+    InvalidTransactionTimeoutError,
+    InvalidTxnStateError,
     KprotoError,
+    NotCoordinatorError,
+    OperationNotAttemptedError,
+    ProducerFencedError,
+    RequestTimedOutError,
+    TransactionalIdAuthorizationFailedError,
+    TransactionCoordinatorFencedError,
+    UnknownMemberIdError,
+    UnknownTopicOrPartitionError,
     UnsupportedVersionError,
     error_for_code,
 )
 from kproto.group.metadata import ConsumerGroupMetadata
+from kproto.protocol.apis import (
+    ADD_OFFSETS_TO_TXN,
+    ADD_PARTITIONS_TO_TXN,
+    END_TXN,
+    FIND_COORDINATOR,
+    INIT_PRODUCER_ID,
+    TXN_OFFSET_COMMIT,
+)
 from kproto.protocol.messages.add_partitions_to_txn_request import AddPartitionsToTxnTopic
 from kproto.protocol.messages.txn_offset_commit_request import (
     TxnOffsetCommitRequestPartition,
@@ -67,27 +94,21 @@ __all__ = ["TransactionManager", "TxnStatus"]
 
 log = logging.getLogger("kproto.producer.txn")
 
-FIND_COORDINATOR = 10
-INIT_PRODUCER_ID = 22
-ADD_PARTITIONS_TO_TXN = 24
-ADD_OFFSETS_TO_TXN = 25
-END_TXN = 26
-TXN_OFFSET_COMMIT = 28
 GROUP_KEY = 0
 TXN_KEY = 1
 
 # error codes
-UNKNOWN_TOPIC_OR_PARTITION = 3
-REQUEST_TIMED_OUT = 7
-COORDINATOR_LOAD_IN_PROGRESS = 14
-COORDINATOR_NOT_AVAILABLE = 15
-NOT_COORDINATOR = 16
-GROUP_AUTHORIZATION_FAILED = 30
-CONCURRENT_TRANSACTIONS = 51
-OPERATION_NOT_ATTEMPTED = 55
-UNKNOWN_MEMBER_ID = 25
-ILLEGAL_GENERATION = 22
-FENCED_INSTANCE_ID = 82
+UNKNOWN_TOPIC_OR_PARTITION = UnknownTopicOrPartitionError.code
+REQUEST_TIMED_OUT = RequestTimedOutError.code
+COORDINATOR_LOAD_IN_PROGRESS = CoordinatorLoadInProgressError.code
+COORDINATOR_NOT_AVAILABLE = CoordinatorNotAvailableError.code
+NOT_COORDINATOR = NotCoordinatorError.code
+GROUP_AUTHORIZATION_FAILED = GroupAuthorizationFailedError.code
+CONCURRENT_TRANSACTIONS = ConcurrentTransactionsError.code
+OPERATION_NOT_ATTEMPTED = OperationNotAttemptedError.code
+UNKNOWN_MEMBER_ID = UnknownMemberIdError.code
+ILLEGAL_GENERATION = IllegalGenerationError.code
+FENCED_INSTANCE_ID = FencedInstanceIdError.code
 MEMBER_FENCED = frozenset({ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID})
 TXN_OFFSET_COMMIT_MEMBER_VERSION = 3
 """The first TxnOffsetCommit version with the generation, member id and group instance id."""
@@ -95,15 +116,15 @@ REFIND = frozenset({COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR})
 RETRY = frozenset({COORDINATOR_LOAD_IN_PROGRESS, CONCURRENT_TRANSACTIONS, REQUEST_TIMED_OUT,
                    UNKNOWN_TOPIC_OR_PARTITION})
 FATAL = frozenset({
-    31,  # CLUSTER_AUTHORIZATION_FAILED
-    35,  # UNSUPPORTED_VERSION
-    47,  # INVALID_PRODUCER_EPOCH
-    48,  # INVALID_TXN_STATE
-    49,  # INVALID_PRODUCER_ID_MAPPING
-    50,  # INVALID_TRANSACTION_TIMEOUT
-    52,  # TRANSACTION_COORDINATOR_FENCED
-    53,  # TRANSACTIONAL_ID_AUTHORIZATION_FAILED
-    90,  # PRODUCER_FENCED
+    ClusterAuthorizationFailedError.code,
+    UnsupportedVersionError.code,
+    InvalidProducerEpochError.code,
+    InvalidTxnStateError.code,
+    InvalidProducerIdMappingError.code,
+    InvalidTransactionTimeoutError.code,
+    TransactionCoordinatorFencedError.code,
+    TransactionalIdAuthorizationFailedError.code,
+    ProducerFencedError.code,
 })
 
 

@@ -15,14 +15,12 @@ import struct
 
 from kproto.errors import DecodeError, EncodeError
 from kproto.protocol._base import Message
-from kproto.protocol.apis import API_SPECS
+from kproto.protocol.apis import API_SPECS, API_VERSIONS, CONTROLLED_SHUTDOWN
 from kproto.protocol.messages.request_header import RequestHeader
 from kproto.protocol.messages.response_header import ResponseHeader
 
 _SIZE = struct.Struct(">i")
 _KEY_VERSION = struct.Struct(">hh")
-_CONTROLLED_SHUTDOWN = 7
-_API_VERSIONS = 18
 
 
 def _spec_versions(api_key: int, version: int, what: type[Exception]) -> tuple[bool, bool]:
@@ -39,7 +37,7 @@ def _spec_versions(api_key: int, version: int, what: type[Exception]) -> tuple[b
 
 def request_header_version(api_key: int, version: int) -> int:
     """The RequestHeader version a request of ``api_key`` at ``version`` uses."""
-    if api_key == _CONTROLLED_SHUTDOWN and version == 0:
+    if api_key == CONTROLLED_SHUTDOWN and version == 0:
         return 0
     flexible, _ = _spec_versions(api_key, version, EncodeError)
     return 2 if flexible else 1
@@ -47,7 +45,7 @@ def request_header_version(api_key: int, version: int) -> int:
 
 def response_header_version(api_key: int, version: int) -> int:
     """The ResponseHeader version a response of ``api_key`` at ``version`` uses."""
-    if api_key == _API_VERSIONS:
+    if api_key == API_VERSIONS:
         return 0
     _, flexible = _spec_versions(api_key, version, EncodeError)
     return 1 if flexible else 0
@@ -124,7 +122,7 @@ def decode_response(
             message_name=spec.response.NAME,
             version=version,
         )
-    header_version = 0 if api_key == _API_VERSIONS else int(spec.response.is_flexible(version))
+    header_version = 0 if api_key == API_VERSIONS else int(spec.response.is_flexible(version))
     header, p = ResponseHeader.decode_from(b, 0, header_version)
     body, end = spec.response.decode_from(b, p, version)
     if end != len(b):
@@ -158,7 +156,7 @@ def decode_request(frame: bytes | bytearray | memoryview) -> tuple[RequestHeader
             version=version,
             offset=2,
         )
-    if api_key == _CONTROLLED_SHUTDOWN and version == 0:
+    if api_key == CONTROLLED_SHUTDOWN and version == 0:
         header_version = 0
     else:
         header_version = 2 if spec.request.is_flexible(version) else 1
