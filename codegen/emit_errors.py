@@ -118,7 +118,7 @@ def emit_errors(codes: list[ErrorCode]) -> str:
     out.append("")
     out.append("")
     out.append("__all__ = [")
-    for n in [*OWN_ERRORS, *names, "error_for_code", "raise_for_code", *ELSEWHERE]:
+    for n in [*OWN_ERRORS, *names, "error_for_code", "is_retriable", "raise_for_code", *ELSEWHERE]:
         out.append(f'    "{n}",')
     out.append("]")
     return "\n".join(out) + "\n"

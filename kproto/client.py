@@ -62,6 +62,7 @@ from kproto.events import (
 )
 from kproto.protocol.apis import API_VERSIONS, METADATA
 from kproto.protocol.messages.metadata_request import MetadataRequestTopic
+from kproto.retry import backoff
 from kproto.timers import TimerHandle, Timers
 
 __all__ = ["BrokerApiVersions", "ClientCore"]
@@ -570,8 +571,7 @@ class ClientCore:
 
     def _backoff(self, base: float, cap: float, failures: int) -> float:
         """Exponential backoff with +-20% jitter from the injected RNG."""
-        delay = min(cap, base * (2 ** max(0, failures - 1)))
-        return float(delay * self.rng.uniform(0.8, 1.2))
+        return backoff(base, cap, failures, self.rng)
 
     def _candidates(self) -> list[_Node]:
         """Brokers from metadata when known, else the bootstrap addresses."""

@@ -1547,6 +1547,13 @@ def raise_for_code(code: int, message: str | None = None) -> None:
         raise error_for_code(code)(message)
 
 
+def is_retriable(err: BaseException) -> bool:
+    """Whether trying again may succeed: a retriable broker error, a lost connection, a
+    request timeout, or a response that did not parse (its connection was closed)."""
+    return isinstance(err, (BrokerConnectionError, ClientTimeoutError, DecodeError)) or bool(
+        getattr(err, "retriable", False))
+
+
 # Error classes the feature packages define, loaded on first use.
 if TYPE_CHECKING:
     from kproto.connection import DroppedAfterApiVersions
@@ -1737,6 +1744,7 @@ __all__ = [
     "VoterNotFoundError",
     "InvalidRegularExpressionError",
     "error_for_code",
+    "is_retriable",
     "raise_for_code",
     "BufferFullError",
     "TransactionStateError",

@@ -31,6 +31,7 @@ from kproto.errors import (
     error_for_code,
 )
 from kproto.protocol.apis import FIND_COORDINATOR
+from kproto.retry import retry_backoff
 from kproto.timers import TimerHandle
 
 __all__ = ["COORDINATOR_MOVED", "CoordinatorLink", "backoff_delay", "engine_now"]
@@ -52,8 +53,7 @@ def engine_now(core: ClientCore) -> float:
 
 def backoff_delay(config: Config, core: ClientCore, failures: int) -> float:
     """Exponential retry backoff with +-20% jitter from the engine's RNG."""
-    delay = min(config.retry_backoff_max, config.retry_backoff * (2 ** max(0, failures - 1)))
-    return float(delay * core.rng.uniform(0.8, 1.2))
+    return retry_backoff(config, core.rng, failures)
 
 
 class CoordinatorLink:

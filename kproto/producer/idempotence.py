@@ -25,32 +25,18 @@ from typing import Any
 from kproto import protocol
 from kproto.client import ClientCore
 from kproto.config import Config
-from kproto.errors import (
-    BrokerConnectionError,
-    ClientTimeoutError,
-    DecodeError,
-    KprotoError,
-    error_for_code,
-)
+from kproto.errors import KprotoError, error_for_code, is_retriable
 from kproto.protocol.apis import INIT_PRODUCER_ID
+from kproto.retry import retry_backoff
 
-__all__ = ["ProducerIdentity", "backoff", "is_retriable"]
+__all__ = ["ProducerIdentity", "backoff"]
 
 log = logging.getLogger("kproto.producer")
 
 
-
-def is_retriable(err: BaseException) -> bool:
-    """Whether trying again may succeed: a retriable broker error, a lost connection, a
-    request timeout, or a response that did not parse (its connection was closed)."""
-    return isinstance(err, (BrokerConnectionError, ClientTimeoutError, DecodeError)) or bool(
-        getattr(err, "retriable", False))
-
-
 def backoff(client: ClientCore, config: Config, attempts: int) -> float:
     """Exponential backoff for the ``attempts``-th retry, with +-20% jitter."""
-    delay = min(config.retry_backoff_max, config.retry_backoff * (2 ** max(0, attempts - 1)))
-    return float(delay * client.rng.uniform(0.8, 1.2))
+    return retry_backoff(config, client.rng, attempts)
 
 
 class ProducerIdentity:

@@ -54,6 +54,7 @@ from kproto.errors import (
     UnknownProducerIdError,
     UnknownTopicOrPartitionError,
     error_for_code,
+    is_retriable,
 )
 from kproto.protocol.apis import DESCRIBE_CONFIGS, PRODUCE
 from kproto.protocol.messages.describe_configs_request import DescribeConfigsResource
@@ -61,7 +62,7 @@ from kproto.protocol.messages.produce_request import PartitionProduceData, Topic
 from kproto.records import set_producer_state
 
 from .accumulator import SEQ_MASK, PartitionState, ProducerBatch
-from .idempotence import backoff, is_retriable
+from .idempotence import backoff
 
 if TYPE_CHECKING:
     from .core import ProducerCore

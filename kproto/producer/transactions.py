@@ -68,6 +68,7 @@ from kproto.errors import (
     UnknownTopicOrPartitionError,
     UnsupportedVersionError,
     error_for_code,
+    is_retriable,
 )
 from kproto.group.metadata import ConsumerGroupMetadata
 from kproto.protocol.apis import (
@@ -85,7 +86,7 @@ from kproto.protocol.messages.txn_offset_commit_request import (
 )
 
 from .errors import TransactionAbortedError, TransactionStateError
-from .idempotence import backoff, is_retriable
+from .idempotence import backoff
 
 if TYPE_CHECKING:
     from .core import ProducerCore
