@@ -1,4 +1,5 @@
-"""Errors only the consumer raises (broker error codes are in :mod:`kproto.errors`)."""
+"""Errors only the consumer raises (broker error codes are in :mod:`kproto.errors`, which
+re-exports these too)."""
 
 from __future__ import annotations
 

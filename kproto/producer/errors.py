@@ -1,9 +1,10 @@
 """Errors only a producer raises.
 
 A record that a broker rejects fails with the broker's :class:`kproto.errors.KafkaError`;
-these classes cover what the producer decides itself: a full buffer, an operation that the
-transaction state does not allow, a record dropped by an abort, and the per-message wrapper
-sarama users know (``ProducerError`` carrying the message and its error).
+these classes (all importable from :mod:`kproto.errors` too) cover what the producer decides
+itself: a full buffer, an operation that the transaction state does not allow, a record
+dropped by an abort, and the per-message wrapper sarama users know (``ProducerError`` carrying
+the message and its error).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from kproto.errors import KprotoError
+from kproto.errors import KprotoError, UsageError
 
 __all__ = [
     "BufferFullError",
@@ -26,9 +27,10 @@ class BufferFullError(KprotoError):
     """The producer holds ``buffer_memory`` bytes of records; sending must wait or give up."""
 
 
-class TransactionStateError(KprotoError):
+class TransactionStateError(UsageError):
     """An operation the transaction state does not allow (commit without begin, send
-    outside a transaction, anything after a fatal error)."""
+    outside a transaction, anything after a fatal error): a method called in the wrong
+    state, so a :class:`kproto.errors.UsageError`; after an error, the cause is chained."""
 
 
 class TransactionAbortedError(KprotoError):

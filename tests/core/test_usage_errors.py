@@ -24,7 +24,7 @@ from kproto.errors import (
 )
 from kproto.events import OperationCompleted, OperationFailed
 from kproto.messages import OFFSET_OLDEST, ProducerMessage
-from kproto.producer import ProducerCore
+from kproto.producer import ProducerCore, TransactionStateError
 from tests.group.scripted import Harness
 
 
@@ -112,3 +112,12 @@ def test_a_group_used_after_close_and_a_second_session() -> None:
     error = outcome(h.core, token)
     assert isinstance(error, ObjectClosedError)
     assert "the consumer group was closed" in str(error)
+
+
+def test_a_transactional_send_outside_a_transaction() -> None:
+    config = Config(transactional_id="tx")
+    core = ClientCore("b1:9092", config, rng=random.Random(1), now=0.0)
+    producer = ProducerCore(core, config)
+    with pytest.raises(TransactionStateError, match="needs a transaction in progress") as caught:
+        producer.send(ProducerMessage("t", value=b"v"), 0.0, 0)
+    assert isinstance(caught.value, UsageError)
