@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kproto import protocol
 from kproto.cluster import ClusterMetadata
@@ -61,9 +61,11 @@ from kproto.events import (
     OperationFailed,
 )
 from kproto.protocol.apis import API_VERSIONS, METADATA
-from kproto.protocol.messages.metadata_request import MetadataRequestTopic
 from kproto.retry import backoff
 from kproto.timers import TimerHandle, Timers
+
+if TYPE_CHECKING:
+    from kproto.protocol.messages.metadata_request import MetadataRequestTopic
 
 __all__ = ["BrokerApiVersions", "ClientCore"]
 
@@ -674,6 +676,7 @@ class ClientCore:
                     f"broker {node_id} moved to {host}:{port}"), now)
 
     def _metadata_request(self, topics: list[str] | None, version: int) -> Any:
+        from kproto.protocol.messages.metadata_request import MetadataRequestTopic
         if topics is None:
             entries: list[MetadataRequestTopic] | None = None if version >= 1 else []
         else:

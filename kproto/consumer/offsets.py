@@ -10,15 +10,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kproto.protocol import ListOffsetsRequest, OffsetForLeaderEpochRequest
+from kproto import protocol
 from kproto.protocol.apis import LIST_OFFSETS, OFFSET_FOR_LEADER_EPOCH
-from kproto.protocol.messages.list_offsets_request import ListOffsetsPartition, ListOffsetsTopic
-from kproto.protocol.messages.offset_for_leader_epoch_request import (
-    OffsetForLeaderPartition,
-    OffsetForLeaderTopic,
-)
+
+if TYPE_CHECKING:
+    from kproto.protocol.messages.list_offsets_request import ListOffsetsTopic
+    from kproto.protocol.messages.offset_for_leader_epoch_request import (
+        OffsetForLeaderTopic,
+    )
 
 __all__ = [
     "LIST_OFFSETS",
@@ -38,6 +39,7 @@ def list_offsets_request(targets: Iterable[tuple[str, int, int, int]], *,
                          isolation_level: int, timeout_ms: int) -> Any:
     """``targets``: (topic, partition, current leader epoch, timestamp) with timestamp -1
     for the newest offset and -2 for the oldest."""
+    from kproto.protocol.messages.list_offsets_request import ListOffsetsPartition, ListOffsetsTopic
     topics: dict[str, ListOffsetsTopic] = {}
     for name, partition, leader_epoch, timestamp in targets:
         entry = topics.get(name)
@@ -46,8 +48,8 @@ def list_offsets_request(targets: Iterable[tuple[str, int, int, int]], *,
         entry.partitions.append(ListOffsetsPartition(
             partition_index=partition, current_leader_epoch=leader_epoch,
             timestamp=timestamp, max_num_offsets=1))
-    return ListOffsetsRequest(replica_id=-1, isolation_level=isolation_level,
-                              topics=list(topics.values()), timeout_ms=timeout_ms)
+    return protocol.ListOffsetsRequest(replica_id=-1, isolation_level=isolation_level,
+                                       topics=list(topics.values()), timeout_ms=timeout_ms)
 
 
 def list_offsets_results(resp: Any, version: int) -> Iterator[tuple[str, int, int, int, int]]:
@@ -65,6 +67,10 @@ def list_offsets_results(resp: Any, version: int) -> Iterator[tuple[str, int, in
 
 def epoch_request(targets: Iterable[tuple[str, int, int, int]]) -> Any:
     """``targets``: (topic, partition, current leader epoch, epoch to look up)."""
+    from kproto.protocol.messages.offset_for_leader_epoch_request import (
+        OffsetForLeaderPartition,
+        OffsetForLeaderTopic,
+    )
     topics: dict[str, OffsetForLeaderTopic] = {}
     for name, partition, current, epoch in targets:
         entry = topics.get(name)
@@ -72,7 +78,7 @@ def epoch_request(targets: Iterable[tuple[str, int, int, int]]) -> Any:
             entry = topics[name] = OffsetForLeaderTopic(topic=name)
         entry.partitions.append(OffsetForLeaderPartition(
             partition=partition, current_leader_epoch=current, leader_epoch=epoch))
-    return OffsetForLeaderEpochRequest(replica_id=-1, topics=list(topics.values()))
+    return protocol.OffsetForLeaderEpochRequest(replica_id=-1, topics=list(topics.values()))
 
 
 def epoch_results(resp: Any) -> Iterator[tuple[str, int, int, int, int]]:

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kproto.protocol import FetchRequest
-from kproto.protocol.messages.fetch_request import FetchPartition, FetchTopic, ForgottenTopic
+from kproto import protocol
+
+if TYPE_CHECKING:
+    from kproto.protocol.messages.fetch_request import FetchTopic, ForgottenTopic
 
 __all__ = ["FINAL_EPOCH", "INITIAL_EPOCH", "FetchSession", "PartitionParams", "SessionRequest"]
 
@@ -132,6 +134,7 @@ class FetchSession:
 def fetch_request(request: SessionRequest, *, max_wait_ms: int, min_bytes: int,
                   max_bytes: int, isolation_level: int, rack: str) -> Any:
     """Render ``request`` as a FetchRequest (topics grouped in first-seen order)."""
+    from kproto.protocol.messages.fetch_request import FetchPartition, FetchTopic, ForgottenTopic
     topics: dict[str, FetchTopic] = {}
     for (name, partition), p in request.send.items():
         entry = topics.get(name)
@@ -147,7 +150,7 @@ def fetch_request(request: SessionRequest, *, max_wait_ms: int, min_bytes: int,
         if gone is None:
             gone = forgotten[name] = ForgottenTopic(topic=name, topic_id=p.topic_id)
         gone.partitions.append(partition)
-    return FetchRequest(
+    return protocol.FetchRequest(
         replica_id=-1, max_wait_ms=max_wait_ms, min_bytes=min_bytes, max_bytes=max_bytes,
         isolation_level=isolation_level, session_id=request.session_id,
         session_epoch=request.epoch, topics=list(topics.values()),

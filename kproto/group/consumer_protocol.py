@@ -12,20 +12,9 @@ from __future__ import annotations
 
 import struct
 
+from kproto import protocol
 from kproto.errors import DecodeError
 from kproto.group.assignors import Assignment, Subscription, TopicPartition
-from kproto.protocol.messages.consumer_protocol_assignment import (
-    ConsumerProtocolAssignment,
-)
-from kproto.protocol.messages.consumer_protocol_assignment import (
-    TopicPartition as AssignmentTopic,
-)
-from kproto.protocol.messages.consumer_protocol_subscription import (
-    ConsumerProtocolSubscription,
-)
-from kproto.protocol.messages.consumer_protocol_subscription import (
-    TopicPartition as OwnedTopic,
-)
 
 __all__ = [
     "PROTOCOL_TYPE",
@@ -46,9 +35,14 @@ def _grouped(parts: tuple[TopicPartition, ...]) -> dict[str, list[int]]:
     return by_topic
 
 
-def encode_subscription(sub: Subscription,
-                        version: int = ConsumerProtocolSubscription.MAX_VERSION) -> bytes:
-    msg = ConsumerProtocolSubscription(
+def encode_subscription(sub: Subscription, version: int | None = None) -> bytes:
+    """``sub`` as JoinGroup protocol metadata, at ``version`` (None: the newest kproto knows)."""
+    from kproto.protocol.messages.consumer_protocol_subscription import (
+        TopicPartition as OwnedTopic,
+    )
+    if version is None:
+        version = protocol.ConsumerProtocolSubscription.MAX_VERSION
+    msg = protocol.ConsumerProtocolSubscription(
         topics=list(sub.topics),
         user_data=sub.user_data,
         owned_partitions=[OwnedTopic(topic=t, partitions=p)
@@ -70,8 +64,9 @@ def _version(data: bytes, what: str, newest: int) -> int:
 
 def decode_subscription(data: bytes, group_instance_id: str | None = None) -> Subscription:
     """A member's subscription from its JoinGroup protocol metadata."""
-    version = _version(data, "consumer subscription", ConsumerProtocolSubscription.MAX_VERSION)
-    msg, _end = ConsumerProtocolSubscription.decode_from(bytes(data), 2, version)
+    cls = protocol.ConsumerProtocolSubscription
+    version = _version(data, "consumer subscription", cls.MAX_VERSION)
+    msg, _end = cls.decode_from(bytes(data), 2, version)
     owned = tuple(TopicPartition(t.topic, p) for t in msg.owned_partitions for p in t.partitions)
     return Subscription(
         topics=tuple(msg.topics),
@@ -83,9 +78,14 @@ def decode_subscription(data: bytes, group_instance_id: str | None = None) -> Su
     )
 
 
-def encode_assignment(assignment: Assignment,
-                      version: int = ConsumerProtocolAssignment.MAX_VERSION) -> bytes:
-    msg = ConsumerProtocolAssignment(
+def encode_assignment(assignment: Assignment, version: int | None = None) -> bytes:
+    """``assignment`` as SyncGroup bytes, at ``version`` (None: the newest kproto knows)."""
+    from kproto.protocol.messages.consumer_protocol_assignment import (
+        TopicPartition as AssignmentTopic,
+    )
+    if version is None:
+        version = protocol.ConsumerProtocolAssignment.MAX_VERSION
+    msg = protocol.ConsumerProtocolAssignment(
         assigned_partitions=[AssignmentTopic(topic=t, partitions=p)
                              for t, p in _grouped(assignment.partitions).items()],
         user_data=assignment.user_data,
@@ -97,8 +97,9 @@ def decode_assignment(data: bytes) -> Assignment:
     """A member's assignment from its SyncGroup response (empty bytes: nothing assigned)."""
     if not data:
         return Assignment()
-    version = _version(data, "consumer assignment", ConsumerProtocolAssignment.MAX_VERSION)
-    msg, _end = ConsumerProtocolAssignment.decode_from(bytes(data), 2, version)
+    cls = protocol.ConsumerProtocolAssignment
+    version = _version(data, "consumer assignment", cls.MAX_VERSION)
+    msg, _end = cls.decode_from(bytes(data), 2, version)
     parts = tuple(TopicPartition(t.topic, p) for t in msg.assigned_partitions
                   for p in t.partitions)
     return Assignment(parts, msg.user_data)

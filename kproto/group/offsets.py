@@ -22,7 +22,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kproto import protocol
 from kproto.client import ClientCore
@@ -44,16 +44,12 @@ from kproto.errors import (
 from kproto.group.assignors import TopicPartition
 from kproto.group.coordinator import COORDINATOR_MOVED, CoordinatorLink, backoff_delay, engine_now
 from kproto.group.membership import FATAL_TRANSPORT_ERRORS
-from kproto.protocol.messages.offset_commit_request import (
-    OffsetCommitRequestPartition,
-    OffsetCommitRequestTopic,
-)
-from kproto.protocol.messages.offset_fetch_request import (
-    OffsetFetchRequestGroup,
-    OffsetFetchRequestTopic,
-    OffsetFetchRequestTopics,
-)
 from kproto.timers import TimerHandle
+
+if TYPE_CHECKING:
+    from kproto.protocol.messages.offset_commit_request import (
+        OffsetCommitRequestPartition,
+    )
 
 __all__ = ["CommitFailed", "Committed", "OffsetBook"]
 
@@ -211,6 +207,10 @@ class OffsetBook:
 
     def _send_to(self, job: _Commit, todo: dict[TopicPartition, Mark],
                  now: float, node: int | None, err: BaseException | None) -> None:
+        from kproto.protocol.messages.offset_commit_request import (
+            OffsetCommitRequestPartition,
+            OffsetCommitRequestTopic,
+        )
         if node is None:
             self._finish(job, err or ClosedError("no coordinator"), now)
             return
@@ -308,6 +308,11 @@ class OffsetBook:
               on_done: Callable[[dict[TopicPartition, Committed] | None,
                                  BaseException | None], None]) -> None:
         """The committed offsets of ``parts``; ``on_done(result, error)`` once known."""
+        from kproto.protocol.messages.offset_fetch_request import (
+            OffsetFetchRequestGroup,
+            OffsetFetchRequestTopic,
+            OffsetFetchRequestTopics,
+        )
         wanted = sorted(set(parts))
         deadline = now + self.config.request_timeout
         state = {"failures": 0}

@@ -57,14 +57,14 @@ from kproto.errors import (
     is_retriable,
 )
 from kproto.protocol.apis import DESCRIBE_CONFIGS, PRODUCE
-from kproto.protocol.messages.describe_configs_request import DescribeConfigsResource
-from kproto.protocol.messages.produce_request import PartitionProduceData, TopicProduceData
 from kproto.records import set_producer_state
 
 from .accumulator import SEQ_MASK, PartitionState, ProducerBatch
 from .idempotence import backoff
 
 if TYPE_CHECKING:
+    from kproto.protocol.messages.produce_request import PartitionProduceData
+
     from .core import ProducerCore
 
 __all__ = ["Sender"]
@@ -328,6 +328,7 @@ class Sender:
         batch.data = set_producer_state(batch.data, pid, epoch, batch.base_seq)
 
     def _send(self, leader: int, batches: list[ProducerBatch], now: float) -> None:
+        from kproto.protocol.messages.produce_request import PartitionProduceData, TopicProduceData
         self._node_inflight[leader] = self._node_inflight.get(leader, 0) + 1
         self.inflight_requests += 1
         acks = self.config.acks
@@ -481,6 +482,7 @@ class Sender:
     def _too_large(self, batch: ProducerBatch, err: BaseException, now: float) -> None:
         """A single record the broker refused: it fails, with its size and the topic's
         max.message.bytes, asked for with DescribeConfigs (the broker's error names none)."""
+        from kproto.protocol.messages.describe_configs_request import DescribeConfigsResource
         topic = batch.topic
 
         def build(version: int) -> Any:

@@ -79,16 +79,15 @@ from kproto.protocol.apis import (
     INIT_PRODUCER_ID,
     TXN_OFFSET_COMMIT,
 )
-from kproto.protocol.messages.add_partitions_to_txn_request import AddPartitionsToTxnTopic
-from kproto.protocol.messages.txn_offset_commit_request import (
-    TxnOffsetCommitRequestPartition,
-    TxnOffsetCommitRequestTopic,
-)
 
 from .errors import TransactionAbortedError, TransactionStateError
 from .idempotence import backoff
 
 if TYPE_CHECKING:
+    from kproto.protocol.messages.txn_offset_commit_request import (
+        TxnOffsetCommitRequestPartition,
+    )
+
     from .core import ProducerCore
 
 __all__ = ["TransactionManager", "TxnStatus"]
@@ -590,6 +589,7 @@ class TransactionManager:
         self._send_add(op, now)
 
     def _send_add(self, op: _Op, now: float) -> None:
+        from kproto.protocol.messages.add_partitions_to_txn_request import AddPartitionsToTxnTopic
         self._pending |= self._new
         self._new.clear()
         parts = sorted(self._pending)
@@ -737,6 +737,10 @@ class TransactionManager:
 
     def _commit_offsets(self, op: _Op, offsets: dict[tuple[str, int], tuple[int, str | None]],
                         group: ConsumerGroupMetadata, now: float) -> None:
+        from kproto.protocol.messages.txn_offset_commit_request import (
+            TxnOffsetCommitRequestPartition,
+            TxnOffsetCommitRequestTopic,
+        )
         identity = self._identity()
         pid, epoch = identity.producer_id, identity.epoch
         group_id = group.group_id

@@ -9,8 +9,7 @@
 from __future__ import annotations
 
 import struct
-
-from crc32c import crc32c
+from typing import Protocol
 
 from kproto.errors import CorruptRecordError
 
@@ -43,6 +42,28 @@ CRC_OFFSET = 17
 ATTRIBUTES_OFFSET = 21
 # length varint + attributes + timestamp delta + offset delta + key len + value len + header count
 MIN_RECORD_SIZE = 7
+
+
+
+class _Crc32c(Protocol):
+    def __call__(self, data: bytes | bytearray | memoryview, value: int = 0, /) -> int: ...
+
+
+def _crc32c_first_use(data: bytes | bytearray | memoryview, value: int = 0) -> int:
+    """Import the crc32c package on first use and bind its function as ``crc32c``.
+
+    Importing the package costs more than the rest of kproto's record code (it reads its
+    distribution metadata), so an import of kproto that never touches a v2 batch skips it;
+    after the first checksum every call goes straight to the C function.
+    """
+    global crc32c
+    from crc32c import crc32c as impl
+    crc32c = impl
+    return impl(data, value)
+
+
+crc32c: _Crc32c = _crc32c_first_use
+"""CRC-32C (Castagnoli), the v2 batch checksum; callers read it as ``batch_v2.crc32c``."""
 
 _CONTROL_KEY = struct.Struct(">hh")
 _MARKER_VALUE = struct.Struct(">hi")

@@ -11,8 +11,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable
 
-from crc32c import crc32c
-
+from . import batch_v2
 from .batch_v2 import ATTRIBUTES_OFFSET, BATCH_HEADER_SIZE, CRC_OFFSET
 from .codecs import compress
 from .legacy import LegacyEncoder, message_size
@@ -267,7 +266,7 @@ def _render_v2(
         base_sequence,
         count,
     )
-    crc = crc32c(payload, crc32c(header))
+    crc = batch_v2.crc32c(payload, batch_v2.crc32c(header))
     prefix = _PREFIX.pack(
         base_offset, BATCH_HEADER_SIZE - 12 + len(payload), partition_leader_epoch, 2, crc
     )
@@ -291,7 +290,7 @@ def set_producer_state(
     _PRODUCER_STATE.pack_into(
         out, _PRODUCER_STATE_OFFSET, producer_id, producer_epoch, base_sequence
     )
-    _CRC.pack_into(out, CRC_OFFSET, crc32c(memoryview(out)[ATTRIBUTES_OFFSET:]))
+    _CRC.pack_into(out, CRC_OFFSET, batch_v2.crc32c(memoryview(out)[ATTRIBUTES_OFFSET:]))
     return bytes(out)
 
 

@@ -52,6 +52,45 @@ def test_importing_a_transport_loads_few_message_modules(package: str) -> None:
     assert len(loaded) <= MAX_EAGER, f"{len(loaded)} message modules loaded at import: {loaded}"
 
 
+# Framing parses every request and response header: at most these load with a transport.
+FRAMING_MODULES = [MESSAGES + "request_header", MESSAGES + "response_header"]
+
+
+@pytest.mark.parametrize("package", ["kproto", "kproto_threads", "kproto_asyncio", "kproto_trio"])
+def test_importing_a_transport_loads_no_message_module_but_the_headers_nor_crc32c(
+    package: str,
+) -> None:
+    out = _fresh(
+        f"""
+        import json, sys, {package}
+        print(json.dumps({{'loaded': {LOADED}, 'crc32c': 'crc32c' in sys.modules}}))
+        """
+    )
+    assert set(out["loaded"]) <= set(FRAMING_MODULES), out["loaded"]
+    assert out["crc32c"] is False
+
+
+def test_the_first_v2_checksum_imports_crc32c_and_binds_it() -> None:
+    out = _fresh(
+        """
+        import json, sys
+        from kproto.records import batch_v2
+        before = 'crc32c' in sys.modules
+        first = batch_v2.crc32c(b"123456789")
+        import crc32c
+        print(json.dumps({
+            'before': before,
+            'first': first,
+            'again': batch_v2.crc32c(b"123456789"),
+            'bound': batch_v2.crc32c is crc32c.crc32c,
+        }))
+        """
+    )
+    assert out["before"] is False
+    assert out["first"] == out["again"] == 0xE3069283  # the CRC-32C check value
+    assert out["bound"] is True
+
+
 def test_first_access_loads_only_that_module_and_caches_it_as_a_global() -> None:
     out = _fresh(
         f"""
