@@ -45,6 +45,7 @@ from kproto.client import ClientCore
 from kproto.config import Config
 from kproto.consumer import Fetcher
 from kproto.errors import (
+    AlreadyConsumingError,
     AuthenticationError,
     ClientTimeoutError,
     ClosedError,
@@ -52,6 +53,7 @@ from kproto.errors import (
     FencedInstanceIdError,
     KafkaError,
     KprotoError,
+    ObjectClosedError,
 )
 from kproto.group.assignors import Assignment, Assignor, TopicPartition, assignor_for
 from kproto.group.coordinator import CoordinatorLink, engine_now
@@ -230,10 +232,10 @@ class GroupCore:
         """Join and claim partitions; the token completes with a :class:`SessionInfo`."""
         token = self.core.new_token()
         if self.closed:
-            self.core.fail(token, ClosedError("the consumer group was closed"))
+            self.core.fail(token, ObjectClosedError("the consumer group was closed"))
             return token
         if self.session is not None:
-            self.core.fail(token, ConfigurationError(
+            self.core.fail(token, AlreadyConsumingError(
                 "consume() is already running a session of this consumer group"))
             return token
         try:
