@@ -8,12 +8,9 @@ input the engine's outputs are performed at once (``_pump``), and its one timer 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import random
 import ssl
-import warnings
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +24,7 @@ from kproto.events import (
     describe_os_error,
     dispatch,
 )
+from kproto.lifetime import WeakHandler
 
 log = logging.getLogger("kproto.asyncio")
 
@@ -53,40 +51,6 @@ def make_ssl_context(config: Config) -> ssl.SSLContext:
     if config.ssl_context is not None:
         return config.ssl_context  # type: ignore[no-any-return]
     return ssl.create_default_context(cafile=config.ssl_cafile)
-
-
-class WeakHandler:
-    """An event handler holding its object weakly, so that an object dropped without close
-    can be collected (and say what it lost) although the loop outlives it."""
-
-    __slots__ = ("_ref",)
-
-    def __init__(self, fn: Callable[[Event], bool]) -> None:
-        self._ref: Callable[[], Callable[[Event], bool] | None] = (
-            weakref.WeakMethod(fn) if inspect.ismethod(fn) else lambda: fn)
-
-    def __call__(self, event: Event) -> bool:
-        fn = self._ref()
-        return fn is not None and fn(event)
-
-    def __eq__(self, other: object) -> bool:
-        return self._ref() == other if not isinstance(other, WeakHandler) else self is other
-
-    __hash__ = None  # type: ignore[assignment]
-
-
-def warn_dropped(obj: object, connections: int, records: int = 0) -> None:
-    """The ResourceWarning of an object collected without close() that still held records
-    or connections: what it held is lost."""
-    lost = []
-    if records:
-        lost.append(f"{records} record{'s' if records != 1 else ''} unsettled (queued ones are "
-                    "never sent, sent ones never confirmed)")
-    if connections:
-        lost.append(f"{connections} open broker connection{'s' if connections != 1 else ''}")
-    if lost:
-        warnings.warn(f"{type(obj).__name__} dropped without close(): {', '.join(lost)}",
-                      ResourceWarning, source=obj, stacklevel=2)
 
 
 class Loop:

@@ -9,7 +9,8 @@ from typing import Any
 from kproto.client import BrokerApiVersions
 from kproto.cluster import Metadata
 from kproto.config import Config, from_options
-from kproto_asyncio._loop import Loop, warn_dropped
+from kproto.lifetime import warn_dropped
+from kproto_asyncio._loop import Loop
 
 __all__ = ["Client"]
 

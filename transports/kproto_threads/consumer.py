@@ -27,10 +27,10 @@ from kproto.consumer import (
     RecordsFetched,
     TopicPartitions,
 )
-from kproto.errors import ClientTimeoutError, ClosedError, ConfigurationError
+from kproto.errors import ClientTimeoutError, ClosedError, ConfigurationError, ObjectClosedError
 from kproto.events import Event
+from kproto.lifetime import warn_dropped
 from kproto.messages import ConsumerMessage
-from kproto_threads._loop import warn_dropped
 from kproto_threads.client import Client
 
 __all__ = ["Consumer", "ErrorStream", "MessageStream", "PartitionConsumer"]
@@ -279,7 +279,7 @@ class Consumer:
 
     def _check_open(self) -> None:
         if self._closed:
-            raise ClosedError("the consumer is closed")
+            raise ObjectClosedError("the consumer is closed")
 
     # -- user operations -------------------------------------------------------------------
 

@@ -18,7 +18,13 @@ from typing import Any
 
 from kproto.config import Config, from_options
 from kproto.consumer import FetchError, RecordsFetched
-from kproto.errors import ClientTimeoutError, ClosedError, ConfigurationError
+from kproto.errors import (
+    AlreadyConsumingError,
+    ClientTimeoutError,
+    ClosedError,
+    ConfigurationError,
+    ObjectClosedError,
+)
 from kproto.events import Event
 from kproto.group.events import (
     ClaimInfo,
@@ -30,8 +36,8 @@ from kproto.group.events import (
 )
 from kproto.group.metadata import ConsumerGroupMetadata
 from kproto.group.session import GroupCore, Topics
+from kproto.lifetime import warn_dropped
 from kproto.messages import ConsumerMessage
-from kproto_threads._loop import warn_dropped
 from kproto_threads.client import Client
 
 __all__ = ["Cancel", "Claim", "ClaimMessages", "ConsumerGroup", "GroupErrors", "Session"]
@@ -412,9 +418,9 @@ class ConsumerGroup:
         handler method raised (after cleanup and the final commit)."""
         with self._lock:
             if self._closed:
-                raise ClosedError("the consumer group is closed")
+                raise ObjectClosedError("the consumer group is closed")
             if self._run is not None:
-                raise ConfigurationError("consume() is already running on this consumer group")
+                raise AlreadyConsumingError("consume() is already running on this consumer group")
             run = self._run = _Run()
             run.handler = handler
             run.caller = threading.current_thread()

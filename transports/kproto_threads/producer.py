@@ -17,9 +17,10 @@ from concurrent.futures import Future
 from typing import Any, Generic, TypeVar
 
 from kproto.config import Config, from_options
-from kproto.errors import ClientTimeoutError, ClosedError, ConfigurationError
+from kproto.errors import ClientTimeoutError, ClosedError, ConfigurationError, ObjectClosedError
 from kproto.events import Event
 from kproto.group.metadata import ConsumerGroupMetadata
+from kproto.lifetime import warn_dropped
 from kproto.messages import ConsumerMessage, ProducerMessage
 from kproto.producer import (
     BufferFullError,
@@ -32,7 +33,6 @@ from kproto.producer import (
     ResultBuffer,
     TxnStatus,
 )
-from kproto_threads._loop import warn_dropped
 from kproto_threads.client import Client
 
 __all__ = ["AsyncProducer", "ResultStream", "SyncProducer"]
@@ -151,7 +151,7 @@ class _Producer:
         with self._lock:
             while True:
                 if self._closed:
-                    raise ClosedError("the producer is closed")
+                    raise ObjectClosedError("the producer is closed")
                 before = core.activity
                 try:
                     token = core.send(msg, time.monotonic(), int(time.time() * 1000))

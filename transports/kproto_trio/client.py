@@ -11,8 +11,9 @@ import trio
 from kproto.client import BrokerApiVersions
 from kproto.cluster import Metadata
 from kproto.config import Config, from_options
-from kproto.errors import ClosedError
-from kproto_trio._loop import Loop, warn_dropped
+from kproto.errors import ObjectClosedError
+from kproto.lifetime import warn_dropped
+from kproto_trio._loop import Loop
 
 __all__ = ["Client"]
 
@@ -40,7 +41,7 @@ class Client:
     @property
     def _loop(self) -> Loop:
         if self._loop_obj is None:
-            raise ClosedError("use the trio Client inside 'async with'")
+            raise ObjectClosedError("use the trio Client inside 'async with'")
         return self._loop_obj
 
     async def api_versions(self, node_id: int | None = None) -> BrokerApiVersions:

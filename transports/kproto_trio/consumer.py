@@ -24,10 +24,10 @@ from kproto.consumer import (
     RecordsFetched,
     TopicPartitions,
 )
-from kproto.errors import ClosedError, ConfigurationError
+from kproto.errors import ConfigurationError, ObjectClosedError
 from kproto.events import Event
+from kproto.lifetime import warn_dropped
 from kproto.messages import ConsumerMessage
-from kproto_trio._loop import warn_dropped
 from kproto_trio.client import Client
 
 __all__ = ["Consumer", "ErrorChannel", "MessageChannel", "PartitionConsumer"]
@@ -243,7 +243,7 @@ class Consumer:
     @property
     def _core(self) -> ConsumerCore:
         if self._core_obj is None:
-            raise ClosedError("use the trio Consumer inside 'async with'")
+            raise ObjectClosedError("use the trio Consumer inside 'async with'")
         return self._core_obj
 
     def __del__(self) -> None:
@@ -287,7 +287,7 @@ class Consumer:
 
     def _check_open(self) -> None:
         if self._closed:
-            raise ClosedError("the consumer is closed")
+            raise ObjectClosedError("the consumer is closed")
 
     async def _call(self, fn: Any) -> Any:
         cc = self._core

@@ -19,7 +19,7 @@ import trio
 
 from kproto.config import Config, from_options
 from kproto.consumer import FetchError, RecordsFetched
-from kproto.errors import ClosedError, ConfigurationError
+from kproto.errors import AlreadyConsumingError, ClosedError, ConfigurationError, ObjectClosedError
 from kproto.events import Event
 from kproto.group.events import (
     ClaimInfo,
@@ -31,8 +31,8 @@ from kproto.group.events import (
 )
 from kproto.group.metadata import ConsumerGroupMetadata
 from kproto.group.session import GroupCore, Topics
+from kproto.lifetime import warn_dropped
 from kproto.messages import ConsumerMessage
-from kproto_trio._loop import warn_dropped
 from kproto_trio.client import Client
 
 __all__ = ["Claim", "ClaimMessages", "ConsumerGroup", "GroupErrors", "Session"]
@@ -278,7 +278,7 @@ class ConsumerGroup:
     @property
     def _core(self) -> GroupCore:
         if self._core_obj is None:
-            raise ClosedError("use the trio ConsumerGroup inside 'async with'")
+            raise ObjectClosedError("use the trio ConsumerGroup inside 'async with'")
         return self._core_obj
 
     def _release(self, stream: int, size: int) -> None:
@@ -364,9 +364,9 @@ class ConsumerGroup:
         Raises what ended the session when it was fatal, or the first exception a handler
         method raised (after cleanup and the final commit)."""
         if self._closed or self._core_obj is None:
-            raise ClosedError("the consumer group is closed (or not entered)")
+            raise ObjectClosedError("the consumer group is closed (or not entered)")
         if self._run is not None:
-            raise ConfigurationError("consume() is already running on this consumer group")
+            raise AlreadyConsumingError("consume() is already running on this consumer group")
         run = self._run = _Run()
         run.handler = handler
         cancelled: BaseException | None = None

@@ -18,9 +18,10 @@ from typing import Any, Generic, TypeVar
 import trio
 
 from kproto.config import Config, from_options
-from kproto.errors import ClosedError, ConfigurationError
+from kproto.errors import ClosedError, ConfigurationError, ObjectClosedError
 from kproto.events import Event
 from kproto.group.metadata import ConsumerGroupMetadata
+from kproto.lifetime import warn_dropped
 from kproto.messages import ConsumerMessage, ProducerMessage
 from kproto.producer import (
     BufferFullError,
@@ -33,7 +34,7 @@ from kproto.producer import (
     ResultBuffer,
     TxnStatus,
 )
-from kproto_trio._loop import Waiter, warn_dropped
+from kproto_trio._loop import Waiter
 from kproto_trio.client import Client
 
 __all__ = ["AsyncProducer", "ResultStream", "SyncProducer"]
@@ -123,7 +124,7 @@ class _Producer:
     def _core(self) -> ProducerCore:
         if self._core_obj is None:
             if self._closed:
-                raise ClosedError("the producer is closed")
+                raise ObjectClosedError("the producer is closed")
             self._core_obj = self._loop.run(lambda core, now: ProducerCore(core, self.config))
             self._loop.add_handler(self._on_event)
         return self._core_obj
@@ -175,7 +176,7 @@ class _Producer:
 
     def _try_send(self, msg: ProducerMessage) -> Any:
         if self._closed:
-            raise ClosedError("the producer is closed")
+            raise ObjectClosedError("the producer is closed")
         core = self._core
         loop = self._loop
         before = core.activity
