@@ -166,3 +166,17 @@ def open_fds() -> int:
 
 def kproto_threads_alive() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith("kproto")]
+
+
+class NoopHandler:
+    """A consumer group handler that does nothing; plain methods, so every transport's
+    ConsumerGroup accepts it."""
+
+    def setup(self, session: Any) -> None:
+        pass
+
+    def cleanup(self, session: Any) -> None:
+        pass
+
+    def consume_claim(self, session: Any, claim: Any) -> None:
+        pass

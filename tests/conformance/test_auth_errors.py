@@ -14,7 +14,7 @@ import pytest
 
 from kproto import OFFSET_OLDEST, ProducerMessage
 from kproto.errors import AuthenticationError
-from tests.conformance.drivers import TRANSPORTS, Remote, open_remote
+from tests.conformance.drivers import TRANSPORTS, NoopHandler, Remote, open_remote
 
 FAST_ENOUGH = 10.0
 """Loose bound for failing at once: the defaults would wait 60 s or more."""
@@ -26,20 +26,6 @@ def wrong_password(kafka_broker: Any) -> tuple[str, dict[str, Any]]:
     return f"{host}:{port}", {"security_protocol": "SASL_PLAINTEXT",
                               "sasl_mechanism": "SCRAM-SHA-512",
                               "sasl_username": user, "sasl_password": password}
-
-
-def handler() -> Any:
-    class Handler:
-        def setup(self, session: Any) -> None:
-            pass
-
-        def cleanup(self, session: Any) -> None:
-            pass
-
-        def consume_claim(self, session: Any, claim: Any) -> None:
-            pass
-
-    return Handler()
 
 
 def async_error(transport: str, producer: Any) -> Any:
@@ -92,7 +78,7 @@ def group_consume(transport: str, bootstrap: str, options: dict[str, Any]) -> Ca
     def run() -> None:
         with open_remote(transport, lambda m: m.ConsumerGroup(
                 bootstrap, group_id=f"auth-{uuid.uuid4().hex[:6]}", **options)) as g:
-            g.consume(["auth-t"], handler())
+            g.consume(["auth-t"], NoopHandler())
     return run
 
 

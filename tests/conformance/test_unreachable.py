@@ -19,7 +19,7 @@ import pytest
 
 from kproto import OFFSET_OLDEST, ProducerMessage
 from kproto.errors import ClientTimeoutError, ClusterUnreachableError, KprotoError
-from tests.conformance.drivers import TRANSPORTS, Remote, open_remote
+from tests.conformance.drivers import TRANSPORTS, NoopHandler, Remote, open_remote
 
 WAIT = 2.0
 """metadata_max_wait and max_block in these tests."""
@@ -54,22 +54,6 @@ def next_error(transport: str, producer: Any) -> Any:
     if transport == "threads":
         return producer.errors.get(timeout=BOUND)
     return call(producer, lambda p: p.errors.get())
-
-
-def handler() -> Any:
-    class Handler:
-        """Plain methods: every transport's ConsumerGroup accepts them."""
-
-        def setup(self, session: Any) -> None:
-            pass
-
-        def cleanup(self, session: Any) -> None:
-            pass
-
-        def consume_claim(self, session: Any, claim: Any) -> None:
-            pass
-
-    return Handler()
 
 
 def check_unreachable(err: BaseException, addresses: list[str]) -> None:
@@ -133,7 +117,7 @@ def op_partitions(transport: str, bootstrap: str) -> Iterator[Any]:
 def op_group_consume(transport: str, bootstrap: str) -> Iterator[Any]:
     with open_remote(transport, lambda m: m.ConsumerGroup(
             bootstrap, group_id="g", **FAST)) as g:
-        yield lambda: g.consume(["t"], handler())
+        yield lambda: g.consume(["t"], NoopHandler())
 
 
 def op_init_transactions(transport: str, bootstrap: str) -> Iterator[Any]:
@@ -227,7 +211,7 @@ def test_consumer_and_group_close_at_once(transport: str) -> None:
                     obj.topics()
             else:
                 with pytest.raises(ClusterUnreachableError):
-                    obj.consume(["t"], handler())
+                    obj.consume(["t"], NoopHandler())
             closing = time.monotonic()
         assert time.monotonic() - closing < WAIT
         assert time.monotonic() - started < BOUND
