@@ -7,13 +7,14 @@
 # with that stream id, which is also the token consume_partition returned.
 # A start waits at most metadata_max_wait (and request_timeout + connect_timeout); one that
 # fails while no broker is reachable fails with ClusterUnreachableError, and an
-# AuthenticationError reported by the engine fails every start still waiting at once.
+# AuthenticationError reported by the engine fails every start still waiting at once, and
+# reaches every running partition consumer's errors.
 """The Consumer's core: topic queries and partition consumers over one Fetcher."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kproto import protocol
 from kproto.client import ClientCore
@@ -25,13 +26,16 @@ from kproto.errors import (
     ClosedError,
     ClusterUnreachableError,
     KprotoError,
+    ObjectClosedError,
     UnknownTopicOrPartitionError,
     error_for_code,
 )
 from kproto.protocol.apis import METADATA
-from kproto.protocol.messages.metadata_request import MetadataRequestTopic
 
 from .fetcher import Fetcher
+
+if TYPE_CHECKING:
+    from kproto.protocol.messages.metadata_request import MetadataRequestTopic
 
 __all__ = ["ConsumerCore", "TopicPartitions", "topic_partitions"]
 
@@ -146,7 +150,7 @@ class ConsumerCore:
         stream id once the start position is known, or fails with why it cannot start."""
         token = self.core.new_token()
         if self.closed:
-            self.core.fail(token, ClosedError("the consumer was closed"))
+            self.core.fail(token, ObjectClosedError("the consumer was closed"))
             return token
         fetcher = self.fetcher
 
@@ -183,6 +187,7 @@ class ConsumerCore:
         for stream in list(self._starting):
             self._starting[stream] = error
             self.fetcher.unassign(stream, now)
+        self.fetcher.report_everywhere(error)
 
     def close_partition(self, stream: int, now: float) -> None:
         self.fetcher.unassign(stream, now)
@@ -217,6 +222,7 @@ class ConsumerCore:
 
 
 def _metadata_request(topics: list[str] | None, version: int) -> Any:
+    from kproto.protocol.messages.metadata_request import MetadataRequestTopic
     if topics is None:
         entries: list[MetadataRequestTopic] | None = None if version >= 1 else []
     else:

@@ -30,17 +30,33 @@ from typing import Any
 from kproto.client import ClientCore
 from kproto.config import Config
 from kproto.errors import (
+    AlreadyConsumingError,
     ClientTimeoutError,
     ClosedError,
     ConfigurationError,
+    FencedLeaderEpochError,
+    FetchSessionIdNotFoundError,
+    FetchSessionTopicIdError,
+    InconsistentTopicIdError,
+    InvalidFetchSessionEpochError,
     KafkaError,
-    KprotoError,
+    KafkaStorageError,
+    LeaderNotAvailableError,
     NoCommonVersionError,
+    NotAssignedError,
+    NotLeaderOrFollowerError,
+    ObjectClosedError,
+    OffsetNotAvailableError,
     OffsetOutOfRangeError,
+    ReplicaNotAvailableError,
+    UnknownLeaderEpochError,
+    UnknownTopicIdError,
     UnknownTopicOrPartitionError,
     error_for_code,
 )
 from kproto.messages import OFFSET_NEWEST, OFFSET_OLDEST
+from kproto.protocol.apis import FETCH
+from kproto.retry import retry_backoff
 from kproto.timers import TimerHandle
 
 from .decode import decode_partition
@@ -62,24 +78,22 @@ __all__ = ["Fetcher", "OnStart"]
 
 log = logging.getLogger("kproto.consumer")
 
-FETCH = 1
-
-OFFSET_OUT_OF_RANGE = 1
-FETCH_SESSION_ID_NOT_FOUND = 70
-INVALID_FETCH_SESSION_EPOCH = 71
-FETCH_SESSION_TOPIC_ID_ERROR = 106
+OFFSET_OUT_OF_RANGE = OffsetOutOfRangeError.code
+FETCH_SESSION_ID_NOT_FOUND = FetchSessionIdNotFoundError.code
+INVALID_FETCH_SESSION_EPOCH = InvalidFetchSessionEpochError.code
+FETCH_SESSION_TOPIC_ID_ERROR = FetchSessionTopicIdError.code
 # Partition errors that mean "ask the metadata where this partition lives now".
 _METADATA_ERRORS = frozenset({
-    3,    # UNKNOWN_TOPIC_OR_PARTITION
-    5,    # LEADER_NOT_AVAILABLE
-    6,    # NOT_LEADER_OR_FOLLOWER
-    9,    # REPLICA_NOT_AVAILABLE
-    56,   # KAFKA_STORAGE_ERROR
-    74,   # FENCED_LEADER_EPOCH
-    75,   # UNKNOWN_LEADER_EPOCH
-    78,   # OFFSET_NOT_AVAILABLE
-    100,  # UNKNOWN_TOPIC_ID
-    103,  # INCONSISTENT_TOPIC_ID
+    UnknownTopicOrPartitionError.code,
+    LeaderNotAvailableError.code,
+    NotLeaderOrFollowerError.code,
+    ReplicaNotAvailableError.code,
+    KafkaStorageError.code,
+    FencedLeaderEpochError.code,
+    UnknownLeaderEpochError.code,
+    OffsetNotAvailableError.code,
+    UnknownTopicIdError.code,
+    InconsistentTopicIdError.code,
 })
 _FRAME_HEADROOM = 64 * 1024
 
@@ -139,7 +153,7 @@ class Fetcher:
         """
         self._tick(now)
         if self._closed:
-            raise ClosedError("the fetcher was closed")
+            raise ObjectClosedError("the fetcher was closed")
         if not isinstance(offset, int) or offset < OFFSET_OLDEST:
             raise ConfigurationError(
                 f"offset must be >= 0, OFFSET_NEWEST ({OFFSET_NEWEST}) or OFFSET_OLDEST "
@@ -148,11 +162,11 @@ class Fetcher:
             raise ConfigurationError(f"partition must be an int >= 0; got {partition!r}")
         tp = (topic, partition)
         if tp in self._by_tp:
-            raise ConfigurationError(f"{topic}[{partition}] is already being consumed")
+            raise AlreadyConsumingError(f"{topic}[{partition}] is already being consumed")
         if stream is None:
             stream = self.core.new_token()
         elif stream in self._parts:
-            raise ConfigurationError(f"stream id {stream} is already in use")
+            raise AlreadyConsumingError(f"stream id {stream} is already in use")
         st = PartitionState(stream, topic, partition, self.config.max_partition_fetch_bytes)
         st.on_start = on_start
         self._move_to(st, offset, leader_epoch)
@@ -269,7 +283,7 @@ class Fetcher:
     def _get(self, stream: int) -> PartitionState:
         st = self._parts.get(stream)
         if st is None:
-            raise KprotoError(f"no partition is assigned as stream {stream}")
+            raise NotAssignedError(f"no partition is assigned as stream {stream}")
         return st
 
     # == state changes ===================================================================
@@ -403,6 +417,14 @@ class Fetcher:
         st.phase = STOPPED
         st.gen += 1
         self.core.emit(FetchError(st.stream, st.topic, st.partition, error, True))
+
+    def report_everywhere(self, error: BaseException) -> None:
+        """An error that concerns every partition being consumed (an authentication
+        failure): each started stream hears of it and keeps fetching, so fixed credentials
+        (or a passing fault) let it go on."""
+        for st in list(self._parts.values()):
+            if st.started and st.phase != STOPPED:
+                self._report(st, error)
 
     def _report(self, st: PartitionState, error: BaseException) -> None:
         self.core.emit(FetchError(st.stream, st.topic, st.partition, error, False))
@@ -604,9 +626,7 @@ class Fetcher:
         self._schedule(now)
 
     def _backoff(self, failures: int) -> float:
-        cfg = self.config
-        delay = min(cfg.retry_backoff_max, cfg.retry_backoff * (2 ** max(0, failures - 1)))
-        return float(delay * self.core.rng.uniform(0.8, 1.2))
+        return retry_backoff(self.config, self.core.rng, failures)
 
     def _node_failed(self, node: int, now: float, error: BaseException) -> None:
         _, failures = self._node_retry.get(node, (0.0, 0))

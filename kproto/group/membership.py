@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from functools import partial
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kproto import protocol
 from kproto.client import ClientCore
@@ -50,6 +50,7 @@ from kproto.errors import (
     KprotoError,
     MemberIdRequiredError,
     NoCommonVersionError,
+    ObjectClosedError,
     RebalanceInProgressError,
     UnknownMemberIdError,
     error_for_code,
@@ -69,10 +70,10 @@ from kproto.group.consumer_protocol import (
     encode_subscription,
 )
 from kproto.group.coordinator import COORDINATOR_MOVED, CoordinatorLink, backoff_delay, engine_now
-from kproto.protocol.messages.join_group_request import JoinGroupRequestProtocol
-from kproto.protocol.messages.leave_group_request import MemberIdentity
-from kproto.protocol.messages.sync_group_request import SyncGroupRequestAssignment
 from kproto.timers import TimerHandle
+
+if TYPE_CHECKING:
+    from kproto.protocol.messages.sync_group_request import SyncGroupRequestAssignment
 
 __all__ = ["Membership", "MembershipExpiredError", "MembershipOwner"]
 
@@ -152,7 +153,7 @@ class Membership:
         """(Re)join with this subscription; ``owned`` are the partitions kept meanwhile
         (cooperative rebalancing; empty with the eager protocol)."""
         if self.state == CLOSED:
-            raise ClosedError("the consumer group was closed")
+            raise ObjectClosedError("the consumer group was closed")
         self._topics = tuple(topics)
         self._owned = tuple(owned)
         self._restart(now)
@@ -165,6 +166,7 @@ class Membership:
     def leave(self, reason: str, now: float, on_done: Any = None) -> None:
         """Leave the group (dynamic members only; static ones let the session expire) and
         stop everything. ``on_done(error)`` runs once the LeaveGroup is answered, or at once."""
+        from kproto.protocol.messages.leave_group_request import MemberIdentity
         send = bool(self.member_id) and self.instance_id is None and self.link.node is not None
         member_id = self.member_id
         self._stop()
@@ -255,6 +257,7 @@ class Membership:
 
     def _send_join(self, attempt: int, now: float, node: int | None,
                    err: BaseException | None) -> None:
+        from kproto.protocol.messages.join_group_request import JoinGroupRequestProtocol
         if attempt != self._attempt:
             return
         if err is not None or node is None:
@@ -358,6 +361,7 @@ class Membership:
         self.core.request_metadata_update(now)
 
     def _assign(self, attempt: int, subs: dict[str, Subscription], now: float) -> None:
+        from kproto.protocol.messages.sync_group_request import SyncGroupRequestAssignment
         assignor = next((a for a in self.assignors if a.name == self.protocol), None)
         if assignor is None:
             self._fail(ConfigurationError(

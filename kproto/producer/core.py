@@ -50,6 +50,7 @@ from kproto.errors import (
     KprotoError,
     LeaderNotAvailableError,
     MessageTooLargeError,
+    ObjectClosedError,
     UnknownTopicOrPartitionError,
     error_for_code,
 )
@@ -77,8 +78,8 @@ __all__ = ["ProducerCore"]
 
 log = logging.getLogger("kproto.producer")
 
-UNKNOWN_TOPIC_OR_PARTITION = 3
-LEADER_NOT_AVAILABLE = 5
+UNKNOWN_TOPIC_OR_PARTITION = UnknownTopicOrPartitionError.code
+LEADER_NOT_AVAILABLE = LeaderNotAvailableError.code
 
 
 class _Held(NamedTuple):
@@ -147,7 +148,7 @@ class ProducerCore:
         event. Raises ClosedError after close, BufferFullError when ``buffer_memory`` is
         used up, TransactionStateError outside a transaction of a transactional producer."""
         if self._closing:
-            raise ClosedError("the producer is closed")
+            raise ObjectClosedError("the producer is closed")
         if self.txn is not None:
             self.txn.check_send()
         for interceptor in self.interceptors:

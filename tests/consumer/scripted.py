@@ -87,6 +87,8 @@ class Cluster:
     events: list[Event] = field(default_factory=list)
     metadata_requests: int = 0
     refuse: set[int] = field(default_factory=set)
+    tls_fails: set[int] = field(default_factory=set)
+    """Nodes whose TLS handshake fails verification (an authentication error)."""
 
     def __post_init__(self) -> None:
         for name in self.topics:
@@ -113,6 +115,10 @@ class Cluster:
                     node = self.node_of(action.host)
                     if node in self.refuse:
                         self.core.connection_lost(action.conn_id, "connection refused", now)
+                        continue
+                    if node in self.tls_fails:
+                        self.core.connection_lost(action.conn_id, "certificate verify failed",
+                                                  now, tls_failed=True)
                         continue
                     self.core.connection_made(action.conn_id, now)
                     self.wires[action.conn_id] = (Wire(self.core, action.conn_id), node)

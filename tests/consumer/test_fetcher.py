@@ -14,6 +14,7 @@ from kproto.consumer import (
     RecordsFetched,
 )
 from kproto.errors import (
+    AuthenticationError,
     ClientTimeoutError,
     ConfigurationError,
     OffsetOutOfRangeError,
@@ -280,6 +281,22 @@ def test_offset_out_of_range_later_with_no_policy_stops_the_partition() -> None:
     [err] = [e for e in rig.events() if isinstance(e, FetchError)]
     assert err.stream == token and err.stopped
     assert isinstance(err.error, OffsetOutOfRangeError) and "offset 2" in str(err.error)
+
+
+def test_an_authentication_failure_reaches_running_partition_consumers() -> None:
+    rig = Rig(security_protocol="SSL")
+    token = rig.consume("t", 0, 0)
+    req = rig.one_fetch(rig.step())
+    rig.answer(req, {("t", 0): PartitionReply(batch(0, vals(2)))})
+    assert [e for e in rig.events() if isinstance(e, FetchError)] == []
+    # The leader's connection breaks and the next handshake fails verification: an
+    # authentication error, which retrying does not cure, so the consumer hears of it now.
+    rig.cluster.tls_fails = {1}
+    rig.cluster.drop(1, rig.now)
+    rig.advance(2.0)
+    errors = [e for e in rig.events() if isinstance(e, FetchError)]
+    assert errors and errors[0].stream == token and not errors[0].stopped
+    assert isinstance(errors[0].error, AuthenticationError)
 
 
 # -- sessions --------------------------------------------------------------------------------
