@@ -25,8 +25,10 @@ def test_sends_right_after_topic_creation_arrive_once_and_in_order(
         transport: str, broker: str, request: pytest.FixtureRequest) -> None:
     kafka = request.getfixturevalue(broker)
     topic = f"fresh-{transport}-{uuid.uuid4().hex[:8]}"
+    # Every result is kept until read (the default capacity drops the oldest beyond 10,000,
+    # and on a busy machine this reader may fall that far behind the deliveries).
     with producer(transport, "AsyncProducer", kafka.bootstrap, linger=0.002,
-                  batch_max_messages=25) as p:
+                  batch_max_messages=25, result_stream_capacity=RECORDS) as p:
         warm = f"{topic}-warm"
         kafka.create_topic(warm, partitions=1)
         p.send(ProducerMessage(warm, b"connected"))
