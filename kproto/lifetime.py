@@ -14,6 +14,7 @@ import inspect
 import warnings
 import weakref
 from collections.abc import Callable
+from typing import Any, Protocol
 
 from kproto.events import Event
 
@@ -40,9 +41,20 @@ class WeakHandler:
     __hash__ = None  # type: ignore[assignment]
 
 
-def warn_dropped(obj: object, connections: int, records: int = 0) -> None:
+class _Connections(Protocol):
+    def open_connections(self) -> int: ...
+
+
+class _Metrics(Protocol):
+    def metrics(self) -> dict[str, Any]: ...
+
+
+def warn_dropped(obj: object, loop: _Connections | None, core: _Metrics | None = None) -> None:
     """The ResourceWarning of an object collected without close() that still held records
-    or connections: what it held is lost."""
+    (unsettled in its producer ``core``) or connections (open in its own ``loop``): what it
+    held is lost."""
+    connections = loop.open_connections() if loop is not None else 0
+    records = core.metrics()["records_unsettled"] if core is not None else 0
     lost = []
     if records:
         lost.append(f"{records} record{'s' if records != 1 else ''} unsettled (queued ones are "

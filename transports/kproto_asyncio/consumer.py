@@ -256,7 +256,7 @@ class Consumer:
         if self.__dict__.get("_closed", True) or not self.__dict__.get("_owns_client"):
             return
         loop = self._client._loop_obj
-        warn_dropped(self, loop.open_connections() if loop is not None else 0)
+        warn_dropped(self, loop)
 
     # -- events ----------------------------------------------------------------------------
 

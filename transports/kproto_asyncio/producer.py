@@ -137,8 +137,7 @@ class _Producer:
         if self.__dict__.get("_closed", True):
             return
         loop = self._client._loop_obj if self._owns_client else None
-        warn_dropped(self, loop.open_connections() if loop is not None else 0,
-                     core.metrics()["records_unsettled"] if core is not None else 0)
+        warn_dropped(self, loop, core)
 
     # -- events ---------------------------------------------------------------------------
 

@@ -349,7 +349,7 @@ class ConsumerGroup:
         if self.__dict__.get("_closed", True) or not self.__dict__.get("_owns_client"):
             return
         loop = self._client._loop
-        warn_dropped(self, loop.open_connections() if loop is not None else 0)
+        warn_dropped(self, loop)
 
     # -- events (IO thread, engine lock held) ---------------------------------------------
 

@@ -123,8 +123,7 @@ class _Producer:
         if self.__dict__.get("_closed", True) or core is None:
             return
         loop = self._client._loop if self._owns_client else None
-        warn_dropped(self, loop.open_connections() if loop is not None else 0,
-                     core.metrics()["records_unsettled"])
+        warn_dropped(self, loop, core)
 
     # -- events (IO thread, engine lock held) ---------------------------------------------
 

@@ -28,7 +28,7 @@ class Client:
         """Dropped without close: say which connections are left open."""
         loop = self.__dict__.get("_loop_obj")
         if loop is not None and not self._owned:
-            warn_dropped(self, loop.open_connections())
+            warn_dropped(self, loop)
 
     def __init__(self, bootstrap: str | list[str], config: Config | None = None, *,
                  rng: random.Random | None = None, **options: Any) -> None:
