@@ -143,8 +143,8 @@ class ConfigurationError(KprotoError):
     """A configuration value that is missing, out of range or inconsistent."""
 
 
-class ClientTimeoutError(KprotoError):
-    """An operation did not complete before its deadline."""
+class ClientTimeoutError(KprotoError, TimeoutError):
+    """An operation did not complete before its deadline (also a builtin ``TimeoutError``)."""
 
 
 class ClosedError(KprotoError):

@@ -11,8 +11,9 @@ import asyncio
 import logging
 import random
 import ssl
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from kproto.client import ClientCore
 from kproto.config import Config
@@ -24,7 +25,9 @@ from kproto.events import (
     describe_os_error,
     dispatch,
 )
+from kproto.facade import Op, Result
 from kproto.lifetime import WeakHandler
+from kproto_asyncio._drive import drive as _drive
 
 log = logging.getLogger("kproto.asyncio")
 
@@ -52,6 +55,8 @@ def make_ssl_context(config: Config) -> ssl.SSLContext:
         return config.ssl_context  # type: ignore[no-any-return]
     return ssl.create_default_context(cafile=config.ssl_cafile)
 
+T = TypeVar("T")
+
 
 class Loop:
     """Owns a :class:`ClientCore` inside the running asyncio loop."""
@@ -63,7 +68,7 @@ class Loop:
         self._ssl = make_ssl_context(config) if config.uses_tls else None
         self._connecting: dict[int, asyncio.Task[Any]] = {}
         self._protos: dict[int, _Proto] = {}
-        self._futures: dict[int, asyncio.Future[Any]] = {}
+        self._futures: dict[int, Any] = {}
         self._handlers: list[Callable[[Event], bool]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._armed: float | None = None
@@ -79,10 +84,31 @@ class Loop:
         self.pump()
         return fut
 
+    def start(self, fn: Callable[[ClientCore, float], int]) -> Result[Any]:
+        result: Result[Any] = Result()
+        if self.closed:
+            result.set_exception(ClosedError("the client was closed"))
+            return result
+        self._futures[fn(self.core, self._aio.time())] = result
+        self.pump()
+        return result
+
     def run(self, fn: Callable[[ClientCore, float], Any]) -> Any:
         result = fn(self.core, self._aio.time())
         self.pump()
         return result
+
+    async def drive(self, op: Op[T]) -> T:
+        return await _drive(op)
+
+    def kick(self) -> None:
+        self.pump()
+
+    def now(self) -> float:
+        return self._aio.time()
+
+    def wall_ms(self) -> int:
+        return int(time.time() * 1000)
 
     def add_handler(self, fn: Callable[[Event], bool]) -> None:
         self._handlers.append(WeakHandler(fn))

@@ -1,34 +1,22 @@
-"""The asyncio Client: version and metadata queries, awaited."""
+"""The asyncio Client: its loop is made on first use inside the running event loop."""
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 from typing import Any
 
-from kproto.client import BrokerApiVersions
-from kproto.cluster import Metadata
 from kproto.config import Config, from_options
-from kproto.lifetime import warn_dropped
+from kproto.facade.client import AsyncClient
 from kproto_asyncio._loop import Loop
 
 __all__ = ["Client"]
 
 
-class Client:
+class Client(AsyncClient):
     """A connection pool to one cluster inside the running asyncio loop.
 
     Use as ``async with Client("host:9092") as client:``; it connects on first use.
     """
-
-    _owned = False
-    """True when a producer, consumer or group made this client: their warning covers it."""
-
-    def __del__(self) -> None:
-        """Dropped without close: say which connections are left open."""
-        loop = self.__dict__.get("_loop_obj")
-        if loop is not None and not self._owned:
-            warn_dropped(self, loop)
 
     def __init__(self, bootstrap: str | list[str], config: Config | None = None, *,
                  rng: random.Random | None = None, **options: Any) -> None:
@@ -42,23 +30,6 @@ class Client:
         if self._loop_obj is None:
             self._loop_obj = Loop(self._bootstrap, self.config, self._rng)
         return self._loop_obj
-
-    async def api_versions(self, node_id: int | None = None) -> BrokerApiVersions:
-        return await self._loop.call(  # type: ignore[no-any-return]
-            lambda core, now: core.api_versions(now, node_id))
-
-    async def metadata(self, topics: list[str] | None = None) -> Metadata:
-        return await self._loop.call(  # type: ignore[no-any-return]
-            lambda core, now: core.metadata(topics, now))
-
-    async def request(self, api_key: int, build: Callable[[int], Any],
-                      node_id: int | None = None) -> tuple[int, Any]:
-        """A raw request: ``build(version)`` returns the message; gives (version, response)."""
-        return await self._loop.call(  # type: ignore[no-any-return]
-            lambda core, now: core.request(api_key, build, now, node_id))
-
-    def metrics(self) -> dict[str, Any]:
-        return self._loop.run(lambda core, now: core.metrics())  # type: ignore[no-any-return]
 
     async def close(self) -> None:
         if self._loop_obj is not None:

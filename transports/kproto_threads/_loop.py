@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, TypeVar
 
 from kproto.client import ClientCore
 from kproto.config import Config
@@ -30,7 +30,9 @@ from kproto.events import (
     describe_os_error,
     dispatch,
 )
+from kproto.facade import Op, Result
 from kproto.lifetime import WeakHandler
+from kproto_threads._drive import drive as _drive
 
 log = logging.getLogger("kproto.threads")
 
@@ -54,6 +56,8 @@ def make_ssl_context(config: Config) -> ssl.SSLContext:
         return config.ssl_context  # type: ignore[no-any-return]
     return ssl.create_default_context(cafile=config.ssl_cafile)
 
+T = TypeVar("T")
+
 
 class Loop:
     """Owns a :class:`ClientCore` and the thread that drives it."""
@@ -68,7 +72,7 @@ class Loop:
         self._wake_w.setblocking(False)
         self._sel.register(self._wake_r, selectors.EVENT_READ, None)
         self._conns: dict[int, _Conn] = {}
-        self._futures: dict[int, Future[Any]] = {}
+        self._futures: dict[int, Any] = {}
         self._handlers: list[Callable[[Event], bool]] = []
         self._ssl: ssl.SSLContext | None = make_ssl_context(config) if config.uses_tls else None
         self._stopping = False
@@ -88,6 +92,34 @@ class Loop:
             self._futures[token] = fut
         self.wake()
         return fut
+
+    def start(self, fn: Callable[[ClientCore, float], int]) -> Result[Any]:
+        """Start an engine operation returning a token; the result settles with it."""
+        result: Result[Any] = Result()
+        with self.lock:
+            if self._stopping:
+                result.set_exception(ClosedError("the client was closed"))
+                return result
+            self._futures[fn(self.core, time.monotonic())] = result
+        self.wake()
+        return result
+
+    def drive(self, op: Op[T]) -> T:
+        """Run a facade operation on the calling thread."""
+        return _drive(op, self.lock)
+
+    def kick(self) -> None:
+        self.wake()
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def wall_ms(self) -> int:
+        return int(time.time() * 1000)
+
+    @property
+    def closed(self) -> bool:
+        return self._stopping
 
     def run(self, fn: Callable[[ClientCore, float], Any]) -> Any:
         """Run ``fn`` under the engine lock and wake the IO thread."""

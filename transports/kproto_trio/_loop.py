@@ -14,8 +14,9 @@ from __future__ import annotations
 import logging
 import random
 import ssl
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import trio
 
@@ -29,7 +30,9 @@ from kproto.events import (
     describe_os_error,
     dispatch,
 )
+from kproto.facade import Op, Result
 from kproto.lifetime import WeakHandler
+from kproto_trio._drive import drive as _drive
 
 log = logging.getLogger("kproto.trio")
 
@@ -82,6 +85,8 @@ def make_ssl_context(config: Config) -> ssl.SSLContext:
         return config.ssl_context  # type: ignore[no-any-return]
     return ssl.create_default_context(cafile=config.ssl_cafile)
 
+T = TypeVar("T")
+
 
 class Loop:
     """Owns a :class:`ClientCore`; its tasks live in the nursery given to ``start``."""
@@ -94,7 +99,7 @@ class Loop:
         self._nursery = nursery
         self._ssl = make_ssl_context(config) if config.uses_tls else None
         self._conns: dict[int, _Conn] = {}
-        self._waiters: dict[int, Waiter] = {}
+        self._waiters: dict[int, Any] = {}
         self._handlers: list[Callable[[Event], bool]] = []
         self._timer_moved = trio.Event()
         self._armed: float | None = None
@@ -112,10 +117,31 @@ class Loop:
         self.pump()
         return waiter
 
+    def start(self, fn: Callable[[ClientCore, float], int]) -> Result[Any]:
+        result: Result[Any] = Result()
+        if self.closed:
+            result.set_exception(ClosedError("the client was closed"))
+            return result
+        self._waiters[fn(self.core, trio.current_time())] = result
+        self.pump()
+        return result
+
     def run(self, fn: Callable[[ClientCore, float], Any]) -> Any:
         result = fn(self.core, trio.current_time())
         self.pump()
         return result
+
+    async def drive(self, op: Op[T], nursery: trio.Nursery | None = None) -> T:
+        return await _drive(op, nursery)
+
+    def kick(self) -> None:
+        self.pump()
+
+    def now(self) -> float:
+        return trio.current_time()
+
+    def wall_ms(self) -> int:
+        return int(time.time() * 1000)
 
     def add_handler(self, fn: Callable[[Event], bool]) -> None:
         self._handlers.append(WeakHandler(fn))
