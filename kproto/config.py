@@ -266,6 +266,25 @@ def parse_bootstrap(servers: str | list[str] | tuple[str, ...]) -> list[tuple[st
     return out
 
 
+ASSIGNOR_NAMES = ("range", "roundrobin", "sticky", "cooperative-sticky")
+"""The built-in assignors, by name; ``kproto.group.assignors`` implements exactly these (a test
+checks), so that this module needs nothing above it."""
+
+
+def _assignor_name(spec: Any) -> str:
+    if isinstance(spec, str):
+        if spec not in ASSIGNOR_NAMES:
+            raise ConfigurationError(f"unknown assignor {spec!r}; known: "
+                                     f"{', '.join(ASSIGNOR_NAMES)} (or pass an Assignor instance)")
+        return spec
+    name = getattr(spec, "name", None)
+    if not callable(getattr(spec, "assign", None)):
+        raise ConfigurationError(f"an assignor must be a name or an Assignor, got {spec!r}")
+    if not isinstance(name, str) or not name:
+        raise ConfigurationError(f"assignor {spec!r} has no name")
+    return name
+
+
 def _check_group(cfg: Config) -> None:
     for name in ("group_id", "group_instance_id"):
         value = getattr(cfg, name)
@@ -275,8 +294,7 @@ def _check_group(cfg: Config) -> None:
     if isinstance(assignors, str) or not isinstance(assignors, (tuple, list)) or not assignors:
         raise ConfigurationError(
             f"assignors must be a non-empty tuple of assignor names or objects, got {assignors!r}")
-    from kproto.group.assignors import assignor_for  # the group package needs this module
-    names = [assignor_for(a).name for a in assignors]
+    names = [_assignor_name(a) for a in assignors]
     if len(set(names)) != len(names):
         raise ConfigurationError(f"assignor names must be unique, got {names}")
 

@@ -35,3 +35,10 @@ def test_bad_group_options(options: dict[str, Any], message: str) -> None:
 def test_custom_assignors_by_object_or_class() -> None:
     assert Config(assignors=(Mine(), "range")).assignors[1] == "range"
     assert Config(assignors=(Mine, "cooperative-sticky")).assignors[0] is Mine
+
+
+def test_config_names_exactly_the_built_in_assignors() -> None:
+    """Config validates names without importing the group package: its list is the registry's."""
+    from kproto.config import ASSIGNOR_NAMES
+    from kproto.group.assignors import ASSIGNORS
+    assert tuple(ASSIGNORS) == ASSIGNOR_NAMES

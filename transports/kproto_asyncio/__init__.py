@@ -1,15 +1,19 @@
 """kproto driven by asyncio: protocols feed the engine, futures carry its results."""
 
+from typing import TYPE_CHECKING
+
+from kproto._lazy import lazy
 from kproto_asyncio.client import Client
-from kproto_asyncio.consumer import Consumer, PartitionConsumer
-from kproto_asyncio.group import ConsumerGroup
-from kproto_asyncio.producer import AsyncProducer, SyncProducer
+
+if TYPE_CHECKING:
+    from kproto_asyncio.consumer import Consumer, PartitionConsumer
+    from kproto_asyncio.group import ConsumerGroup
+    from kproto_asyncio.producer import AsyncProducer, SyncProducer
 
 __all__ = [
-    "AsyncProducer",
-    "Client",
-    "Consumer",
-    "ConsumerGroup",
-    "PartitionConsumer",
-    "SyncProducer",
+    "AsyncProducer", "Client", "Consumer", "ConsumerGroup", "PartitionConsumer", "SyncProducer",
 ]
+__getattr__ = lazy(__name__, {
+    "AsyncProducer": ".producer", "SyncProducer": ".producer", "Consumer": ".consumer",
+    "PartitionConsumer": ".consumer", "ConsumerGroup": ".group",
+})

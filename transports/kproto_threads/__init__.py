@@ -1,15 +1,19 @@
 """kproto driven by blocking sockets: one IO thread per client, concurrent.futures inside."""
 
+from typing import TYPE_CHECKING
+
+from kproto._lazy import lazy
 from kproto_threads.client import Client
-from kproto_threads.consumer import Consumer, PartitionConsumer
-from kproto_threads.group import ConsumerGroup
-from kproto_threads.producer import AsyncProducer, SyncProducer
+
+if TYPE_CHECKING:
+    from kproto_threads.consumer import Consumer, PartitionConsumer
+    from kproto_threads.group import ConsumerGroup
+    from kproto_threads.producer import AsyncProducer, SyncProducer
 
 __all__ = [
-    "AsyncProducer",
-    "Client",
-    "Consumer",
-    "ConsumerGroup",
-    "PartitionConsumer",
-    "SyncProducer",
+    "AsyncProducer", "Client", "Consumer", "ConsumerGroup", "PartitionConsumer", "SyncProducer",
 ]
+__getattr__ = lazy(__name__, {
+    "AsyncProducer": ".producer", "SyncProducer": ".producer", "Consumer": ".consumer",
+    "PartitionConsumer": ".consumer", "ConsumerGroup": ".group",
+})

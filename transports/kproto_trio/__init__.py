@@ -1,15 +1,19 @@
 """kproto driven by trio: a task per connection, results delivered to awaiting tasks."""
 
+from typing import TYPE_CHECKING
+
+from kproto._lazy import lazy
 from kproto_trio.client import Client
-from kproto_trio.consumer import Consumer, PartitionConsumer
-from kproto_trio.group import ConsumerGroup
-from kproto_trio.producer import AsyncProducer, SyncProducer
+
+if TYPE_CHECKING:
+    from kproto_trio.consumer import Consumer, PartitionConsumer
+    from kproto_trio.group import ConsumerGroup
+    from kproto_trio.producer import AsyncProducer, SyncProducer
 
 __all__ = [
-    "AsyncProducer",
-    "Client",
-    "Consumer",
-    "ConsumerGroup",
-    "PartitionConsumer",
-    "SyncProducer",
+    "AsyncProducer", "Client", "Consumer", "ConsumerGroup", "PartitionConsumer", "SyncProducer",
 ]
+__getattr__ = lazy(__name__, {
+    "AsyncProducer": ".producer", "SyncProducer": ".producer", "Consumer": ".consumer",
+    "PartitionConsumer": ".consumer", "ConsumerGroup": ".group",
+})
