@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
 
-from kproto import protocol
 from kproto.client import ClientCore
 from kproto.config import Config
+from kproto.coordinators import GROUP_KEY, find_coordinator
 from kproto.errors import (
     AuthenticationError,
     ClosedError,
@@ -28,17 +27,13 @@ from kproto.errors import (
     CoordinatorNotAvailableError,
     KafkaError,
     NotCoordinatorError,
-    error_for_code,
 )
-from kproto.protocol.apis import FIND_COORDINATOR
 from kproto.retry import retry_backoff
 from kproto.timers import TimerHandle
 
 __all__ = ["COORDINATOR_MOVED", "CoordinatorLink", "backoff_delay", "engine_now"]
 
 log = logging.getLogger("kproto.group")
-
-GROUP_KEY = 0
 
 COORDINATOR_MOVED = frozenset({NotCoordinatorError.code, CoordinatorNotAvailableError.code})
 """Error codes that mean: find the coordinator again, then retry."""
@@ -106,31 +101,17 @@ class CoordinatorLink:
         if self._finding or self._closed or (self._retry is not None and not self._retry.cancelled):
             return
         self._finding = True
-        self.core.send_any(FIND_COORDINATOR, self._build, self._found, now)
+        find_coordinator(self.core, GROUP_KEY, self.group_id, now, self._found)
 
-    def _build(self, version: int) -> Any:
-        if version >= 4:
-            return protocol.FindCoordinatorRequest(key_type=GROUP_KEY,
-                                                   coordinator_keys=[self.group_id])
-        return protocol.FindCoordinatorRequest(key=self.group_id, key_type=GROUP_KEY)
-
-    def _found(self, resp: Any, err: BaseException | None) -> None:
-        now = engine_now(self.core)
+    def _found(self, now: float, broker: int | None, err: BaseException | None) -> None:
         self._finding = False
         if self._closed:
             return
-        if err is None:
-            if getattr(resp, "coordinators", None):
-                entry = resp.coordinators[0]
-            else:
-                entry = resp
-            code = entry.error_code
-            if code:
-                err = error_for_code(code)(entry.error_message or None)
-            else:
-                self._failures = 0
-                self._set(entry.node_id, entry.host, entry.port, now)
-                return
+        if err is None and broker is not None:
+            self._failures = 0
+            self._set(broker, now)
+            return
+        assert err is not None
         retriable = not isinstance(err, KafkaError) or err.retriable or err.code in (
             CoordinatorLoadInProgressError.code, *COORDINATOR_MOVED)
         # No broker reachable for metadata_max_wait, or credentials refused: the waiters
@@ -153,7 +134,7 @@ class CoordinatorLink:
         if self._waiters:
             self._find(now)
 
-    def _set(self, broker: int, host: str, port: int, now: float) -> None:
+    def _set(self, broker: int, now: float) -> None:
         if self.core.cluster.broker(broker) is None:
             # Not in the metadata yet: look again, then retry shortly.
             self.core.request_metadata_update(now)
@@ -165,7 +146,7 @@ class CoordinatorLink:
         node = self.core.dedicated_node(broker)
         self.broker = broker
         self.node = node
-        log.debug("group %s: coordinator is broker %d at %s:%d", self.group_id, broker, host, port)
+        log.debug("group %s: coordinator is broker %d", self.group_id, broker)
         waiters, self._waiters = self._waiters, []
         for fn in waiters:
             fn(now, node, None)

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 from kproto import protocol
 from kproto.client import ClientCore
 from kproto.config import Config
+from kproto.coordinators import GROUP_KEY, TXN_KEY, find_coordinator
 from kproto.errors import (
     ClientTimeoutError,
     ClosedError,
@@ -75,7 +76,6 @@ from kproto.protocol.apis import (
     ADD_OFFSETS_TO_TXN,
     ADD_PARTITIONS_TO_TXN,
     END_TXN,
-    FIND_COORDINATOR,
     INIT_PRODUCER_ID,
     TXN_OFFSET_COMMIT,
 )
@@ -94,8 +94,6 @@ __all__ = ["TransactionManager", "TxnStatus"]
 
 log = logging.getLogger("kproto.producer.txn")
 
-GROUP_KEY = 0
-TXN_KEY = 1
 
 # error codes
 UNKNOWN_TOPIC_OR_PARTITION = UnknownTopicOrPartitionError.code
@@ -457,44 +455,27 @@ class TransactionManager:
             then(node, now)
             return
 
-        def build(version: int) -> Any:
-            if version >= 4:
-                return protocol.FindCoordinatorRequest(key_type=key_type, coordinator_keys=[key])
-            return protocol.FindCoordinatorRequest(key=key, key_type=key_type)
-
-        def done(resp: Any, err: BaseException | None) -> None:
-            now = self.client.now
+        def found(now: float, node_id: int | None, err: BaseException | None) -> None:
             if not op.alive:
                 return
             again = lambda t: self._with_coordinator(op, key_type, key, t, then)  # noqa: E731
             if err is not None:
-                if is_retriable(err):
+                code = getattr(err, "code", None)
+                if code in REFIND or code in RETRY or is_retriable(err):
                     self._later(op, now, again)
                 else:
                     self._failed(op, err, fatal=key_type == TXN_KEY)
                 return
-            if resp.coordinators:
-                entry = resp.coordinators[0]
-                code, node_id = entry.error_code, entry.node_id
-                message = entry.error_message
+            assert node_id is not None
+            if key_type == TXN_KEY:
+                self.coordinator = node_id
             else:
-                code, node_id, message = resp.error_code, resp.node_id, resp.error_message
-            if code == 0:
-                if key_type == TXN_KEY:
-                    self.coordinator = node_id
-                else:
-                    self._group_coordinators[key] = node_id
-                if self.client.cluster.broker(node_id) is None:
-                    self.client.request_metadata_update(now)
-                then(node_id, now)
-                return
-            error = error_for_code(code)(message or f"FindCoordinator for {key!r}")
-            if code in REFIND or code in RETRY:
-                self._later(op, now, again)
-            else:
-                self._failed(op, error, fatal=key_type == TXN_KEY)
+                self._group_coordinators[key] = node_id
+            if self.client.cluster.broker(node_id) is None:
+                self.client.request_metadata_update(now)
+            then(node_id, now)
 
-        self.client.send_any(FIND_COORDINATOR, build, done, now)
+        find_coordinator(self.client, key_type, key, now, found)
 
     def _forget(self, key_type: int, key: str) -> None:
         if key_type == TXN_KEY:
