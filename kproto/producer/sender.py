@@ -32,9 +32,11 @@ from __future__ import annotations
 
 import logging
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kproto import protocol
+from kproto.client import ClientCore
+from kproto.config import Config
 from kproto.errors import (
     ClientTimeoutError,
     ClosedError,
@@ -59,13 +61,13 @@ from kproto.errors import (
 from kproto.protocol.apis import DESCRIBE_CONFIGS, PRODUCE
 from kproto.records import set_producer_state
 
-from .accumulator import SEQ_MASK, PartitionState, ProducerBatch
-from .idempotence import backoff
+from .accumulator import SEQ_MASK, Accumulator, PartitionState, ProducerBatch
+from .idempotence import ProducerIdentity, backoff
+from .transactions import TransactionManager
 
 if TYPE_CHECKING:
     from kproto.protocol.messages.produce_request import PartitionProduceData
 
-    from .core import ProducerCore
 
 __all__ = ["Sender"]
 
@@ -92,10 +94,33 @@ METADATA_ERRORS = frozenset({
 INF = float("inf")
 
 
+class SenderOwner(Protocol):
+    """What the sender needs of the producer core that owns it (a protocol, so that the
+    sender does not import its owner back)."""
+
+    client: ClientCore
+    config: Config
+    acc: Accumulator
+    identity: ProducerIdentity | None
+    txn: TransactionManager | None
+    stopped: bool
+    activity: int
+
+    @property
+    def force_send(self) -> bool: ...
+    def is_settled(self, batch: ProducerBatch) -> bool: ...
+    def deliver(self, batch: ProducerBatch, base_offset: int, log_append_time: int) -> None: ...
+    def fail(self, batch: ProducerBatch, error: BaseException) -> None: ...
+    def expire(self, st: PartitionState, batch: ProducerBatch, now: float) -> None: ...
+    def sequence_gap(self, batch: ProducerBatch) -> None: ...
+    def fail_everything(self, error: BaseException) -> None: ...
+    def report_queue_sizes(self) -> None: ...
+
+
 class Sender:
     """Drains the accumulator into Produce requests and settles their responses."""
 
-    def __init__(self, owner: ProducerCore) -> None:
+    def __init__(self, owner: SenderOwner) -> None:
         self.owner = owner
         self.client = owner.client
         self.config = owner.config

@@ -38,7 +38,7 @@ from __future__ import annotations
 import enum
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kproto import protocol
 from kproto.client import ClientCore
@@ -81,14 +81,13 @@ from kproto.protocol.apis import (
 )
 
 from .errors import TransactionAbortedError, TransactionStateError
-from .idempotence import backoff
+from .idempotence import ProducerIdentity, backoff
 
 if TYPE_CHECKING:
     from kproto.protocol.messages.txn_offset_commit_request import (
         TxnOffsetCommitRequestPartition,
     )
 
-    from .core import ProducerCore
 
 __all__ = ["TransactionManager", "TxnStatus"]
 
@@ -163,10 +162,30 @@ class _Op:
         """commit/abort: waiting for the records to settle before EndTxn."""
 
 
+class _Pumps(Protocol):
+    def pump(self, now: float) -> None: ...
+
+
+class TxnOwner(Protocol):
+    """What the transaction manager needs of the producer core that owns it (a protocol, so
+    that it does not import its owner back)."""
+
+    identity: ProducerIdentity | None
+    activity: int
+
+    @property
+    def sender(self) -> _Pumps: ...
+    @property
+    def unsettled(self) -> int: ...
+    def drop_unsent(self, error: BaseException) -> None: ...
+    def fail_everything(self, error: BaseException) -> None: ...
+    def maybe_finish(self, now: float) -> None: ...
+
+
 class TransactionManager:
     """Transactional id, coordinator, partitions in the transaction, and the status."""
 
-    def __init__(self, owner: ProducerCore, client: ClientCore, config: Config) -> None:
+    def __init__(self, owner: TxnOwner, client: ClientCore, config: Config) -> None:
         assert config.transactional_id is not None
         self.owner = owner
         self.client = client
