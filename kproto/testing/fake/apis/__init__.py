@@ -1,0 +1,59 @@
+"""The fake cluster's APIs, one module each (franz-go kfake style).
+
+Theory of operation: each module defines ``API`` (see ``_base.Api``): its key, the versions
+it serves, a handler and the error answer fault hooks use. ``API_MODULES`` lists them; the
+cluster advertises exactly these in ApiVersions and refuses the rest.
+"""
+
+from __future__ import annotations
+
+from kproto.testing.fake.apis import (
+    add_offsets_to_txn,
+    add_partitions_to_txn,
+    api_versions,
+    create_topics,
+    delete_topics,
+    end_txn,
+    fetch,
+    find_coordinator,
+    heartbeat,
+    init_producer_id,
+    join_group,
+    leave_group,
+    list_offsets,
+    metadata,
+    offset_commit,
+    offset_fetch,
+    produce,
+    sasl_authenticate,
+    sasl_handshake,
+    sync_group,
+    txn_offset_commit,
+)
+from kproto.testing.fake.apis._base import Api
+
+API_MODULES: tuple[Api, ...] = (
+    produce.API,
+    fetch.API,
+    list_offsets.API,
+    metadata.API,
+    offset_commit.API,
+    offset_fetch.API,
+    find_coordinator.API,
+    join_group.API,
+    heartbeat.API,
+    leave_group.API,
+    sync_group.API,
+    sasl_handshake.API,
+    api_versions.API,
+    create_topics.API,
+    delete_topics.API,
+    init_producer_id.API,
+    add_partitions_to_txn.API,
+    add_offsets_to_txn.API,
+    end_txn.API,
+    txn_offset_commit.API,
+    sasl_authenticate.API,
+)
+
+__all__ = ["API_MODULES", "Api"]
