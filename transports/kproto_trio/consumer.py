@@ -79,13 +79,10 @@ class ErrorChannel(trio.abc.ReceiveChannel[ConsumerError]):
         self._pc = owner
 
     def receive_nowait(self) -> ConsumerError:
-        try:
-            error = self._pc._take_error()
-        except ClosedError:
-            raise trio.EndOfChannel from None
-        if error is None:
-            raise trio.WouldBlock
-        return error
+        pc = self._pc
+        if pc._errors:
+            return pc._errors.popleft()
+        raise trio.EndOfChannel if pc._closed or pc._fatal is not None else trio.WouldBlock
 
     async def receive(self) -> ConsumerError:
         await trio.lowlevel.checkpoint_if_cancelled()
