@@ -226,7 +226,9 @@ class FakeCluster:
         self.connections.pop(conn.conn_id, None)
 
     def wake(self, now: float) -> None:
-        """Poll every waiting answer until none makes progress."""
+        """Fire the timers due at ``now``, then poll every waiting answer until none makes
+        progress."""
+        self.timers.fire(now)
         progress = True
         while progress:
             progress = False
@@ -240,7 +242,6 @@ class FakeCluster:
         return min((d for d in deadlines if d is not None), default=None)
 
     def handle_timer(self, now: float) -> None:
-        self.timers.fire(now)
         self.wake(now)
 
     def drop_connections(self, node: int | None = None) -> None:

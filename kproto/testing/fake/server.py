@@ -153,7 +153,8 @@ class ServerConnection:
             return False
         if w.delay_until is not None and now < w.delay_until:
             # Answer ready, but a fault hook holds it until the delay is over.
-            w.pending = _ready(value, w.delay_until)
+            w.pending = Pending(lambda _now, expired: value if expired else None,
+                                w.delay_until)
             w.delay_until = None
             return False
         self._waiting = None
