@@ -1,0 +1,496 @@
+"""The producers (SyncProducer, AsyncProducer) and their result streams, written once.
+
+Theory of operation
+-------------------
+A producer is a :class:`~kproto.facade._feature.Feature` over a
+:class:`~kproto.producer.ProducerCore`. Every call into the core happens inside an operation
+(a generator the adapter's driver runs, under the engine lock on threads) or inside
+``loop.run``; the engine hands the core's events to ``_on_event``:
+
+- ``RecordsDelivered`` / ``RecordsFailed`` settle the records: a SyncProducer sets the
+  :class:`Result` it registered for each token (its waiting ``send_message`` wakes), an
+  AsyncProducer pushes them onto its ``successes`` / ``errors`` :class:`ResultStream`.
+- ``BufferSpaceAvailable`` fires ``_space``: a send refused with BufferFullError parks on it,
+  up to ``max_block``, and tries again (``close`` fires it too, so the sender sees the close).
+
+Each record's waiter is registered before the engine is kicked, since a record may fail at
+once. Cancelling a wait stops the wait only: the record stays in the producer. Cancelling a
+close (or, on threads, its timeout passing) drops what is left.
+
+The adapters add what is native to them: threads' ``timeout=`` parameters and their default
+bounds, trio's owned nursery and shielded client close, each one's driver for the streams.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, Generic, TypeVar
+
+from kproto.config import Config
+from kproto.errors import ClientTimeoutError, ClosedError
+from kproto.events import Event
+from kproto.facade._feature import Feature
+from kproto.facade._wait import (
+    AsyncLoop,
+    BlockingLoop,
+    EngineLoop,
+    Op,
+    Park,
+    Result,
+    Signal,
+    call,
+    wait,
+)
+from kproto.group.metadata import ConsumerGroupMetadata
+from kproto.messages import ConsumerMessage, ProducerMessage
+from kproto.producer import (
+    BufferFullError,
+    BufferSpaceAvailable,
+    ProducerCore,
+    ProducerError,
+    ProducerErrors,
+    RecordsDelivered,
+    RecordsFailed,
+    ResultBuffer,
+    TxnStatus,
+)
+
+T = TypeVar("T")
+R = TypeVar("R")
+LoopT = TypeVar("LoopT", bound=EngineLoop)
+Start = Callable[[ProducerCore, float], int]
+"""Starts a core operation at ``now``; returns the token its result settles."""
+
+
+class ResultStreamBase(Generic[T]):
+    """A bounded stream of results. When nobody reads and it is full, the oldest entry is
+    dropped and counted in ``dropped``; it ends once the producer is closed and it is
+    drained. Its producer sets ``_owner`` to itself: its loop drives the waits."""
+
+    _owner: Any
+
+    def __init__(self, capacity: int) -> None:
+        self._buf: ResultBuffer[T] = ResultBuffer(capacity)
+        self._signal = Signal()
+
+    @property
+    def dropped(self) -> int:
+        return self._buf.dropped
+
+    def _push(self, item: T) -> None:
+        self._buf.push(item)
+        self._signal.fire()
+
+    def _close(self) -> None:
+        self._buf.close()
+        self._signal.fire()
+
+    def _get(self, loop: EngineLoop, timeout: float | None = None) -> Op[T]:
+        """The next result; ClosedError at the end, ClientTimeoutError after ``timeout``."""
+        buf = self._buf
+        deadline = None if timeout is None else loop.now() + timeout
+        while not len(buf):
+            if buf.closed:
+                raise ClosedError("the producer is closed and its stream is drained")
+            if deadline is not None and loop.now() >= deadline:
+                raise ClientTimeoutError(f"no result within {timeout:g}s")
+            yield Park((self._signal,), deadline)
+        return buf.pop()
+
+    def __len__(self) -> int:
+        return len(self._buf)
+
+
+class ResultStream(ResultStreamBase[T]):
+    """A bounded async stream of results: ``async for`` it, or ``await get()`` (asyncio
+    and trio).
+
+    When nobody reads and it is full, the oldest entry is dropped and counted in
+    ``dropped``; iteration ends once the producer is closed and the stream drained.
+    """
+
+    async def get(self) -> T:
+        """The next result; ClosedError once the producer is closed and this is drained."""
+        loop: AsyncLoop = self._owner._loop
+        return await loop.drive(self._get(loop))
+
+    def get_nowait(self) -> T:
+        """The next result; IndexError when there is none yet."""
+        return self._buf.pop()
+
+    def __aiter__(self) -> ResultStream[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        try:
+            return await self.get()
+        except ClosedError:
+            raise StopAsyncIteration from None
+
+
+class BlockingResultStream(ResultStreamBase[T]):
+    """A bounded stream of results: iterate it (blocking), or ``get(timeout)`` (threads).
+
+    When nobody reads and it is full, the oldest entry is dropped and counted in
+    ``dropped``; iteration ends once the producer is closed and the stream drained.
+    """
+
+    def get(self, timeout: float | None = None) -> T:
+        """The next result; ClientTimeoutError after ``timeout``, ClosedError at the end."""
+        loop: BlockingLoop = self._owner._loop
+        return loop.drive(self._get(loop, timeout))
+
+    def __iter__(self) -> Iterator[T]:
+        return self
+
+    def __next__(self) -> T:
+        try:
+            return self.get()
+        except ClosedError:
+            raise StopIteration from None
+
+
+class ProducerBase(Feature[LoopT, ProducerCore]):
+    """What both producers share: sending with backpressure, flush, close, transactions."""
+
+    _what = "producer"
+    _counts_records = True
+
+    def __init__(self, bootstrap: str | list[str] | None = None, config: Config | None = None,
+                 *, client: Any = None, rng: random.Random | None = None,
+                 **options: Any) -> None:
+        super().__init__(bootstrap, config, client=client, rng=rng, **options)
+        self._space = Signal()
+        self._close_result: Result[Any] | None = None
+        self._setup()
+
+    def _setup(self) -> None:
+        """The kind's own state (waiters or streams)."""
+
+    def _make_core(self, engine: Any, now: float) -> ProducerCore:
+        return ProducerCore(engine, self.config)
+
+    # -- events ---------------------------------------------------------------------------
+
+    def _on_event(self, event: Event) -> bool:
+        core = self._core_obj
+        if core is None:
+            return False
+        if isinstance(event, (RecordsDelivered, RecordsFailed)) and event.producer == core.ident:
+            self._settled(event)
+            return True
+        if isinstance(event, BufferSpaceAvailable) and event.producer == core.ident:
+            self._space.fire()
+            return True
+        return False
+
+    def _settled(self, event: RecordsDelivered | RecordsFailed) -> None:
+        raise NotImplementedError
+
+    def _registered(self, token: int) -> Any:
+        """What the caller of a send keeps to learn the record's result."""
+        return None
+
+    def _finished(self) -> None:
+        """The producer is closed: release whoever still waits."""
+
+    # -- sending --------------------------------------------------------------------------
+
+    def _try_send(self, msg: ProducerMessage) -> Any:
+        self._check_open()
+        core = self._core
+        loop = self._loop
+        before = core.activity
+        try:
+            token = core.send(msg, loop.now(), loop.wall_ms())
+        except BufferFullError:
+            loop.kick()
+            raise
+        # Registered before the engine runs: a record may fail at once.
+        waiter = self._registered(token)
+        if core.activity != before:
+            loop.kick()  # a batch filled or a timer moved: the engine has work
+        return waiter
+
+    def _enqueue(self, msg: ProducerMessage, block: float | None = None) -> Op[Any]:
+        """Send; while the buffer is full, wait for space up to ``block`` (``max_block``)."""
+        loop = self._loop
+        deadline = loop.now() + (self.config.max_block if block is None else block)
+        while True:
+            try:
+                return self._try_send(msg)
+            except BufferFullError:
+                if loop.now() >= deadline:
+                    raise
+            yield Park((self._space,), deadline)
+
+    # -- operations -----------------------------------------------------------------------
+
+    def _op(self, start: Start, timeout: float | None, what: str) -> Op[None]:
+        """Start a core operation and wait for it."""
+        core = self._core
+        yield from call(self._loop, lambda engine, now: start(core, now), timeout, what)
+
+    def _close(self, drop: bool, timeout: float | None = None) -> Op[None]:
+        """Deliver (or, with ``drop``, fail) what is queued, then release the producer. A
+        second close waits for the first; one cancelled or timed out drops what is left."""
+        if self._close_result is None:
+            self._closed = True
+            self._space.fire()
+            core = self._core_obj
+            if core is None:
+                self._close_result = Result()
+                self._close_result.set_result(None)
+            else:
+                self._close_result = self._loop.start(lambda engine, now: core.close(now, drop))
+        try:
+            yield from wait(self._close_result, self._loop, timeout, "close")
+        except ClientTimeoutError:
+            self._drop()
+        except ClosedError:
+            pass
+        except BaseException:
+            self._drop()
+            raise
+        finally:
+            self._finished()
+            self._release_handler()
+
+    def _drop(self) -> None:
+        core = self._core_obj
+        if core is not None and not self._loop.closed:
+            self._loop.run(lambda engine, now: core.close(now, drop=True))
+
+    def metrics(self) -> dict[str, Any]:
+        return self._loop.run(lambda engine, now: self._core.metrics())
+
+    def is_transactional(self) -> bool:
+        return self.config.transactional_id is not None
+
+    def txn_status(self) -> TxnStatus:
+        return self._loop.run(lambda engine, now: self._core.txn_status())
+
+    @staticmethod
+    def _add_offsets(offsets: Mapping[Any, Any], group_id: str | ConsumerGroupMetadata) -> Start:
+        return lambda core, now: core.add_offsets_to_txn(offsets, group_id, now)
+
+    @staticmethod
+    def _add_message(message: ConsumerMessage, group_id: str | ConsumerGroupMetadata,
+                     metadata: str | None) -> Start:
+        return lambda core, now: core.add_message_to_txn(message, group_id, metadata, now)
+
+
+# What each waiting call starts in the core; the adapters pass them to ``_op`` with their
+# own bounds (threads) or none (asyncio, trio: the caller cancels).
+
+def start_flush(core: ProducerCore, now: float) -> int:
+    return core.flush(now)
+
+
+def start_init(core: ProducerCore, now: float) -> int:
+    return core.init_transactions(now)
+
+
+def start_begin(core: ProducerCore, now: float) -> int:
+    return core.begin_transaction(now)
+
+
+def start_commit(core: ProducerCore, now: float) -> int:
+    return core.commit_transaction(now)
+
+
+def start_abort(core: ProducerCore, now: float) -> int:
+    return core.abort_transaction(now)
+
+
+class SendAndWait(ProducerBase[LoopT]):
+    """SyncProducer's logic: each send waits for its record's result."""
+
+    def _setup(self) -> None:
+        self._futures: dict[int, Result[tuple[int, int]]] = {}
+
+    def _registered(self, token: int) -> tuple[int, Result[tuple[int, int]]]:
+        result: Result[tuple[int, int]] = Result()
+        self._futures[token] = result
+        return token, result
+
+    def _settled(self, event: RecordsDelivered | RecordsFailed) -> None:
+        futures = self._futures
+        if isinstance(event, RecordsDelivered):
+            for token, msg in zip(event.tokens, event.messages, strict=True):
+                result = futures.pop(token, None)
+                if result is not None:
+                    result.set_result((msg.partition if msg.partition is not None else -1,
+                                       msg.offset))
+        else:
+            for token in event.tokens:
+                result = futures.pop(token, None)
+                if result is not None:
+                    result.set_exception(event.error)
+
+    def _send_message(self, msg: ProducerMessage, block: float | None = None,
+                      timeout: float | None = None) -> Op[tuple[int, int]]:
+        token, result = yield from self._enqueue(msg, block)
+        try:
+            done: tuple[int, int] = yield from wait(result, self._loop, timeout, "send_message")
+            return done
+        finally:
+            self._futures.pop(token, None)
+
+    def _send_messages(self, msgs: Iterable[ProducerMessage], block: float | None = None,
+                       timeout: float | None = None) -> Op[None]:
+        """Send all, wait for all (for ``timeout`` in all); ProducerErrors lists every
+        failed message."""
+        loop = self._loop
+        pending: list[tuple[ProducerMessage, int, Result[tuple[int, int]]]] = []
+        errors = []
+        try:
+            for msg in msgs:
+                token, result = yield from self._enqueue(msg, block)
+                pending.append((msg, token, result))
+            deadline = None if timeout is None else loop.now() + timeout
+            for msg, _, result in pending:
+                while not result.done() and (deadline is None or loop.now() < deadline):
+                    yield Park((result,), deadline)
+                try:
+                    if not result.done():
+                        raise ClientTimeoutError(f"not settled within {timeout:g}s")
+                    result.result()
+                except Exception as exc:
+                    errors.append(ProducerError(msg, exc))
+        finally:
+            for _, token, _ in pending:
+                self._futures.pop(token, None)
+        if errors:
+            raise ProducerErrors(errors)
+
+    def _finished(self) -> None:
+        futures, self._futures = self._futures, {}
+        for result in futures.values():
+            result.set_exception(ClosedError("the producer was closed"))
+
+
+class SendAndStream(ProducerBase[LoopT]):
+    """AsyncProducer's logic: sends return at once; results arrive on ``successes`` and
+    ``errors`` (bounded; see ``result_stream_capacity``). The adapter names its stream
+    class in ``_stream_class``."""
+
+    _stream_class: Any = ResultStream
+
+    def _setup(self) -> None:
+        capacity = self.config.result_stream_capacity
+        self.successes: ResultStreamBase[ProducerMessage] = self._stream_class(capacity)
+        self.errors: ResultStreamBase[ProducerError] = self._stream_class(capacity)
+        self.successes._owner = self.errors._owner = self
+
+    def _settled(self, event: RecordsDelivered | RecordsFailed) -> None:
+        if isinstance(event, RecordsDelivered):
+            if self.config.return_successes:
+                for msg in event.messages:
+                    self.successes._push(msg)
+        elif self.config.return_errors:
+            for msg in event.messages:
+                self.errors._push(ProducerError(msg, event.error))
+
+    def send_nowait(self, msg: ProducerMessage) -> None:
+        """Queue a message, or raise BufferFullError at once when the buffer is full."""
+        self._loop.run(lambda engine, now: self._try_send(msg))
+
+    def _finished(self) -> None:
+        self.successes._close()
+        self.errors._close()
+
+
+class AwaitedProducer(ProducerBase[AsyncLoop]):
+    """The awaited methods both producers share on asyncio and trio."""
+
+    async def _drive(self, op: Op[R]) -> R:
+        return await self._loop.drive(op)
+
+    async def flush(self) -> None:
+        """Send everything queued now and wait until each record is settled."""
+        await self._drive(self._op(start_flush, None, "flush"))
+
+    async def close(self, *, drop: bool = False) -> None:
+        """Deliver what is queued (or, with ``drop``, fail it), then release the producer.
+        Closing twice is fine; cancelling a close drops what is left."""
+        try:
+            if self._core_obj is None:  # nothing was started (trio: maybe no loop yet)
+                self._closed = True
+                self._finished()
+            else:
+                await self._drive(self._close(drop))
+        finally:
+            if self._owns_client:
+                await self._close_client()
+
+    async def _close_client(self) -> None:
+        await self._client.close()
+
+    async def async_close(self) -> None:
+        """Close at once, failing whatever was not delivered yet (sarama's AsyncClose)."""
+        await self.close(drop=True)
+
+    async def __aenter__(self: Any) -> Any:
+        _ = self._core
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def init_transactions(self) -> None:
+        """Get the producer id from the transaction coordinator (begin_txn does it too)."""
+        await self._drive(self._op(start_init, None, "init_transactions"))
+
+    async def begin_txn(self) -> None:
+        await self._drive(self._op(start_begin, None, "begin_txn"))
+
+    async def commit_txn(self) -> None:
+        """Flush, then commit; raises the transaction's error if a record failed."""
+        await self._drive(self._op(start_commit, None, "commit_txn"))
+
+    async def abort_txn(self) -> None:
+        await self._drive(self._op(start_abort, None, "abort_txn"))
+
+    async def add_offsets_to_txn(self, offsets: Mapping[Any, Any],
+                                 group_id: str | ConsumerGroupMetadata) -> None:
+        """Commit consumer offsets inside the transaction; ``group_id`` is the group's id
+        or, so that a member a rebalance fenced cannot commit, ``session.group_metadata()``."""
+        await self._drive(self._op(self._add_offsets(offsets, group_id), None,
+                                   "add_offsets_to_txn"))
+
+    async def add_message_to_txn(self, message: ConsumerMessage,
+                                 group_id: str | ConsumerGroupMetadata,
+                                 metadata: str | None = None) -> None:
+        """Commit ``message``'s offset + 1 inside the transaction; ``group_id`` as for
+        ``add_offsets_to_txn``."""
+        await self._drive(self._op(self._add_message(message, group_id, metadata), None,
+                                   "add_message_to_txn"))
+
+
+class AwaitedSyncProducer(AwaitedProducer, SendAndWait[AsyncLoop]):
+    """Sends one message (or a list) and waits for the broker's answer (sarama's
+    SyncProducer). ``async with SyncProducer("host:9092") as p:``."""
+
+    async def send_message(self, msg: ProducerMessage) -> tuple[int, int]:
+        """Send and wait: returns (partition, offset); raises the record's error."""
+        return await self._drive(self._send_message(msg))
+
+    async def send_messages(self, msgs: Iterable[ProducerMessage]) -> None:
+        """Send all, wait for all; raises ProducerErrors listing every failed message."""
+        await self._drive(self._send_messages(msgs))
+
+
+class AwaitedAsyncProducer(AwaitedProducer, SendAndStream[AsyncLoop]):
+    """Queues messages without waiting for the broker (sarama's AsyncProducer): results
+    arrive on the ``successes`` and ``errors`` async iterators (bounded; see
+    ``result_stream_capacity``). ``await send()`` waits only while ``buffer_memory`` is
+    full (up to ``max_block``); ``send_nowait`` raises BufferFullError instead."""
+
+    successes: ResultStream[ProducerMessage]
+    errors: ResultStream[ProducerError]
+
+    async def send(self, msg: ProducerMessage) -> None:
+        """Queue a message; its result goes to ``successes`` or ``errors``."""
+        await self._drive(self._enqueue(msg))
