@@ -126,7 +126,7 @@ def test_metadata_auto_creates_unknown_and_refuses_bad_names() -> None:
                                    allow_auto_topic_creation=True)
     resp = raw.call(req, 12)
     errors = {t.name: t.error_code for t in resp.topics}
-    assert errors == {"t": 0, "new": codes.LEADER_NOT_AVAILABLE,
+    assert errors == {"t": 0, "new": codes.UNKNOWN_TOPIC_OR_PARTITION,
                       "bad name": codes.INVALID_TOPIC_EXCEPTION}
     assert "new" in cluster.topics
     req.allow_auto_topic_creation = False
@@ -162,6 +162,9 @@ def test_produce_refusals_match_kafka() -> None:
                     if n != cluster.topics["t"].partitions[0].leader)
     assert part(Raw(cluster, follower).call(produce_req(ok), 9)).error_code == \
         codes.NOT_LEADER_OR_FOLLOWER
+    from kproto.records import set_base_offset
+    assert part(raw.call(produce_req(set_base_offset(ok, 5)), 9)).error_code == \
+        codes.INVALID_RECORD
     cluster.topics["t"].configs["max.message.bytes"] = "100"
     assert part(raw.call(produce_req(batch([b"x" * 200])), 9)).error_code == \
         codes.MESSAGE_TOO_LARGE
@@ -269,6 +272,12 @@ def test_fetch_sessions_follow_kip_227() -> None:
         codes.FETCH_SESSION_ID_NOT_FOUND
     sessionless = raw.call(fetch_req(session_id=sid, epoch=-1), 12)
     assert sessionless.session_id == 0 and sid not in cluster.fetch_sessions.sessions
+    # An incremental fetch that forgets every partition closes its session.
+    sid = raw.call(fetch_req(epoch=0), 12).session_id
+    forget = fetch_req(session_id=sid, epoch=1, topics=[])
+    forget.forgotten_topics_data = [fq.ForgottenTopic(topic="t", partitions=[0])]
+    closed = raw.call(forget, 12)
+    assert closed.session_id == 0 and sid not in cluster.fetch_sessions.sessions
 
 
 def test_fetch_partition_errors() -> None:
@@ -313,10 +322,11 @@ def test_list_offsets_earliest_latest_and_by_timestamp() -> None:
 def test_find_coordinator_batches_and_invalid_keys() -> None:
     cluster = FakeCluster(3)
     raw = Raw(cluster)
-    resp = raw.call(protocol.FindCoordinatorRequest(key_type=0, coordinator_keys=["g", ""]), 4)
-    good, bad = resp.coordinators
-    assert good.error_code == 0 and good.node_id == cluster.coordinator_for(0, "g")
-    assert bad.error_code == codes.INVALID_REQUEST
+    resp = raw.call(protocol.FindCoordinatorRequest(key_type=0, coordinator_keys=["g", "h"]), 6)
+    for c in resp.coordinators:
+        assert c.error_code == 0 and c.node_id == cluster.coordinator_for(0, c.key)
+    share = raw.call(protocol.FindCoordinatorRequest(key_type=2, coordinator_keys=["s"]), 6)
+    assert share.coordinators[0].error_code == codes.INVALID_REQUEST
     for n in list(cluster.brokers):
         cluster.stop_broker(n, 0.0)
     assert cluster.coordinator_for(0, "g") is None
@@ -446,6 +456,35 @@ def test_transaction_errors_follow_the_coordinator() -> None:
     assert raw.call(end, 3).error_code == 0          # a retried commit
     end.committed = False
     assert raw.call(end, 3).error_code == codes.INVALID_TXN_STATE
+
+
+def test_init_producer_id_fences_and_resumes_as_kip_360() -> None:
+    cluster = FakeCluster(1, topics={"t": 1})
+    raw = Raw(cluster)
+
+    def init(pid: int = -1, epoch: int = -1) -> tuple[int, int, int]:
+        r = raw.call(protocol.InitProducerIdRequest(
+            transactional_id="k", transaction_timeout_ms=60_000, producer_id=pid,
+            producer_epoch=epoch), 4)
+        return r.error_code, r.producer_id, r.producer_epoch
+
+    _, pid, _ = init()
+    assert init(pid, 0) == (0, pid, 1)          # bump from the current epoch
+    assert init(pid, 0) == (0, pid, 1)          # a retry of that bump: same answer
+    assert init(pid + 1, 1)[0] == codes.PRODUCER_FENCED
+    assert init() == (0, pid, 2)                # a new instance fences the old one
+    assert init(pid, 1)[0] == codes.PRODUCER_FENCED
+    add = protocol.AddPartitionsToTxnRequest(
+        v3_and_below_transactional_id="k", v3_and_below_producer_id=pid,
+        v3_and_below_producer_epoch=2, v3_and_below_topics=[
+            apr.AddPartitionsToTxnTopic(name="t", partitions=[0])])
+    raw.call(add, 3)
+    raw.call(produce_req(batch([b"a"], pid, 2, 0, txn=True), txn="k"), 9)
+    # An open transaction: fenced (epoch 3), aborted, and the caller told to retry.
+    assert init()[0] == codes.CONCURRENT_TRANSACTIONS
+    log = cluster.topics["t"].partitions[0].log
+    assert len(log.aborted) == 1 and log.entries[-1].batch.producer_epoch == 3
+    assert init() == (0, pid, 4)
 
 
 def test_a_transaction_past_its_timeout_is_aborted_and_the_producer_fenced() -> None:

@@ -2,7 +2,7 @@
 
 Theory of operation: a session has an id, the epoch the next request must carry, and the
 partitions it fetches (topic name and id, partition, fetch offset, partition max bytes, and
-the high watermark, last stable offset and log start offset last sent, so that an
+the high watermark and log start offset last sent, so that an
 incremental response leaves out partitions with nothing new). The Fetch handler applies
 Kafka's rules (``FetchManager.newContext``): session id 0 and epoch 0 open a full session,
 epoch -1 fetches without one (closing the named session), a positive epoch continues the
@@ -30,7 +30,6 @@ class CachedPartition:
     max_bytes: int
     current_leader_epoch: int = -1
     high_watermark: int = -1
-    last_stable_offset: int = -1
     log_start_offset: int = -1
 
 

@@ -148,7 +148,11 @@ class ServerConnection:
         if w is None or self.closed:
             return False
         expired = w.pending.deadline is not None and now >= w.pending.deadline
-        value = w.pending.poll(now, expired)
+        try:
+            value = w.pending.poll(now, expired)
+        except Exception as exc:  # as in _serve: close, never raise to the caller
+            self.close(f"request could not be served: {exc!r}")
+            return True
         if value is None:
             return False
         if w.delay_until is not None and now < w.delay_until:
@@ -212,7 +216,7 @@ class ServerConnection:
                 delay_until = now + decision.seconds
         try:
             reply = api.handle(req)
-        except (KprotoError, ValueError, KeyError, IndexError, TypeError) as exc:
+        except Exception as exc:  # a bug in an API module must not take the caller down
             self.close(f"request could not be served: {exc!r}")
             return
         if isinstance(reply, Pending) or delay_until is not None:
@@ -228,7 +232,11 @@ class ServerConnection:
         if reply is CLOSE:
             self.close(f"API {api_key}: the broker closes the connection")
             return
-        self._out += protocol.encode_response(reply, version, correlation_id, api_key)
+        try:
+            self._out += protocol.encode_response(reply, version, correlation_id, api_key)
+        except KprotoError as exc:
+            self.close(f"API {api_key} v{version}: the answer could not be encoded: {exc}")
+            return
         if self._close_after_flush:
             self.close("closed after its last answer")
 

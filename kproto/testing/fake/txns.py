@@ -5,8 +5,9 @@ Ongoing, CompleteCommit, CompleteAbort) by the rules of Kafka's ``TransactionCoo
 
 - InitProducerId without a transactional id hands out a new producer id at epoch 0. With one,
   the first call allocates an id at epoch 0; later calls bump the epoch (a new producer id
-  once the epoch is exhausted), and a call that finds a transaction open aborts it first and
-  answers CONCURRENT_TRANSACTIONS so that the client retries. A timeout above
+  once the epoch is exhausted), a producer naming its own id and epoch (KIP-360) must be
+  the current one, and a call that finds a transaction open fences it (epoch + 1), aborts
+  it and answers CONCURRENT_TRANSACTIONS so that the client retries. A timeout above
   ``transaction.max.timeout.ms`` is INVALID_TRANSACTION_TIMEOUT.
 - AddPartitionsToTxn and AddOffsetsToTxn check the id (INVALID_PRODUCER_ID_MAPPING) and
   the epoch (PRODUCER_FENCED) and open the transaction; EndTxn writes a COMMIT or ABORT
@@ -38,6 +39,11 @@ MAX_EPOCH = 32767
 MAX_TIMEOUT_MS = 900_000
 """transaction.max.timeout.ms."""
 
+def exhausted(epoch: int) -> bool:
+    """TransactionMetadata.isEpochExhausted."""
+    return epoch >= MAX_EPOCH - 1
+
+
 WriteMarkers = Callable[[int, int, set[tuple[str, int]], set[str], bool, float], None]
 
 
@@ -48,6 +54,8 @@ class Txn:
     epoch: int
     timeout_ms: int
     state: str = EMPTY
+    previous_producer_id: int = -1
+    last_epoch: int = -1
     partitions: set[tuple[str, int]] = field(default_factory=set)
     groups: set[str] = field(default_factory=set)
 
@@ -67,7 +75,11 @@ class TxnCoordinator:
     def init_producer_id(self, transactional_id: str | None, timeout_ms: int,
                          producer_id: int, producer_epoch: int,
                          now: float) -> tuple[int, int, int]:
-        """(error, producer id, epoch)."""
+        """(error, producer id, epoch): TransactionCoordinator.handleInitProducerId and
+        prepareInitProducerIdTransit. ``producer_id`` >= 0 is the producer's own id and
+        epoch (KIP-360, version 3+): the same id (or, after an exhausted epoch, the previous
+        one) may bump its current epoch, or repeat a bump that succeeded (its last epoch);
+        anything else is PRODUCER_FENCED."""
         if transactional_id is None:
             return codes.NONE, self._new_pid(), 0
         if transactional_id == "":
@@ -76,28 +88,36 @@ class TxnCoordinator:
             return codes.INVALID_TRANSACTION_TIMEOUT, -1, -1
         txn = self.txns.get(transactional_id)
         if txn is None:
-            txn = Txn(transactional_id, self._new_pid(), 0, timeout_ms)
+            txn = Txn(transactional_id, self._new_pid(), -1, timeout_ms)
             self.txns[transactional_id] = txn
-            return codes.NONE, txn.producer_id, txn.epoch
-        if producer_id >= 0 and (producer_id, producer_epoch) != (txn.producer_id, txn.epoch):
+        expected = (producer_id, producer_epoch) if producer_id >= 0 else None
+        if expected is not None and not (
+                txn.epoch < 0 or expected[0] == txn.producer_id
+                or (expected[0] == txn.previous_producer_id and exhausted(expected[1]))):
             return codes.PRODUCER_FENCED, -1, -1
         if txn.state == ONGOING:
-            self._bump(txn)
+            # Fence the current producer, abort its transaction, let the caller retry.
+            txn.epoch += 1
             self._end(txn, commit=False, now=now)
             return codes.CONCURRENT_TRANSACTIONS, -1, -1
-        self._bump(txn)
+        if exhausted(txn.epoch) and (expected is None or expected[1] == txn.epoch):
+            txn.last_epoch = txn.epoch if expected is not None else -1
+            txn.previous_producer_id = txn.producer_id
+            txn.producer_id = self._new_pid()
+            txn.epoch = 0
+        elif expected is None:
+            txn.epoch, txn.last_epoch = txn.epoch + 1, -1
+        elif txn.epoch < 0 or expected[1] == txn.epoch:
+            txn.epoch, txn.last_epoch = txn.epoch + 1, txn.epoch
+        elif expected[1] != txn.last_epoch:
+            return codes.PRODUCER_FENCED, -1, -1
         txn.timeout_ms = timeout_ms
         txn.state = EMPTY
         return codes.NONE, txn.producer_id, txn.epoch
 
-    def _bump(self, txn: Txn) -> None:
-        if txn.epoch >= MAX_EPOCH - 1:
-            txn.producer_id = self._new_pid()
-            txn.epoch = 0
-        else:
-            txn.epoch += 1
-
     def check(self, transactional_id: str, producer_id: int, epoch: int) -> int:
+        if not transactional_id:
+            return codes.INVALID_REQUEST
         txn = self.txns.get(transactional_id)
         if txn is None or txn.producer_id != producer_id:
             return codes.INVALID_PRODUCER_ID_MAPPING
@@ -135,7 +155,7 @@ class TxnCoordinator:
 
     def _time_out(self, txn: Txn, now: float) -> None:
         if txn.state == ONGOING:
-            self._bump(txn)
+            txn.epoch += 1
             self._end(txn, commit=False, now=now)
 
     def end_txn(self, transactional_id: str, producer_id: int, epoch: int, commit: bool,

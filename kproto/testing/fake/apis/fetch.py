@@ -4,7 +4,9 @@ Theory of operation: the session part follows Kafka's FetchManager (see
 ``fetch_sessions.py``): a full fetch (epoch 0, or -1 without a session) names every
 partition and opens a new session when asked; an incremental one (positive epoch) adds,
 updates and forgets partitions of its session and gets back only partitions with something
-new (records, an error, or a changed high watermark, last stable offset or log start).
+new (records, an error, a diverging epoch, or a changed high watermark or log start
+offset, as Kafka's CachedPartition.maybeUpdateResponseData); an incremental request that
+forgets every partition of its session closes it (the answer has session id 0).
 
 Each partition is read by the rules of ReplicaManager.readFromLog and Partition:
 UNKNOWN_TOPIC_OR_PARTITION (UNKNOWN_TOPIC_ID from version 13, where topics are named by
@@ -158,7 +160,6 @@ def handle(req: Request) -> Any:
             return _error(codes.INVALID_FETCH_SESSION_EPOCH, version)
         if session.uses_topic_ids != (version >= 13):
             return _error(codes.FETCH_SESSION_TOPIC_ID_ERROR, version)
-        session.epoch = session.epoch + 1 if session.epoch < 0x7FFFFFFF else 1
         full = False
     # The last fetched epoch of each partition named in this request (version 12+).
     last_epochs: dict[tuple[str, int], int] = {}
@@ -171,20 +172,27 @@ def handle(req: Request) -> Any:
             for p in t.partitions:
                 last_epochs[(name, p.partition)] = p.last_fetched_epoch
     wanted = _wanted(req, session, full)
+    if session is not None and not full:
+        if not session.partitions:
+            sessions.remove(session.session_id)
+            session = None
+            full = True
+        else:
+            session.epoch = session.epoch + 1 if session.epoch < 0x7FFFFFFF else 1
 
     def finish(results: list[Any]) -> Any:
         topics: list[Any] = []
         by_topic: dict[tuple[str, uuid.UUID], Any] = {}
         for c, pd in results:
-            if not full:
-                changed = (pd.records or pd.error_code or pd.diverging_epoch.epoch >= 0
-                           or (pd.high_watermark, pd.last_stable_offset, pd.log_start_offset)
-                           != (c.high_watermark, c.last_stable_offset, c.log_start_offset))
-                if not changed:
-                    continue
-            c.high_watermark = pd.high_watermark
-            c.last_stable_offset = pd.last_stable_offset
+            # CachedPartition.maybeUpdateResponseData: records, a changed high watermark or
+            # log start offset, an error or a diverging epoch make a partition respond.
+            changed = bool(pd.records) or pd.error_code != 0 or pd.diverging_epoch.epoch >= 0 \
+                or pd.high_watermark != c.high_watermark \
+                or pd.log_start_offset != c.log_start_offset
+            c.high_watermark = -1 if pd.error_code else pd.high_watermark
             c.log_start_offset = pd.log_start_offset
+            if not full and not changed:
+                continue
             key = (c.topic, c.topic_id)
             t = by_topic.get(key)
             if t is None:

@@ -1,9 +1,9 @@
 """FindCoordinator (key 10): which broker coordinates a group or a transactional id.
 
 Theory of operation: key type 0 (group) or 1 (transaction); up to version 3 one key in
-``key``, from version 4 a batch in ``coordinator_keys``. An empty group id is INVALID_REQUEST
-(Kafka's answer for an invalid key), an unknown key type INVALID_REQUEST, no broker up
-COORDINATOR_NOT_AVAILABLE. The coordinator is ``FakeCluster.coordinator_for``.
+``key``, from version 4 a batch in ``coordinator_keys``. Any key string is placed (Kafka
+does not check it here); a key type other than group or transaction (share groups are not
+served) is INVALID_REQUEST; no broker up is COORDINATOR_NOT_AVAILABLE. The coordinator is ``FakeCluster.coordinator_for``.
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ from kproto.testing.fake.apis._base import Api, Request
 
 def _lookup(req: Request, key_type: int, key: str) -> tuple[int, int, str, int]:
     if key_type not in (0, 1) or (key_type == 1 and req.version == 0):
-        return codes.INVALID_REQUEST, -1, "", -1
-    if not key:
         return codes.INVALID_REQUEST, -1, "", -1
     node = req.cluster.coordinator_for(key_type, key)
     if node is None:

@@ -24,14 +24,21 @@ def handle(req: Request) -> Any:
     slot = req.cluster.groups.join(body, req.version, req.header.client_id or "",
                                    req.conn.client_host, req.now)
     if slot.value is not None:
-        return slot.value
-    return Pending(lambda _now, _expired: slot.value, None)
+        return _for_version(slot.value, req.version)
+    return Pending(lambda _now, _expired: _for_version(slot.value, req.version), None)
+
+
+def _for_version(resp: Any, version: int) -> Any:
+    """Before version 7 the protocol name is not nullable: Kafka writes it empty."""
+    if resp is not None and version < 7 and resp.protocol_name is None:
+        resp.protocol_name = ""
+    return resp
 
 
 def error_response(body: Any, version: int, code: int) -> Any:
     return protocol.JoinGroupResponse(error_code=code, generation_id=-1,
                                       member_id=body.member_id, leader="", members=[],
-                                      protocol_name=None)
+                                      protocol_name=None if version >= 7 else "")
 
 
 API = Api(apis.JOIN_GROUP, 2, 9, handle, error_response)

@@ -5,8 +5,9 @@ it) and the asked topics (all of them for a null list; an empty list asks for no
 partition whose leader is gone has leader -1 and LEADER_NOT_AVAILABLE; replicas on stopped
 brokers are listed as offline. An unknown topic is UNKNOWN_TOPIC_OR_PARTITION, or, when the
 request allows it (always before version 4) and the cluster auto-creates topics, it is
-created with the default partition count and answered LEADER_NOT_AVAILABLE this once, as
-Kafka's auto topic creation does; a bad name is INVALID_TOPIC_EXCEPTION. From version 10 a
+created with the default partition count and answered UNKNOWN_TOPIC_OR_PARTITION this once,
+as KRaft's AutoTopicCreationManager does while its CreateTopics is in flight; a bad name is
+INVALID_TOPIC_EXCEPTION. From version 10 a
 topic may be asked by id (UNKNOWN_TOPIC_ID when unknown).
 """
 
@@ -68,9 +69,7 @@ def handle(req: Request) -> Any:
             if code == codes.NONE:
                 if allow and cluster.auto_create_topics:
                     cluster.create_topic(name, cluster.default_partitions)
-                    code = codes.LEADER_NOT_AVAILABLE
-                else:
-                    code = codes.UNKNOWN_TOPIC_OR_PARTITION
+                code = codes.UNKNOWN_TOPIC_OR_PARTITION
             topics.append(md.MetadataResponseTopic(error_code=code, name=name,
                                                    topic_id=_ZERO, partitions=[]))
     live = [b for b in cluster.brokers.values() if b.up]

@@ -3,15 +3,16 @@
 Theory of operation: for each partition, in Kafka's order (KafkaApis.handleProduceRequest,
 ProduceRequest.validateRecords, ReplicaManager, LogValidator, UnifiedLog):
 
-- acks other than -1, 0, 1: INVALID_REQUIRED_ACKS for every partition;
 - unknown topic or partition: UNKNOWN_TOPIC_OR_PARTITION;
 - not exactly one batch of magic 2: INVALID_RECORD; zstd below version 7:
-  UNSUPPORTED_COMPRESSION_TYPE; a CRC that does not match or a batch that does not parse
-  (every codec is decompressed, within a bound): CORRUPT_MESSAGE;
-- this broker is not the leader: NOT_LEADER_OR_FOLLOWER;
-- a batch above the topic's max.message.bytes: MESSAGE_TOO_LARGE; a control batch, or a
+  UNSUPPORTED_COMPRESSION_TYPE; a batch that does not parse (every codec is decompressed,
+  within a bound): CORRUPT_MESSAGE;
+- acks other than -1, 0, 1: INVALID_REQUIRED_ACKS;
+- this broker is not the leader: NOT_LEADER_OR_FOLLOWER; acks=-1 with fewer in-sync
+  replicas than min.insync.replicas: NOT_ENOUGH_REPLICAS;
+- a base offset other than 0: INVALID_RECORD; a batch above the topic's max.message.bytes:
+  MESSAGE_TOO_LARGE; a CRC that does not match: CORRUPT_MESSAGE; a control batch, or a
   record count that disagrees with the last offset delta: INVALID_RECORD;
-- acks=-1 with fewer in-sync replicas than min.insync.replicas: NOT_ENOUGH_REPLICAS;
 - a transactional batch for a partition not added to its transaction, or a plain batch from
   a producer with a transaction open there: INVALID_TXN_STATE;
 - then the producer-state checks of ``PartitionLog.append`` (duplicates, epochs,
@@ -30,7 +31,7 @@ from kproto import protocol
 from kproto.errors import KprotoError
 from kproto.protocol import apis
 from kproto.protocol.messages import produce_response as pr
-from kproto.records import Compression, decode_batches
+from kproto.records import Compression, batch_v2, decode_batches
 from kproto.testing.fake import codes
 from kproto.testing.fake.apis._base import CLOSE, NO_RESPONSE, Api, Pending, Request
 
@@ -55,8 +56,10 @@ def _append(req: Request, topic: str, index: int, records: bytes | None,
     if fault:
         return _part(index, fault), None
     data = records or b""
+    # ProduceRequest.validateRecords (KafkaApis): the batch structure, CRCs unchecked.
     try:
-        decoded = decode_batches(data, max_decompressed_bytes=MAX_DECOMPRESSED)
+        decoded = decode_batches(data, check_crcs=False,
+                                 max_decompressed_bytes=MAX_DECOMPRESSED)
     except KprotoError as exc:
         return _part(index, codes.CORRUPT_MESSAGE, message=str(exc)), None
     batches = decoded.batches
@@ -75,20 +78,33 @@ def _append(req: Request, topic: str, index: int, records: bytes | None,
         return _part(index, codes.INVALID_RECORD, message=(
             f"Produce requests with version {req.version} are only allowed to contain "
             "exactly one record batch per partition")), None
+    # ReplicaManager.appendRecords, Partition.appendRecordsToLeader.
+    if acks not in (-1, 0, 1):
+        return _part(index, codes.INVALID_REQUIRED_ACKS), None
     code = cluster.leader_check(p, req.node)
     if code:
         return _part(index, code), None
     topic_obj = cluster.topics[topic]
+    if acks == -1 and len(p.isr) < int(topic_obj.config("min.insync.replicas")):
+        return _part(index, codes.NOT_ENOUGH_REPLICAS), None
+    # UnifiedLog.analyzeAndValidateRecords, then LogValidator.
+    if batch.base_offset != 0:
+        return _part(index, codes.INVALID_RECORD, message=(
+            f"The baseOffset of the record batch in the append to {topic}-{index} should "
+            f"be 0, but it is {batch.base_offset}")), None
     if len(data) > int(topic_obj.config("max.message.bytes")):
         return _part(index, codes.MESSAGE_TOO_LARGE), None
+    stored = int.from_bytes(data[17:21], "big")
+    if batch_v2.crc32c(memoryview(data)[21:]) != stored:
+        return _part(index, codes.CORRUPT_MESSAGE, message=(
+            f"Record is corrupt (stored crc = {stored}) in topic partition "
+            f"{topic}-{index}")), None
     if batch.is_control:
         return _part(index, codes.INVALID_RECORD, message=(
             "Clients are not allowed to write control records in topic partition "
             f"{topic}-{index}")), None
     if batch.record_count != batch.last_offset_delta + 1 or batch.record_count <= 0:
         return _part(index, codes.INVALID_RECORD, message="Inner record count mismatch"), None
-    if acks == -1 and len(p.isr) < int(topic_obj.config("min.insync.replicas")):
-        return _part(index, codes.NOT_ENOUGH_REPLICAS), None
     if batch.producer_id >= 0:
         in_txn = cluster.txns.in_transaction(batch.producer_id, (topic, index))
         if batch.is_transactional and not in_txn:
@@ -112,9 +128,6 @@ def handle(req: Request) -> Any:
     for t in body.topic_data:
         parts = []
         for pd in t.partition_data:
-            if acks not in (-1, 0, 1):
-                parts.append(_part(pd.index, codes.INVALID_REQUIRED_ACKS))
-                continue
             resp, wait = _append(req, t.name, pd.index, pd.records, acks)
             parts.append(resp)
             if wait is not None:
