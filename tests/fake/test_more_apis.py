@@ -3,6 +3,8 @@ real engine."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from kproto import protocol
@@ -101,3 +103,62 @@ def test_a_request_before_sasl_closes_the_connection() -> None:
     raw = Raw(cluster)
     raw.send(protocol.MetadataRequest(topics=None), 12)
     assert raw.conn.closed
+
+
+def test_create_partitions() -> None:
+    from kproto.protocol.messages import create_partitions_request as cpr
+    cluster = FakeCluster(3, topics={"t": 2})
+    raw = Raw(cluster)
+
+    def grow(name: str, count: int, assignments: list[list[int]] | None = None,
+             validate: bool = False) -> int:
+        req = protocol.CreatePartitionsRequest(timeout_ms=1000, validate_only=validate,
+                                               topics=[cpr.CreatePartitionsTopic(
+            name=name, count=count, assignments=None if assignments is None else [
+                cpr.CreatePartitionsAssignment(broker_ids=a) for a in assignments])])
+        return int(raw.call(req, 3).results[0].error_code)
+
+    assert grow("none", 3) == codes.UNKNOWN_TOPIC_OR_PARTITION
+    assert grow("t", 1) == codes.INVALID_PARTITIONS
+    assert grow("t", 2) == codes.INVALID_PARTITIONS
+    assert grow("t", 4, [[1]]) == codes.INVALID_REPLICA_ASSIGNMENT
+    assert grow("t", 3, [[9]]) == codes.INVALID_REPLICA_ASSIGNMENT
+    assert grow("t", 5, validate=True) == 0 and len(cluster.topics["t"].partitions) == 2
+    assert grow("t", 4, [[1, 2], [3, 1]]) == 0
+    assert [p.replicas for p in cluster.topics["t"].partitions[2:]] == [[1, 2], [3, 1]]
+
+
+@pytest.mark.parametrize("version", [1, 4])
+def test_describe_and_incrementally_alter_configs(version: int) -> None:
+    from kproto.protocol.messages import describe_configs_request as dcr
+    from kproto.protocol.messages import incremental_alter_configs_request as iar
+    cluster = FakeCluster(1, topics={"t": 1})
+    raw = Raw(cluster)
+
+    def describe(name: str, rtype: int = 2, keys: list[str] | None = None) -> Any:
+        req = protocol.DescribeConfigsRequest(resources=[dcr.DescribeConfigsResource(
+            resource_type=rtype, resource_name=name, configuration_keys=keys)])
+        return raw.call(req, version).results[0]
+
+    def alter(name: str, op: int, key: str, value: str | None) -> int:
+        req = protocol.IncrementalAlterConfigsRequest(resources=[iar.AlterConfigsResource(
+            resource_type=2, resource_name=name, configs=[iar.AlterableConfig(
+                name=key, config_operation=op, value=value)])])
+        return int(raw.call(req, 1).responses[0].error_code)
+
+    r = describe("t", keys=["max.message.bytes"])
+    assert [(c.name, c.value) for c in r.configs] == [("max.message.bytes", "1048588")]
+    assert describe("none").error_code == codes.UNKNOWN_TOPIC_OR_PARTITION
+    assert describe("1", rtype=4).error_code == 0
+    assert describe("7", rtype=4).error_code == codes.INVALID_REQUEST
+    assert alter("t", 0, "max.message.bytes", "2000") == 0
+    assert alter("t", 0, "bogus", "1") == codes.INVALID_CONFIG
+    assert alter("t", 2, "retention.ms", "1") == codes.INVALID_CONFIG
+    assert alter("t", 2, "cleanup.policy", "compact") == 0
+    assert cluster.topics["t"].config("cleanup.policy") == "delete,compact"
+    assert alter("none", 0, "retention.ms", "1") == codes.UNKNOWN_TOPIC_OR_PARTITION
+    changed = {c.name: c for c in describe("t").configs}
+    assert changed["max.message.bytes"].value == "2000"
+    if version >= 1:
+        assert changed["max.message.bytes"].config_source == 1
+        assert changed["retention.ms"].config_source == 5

@@ -64,3 +64,28 @@ def test_mutated_and_random_frames_never_raise() -> None:
         if not conn.closed:
             conn.connection_lost(now)
     assert not cluster.connections
+
+
+def test_every_served_version_answers_a_default_request() -> None:
+    from kproto.errors import EncodeError
+    cluster = FakeCluster(2, topics={"t": 2})
+    served = 0
+    for key, api in sorted(cluster.apis.items()):
+        spec = protocol.API_SPECS[key]
+        for version in range(api.min_version, api.max_version + 1):
+            try:
+                data = protocol.encode_request(spec.request(), version, 1, "sweep")
+            except EncodeError:
+                continue
+            conn = cluster.connect_node(1, 0.0)
+            assert conn is not None
+            conn.receive_data(data, 0.0)
+            cluster.handle_timer(1000.0)
+            out = conn.data_to_send()
+            assert "could not be" not in conn.close_reason, (spec.name, version,
+                                                             conn.close_reason)
+            if out:
+                served += 1
+                protocol.decode_response(out[4:], key, version)
+            conn.connection_lost(0.0)
+    assert served > 150
