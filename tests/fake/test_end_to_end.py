@@ -136,6 +136,62 @@ def test_a_consumer_group_of_two_members_rebalances() -> None:
     assert group.state == "Stable" and len(group.members) == 2
 
 
+def _restart_session(d: Driver, c: Client, group: GroupCore, info: SessionInfo) -> int:
+    """Stop the session the way an adapter does (claims end, finish) and consume again."""
+    d.run_until(lambda: any(isinstance(e, ClaimsStopping) for e in c.events))
+    for s in c.take(ClaimsStopping):
+        for stream in s.streams:
+            group.claim_finished(info.session, stream, d.now)
+    d.step()
+    finish = group.finish_session(info.session, d.now)
+    d.run_until(lambda: c.result(finish) is not None)
+    return group.consume(["t"], d.now)
+
+
+def test_a_member_that_dies_is_expired_and_its_partitions_move() -> None:
+    cluster = FakeCluster(1, topics={"t": 2})
+    d = Driver(cluster)
+    opts = dict(group_id="g", session_timeout=10.0, heartbeat_interval=1.0,
+                rebalance_timeout=10.0)
+    a = d.client(seed=1, **opts)
+    ga = GroupCore(a.core, a.config)
+    info_a = d.wait(a, ga.consume(["t"], d.now))
+    b = d.client(seed=2, **opts)
+    gb = GroupCore(b.core, b.config)
+    tb = gb.consume(["t"], d.now)
+    info_a = d.wait(a, _restart_session(d, a, ga, info_a))
+    info_b = d.wait(b, tb)
+    assert len(info_a.claims) == len(info_b.claims) == 1
+    # A vanishes without leaving: no more heartbeats, its connections go silent.
+    d.clients.remove(a)
+    for conn in list(a.conns.values()):
+        conn.connection_lost(d.now)
+    start = d.now
+    info_b2 = d.wait(b, _restart_session(d, b, gb, info_b), limit=60.0)
+    assert sorted(c.partition for c in info_b2.claims) == [0, 1]
+    assert d.now - start >= 9.0  # it took the session timeout, not a LeaveGroup
+
+
+def test_the_group_survives_its_coordinator_stopping() -> None:
+    cluster = FakeCluster(3, topics={"t": 2})
+    d = Driver(cluster)
+    a = d.client(seed=1, group_id="g", session_timeout=10.0, heartbeat_interval=1.0)
+    ga = GroupCore(a.core, a.config)
+    info = d.wait(a, ga.consume(["t"], d.now))
+    old = cluster.coordinator_for(0, "g")
+    assert old is not None
+    cluster.stop_broker(old, d.now)
+    new = cluster.coordinator_for(0, "g")
+    assert new not in (None, old)
+    d.advance(5.0)
+    # The member found the new coordinator and kept its generation: no rebalance.
+    group = cluster.groups.groups["g"]
+    assert group.state == "Stable" and group.generation == info.generation_id
+    assert not any(isinstance(e, ClaimsStopping) for e in a.events)
+    conns = {conn.node_id for conn in a.conns.values()}
+    assert new in conns and old not in conns
+
+
 def test_a_committed_and_an_aborted_transaction_under_read_committed() -> None:
     cluster = FakeCluster(3, topics={"t": 1})
     d = Driver(cluster)
@@ -249,6 +305,21 @@ def test_dropped_connections_and_stalls_are_survived() -> None:
     produce(d, c, producer, [b"two"])
     assert not failed(c)
     assert [m.value for m in fetch_all(d, "t", 0, 2)] == [b"one", b"two"]
+
+
+def test_a_stalled_broker_delays_delivery_until_it_answers_again() -> None:
+    cluster = FakeCluster(1, topics={"t": 1})
+    d = Driver(cluster)
+    c = d.client(linger=0.0, request_timeout=2.0, delivery_timeout=60.0)
+    producer = ProducerCore(c.core, c.config)
+    cluster.stall_broker(1)
+    token = producer.send(ProducerMessage("t", b"late", partition=0), d.now, TS)
+    d.advance(10.0)
+    assert token not in delivered(c) and token not in failed(c)
+    cluster.unstall_broker(1, d.now)
+    d.run_until(lambda: token in delivered(c) or token in failed(c))
+    assert delivered(c)[token] == ("t", 0, 0)
+    assert cluster.topics["t"].partitions[0].log.log_end_offset == 1
 
 
 def test_a_seeded_random_mode_replays_and_loses_nothing() -> None:
