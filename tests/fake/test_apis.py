@@ -132,6 +132,9 @@ def test_metadata_auto_creates_unknown_and_refuses_bad_names() -> None:
     req.allow_auto_topic_creation = False
     req.topics = [mdr.MetadataRequestTopic(name="other")]
     assert raw.call(req, 12).topics[0].error_code == codes.UNKNOWN_TOPIC_OR_PARTITION
+    assert {t.name for t in raw.call(protocol.MetadataRequest(topics=[]), 0).topics} == \
+        {"t", "new"}
+    assert raw.call(protocol.MetadataRequest(topics=[]), 1).topics == []
     cluster.stop_broker(2, 0.0)
     resp = raw.call(protocol.MetadataRequest(topics=None), 12)
     assert sorted(b.node_id for b in resp.brokers) == [1, 3]

@@ -1,7 +1,8 @@
 """Metadata (key 3): brokers, controller, topics, partitions, leaders and epochs.
 
 Theory of operation: lists the live brokers (a stopped broker is left out, as KRaft fences
-it) and the asked topics (all of them for a null list; an empty list asks for none). A
+it) and the asked topics (all of them for a null list, or at version 0 an empty one; an
+empty list asks for none from version 1). A
 partition whose leader is gone has leader -1 and LEADER_NOT_AVAILABLE; replicas on stopped
 brokers are listed as offline. An unknown topic is UNKNOWN_TOPIC_OR_PARTITION, or, when the
 request allows it (always before version 4) and the cluster auto-creates topics, it is
@@ -45,7 +46,8 @@ def handle(req: Request) -> Any:
     cluster = req.cluster
     body = req.body
     topics = []
-    if body.topics is None:
+    if body.topics is None or (req.version == 0 and not body.topics):
+        # Version 0 has no null list: an empty one asks for every topic.
         topics = [_topic(cluster, t) for t in cluster.topics.values()]
     else:
         allow = body.allow_auto_topic_creation if req.version >= 4 else True
