@@ -552,3 +552,28 @@ def test_fault_hooks_error_delay_drop() -> None:
     cluster.faults.drop(apis.METADATA)
     raw.send(protocol.MetadataRequest(topics=None), 12)
     assert raw.conn.closed
+
+
+def test_rebalance_timeout_removes_members_that_do_not_rejoin_or_sync() -> None:
+    cluster = FakeCluster(1)
+    raw_a, raw_b = group_raw(cluster), group_raw(cluster)
+    a = raw_a.call(join_req(), 4).member_id
+    assert raw_a.call(join_req(a), 4).generation_id == 1
+    sync = protocol.SyncGroupRequest(group_id="g", generation_id=1, member_id=a,
+                                     assignments=[])
+    assert raw_a.call(sync, 3).error_code == 0
+    b = raw_b.call(join_req(), 4, now=1.0).member_id
+    raw_b.send(join_req(b), 4, now=1.0)          # waits: A has not rejoined
+    assert raw_b.responses() == []
+    hb = protocol.HeartbeatRequest(group_id="g", generation_id=1, member_id=a)
+    assert raw_a.call(hb, 3, now=2.0).error_code == codes.REBALANCE_IN_PROGRESS
+    # A keeps heartbeating but never rejoins: the rebalance timeout (10 s) removes it.
+    cluster.handle_timer(11.5)
+    [joined] = raw_b.responses()
+    assert joined.generation_id == 2 and joined.leader == b
+    assert [m.member_id for m in joined.members] == [b]
+    assert raw_a.call(hb, 3, now=11.5).error_code == codes.UNKNOWN_MEMBER_ID
+    # B never sends SyncGroup: after the rebalance timeout it is removed too.
+    cluster.handle_timer(22.0)
+    group = cluster.groups.groups["g"]
+    assert group.members == {} and group.state == "Empty" and group.generation == 3

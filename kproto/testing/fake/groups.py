@@ -166,8 +166,6 @@ class ClassicGroup:
             self.leader = next(iter(self.members), None)
         self.pending_members.discard(member_id)
         self.pending_sync.discard(member_id)
-        if not self.members:
-            self.protocol_type = None if self.state != STABLE else self.protocol_type
 
     def join_response(self, member: Member, leader_view: bool) -> Any:
         members = []
@@ -323,7 +321,6 @@ class GroupCoordinator:
             group.pending_sync.discard(old_id)
             group.pending_sync.add(new_id)
         self._reschedule_heartbeat(group, old, now)
-        old_protocols = old.protocols
         old.protocols = protocols
         old.rebalance_timeout = rebalance
         old.session_timeout = session
@@ -344,7 +341,6 @@ class GroupCoordinator:
         if group.state == COMPLETING_REBALANCE:
             self._prepare_rebalance(group, now)
             return
-        del old_protocols
         self._maybe_complete_join(group, now)
 
     def _rebalance_or_complete(self, group: ClassicGroup, now: float) -> None:
