@@ -2,7 +2,7 @@
 
 Theory of operation: a ``SaslServer`` is made per connection after a SaslHandshake names a
 mechanism the cluster enables; each SaslAuthenticate hands its bytes to ``step``, which
-returns the challenge to send back, or raises ``SaslFailure`` with Kafka's message (the
+returns the challenge to send back, or raises ``_SaslFailure`` with Kafka's message (the
 connection then answers SASL_AUTHENTICATION_FAILED and closes). ``done`` turns True with
 ``principal`` set once the client proved its password. SCRAM credentials are derived from
 the cluster's plain passwords with a salt from the cluster's ``random.Random`` and 4096
@@ -18,13 +18,13 @@ import hmac
 import random
 from collections.abc import Mapping
 
-__all__ = ["MECHANISMS", "SaslFailure", "SaslServer"]
+__all__ = ["MECHANISMS", "SaslServer"]
 
 MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 ITERATIONS = 4096
 
 
-class SaslFailure(Exception):
+class _SaslFailure(Exception):
     pass
 
 
@@ -57,41 +57,41 @@ class SaslServer:
         try:
             text = data.decode()
         except UnicodeDecodeError:
-            raise SaslFailure("Authentication failed: invalid SCRAM message") from None
+            raise _SaslFailure("Authentication failed: invalid SCRAM message") from None
         if self._state == "first":
             return self._scram_first(text)
         if self._state == "final":
             return self._scram_final(text)
-        raise SaslFailure("Authentication failed: unexpected SASL message")
+        raise _SaslFailure("Authentication failed: unexpected SASL message")
 
     def _plain(self, data: bytes) -> bytes:
         parts = data.split(b"\0")
         if len(parts) != 3:
-            raise SaslFailure("Invalid SASL/PLAIN response: expected 3 tokens")
+            raise _SaslFailure("Invalid SASL/PLAIN response: expected 3 tokens")
         authz, user, password = (p.decode("utf-8", "replace") for p in parts)
         if not user:
-            raise SaslFailure("Authentication failed: username not specified")
+            raise _SaslFailure("Authentication failed: username not specified")
         if authz and authz != user:
-            raise SaslFailure(
+            raise _SaslFailure(
                 "Authentication failed: Client requested an authorization id that is "
                 "different from username")
         expected = self.users.get(user)
         if expected is None or not hmac.compare_digest(expected.encode(), password.encode()):
-            raise SaslFailure("Authentication failed: Invalid username or password")
+            raise _SaslFailure("Authentication failed: Invalid username or password")
         self.done = True
         self.principal = user
         return b""
 
     def _scram_first(self, text: str) -> bytes:
         if not text.startswith(("n,", "y,")):
-            raise SaslFailure("Authentication failed: channel binding is not supported")
+            raise _SaslFailure("Authentication failed: channel binding is not supported")
         bare = text.split(",", 2)[2] if text.count(",") >= 2 else ""
         attrs = _attrs(bare)
         user = attrs.get("n", "").replace("=2C", ",").replace("=3D", "=")
         client_nonce = attrs.get("r", "")
         password = self.users.get(user)
         if password is None or not client_nonce:
-            raise SaslFailure("Authentication failed: Invalid user credentials")
+            raise _SaslFailure("Authentication failed: Invalid user credentials")
         salt = self.rng.getrandbits(128).to_bytes(16, "big")
         salted = hashlib.pbkdf2_hmac(self._hash().name, password.encode(), salt, ITERATIONS)
         client_key = hmac.new(salted, b"Client Key", self._hash).digest()
@@ -109,18 +109,18 @@ class SaslServer:
         attrs = _attrs(text)
         without_proof = text.rsplit(",p=", 1)[0]
         if attrs.get("r") != self._nonce:
-            raise SaslFailure("Authentication failed: Invalid nonce")
+            raise _SaslFailure("Authentication failed: Invalid nonce")
         try:
             proof = base64.b64decode(attrs.get("p", ""), validate=True)
         except ValueError:
-            raise SaslFailure("Authentication failed: Invalid client proof") from None
+            raise _SaslFailure("Authentication failed: Invalid client proof") from None
         auth_message = f"{self._auth_first},{without_proof}".encode()
         signature = hmac.new(self._stored_key, auth_message, self._hash).digest()
         if len(proof) != len(signature):
-            raise SaslFailure("Authentication failed: Invalid client final message")
+            raise _SaslFailure("Authentication failed: Invalid client final message")
         client_key = bytes(a ^ b for a, b in zip(proof, signature, strict=True))
         if not hmac.compare_digest(self._hash(client_key).digest(), self._stored_key):
-            raise SaslFailure("Authentication failed: Invalid client final message")
+            raise _SaslFailure("Authentication failed: Invalid client final message")
         server_sig = hmac.new(self._server_key, auth_message, self._hash).digest()
         self.done = True
         self.principal = self._user

@@ -14,7 +14,7 @@ from kproto import protocol
 from kproto.protocol import apis
 from kproto.testing.fake import codes
 from kproto.testing.fake.apis._base import Api, Request
-from kproto.testing.fake.sasl import SaslFailure
+from kproto.testing.fake.sasl import _SaslFailure
 
 
 def handle(req: Request) -> Any:
@@ -26,7 +26,7 @@ def handle(req: Request) -> Any:
                                                  auth_bytes=b"")
     try:
         challenge = server.step(req.body.auth_bytes)
-    except SaslFailure as exc:
+    except _SaslFailure as exc:
         conn.close_after_answer()
         return protocol.SaslAuthenticateResponse(
             error_code=codes.SASL_AUTHENTICATION_FAILED, error_message=str(exc),
