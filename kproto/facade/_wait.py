@@ -123,10 +123,15 @@ class Park:
 
 @dataclass(frozen=True, slots=True)
 class CallUser:
-    """Call ``fn(*args)`` outside the engine; await its result if it is awaitable."""
+    """Call ``fn(*args)`` outside the engine; await its result if it is awaitable.
+    ``shield`` and ``deadline`` (the loop's clock; the call is then given up and answers None)
+    are kept where cancellation reaches into user code on its own (trio: a scope); asyncio
+    delivers a cancellation once and threads cannot stop a call, so there it simply runs."""
 
     fn: Callable[..., Any]
     args: tuple[Any, ...] = ()
+    shield: bool = False
+    deadline: float | None = None
 
 
 @dataclass(eq=False, slots=True)

@@ -32,9 +32,10 @@ async def drive(op: Op[T], nursery: trio.Nursery | None = None) -> T:
             if isinstance(cmd, Park):
                 await _park(cmd)
             elif isinstance(cmd, CallUser):
-                value = cmd.fn(*cmd.args)
-                if inspect.isawaitable(value):
-                    value = await value
+                with trio.CancelScope(shield=cmd.shield, deadline=math.inf if cmd.deadline is None
+                                      else cmd.deadline):
+                    result = cmd.fn(*cmd.args)
+                    value = (await result) if inspect.isawaitable(result) else result
             else:
                 if nursery is None:
                     raise UsageError("this operation cannot start tasks here")

@@ -1,504 +1,99 @@
 """The trio ConsumerGroup: one task per claim, in the group's own nursery.
 
-Everything about sessions, offsets and errors is decided by
-:class:`kproto.group.session.GroupCore`; this file only runs ``handler.consume_claim`` as a
-trio task per claim, feeds each claim's ``messages`` (a receive channel) from engine events,
-and awaits. Claim tasks live in the nursery the group opens in ``__aenter__``, so cancelling
-``consume`` ends the session like a rebalance does (claims are told to stop) instead of
-tearing the claim loops down mid-message. Handler methods may be async or plain functions.
+The session policy and the buffers are :mod:`kproto.facade.group`'s; this file binds them to
+the trio Client, trio's events, receive channels and nurseries. Claim tasks live in the
+nursery the group opens in ``__aenter__``, so cancelling ``consume`` ends the session like a
+rebalance does (claims are told to stop) instead of tearing the claim loops down mid-message.
 """
 
 from __future__ import annotations
 
-import inspect
-import random
-from collections import deque
-from typing import Any
+from typing import Any, TypeVar
 
 import trio
 
-from kproto.config import Config, from_options
-from kproto.consumer import FetchError, RecordsFetched
-from kproto.errors import AlreadyConsumingError, ClosedError, ConfigurationError, ObjectClosedError
-from kproto.events import Event
-from kproto.group.events import (
-    ClaimInfo,
-    ClaimsStarted,
-    ClaimsStopping,
-    GroupError,
-    SessionDrained,
-    SessionInfo,
-)
-from kproto.group.metadata import ConsumerGroupMetadata
-from kproto.group.session import GroupCore, Topics
-from kproto.lifetime import warn_dropped
+from kproto.errors import ClosedError, ObjectClosedError
+from kproto.facade.group import AsyncGroup, AsyncSession, Claim, ClaimStream, ErrorBuffer, _Buffer
+from kproto.group.events import GroupError
+from kproto.group.session import Topics
 from kproto.messages import ConsumerMessage
+from kproto_trio._loop import Loop
 from kproto_trio.client import Client
 
 __all__ = ["Claim", "ClaimMessages", "ConsumerGroup", "GroupErrors", "Session"]
 
-ERRORS_CAPACITY = 1000
+T = TypeVar("T")
 
 
-async def _maybe_await(value: Any) -> Any:
-    if inspect.isawaitable(value):
-        return await value
-    return value
+class _Channel(trio.abc.ReceiveChannel[T], _Buffer[T]):
+    """A core buffer as a receive channel: it ends (``trio.EndOfChannel``) where the buffer
+    closes."""
+
+    def receive_nowait(self) -> T:
+        try:
+            item = self._take()
+        except ClosedError:
+            raise trio.EndOfChannel from None
+        if item is None:
+            raise trio.WouldBlock
+        return item
+
+    async def receive(self) -> T:
+        try:
+            item: T = await self._loop.drive(self._get())
+        except ClosedError:
+            raise trio.EndOfChannel from None
+        await trio.lowlevel.checkpoint()
+        return item
+
+    async def aclose(self) -> None:
+        self._end()
+        await trio.lowlevel.checkpoint()
 
 
-class ClaimMessages(trio.abc.ReceiveChannel[ConsumerMessage]):
+class ClaimMessages(_Channel[ConsumerMessage], ClaimStream):
     """A claim's messages in offset order (a receive channel): ``async for m in
     claim.messages``, ``await receive()``. It ends (``trio.EndOfChannel``) when the claim is
     told to stop; a partition error is raised after the messages before it."""
 
-    def __init__(self, group: ConsumerGroup, stream: int) -> None:
-        self._group = group
-        self._stream = stream
-        self._chunks: deque[tuple[tuple[ConsumerMessage, ...], int]] = deque()
-        self._pos = 0
-        self._stopped = False
-        self._error: BaseException | None = None
-        self._wake = trio.Event()
-        self.high_water_mark = -1
 
-    def _push(self, messages: tuple[ConsumerMessage, ...], size: int, hwm: int) -> None:
-        self.high_water_mark = max(self.high_water_mark, hwm)
-        if not self._stopped:
-            self._chunks.append((messages, size))
-            self._wake.set()
-
-    def _stop(self, error: BaseException | None = None) -> None:
-        if error is not None:
-            self._error = error
-        else:
-            self._stopped = True
-            self._chunks.clear()
-        self._wake.set()
-
-    def receive_nowait(self) -> ConsumerMessage:
-        if self._stopped:
-            raise trio.EndOfChannel
-        if self._chunks:
-            messages, size = self._chunks[0]
-            message = messages[self._pos]
-            self._pos += 1
-            if self._pos == len(messages):
-                self._chunks.popleft()
-                self._pos = 0
-                self._group._release(self._stream, size)
-            return message
-        if self._error is not None:
-            error, self._error = self._error, None
-            self._stopped = True
-            raise error
-        raise trio.WouldBlock
-
-    async def receive(self) -> ConsumerMessage:
-        while True:
-            try:
-                message = self.receive_nowait()
-            except trio.WouldBlock:
-                self._wake = trio.Event()
-                await self._wake.wait()
-                continue
-            await trio.lowlevel.checkpoint()
-            return message
-
-    async def aclose(self) -> None:
-        self._stopped = True
-        self._chunks.clear()
-        await trio.lowlevel.checkpoint()
-
-
-class Claim:
-    """One partition of a session: ``topic``, ``partition``, ``initial_offset``, its
-    ``messages`` and ``high_water_mark_offset()``."""
-
-    def __init__(self, group: ConsumerGroup, info: ClaimInfo, messages: ClaimMessages) -> None:
-        self._group = group
-        self._info = info
-        self.topic = info.topic
-        self.partition = info.partition
-        self.initial_offset = info.initial_offset
-        self.messages = messages
-        if info.error is not None:
-            messages._stop(info.error)
-
-    def high_water_mark_offset(self) -> int:
-        return max(self._group._core.high_water_mark(self._info.stream),
-                   self.messages.high_water_mark)
-
-    def __repr__(self) -> str:
-        return f"<Claim {self.topic}[{self.partition}] from {self.initial_offset}>"
-
-
-class Session:
-    """What a handler gets: the claims, the member, offsets to mark and commit."""
-
-    def __init__(self, group: ConsumerGroup, info: SessionInfo) -> None:
-        self._group = group
-        self._id = info.session
-        self._info = info
-        self._metadata: ConsumerGroupMetadata | None = None
-        self.stopped = trio.Event()
-        """Set once the session is ending (a rebalance, a claim loop returned, cancel, close)."""
-
-    @property
-    def member_id(self) -> str:
-        return self._group._core.member_id
-
-    @property
-    def generation_id(self) -> int:
-        return self._group._core.generation_id
-
-    def group_metadata(self) -> ConsumerGroupMetadata:
-        """This member as the group coordinator knows it, for ``add_offsets_to_txn`` /
-        ``add_message_to_txn`` (KIP-447): the current generation while the session runs, the
-        generation it ran with once it is over, so that a late commit is rejected."""
-        self._metadata = self._group._core.group_metadata(self._info, self._metadata)
-        return self._metadata
-
-    def claims(self) -> dict[str, list[int]]:
-        return self._group._core.claims(self._id)
-
-    def mark_message(self, message: ConsumerMessage, metadata: str | None = None) -> None:
-        self._group._core.mark_message(self._id, message, metadata)
-
-    def mark_offset(self, topic: str, partition: int, offset: int,
-                    metadata: str | None = None) -> None:
-        self._group._core.mark_offset(self._id, topic, partition, offset, metadata)
-
-    def reset_offset(self, topic: str, partition: int, offset: int,
-                     metadata: str | None = None) -> None:
-        self._group._core.reset_offset(self._id, topic, partition, offset, metadata)
-
-    async def commit(self) -> None:
-        """Commit the marked offsets now and wait for the broker."""
-        await self._group._loop.call(lambda core, now: self._group._core.commit(now)).wait()
-
-
-class GroupErrors(trio.abc.ReceiveChannel[GroupError]):
+class GroupErrors(_Channel[GroupError], ErrorBuffer):
     """The group's errors (``GroupError`` values), a receive channel; when nobody reads and
     it is full the oldest is dropped. It ends once the group closes."""
 
-    def __init__(self) -> None:
-        self._items: deque[GroupError] = deque(maxlen=ERRORS_CAPACITY)
-        self._wake = trio.Event()
-        self._closed = False
 
-    def _push(self, item: GroupError) -> None:
-        self._items.append(item)
-        self._wake.set()
-
-    def _close(self) -> None:
-        self._closed = True
-        self._wake.set()
-
-    def receive_nowait(self) -> GroupError:
-        if self._items:
-            return self._items.popleft()
-        if self._closed:
-            raise trio.EndOfChannel
-        raise trio.WouldBlock
-
-    async def receive(self) -> GroupError:
-        while True:
-            try:
-                item = self.receive_nowait()
-            except trio.WouldBlock:
-                self._wake = trio.Event()
-                await self._wake.wait()
-                continue
-            await trio.lowlevel.checkpoint()
-            return item
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    async def aclose(self) -> None:
-        self._closed = True
-        await trio.lowlevel.checkpoint()
+class Session(AsyncSession):
+    _event = trio.Event
 
 
-def _cleanup_bound(cfg: Config) -> float:
-    """How long a shielded commit or LeaveGroup may hold up a cancellation or close."""
-    return 2 * cfg.request_timeout + 5.0
-
-
-class _Run:
-    def __init__(self) -> None:
-        self.info: SessionInfo | None = None
-        self.session: Session | None = None
-        self.handler: Any = None
-        self.scopes: list[trio.CancelScope] = []
-        self.tasks: set[trio.lowlevel.Task] = set()
-        self.errors: list[BaseException] = []
-        self.drained = trio.Event()
-        self.drained_event: SessionDrained | None = None
-        self.stop_requested = False
-        self.done = trio.Event()
-
-
-class ConsumerGroup:
+class ConsumerGroup(AsyncGroup[Loop]):
     """A member of a consumer group. ``await consume(topics, handler)`` runs one session.
 
     ``async with ConsumerGroup("host:9092", group_id="g") as group:``; or ``config=``, or
     ``client=`` an existing (entered) Client whose connections it shares.
     """
 
-    def __init__(self, bootstrap: str | list[str] | None = None, config: Config | None = None,
-                 *, client: Client | None = None, rng: random.Random | None = None,
-                 **options: Any) -> None:
-        if client is not None:
-            base = config or client.config
-            self.config = from_options(base, options) if options else base
-            self._client = client
-            self._owns_client = False
-        else:
-            if bootstrap is None:
-                raise ConfigurationError("give the bootstrap servers or an existing client=")
-            self.config = from_options(config, options) if options or config is None else config
-            self._client = Client(bootstrap, self.config, rng=rng)
-            self._owns_client = self._client._owned = True
-        if not self.config.group_id:
-            raise ConfigurationError("a consumer group needs group_id")
-        self._core_obj: GroupCore | None = None
-        self._nursery_cm: Any = None
-        self._nursery: trio.Nursery | None = None
-        self._messages: dict[int, ClaimMessages] = {}
-        self._run: _Run | None = None
-        self._closed = False
-        self._abandoned: BaseException | None = None
-        self.errors = GroupErrors()
-
-    @property
-    def _loop(self) -> Any:
-        return self._client._loop
-
-    @property
-    def _core(self) -> GroupCore:
-        if self._core_obj is None:
-            raise ObjectClosedError("use the trio ConsumerGroup inside 'async with'")
-        return self._core_obj
-
-    def _release(self, stream: int, size: int) -> None:
-        self._loop.run(lambda core, now: self._core.release(stream, size, now))
-
-    def _stream(self, stream: int) -> ClaimMessages:
-        messages = self._messages.get(stream)
-        if messages is None:
-            messages = self._messages[stream] = ClaimMessages(self, stream)
-        return messages
-
-    def __del__(self) -> None:
-        """Dropped without close: say which connections of its own client are left open."""
-        if self.__dict__.get("_closed", True) or not self.__dict__.get("_owns_client"):
-            return
-        loop = self._client._loop_obj
-        warn_dropped(self, loop)
-
-    # -- events ---------------------------------------------------------------------------
-
-    def _on_event(self, event: Event) -> bool:
-        core = self._core
-        if isinstance(event, RecordsFetched):
-            if not core.owns_stream(event.stream):
-                return False
-            self._stream(event.stream)._push(event.messages, event.size, event.high_watermark)
-            return True
-        if isinstance(event, FetchError):
-            if not core.owns_stream(event.stream):
-                return False
-            self.errors._push(GroupError(core.id, event.error, event.topic, event.partition))
-            if event.stopped:
-                self._stream(event.stream)._stop(event.error)
-            return True
-        if getattr(event, "group", None) != core.id:
-            return False
-        run = self._run
-        if isinstance(event, ClaimsStopping):
-            for stream in event.streams:
-                self._stream(stream)._stop()
-            if run is not None and run.session is not None and event.reason != "revoked":
-                run.session.stopped.set()
-        elif isinstance(event, ClaimsStarted):
-            if run is not None and run.session is not None:
-                for info in event.claims:
-                    self._start_claim(run, info)
-        elif isinstance(event, SessionDrained):
-            if run is not None:
-                run.drained_event = event
-                run.drained.set()
-        elif isinstance(event, GroupError):
-            self.errors._push(event)
-        return True
-
-    # -- claims ---------------------------------------------------------------------------
-
-    def _start_claim(self, run: _Run, info: ClaimInfo) -> None:
-        assert self._nursery is not None
-        self._nursery.start_soon(self._claim_main, run, info,
-                                 name=f"kproto-claim-{info.topic}-{info.partition}")
-
-    async def _claim_main(self, run: _Run, info: ClaimInfo) -> None:
-        session = run.session
-        assert session is not None
-        claim = Claim(self, info, self._stream(info.stream))
-        run.tasks.add(trio.lowlevel.current_task())
-        with trio.CancelScope() as scope:
-            run.scopes.append(scope)
-            try:
-                await _maybe_await(run.handler.consume_claim(session, claim))
-            except Exception as exc:
-                run.errors.append(exc)
-            finally:
-                self._loop.run(lambda core, now: self._core.claim_finished(
-                    session._id, info.stream, now))
-
-    # -- the user API ---------------------------------------------------------------------
+    _client_class = Client
+    _claims_class = ClaimMessages
+    _session_class = Session
+    _errors_class = GroupErrors
+    _current = staticmethod(trio.lowlevel.current_task)
+    _nursery_cm: Any = None
+    _nursery: trio.Nursery | None = None
 
     async def consume(self, topics: Topics, handler: Any) -> None:
-        """Run one session: join, ``handler.setup(session)``, ``handler.consume_claim(session,
-        claim)`` as a task per claim until the session ends, ``handler.cleanup(session)``,
-        commit. Cancelling it ends the session the same way before the cancellation goes on.
-        Raises what ended the session when it was fatal, or the first exception a handler
-        method raised (after cleanup and the final commit)."""
-        if self._closed or self._core_obj is None:
+        """Run one session (as the asyncio ConsumerGroup does); claim tasks run in the
+        group's nursery."""
+        if self._closed or self._nursery is None:
             raise ObjectClosedError("the consumer group is closed (or not entered)")
-        if self._run is not None:
-            raise AlreadyConsumingError("consume() is already running on this consumer group")
-        run = self._run = _Run()
-        run.handler = handler
-        cancelled: BaseException | None = None
-        cfg = self.config
-        try:
-            try:
-                info: SessionInfo = await self._loop.call(
-                    lambda core, now: self._core.consume(topics, now)).wait()
-            except BaseException:
-                self._loop.run(lambda core, now: self._core.abort("consume() gave up", now))
-                raise
-            session = Session(self, info)
-            run.info = info
-            run.session = session
-            try:
-                await _maybe_await(handler.setup(session))
-            except trio.Cancelled as exc:
-                cancelled = exc
-                self._loop.run(lambda core, now: self._end_unstarted(info, now))
-            except Exception as exc:
-                run.errors.append(exc)
-                self._loop.run(lambda core, now: self._end_unstarted(info, now))
-            else:
-                for claim_info in info.claims:
-                    self._start_claim(run, claim_info)
-            if self._closed:
-                self._request_stop(run, "the consumer group is closing")
-            try:
-                await run.drained.wait()
-            except trio.Cancelled as exc:
-                cancelled = exc
-            if cancelled is not None:
-                self._request_stop(run, "consume() was cancelled")
-                # The core gives up on claim loops after the rebalance timeout.
-                with trio.CancelScope(shield=True):
-                    await run.drained.wait()
-            drained = run.drained_event
-            assert drained is not None
-            if drained.abandoned:
-                self._abandoned = drained.error
-                for scope in run.scopes:
-                    scope.cancel()
-            else:
-                with trio.CancelScope(shield=cancelled is not None):
-                    with trio.move_on_after(cfg.rebalance_timeout):
-                        try:
-                            await _maybe_await(handler.cleanup(session))
-                        except Exception as exc:
-                            run.errors.append(exc)
-            # Shielded but bounded: a coordinator that stopped answering cannot hold the
-            # cancellation back for longer than the final commit's own deadline and then some.
-            with trio.CancelScope(shield=True), trio.move_on_after(_cleanup_bound(cfg)):
-                try:
-                    await self._loop.call(
-                        lambda core, now: self._core.finish_session(info.session, now)).wait()
-                except ClosedError:
-                    if not self._closed:  # closed from a claim loop: close did the commit
-                        raise
-                except Exception as exc:
-                    run.errors.insert(0, exc)
-        finally:
-            for stream in [s for s, m in self._messages.items() if m._stopped]:
-                del self._messages[stream]
-            self._run = None
-            run.done.set()
-        if cancelled is not None:
-            raise cancelled
-        if run.errors:
-            raise run.errors[0]
-
-    def _end_unstarted(self, info: SessionInfo, now: float) -> None:
-        self._core.stop_session(info.session, "setup() raised", now)
-        for claim in info.claims:
-            self._core.claim_finished(info.session, claim.stream, now)
-
-    def _request_stop(self, run: _Run, reason: str) -> None:
-        if run.stop_requested:
-            return
-        run.stop_requested = True
-        if run.info is not None:
-            session = run.info.session
-            self._loop.run(lambda core, now: self._core.stop_session(session, reason, now))
-        else:  # still joining: give up the join
-            self._loop.run(lambda core, now: self._core.abort(reason, now))
-
-    def pause(self, partitions: Any) -> None:
-        """Stop fetching ``{topic: [partition, ...]}`` or (topic, partition) pairs, now and in
-        later sessions, until resumed."""
-        self._loop.run(lambda core, now: self._core.pause(partitions, now))
-
-    def resume(self, partitions: Any) -> None:
-        self._loop.run(lambda core, now: self._core.resume(partitions, now))
-
-    def pause_all(self) -> None:
-        self._loop.run(lambda core, now: self._core.pause_all(now))
-
-    def resume_all(self) -> None:
-        self._loop.run(lambda core, now: self._core.resume_all(now))
-
-    async def close(self) -> None:
-        """End a running session (its claim loops get the rebalance timeout to return), commit,
-        leave the group, release everything. Raises SessionAbandonedError when claim loops
-        had to be abandoned."""
-        first = not self._closed
-        self._closed = True
-        run = self._run
-        cfg = self.config
-        with trio.CancelScope(shield=True):
-            if run is not None:
-                self._request_stop(run, "the consumer group is closing")
-                if trio.lowlevel.current_task() not in run.tasks:  # not from a claim loop
-                    with trio.move_on_after(cfg.rebalance_timeout + cfg.request_timeout + 5.0):
-                        await run.done.wait()
-            if first and self._core_obj is not None:
-                try:
-                    with trio.move_on_after(_cleanup_bound(cfg)):
-                        await self._loop.call(lambda core, now: self._core.close(now)).wait()
-                except ClosedError:
-                    pass
-                finally:
-                    self.errors._close()
-        if self._abandoned is not None:
-            error, self._abandoned = self._abandoned, None
-            raise error
+        await self._loop.drive(self._consume(topics, handler), self._nursery)
 
     async def __aenter__(self) -> ConsumerGroup:
         if self._owns_client:
             await self._client.__aenter__()
         self._nursery_cm = trio.open_nursery()
         self._nursery = await self._nursery_cm.__aenter__()
-        self._core_obj = self._loop.run(lambda core, now: GroupCore(core, self.config))
-        self._loop.add_handler(self._on_event)
+        _ = self._core
         return self
 
     async def __aexit__(self, *exc: Any) -> bool | None:
