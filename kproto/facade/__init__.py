@@ -18,11 +18,13 @@ from kproto.facade._wait import (
     Spawn,
     Spawned,
     call,
+    call_user,
+    run_spawned,
     until,
     wait,
 )
 
 __all__ = [
     "AsyncLoop", "BlockingLoop", "CallUser", "Command", "EngineLoop", "Op", "Park", "Result", "Signal", "Spawn", "Spawned",
-    "call", "until", "wait",
+    "call", "call_user", "run_spawned", "until", "wait",
 ]

@@ -30,6 +30,7 @@ IO thread's event handlers never interleave; the other transports are single-thr
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
@@ -149,6 +150,23 @@ class Spawn:
     run: Callable[[], Any]
     done: Callable[[BaseException | None], None]
     name: str
+
+
+async def call_user(fn: Callable[..., Any], *args: Any) -> Any:
+    """Call user code from an async driver (asyncio, trio); await what it returns when that
+    is awaitable, so handler methods may be coroutines or plain functions."""
+    result = fn(*args)
+    return (await result) if inspect.isawaitable(result) else result
+
+
+async def run_spawned(cmd: Spawn) -> None:
+    """A spawned body on an async driver: run it, then report how it ended."""
+    error: BaseException | None = None
+    try:
+        await call_user(cmd.run)
+    except BaseException as exc:  # reported to the operation, cancellation included
+        error = exc
+    cmd.done(error)
 
 
 Command = Park | CallUser | Spawn

@@ -334,9 +334,6 @@ class GroupBase(Feature[L, GroupCore]):
         self._abandoned: BaseException | None = None
         self._errors: Any = self._errors_class()
         self._errors._owner = self
-        if not isinstance(getattr(type(self), "errors", None), property):
-            self.errors = self._errors
-            """The group's errors (``GroupError`` values) as they come (asyncio: a property)."""
 
     @staticmethod
     def _current() -> object:

@@ -9,10 +9,9 @@ next unshielded park or its end.
 from __future__ import annotations
 
 import asyncio
-import inspect
 from typing import Any, TypeVar
 
-from kproto.facade import CallUser, Op, Park, Spawn, Spawned
+from kproto.facade import CallUser, Op, Park, Spawn, Spawned, call_user, run_spawned
 
 T = TypeVar("T")
 
@@ -42,9 +41,7 @@ async def drive(op: Op[T]) -> T:
                     error = exc
         elif isinstance(cmd, CallUser):
             try:
-                value = cmd.fn(*cmd.args)
-                if inspect.isawaitable(value):
-                    value = await value
+                value = await call_user(cmd.fn, *cmd.args)
             except BaseException as exc:  # handed to the operation
                 error = exc
         else:
@@ -72,15 +69,5 @@ async def _park(cmd: Park) -> None:
 
 
 def _spawn(cmd: Spawn) -> Spawned:
-    async def main() -> None:
-        error: BaseException | None = None
-        try:
-            result = cmd.run()
-            if inspect.isawaitable(result):
-                await result
-        except BaseException as exc:  # reported to the operation
-            error = exc
-        cmd.done(error)
-
-    task = asyncio.get_running_loop().create_task(main(), name=cmd.name)
+    task = asyncio.get_running_loop().create_task(run_spawned(cmd), name=cmd.name)
     return Spawned(task.cancel)

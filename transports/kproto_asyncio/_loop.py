@@ -12,21 +12,16 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import Callable
 from typing import Any, TypeVar
 
-from kproto.client import ClientCore
 from kproto.config import Config
-from kproto.errors import ClosedError
 from kproto.events import (
     CloseConnection,
-    Event,
     OpenConnection,
     describe_os_error,
-    dispatch,
 )
-from kproto.facade import Op, Result
-from kproto.lifetime import WeakHandler
+from kproto.facade import Op
+from kproto.facade._loop import LoopBase
 from kproto_asyncio._drive import drive as _drive
 
 log = logging.getLogger("kproto.asyncio")
@@ -50,73 +45,27 @@ class _Proto(asyncio.Protocol):
         self.owner._lost(self.conn_id, f"{exc}" if exc else None)
 
 
-def make_ssl_context(config: Config) -> ssl.SSLContext:
-    if config.ssl_context is not None:
-        return config.ssl_context  # type: ignore[no-any-return]
-    return ssl.create_default_context(cafile=config.ssl_cafile)
-
 T = TypeVar("T")
 
 
-class Loop:
+class Loop(LoopBase):
     """Owns a :class:`ClientCore` inside the running asyncio loop."""
 
     def __init__(self, bootstrap: Any, config: Config, rng: random.Random | None = None) -> None:
         self._aio = asyncio.get_running_loop()
-        self.core = ClientCore(bootstrap, config, rng=rng or random.Random(), now=self._aio.time())
-        self.config = config
-        self._ssl = make_ssl_context(config) if config.uses_tls else None
+        super().__init__(bootstrap, config, rng, self._aio.time, time.time)
+        self._ssl = (config.ssl_context or ssl.create_default_context(
+            cafile=config.ssl_cafile)) if config.uses_tls else None
         self._connecting: dict[int, asyncio.Task[Any]] = {}
         self._protos: dict[int, _Proto] = {}
-        self._futures: dict[int, Any] = {}
-        self._handlers: list[Callable[[Event], bool]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._armed: float | None = None
-        self.closed = False
-
-    def call(self, fn: Callable[[ClientCore, float], int]) -> asyncio.Future[Any]:
-        fut: asyncio.Future[Any] = self._aio.create_future()
-        if self.closed:
-            fut.set_exception(ClosedError("the client was closed"))
-            return fut
-        token = fn(self.core, self._aio.time())
-        self._futures[token] = fut
-        self.pump()
-        return fut
-
-    def start(self, fn: Callable[[ClientCore, float], int]) -> Result[Any]:
-        result: Result[Any] = Result()
-        if self.closed:
-            result.set_exception(ClosedError("the client was closed"))
-            return result
-        self._futures[fn(self.core, self._aio.time())] = result
-        self.pump()
-        return result
-
-    def run(self, fn: Callable[[ClientCore, float], Any]) -> Any:
-        result = fn(self.core, self._aio.time())
-        self.pump()
-        return result
 
     async def drive(self, op: Op[T]) -> T:
         return await _drive(op)
 
     def kick(self) -> None:
         self.pump()
-
-    def now(self) -> float:
-        return self._aio.time()
-
-    def wall_ms(self) -> int:
-        return int(time.time() * 1000)
-
-    def add_handler(self, fn: Callable[[Event], bool]) -> None:
-        self._handlers.append(WeakHandler(fn))
-
-    def remove_handler(self, fn: Callable[[Event], bool]) -> None:
-        """Stop routing events to ``fn`` (a feature closed on a shared client)."""
-        if fn in self._handlers:
-            self._handlers.remove(fn)
 
     def open_connections(self) -> int:
         """Broker connections open or being opened; 0 once closed."""
@@ -139,11 +88,7 @@ class Loop:
         self._protos.clear()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
-        err = ClosedError("the client was closed")
-        for fut in self._futures.values():
-            if not fut.done():
-                fut.set_exception(err)
-        self._futures.clear()
+        self._fail_pending()
         await asyncio.sleep(0)  # let aborted transports run their connection_lost
 
     # -- the engine's outputs ------------------------------------------------------------
@@ -159,8 +104,7 @@ class Loop:
             proto = self._protos.get(conn_id)
             if proto is not None and proto.transport is not None:
                 proto.transport.write(data)
-        while (event := core.next_event()) is not None:
-            dispatch(event, self._futures, self._handlers)
+        self._dispatch()
         self._rearm()
 
     def _rearm(self) -> None:

@@ -51,6 +51,7 @@ class ConsumerGroup(AsyncGroup[Loop]):
 
     @property
     def errors(self) -> GroupErrors:
+        """The group's errors (``GroupError`` values) as they come."""
         return self._errors  # type: ignore[no-any-return]
 
     async def __aenter__(self) -> ConsumerGroup:

@@ -16,22 +16,16 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from kproto.client import ClientCore
 from kproto.config import Config
-from kproto.errors import ClosedError
 from kproto.events import (
     CloseConnection,
-    Event,
     OpenConnection,
     describe_os_error,
-    dispatch,
 )
-from kproto.facade import Op, Result
-from kproto.lifetime import WeakHandler
+from kproto.facade import Op
+from kproto.facade._loop import LoopBase
 from kproto_threads._drive import drive as _drive
 
 log = logging.getLogger("kproto.threads")
@@ -51,58 +45,27 @@ class _Conn:
         self.handshaking = False
 
 
-def make_ssl_context(config: Config) -> ssl.SSLContext:
-    if config.ssl_context is not None:
-        return config.ssl_context  # type: ignore[no-any-return]
-    return ssl.create_default_context(cafile=config.ssl_cafile)
-
 T = TypeVar("T")
 
 
-class Loop:
+class Loop(LoopBase):
     """Owns a :class:`ClientCore` and the thread that drives it."""
 
     def __init__(self, bootstrap: Any, config: Config, rng: random.Random | None = None) -> None:
+        super().__init__(bootstrap, config, rng, time.monotonic, time.time)
         self.lock = threading.RLock()
-        self.core = ClientCore(bootstrap, config, rng=rng or random.Random(), now=time.monotonic())
-        self.config = config
         self._sel = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self._sel.register(self._wake_r, selectors.EVENT_READ, None)
         self._conns: dict[int, _Conn] = {}
-        self._futures: dict[int, Any] = {}
-        self._handlers: list[Callable[[Event], bool]] = []
-        self._ssl: ssl.SSLContext | None = make_ssl_context(config) if config.uses_tls else None
-        self._stopping = False
+        self._ssl: ssl.SSLContext | None = (config.ssl_context or ssl.create_default_context(
+            cafile=config.ssl_cafile)) if config.uses_tls else None
         self._thread = threading.Thread(target=self._run, name="kproto-io", daemon=True)
         self._thread.start()
 
     # -- called from user threads --------------------------------------------------------
-
-    def call(self, fn: Callable[[ClientCore, float], int]) -> Future[Any]:
-        """Run an engine operation returning a token; the future settles with its result."""
-        fut: Future[Any] = Future()
-        with self.lock:
-            if self._stopping:
-                fut.set_exception(ClosedError("the client was closed"))
-                return fut
-            token = fn(self.core, time.monotonic())
-            self._futures[token] = fut
-        self.wake()
-        return fut
-
-    def start(self, fn: Callable[[ClientCore, float], int]) -> Result[Any]:
-        """Start an engine operation returning a token; the result settles with it."""
-        result: Result[Any] = Result()
-        with self.lock:
-            if self._stopping:
-                result.set_exception(ClosedError("the client was closed"))
-                return result
-            self._futures[fn(self.core, time.monotonic())] = result
-        self.wake()
-        return result
 
     def drive(self, op: Op[T]) -> T:
         """Run a facade operation on the calling thread."""
@@ -110,34 +73,6 @@ class Loop:
 
     def kick(self) -> None:
         self.wake()
-
-    def now(self) -> float:
-        return time.monotonic()
-
-    def wall_ms(self) -> int:
-        return int(time.time() * 1000)
-
-    @property
-    def closed(self) -> bool:
-        return self._stopping
-
-    def run(self, fn: Callable[[ClientCore, float], Any]) -> Any:
-        """Run ``fn`` under the engine lock and wake the IO thread."""
-        with self.lock:
-            result = fn(self.core, time.monotonic())
-        self.wake()
-        return result
-
-    def add_handler(self, fn: Callable[[Event], bool]) -> None:
-        """``fn(event)`` sees events that are not operation results; True means consumed."""
-        with self.lock:
-            self._handlers.append(WeakHandler(fn))
-
-    def remove_handler(self, fn: Callable[[Event], bool]) -> None:
-        """Stop routing events to ``fn`` (a feature closed on a shared client)."""
-        with self.lock:
-            if fn in self._handlers:
-                self._handlers.remove(fn)
 
     def wake(self) -> None:
         try:
@@ -147,10 +82,10 @@ class Loop:
 
     def close(self, timeout: float = 10.0) -> None:
         with self.lock:
-            if self._stopping:
+            if self.closed:
                 return
             self.core.close(time.monotonic())
-            self._stopping = True
+            self.closed = True
         self.wake()
         if threading.current_thread() is not self._thread:
             self._thread.join(timeout)
@@ -158,7 +93,7 @@ class Loop:
     def open_connections(self) -> int:
         """Broker connections open or being opened; 0 once closing."""
         with self.lock:
-            return 0 if self._stopping else len(self._conns)
+            return 0 if self.closed else len(self._conns)
 
     @property
     def alive(self) -> bool:
@@ -173,7 +108,7 @@ class Loop:
                     now = time.monotonic()
                     self.core.handle_timer(now)
                     self._pump()
-                    if self._stopping:
+                    if self.closed:
                         break
                     deadline = self.core.next_deadline()
                 timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -203,8 +138,7 @@ class Loop:
                 conn.outbuf += data
                 if conn.connected and not conn.handshaking:
                     self._flush(conn)
-        while (event := core.next_event()) is not None:
-            dispatch(event, self._futures, self._handlers)
+        self._dispatch()
 
     def _open(self, action: OpenConnection) -> None:
         try:
@@ -339,11 +273,7 @@ class Loop:
         with self.lock:
             for conn_id in list(self._conns):
                 self._drop(conn_id)
-            err = ClosedError("the client was closed")
-            for fut in self._futures.values():
-                if not fut.done():
-                    fut.set_exception(err)
-            self._futures.clear()
+            self._fail_pending()
             self._sel.close()
             self._wake_r.close()
             self._wake_w.close()

@@ -111,6 +111,11 @@ class ConsumerGroup(GroupBase[Loop]):
     _join_bound = True
     _current = staticmethod(threading.current_thread)
 
+    @property
+    def errors(self) -> GroupErrors:
+        """The group's errors (``GroupError`` values) as they come."""
+        return self._errors  # type: ignore[no-any-return]
+
     def _locked(self, fn: Callable[[], T]) -> T:
         with self._loop.lock:
             return fn()

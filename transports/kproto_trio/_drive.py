@@ -7,14 +7,13 @@ spawned claim is a task in the nursery the caller passes.
 
 from __future__ import annotations
 
-import inspect
 import math
 from typing import Any, TypeVar
 
 import trio
 
 from kproto.errors import UsageError
-from kproto.facade import CallUser, Op, Park, Spawn, Spawned
+from kproto.facade import CallUser, Op, Park, Spawn, Spawned, call_user, run_spawned
 
 T = TypeVar("T")
 
@@ -34,8 +33,7 @@ async def drive(op: Op[T], nursery: trio.Nursery | None = None) -> T:
             elif isinstance(cmd, CallUser):
                 with trio.CancelScope(shield=cmd.shield, deadline=math.inf if cmd.deadline is None
                                       else cmd.deadline):
-                    result = cmd.fn(*cmd.args)
-                    value = (await result) if inspect.isawaitable(result) else result
+                    value = await call_user(cmd.fn, *cmd.args)
             else:
                 if nursery is None:
                     raise UsageError("this operation cannot start tasks here")
@@ -61,15 +59,8 @@ def _spawn(cmd: Spawn, nursery: trio.Nursery) -> Spawned:
     scope = trio.CancelScope()
 
     async def main() -> None:
-        error: BaseException | None = None
         with scope:
-            try:
-                result = cmd.run()
-                if inspect.isawaitable(result):
-                    await result
-            except BaseException as exc:  # reported to the operation
-                error = exc
-        cmd.done(error)
+            await run_spawned(cmd)
 
     nursery.start_soon(main, name=cmd.name)
     return Spawned(scope.cancel)

@@ -15,56 +15,23 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 import trio
 
-from kproto.client import ClientCore
 from kproto.config import Config
-from kproto.errors import ClosedError
 from kproto.events import (
     CloseConnection,
-    Event,
     OpenConnection,
     describe_os_error,
-    dispatch,
 )
-from kproto.facade import Op, Result
-from kproto.lifetime import WeakHandler
+from kproto.facade import Op
+from kproto.facade._loop import LoopBase
 from kproto_trio._drive import drive as _drive
 
 log = logging.getLogger("kproto.trio")
 
 _RECV = 256 * 1024
-
-
-class Waiter:
-    """A one-shot result that a trio task can await (trio has no futures)."""
-
-    __slots__ = ("_error", "_event", "_value")
-
-    def __init__(self) -> None:
-        self._event = trio.Event()
-        self._value: Any = None
-        self._error: BaseException | None = None
-
-    def set_result(self, value: Any) -> None:
-        self._value = value
-        self._event.set()
-
-    def set_exception(self, error: BaseException) -> None:
-        self._error = error
-        self._event.set()
-
-    def done(self) -> bool:
-        return self._event.is_set()
-
-    async def wait(self) -> Any:
-        await self._event.wait()
-        if self._error is not None:
-            raise self._error
-        return self._value
 
 
 class _Conn:
@@ -80,76 +47,29 @@ class _Conn:
         self.cancel = trio.CancelScope(shield=True)
 
 
-def make_ssl_context(config: Config) -> ssl.SSLContext:
-    if config.ssl_context is not None:
-        return config.ssl_context  # type: ignore[no-any-return]
-    return ssl.create_default_context(cafile=config.ssl_cafile)
-
 T = TypeVar("T")
 
 
-class Loop:
+class Loop(LoopBase):
     """Owns a :class:`ClientCore`; its tasks live in the nursery given to ``start``."""
 
     def __init__(self, bootstrap: Any, config: Config, nursery: trio.Nursery,
                  rng: random.Random | None = None) -> None:
-        self.core = ClientCore(bootstrap, config, rng=rng or random.Random(),
-                               now=trio.current_time())
-        self.config = config
+        super().__init__(bootstrap, config, rng, trio.current_time, time.time)
         self._nursery = nursery
-        self._ssl = make_ssl_context(config) if config.uses_tls else None
+        self._ssl = (config.ssl_context or ssl.create_default_context(
+            cafile=config.ssl_cafile)) if config.uses_tls else None
         self._conns: dict[int, _Conn] = {}
-        self._waiters: dict[int, Any] = {}
-        self._handlers: list[Callable[[Event], bool]] = []
         self._timer_moved = trio.Event()
         self._armed: float | None = None
         self._timer_scope = trio.CancelScope(shield=True)  # ended by close(), as connections
-        self.closed = False
         nursery.start_soon(self._timer_task)
-
-    def call(self, fn: Callable[[ClientCore, float], int]) -> Waiter:
-        waiter = Waiter()
-        if self.closed:
-            waiter.set_exception(ClosedError("the client was closed"))
-            return waiter
-        token = fn(self.core, trio.current_time())
-        self._waiters[token] = waiter
-        self.pump()
-        return waiter
-
-    def start(self, fn: Callable[[ClientCore, float], int]) -> Result[Any]:
-        result: Result[Any] = Result()
-        if self.closed:
-            result.set_exception(ClosedError("the client was closed"))
-            return result
-        self._waiters[fn(self.core, trio.current_time())] = result
-        self.pump()
-        return result
-
-    def run(self, fn: Callable[[ClientCore, float], Any]) -> Any:
-        result = fn(self.core, trio.current_time())
-        self.pump()
-        return result
 
     async def drive(self, op: Op[T], nursery: trio.Nursery | None = None) -> T:
         return await _drive(op, nursery)
 
     def kick(self) -> None:
         self.pump()
-
-    def now(self) -> float:
-        return trio.current_time()
-
-    def wall_ms(self) -> int:
-        return int(time.time() * 1000)
-
-    def add_handler(self, fn: Callable[[Event], bool]) -> None:
-        self._handlers.append(WeakHandler(fn))
-
-    def remove_handler(self, fn: Callable[[Event], bool]) -> None:
-        """Stop routing events to ``fn`` (a feature closed on a shared client)."""
-        if fn in self._handlers:
-            self._handlers.remove(fn)
 
     def open_connections(self) -> int:
         """Broker connections open or being opened; 0 once closed."""
@@ -165,11 +85,7 @@ class Loop:
         for conn in list(self._conns.values()):
             await self._shut(conn)
         self._conns.clear()
-        err = ClosedError("the client was closed")
-        for waiter in self._waiters.values():
-            if not waiter.done():
-                waiter.set_exception(err)
-        self._waiters.clear()
+        self._fail_pending()
 
     # -- the engine's outputs ------------------------------------------------------------
 
@@ -189,8 +105,7 @@ class Loop:
             if target is not None:
                 target.outbuf += data
                 target.wake.set()
-        while (event := core.next_event()) is not None:
-            dispatch(event, self._waiters, self._handlers)
+        self._dispatch()
         if core.next_deadline() != self._armed:
             self._timer_moved.set()
 

@@ -81,6 +81,11 @@ class ConsumerGroup(AsyncGroup[Loop]):
     _nursery_cm: Any = None
     _nursery: trio.Nursery | None = None
 
+    @property
+    def errors(self) -> GroupErrors:
+        """The group's errors (``GroupError`` values) as they come."""
+        return self._errors  # type: ignore[no-any-return]
+
     async def consume(self, topics: Topics, handler: Any) -> None:
         """Run one session (as the asyncio ConsumerGroup does); claim tasks run in the
         group's nursery."""
