@@ -32,7 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "transports")]
 
-from kproto.messages import ProducerMessage  # noqa: E402
+from kproto.message_types import ProducerMessage  # noqa: E402
 
 COMMON = {"acks": 1, "linger": 0.005, "batch_size": 16384}
 Runner = Callable[[str, str, list[bytes], str], float]

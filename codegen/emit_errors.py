@@ -42,11 +42,11 @@ ELSEWHERE = {
     "LogTruncationError": "kproto.consumer.errors",
     "RecordBatchTooLargeError": "kproto.consumer.errors",
     "CommitFailed": "kproto.group.offsets",
-    "NoCommittedOffsetError": "kproto.group.session",
+    "NoCommittedOffsetError": "kproto.group.core",
     "MembershipExpiredError": "kproto.group.membership",
     "SessionAbandonedError": "kproto.group.events",
     "InvalidPartitionError": "kproto.partitioners",
-    "DroppedAfterApiVersions": "kproto.connection",
+    "DroppedAfterApiVersions": "kproto.engine.connection",
 }
 
 

@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 from kproto import errors
 from kproto.config import Config
 from kproto.group.metadata import ConsumerGroupMetadata
-from kproto.messages import OFFSET_NEWEST, OFFSET_OLDEST, ConsumerMessage, ProducerMessage
+from kproto.message_types import OFFSET_NEWEST, OFFSET_OLDEST, ConsumerMessage, ProducerMessage
 
 logging.getLogger("kproto").addHandler(logging.NullHandler())
 

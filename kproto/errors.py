@@ -1556,12 +1556,12 @@ def is_retriable(err: BaseException) -> bool:
 
 # Error classes the feature packages define, loaded on first use.
 if TYPE_CHECKING:
-    from kproto.connection import DroppedAfterApiVersions
     from kproto.consumer.errors import LogTruncationError, RecordBatchTooLargeError
+    from kproto.engine.connection import DroppedAfterApiVersions
+    from kproto.group.core import NoCommittedOffsetError
     from kproto.group.events import SessionAbandonedError
     from kproto.group.membership import MembershipExpiredError
     from kproto.group.offsets import CommitFailed
-    from kproto.group.session import NoCommittedOffsetError
     from kproto.partitioners import InvalidPartitionError
     from kproto.producer.errors import (
         BufferFullError,
@@ -1580,11 +1580,11 @@ _ELSEWHERE: dict[str, str] = {
     "LogTruncationError": "kproto.consumer.errors",
     "RecordBatchTooLargeError": "kproto.consumer.errors",
     "CommitFailed": "kproto.group.offsets",
-    "NoCommittedOffsetError": "kproto.group.session",
+    "NoCommittedOffsetError": "kproto.group.core",
     "MembershipExpiredError": "kproto.group.membership",
     "SessionAbandonedError": "kproto.group.events",
     "InvalidPartitionError": "kproto.partitioners",
-    "DroppedAfterApiVersions": "kproto.connection",
+    "DroppedAfterApiVersions": "kproto.engine.connection",
 }
 
 

@@ -15,7 +15,7 @@ import kproto
 import kproto.errors
 from kproto.consumer.events import ConsumerError
 from kproto.group.events import GroupError
-from kproto.messages import ProducerMessage
+from kproto.message_types import ProducerMessage
 from kproto.producer.errors import ProducerError
 
 
@@ -50,8 +50,8 @@ def test_importing_kproto_errors_loads_no_feature_package() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=60).stdout.split()
     defining = {"kproto.producer", "kproto.consumer", "kproto.group.offsets",
-                "kproto.group.session", "kproto.group.membership", "kproto.group.events",
-                "kproto.partitioners", "kproto.connection"}
+                "kproto.group.core", "kproto.group.membership", "kproto.group.events",
+                "kproto.partitioners", "kproto.engine.connection"}
     loaded = [m for m in out if m in defining or m.startswith(("kproto.producer.",
                                                                "kproto.consumer."))]
     assert not loaded, loaded

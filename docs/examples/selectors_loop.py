@@ -16,7 +16,7 @@ import socket
 import sys
 import time
 
-from kproto.client import ClientCore
+from kproto.engine.client import ClientCore
 from kproto.events import CloseConnection, OpenConnection, OperationCompleted, OperationFailed
 
 

@@ -10,8 +10,8 @@ from .buffer import MessageBuffer
 from .core import ConsumerCore, TopicPartitions, topic_partitions
 from .errors import LogTruncationError, RecordBatchTooLargeError
 from .events import ConsumerError, FetchError, RecordsFetched
+from .fetch_session import FetchSession
 from .fetcher import Fetcher, OnStart
-from .session import FetchSession
 
 __all__ = [
     "ConsumerCore",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from kproto.messages import ConsumerMessage
+from kproto.message_types import ConsumerMessage
 
 __all__ = ["MessageBuffer"]
 

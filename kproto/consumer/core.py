@@ -17,8 +17,8 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from kproto import protocol
-from kproto.client import ClientCore
 from kproto.config import Config
+from kproto.engine.client import ClientCore
 from kproto.errors import (
     AuthenticationError,
     BrokerConnectionError,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kproto.errors import KprotoError
-from kproto.messages import ConsumerMessage
+from kproto.message_types import ConsumerMessage
 from kproto.records import Record, RecordBatch, decode_batches, filter_committed, flatten
 
 __all__ = ["Decoded", "decode_partition"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kproto.events import Event
-from kproto.messages import ConsumerMessage
+from kproto.message_types import ConsumerMessage
 
 __all__ = ["ConsumerError", "FetchError", "RecordsFetched"]
 

@@ -27,8 +27,9 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
 
-from kproto.client import ClientCore
 from kproto.config import Config
+from kproto.engine.client import ClientCore
+from kproto.engine.timers import TimerHandle
 from kproto.errors import (
     AlreadyConsumingError,
     ClientTimeoutError,
@@ -54,14 +55,14 @@ from kproto.errors import (
     UnknownTopicOrPartitionError,
     error_for_code,
 )
-from kproto.messages import OFFSET_NEWEST, OFFSET_OLDEST
+from kproto.message_types import OFFSET_NEWEST, OFFSET_OLDEST
 from kproto.protocol.apis import FETCH
 from kproto.retry import retry_backoff
-from kproto.timers import TimerHandle
 
 from .decode import decode_partition
 from .errors import LogTruncationError, RecordBatchTooLargeError
 from .events import FetchError, RecordsFetched
+from .fetch_session import FetchSession, PartitionParams, SessionRequest, fetch_request
 from .offsets import (
     LIST_OFFSETS,
     OFFSET_FOR_LEADER_EPOCH,
@@ -71,7 +72,6 @@ from .offsets import (
     list_offsets_request,
     list_offsets_results,
 )
-from .session import FetchSession, PartitionParams, SessionRequest, fetch_request
 from .state import FETCHING, RESET, STOPPED, VALIDATE, ZERO_ID, OnStart, PartitionState
 
 __all__ = ["Fetcher", "OnStart"]

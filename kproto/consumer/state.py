@@ -10,8 +10,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
-from kproto.messages import OFFSET_NEWEST
-from kproto.timers import TimerHandle
+from kproto.engine.timers import TimerHandle
+from kproto.message_types import OFFSET_NEWEST
 
 __all__ = ["FETCHING", "RESET", "STOPPED", "VALIDATE", "OnStart", "PartitionState"]
 

@@ -13,8 +13,8 @@ import random
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from kproto.client import ClientCore
 from kproto.config import Config
+from kproto.engine.client import ClientCore
 from kproto.errors import ClosedError
 from kproto.events import Event, dispatch
 from kproto.facade._wait import Result

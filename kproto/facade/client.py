@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kproto.client import BrokerApiVersions
-from kproto.cluster import Metadata
 from kproto.config import Config
+from kproto.engine.client import BrokerApiVersions
+from kproto.engine.cluster import Metadata
 from kproto.facade._wait import AsyncLoop, EngineLoop, Op, call
 from kproto.lifetime import warn_dropped
 

@@ -41,7 +41,7 @@ from kproto.consumer import (
 from kproto.errors import ClientTimeoutError, ClosedError
 from kproto.facade._feature import Feature, L
 from kproto.facade._wait import AsyncLoop, Op, Park, Signal, call
-from kproto.messages import ConsumerMessage
+from kproto.message_types import ConsumerMessage
 
 T = TypeVar("T")
 P = TypeVar("P", bound="PartitionConsumerBase")

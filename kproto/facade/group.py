@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-:class:`kproto.group.session.GroupCore` decides everything about a session: the join, the
+:class:`kproto.group.core.GroupCore` decides everything about a session: the join, the
 claims, offsets, when the session ends and drains, which errors it reports. What remains is
 the *session policy* of one ``consume`` call, written here once as the operation
 :meth:`GroupBase._consume` (see ``kproto.facade._wait`` for how operations wait):
@@ -43,6 +43,7 @@ from kproto.errors import AlreadyConsumingError, ClientTimeoutError, ClosedError
 from kproto.events import Event
 from kproto.facade._feature import Feature, L
 from kproto.facade._wait import AsyncLoop, CallUser, Op, Park, Signal, Spawn, Spawned, call, wait
+from kproto.group.core import GroupCore, Topics
 from kproto.group.events import (
     ClaimInfo,
     ClaimsStarted,
@@ -52,8 +53,7 @@ from kproto.group.events import (
     SessionInfo,
 )
 from kproto.group.metadata import ConsumerGroupMetadata
-from kproto.group.session import GroupCore, Topics
-from kproto.messages import ConsumerMessage
+from kproto.message_types import ConsumerMessage
 
 ERRORS_CAPACITY = 1000
 

@@ -43,7 +43,7 @@ from kproto.facade._wait import (
     wait,
 )
 from kproto.group.metadata import ConsumerGroupMetadata
-from kproto.messages import ConsumerMessage, ProducerMessage
+from kproto.message_types import ConsumerMessage, ProducerMessage
 from kproto.producer import (
     BufferFullError,
     BufferSpaceAvailable,

@@ -16,9 +16,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from kproto.client import ClientCore
 from kproto.config import Config
-from kproto.coordinators import GROUP_KEY, find_coordinator
+from kproto.engine.client import ClientCore
+from kproto.engine.coordinators import GROUP_KEY, find_coordinator
+from kproto.engine.timers import TimerHandle
 from kproto.errors import (
     AuthenticationError,
     ClosedError,
@@ -29,7 +30,6 @@ from kproto.errors import (
     NotCoordinatorError,
 )
 from kproto.retry import retry_backoff
-from kproto.timers import TimerHandle
 
 __all__ = ["COORDINATOR_MOVED", "CoordinatorLink", "backoff_delay", "engine_now"]
 

@@ -1,6 +1,6 @@
 """What the group core tells its adapter, and the values a session hands out.
 
-Every event names its group (``group``, the id of the :class:`~kproto.group.session.GroupCore`)
+Every event names its group (``group``, the id of the :class:`~kproto.group.core.GroupCore`)
 and, where it matters, the session, so several groups sharing one engine each pick out their
 own. Messages for a claim arrive as the fetch engine's ``RecordsFetched`` / ``FetchError``
 events, named by the claim's ``stream``.

@@ -36,8 +36,9 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from kproto import protocol
-from kproto.client import ClientCore
 from kproto.config import Config
+from kproto.engine.client import ClientCore
+from kproto.engine.timers import TimerHandle
 from kproto.errors import (
     AuthenticationError,
     ClosedError,
@@ -70,7 +71,6 @@ from kproto.group.consumer_protocol import (
     encode_subscription,
 )
 from kproto.group.coordinator import COORDINATOR_MOVED, CoordinatorLink, backoff_delay, engine_now
-from kproto.timers import TimerHandle
 
 if TYPE_CHECKING:
     from kproto.protocol.messages.sync_group_request import SyncGroupRequestAssignment

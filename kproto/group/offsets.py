@@ -25,8 +25,9 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from kproto import protocol
-from kproto.client import ClientCore
 from kproto.config import Config
+from kproto.engine.client import ClientCore
+from kproto.engine.timers import TimerHandle
 from kproto.errors import (
     ClientTimeoutError,
     ClosedError,
@@ -44,7 +45,6 @@ from kproto.errors import (
 from kproto.group.assignors import TopicPartition
 from kproto.group.coordinator import COORDINATOR_MOVED, CoordinatorLink, backoff_delay, engine_now
 from kproto.group.membership import FATAL_TRANSPORT_ERRORS
-from kproto.timers import TimerHandle
 
 if TYPE_CHECKING:
     from kproto.protocol.messages.offset_commit_request import (

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator, Sequence
 
-from kproto.messages import ProducerMessage
+from kproto.message_types import ProducerMessage
 from kproto.records import BatchBuilder, Compression, set_producer_state
 
 __all__ = ["Accumulator", "PartitionState", "ProducerBatch", "record_size"]

@@ -1,6 +1,6 @@
 """The producer state machine: records in, Produce requests out, one event per batch back.
 
-Theory of operation: a :class:`ProducerCore` sits on a :class:`kproto.client.ClientCore`
+Theory of operation: a :class:`ProducerCore` sits on a :class:`kproto.engine.client.ClientCore`
 and owns every record from ``send()`` until it is settled. A record goes through the
 interceptors, then to its topic's partitioner; when the topic's metadata is not known yet (or
 no partition has a leader) it is held, in order, with the topic added to the client's
@@ -39,8 +39,8 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
-from kproto.client import ClientCore
 from kproto.config import Config
+from kproto.engine.client import ClientCore
 from kproto.errors import (
     AuthenticationError,
     ClientTimeoutError,
@@ -55,7 +55,7 @@ from kproto.errors import (
     error_for_code,
 )
 from kproto.group.metadata import ConsumerGroupMetadata, group_metadata_of
-from kproto.messages import ConsumerMessage, ProducerMessage
+from kproto.message_types import ConsumerMessage, ProducerMessage
 from kproto.partitioners import (
     InvalidPartitionError,
     Partitioner,

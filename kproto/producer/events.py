@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kproto.events import Event
-from kproto.messages import ProducerMessage
+from kproto.message_types import ProducerMessage
 
 __all__ = ["BufferSpaceAvailable", "RecordsDelivered", "RecordsFailed"]
 

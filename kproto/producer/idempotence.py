@@ -23,8 +23,8 @@ from collections.abc import Callable
 from typing import Any
 
 from kproto import protocol
-from kproto.client import ClientCore
 from kproto.config import Config
+from kproto.engine.client import ClientCore
 from kproto.errors import KprotoError, error_for_code, is_retriable
 from kproto.protocol.apis import INIT_PRODUCER_ID
 from kproto.retry import retry_backoff

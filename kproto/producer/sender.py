@@ -35,8 +35,8 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from kproto import protocol
-from kproto.client import ClientCore
 from kproto.config import Config
+from kproto.engine.client import ClientCore
 from kproto.errors import (
     ClientTimeoutError,
     ClosedError,

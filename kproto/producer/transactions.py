@@ -41,9 +41,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from kproto import protocol
-from kproto.client import ClientCore
 from kproto.config import Config
-from kproto.coordinators import GROUP_KEY, TXN_KEY, find_coordinator
+from kproto.engine.client import ClientCore
+from kproto.engine.coordinators import GROUP_KEY, TXN_KEY, find_coordinator
 from kproto.errors import (
     ClientTimeoutError,
     ClosedError,

@@ -29,7 +29,7 @@ import pytest
 import trio
 
 from kproto.group.events import SessionAbandonedError
-from kproto.messages import OFFSET_NEWEST, ProducerMessage
+from kproto.message_types import OFFSET_NEWEST, ProducerMessage
 from tests.conformance.drivers import adapter
 
 BOUND = 25.0

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import trio
 
-from kproto.messages import ProducerMessage
+from kproto.message_types import ProducerMessage
 from tests.conformance.drivers import adapter
 
 RECORDS = 100

@@ -22,7 +22,7 @@ from kproto.errors import (
     ObjectClosedError,
     UsageError,
 )
-from kproto.messages import OFFSET_OLDEST, ProducerMessage
+from kproto.message_types import OFFSET_OLDEST, ProducerMessage
 from tests.conformance.drivers import TRANSPORTS, Remote, open_remote
 from tests.consumer.drivers import Partition, consumer, produce
 

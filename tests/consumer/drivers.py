@@ -16,7 +16,7 @@ from typing import Any
 
 import trio
 
-from kproto.messages import ConsumerMessage
+from kproto.message_types import ConsumerMessage
 from tests.conformance.drivers import Remote, open_remote
 
 WAIT = 60.0

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kproto import protocol
-from kproto.client import ClientCore
 from kproto.config import Config
+from kproto.engine.client import ClientCore
 from kproto.events import CloseConnection, Event, OpenConnection
 from kproto.protocol.messages import fetch_response as fr
 from kproto.protocol.messages import list_offsets_response as lo

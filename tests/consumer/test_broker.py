@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from kproto.errors import ConfigurationError, OffsetOutOfRangeError
-from kproto.messages import OFFSET_NEWEST, OFFSET_OLDEST
+from kproto.message_types import OFFSET_NEWEST, OFFSET_OLDEST
 from tests.conformance.drivers import TRANSPORTS
 from tests.consumer.drivers import Partition, consumer, fetch_sessions, produce, shared_client
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from kproto.messages import OFFSET_OLDEST, ProducerMessage
+from kproto.message_types import OFFSET_OLDEST, ProducerMessage
 from tests.conformance.drivers import TRANSPORTS
 from tests.consumer.drivers import Partition, consumer, produce
 from tests.protocol.java_interop import run_java_source

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kproto.consumer.decode import decode_partition
-from kproto.messages import ConsumerMessage
+from kproto.message_types import ConsumerMessage
 from kproto.records import BatchBuilder, Compression, TimestampType
 from tests.consumer.scripted import batch, marker
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from kproto.messages import OFFSET_OLDEST
+from kproto.message_types import OFFSET_OLDEST
 from tests.conformance.drivers import TRANSPORTS
 from tests.consumer.drivers import Partition, consumer, produce
 

@@ -21,7 +21,7 @@ from kproto.errors import (
     UnknownTopicOrPartitionError,
 )
 from kproto.events import OperationCompleted, OperationFailed
-from kproto.messages import OFFSET_NEWEST, OFFSET_OLDEST
+from kproto.message_types import OFFSET_NEWEST, OFFSET_OLDEST
 from kproto.records import Compression
 from tests.consumer.scripted import (
     FETCH,

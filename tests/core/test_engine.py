@@ -8,8 +8,8 @@ import random
 import pytest
 
 from kproto import protocol
-from kproto.client import ClientCore
 from kproto.config import Config
+from kproto.engine.client import ClientCore
 from kproto.errors import (
     AuthenticationError,
     BrokerConnectionError,

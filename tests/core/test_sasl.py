@@ -9,8 +9,8 @@ import random
 
 import pytest
 
+from kproto.engine.sasl import OAuthBearer, Plain, Scram, make_mechanism
 from kproto.errors import AuthenticationError
-from kproto.sasl import OAuthBearer, Plain, Scram, make_mechanism
 
 
 def test_scram_sha256_matches_rfc7677_example() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from kproto.config import Config, parse_bootstrap
+from kproto.engine.timers import Timers
 from kproto.errors import ConfigurationError
-from kproto.timers import Timers
 
 
 def test_timers_fire_in_deadline_order_once_and_never_early() -> None:

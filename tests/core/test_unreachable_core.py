@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from kproto import ProducerMessage
-from kproto.client import ClientCore
 from kproto.config import Config
-from kproto.connection import DroppedAfterApiVersions
+from kproto.engine.client import ClientCore
+from kproto.engine.connection import DroppedAfterApiVersions
 from kproto.errors import (
     AuthenticationError,
     BrokerConnectionError,

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from kproto.client import ClientCore
 from kproto.config import Config
 from kproto.consumer import ConsumerCore
+from kproto.engine.client import ClientCore
 from kproto.errors import (
     AlreadyConsumingError,
     ClosedError,
@@ -23,7 +23,7 @@ from kproto.errors import (
     UsageError,
 )
 from kproto.events import OperationCompleted, OperationFailed
-from kproto.messages import OFFSET_OLDEST, ProducerMessage
+from kproto.message_types import OFFSET_OLDEST, ProducerMessage
 from kproto.producer import ProducerCore, TransactionStateError
 from tests.group.scripted import Harness
 

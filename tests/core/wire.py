@@ -6,7 +6,7 @@ import struct
 from typing import Any
 
 from kproto import protocol
-from kproto.client import ClientCore
+from kproto.engine.client import ClientCore
 from kproto.events import OpenConnection
 
 

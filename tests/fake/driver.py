@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from kproto import protocol
-from kproto.client import ClientCore
 from kproto.config import Config
+from kproto.engine.client import ClientCore
 from kproto.events import (
     CloseConnection,
     Event,

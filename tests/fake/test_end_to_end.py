@@ -10,9 +10,9 @@ from typing import Any
 
 from kproto.consumer import ConsumerCore
 from kproto.consumer.events import RecordsFetched
+from kproto.group.core import GroupCore
 from kproto.group.events import ClaimsStopping, SessionInfo
-from kproto.group.session import GroupCore
-from kproto.messages import OFFSET_OLDEST, ProducerMessage
+from kproto.message_types import OFFSET_OLDEST, ProducerMessage
 from kproto.producer import ProducerCore, RecordsDelivered, RecordsFailed
 from kproto.protocol import apis
 from kproto.records import Compression

@@ -17,10 +17,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from kproto import protocol
-from kproto.client import ClientCore
 from kproto.config import Config
+from kproto.engine.client import ClientCore
 from kproto.events import CloseConnection, Event, OpenConnection
-from kproto.group.session import GroupCore
+from kproto.group.core import GroupCore
 from kproto.protocol.messages import find_coordinator_response as fc
 from kproto.protocol.messages import join_group_response as jg
 from kproto.protocol.messages import leave_group_response as lg

@@ -13,9 +13,9 @@ from kproto.group.consumer_protocol import (
     decode_subscription,
     encode_subscription,
 )
+from kproto.group.core import NoCommittedOffsetError
 from kproto.group.events import ClaimsStopping, GroupError
 from kproto.group.offsets import CommitFailed
-from kproto.group.session import NoCommittedOffsetError
 from kproto.protocol.messages import join_group_response as jg
 from tests.group.scripted import (
     COMMIT,

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kproto import protocol
-from kproto.client import ClientCore
 from kproto.config import Config
+from kproto.engine.client import ClientCore
 from kproto.events import CloseConnection, Event, OpenConnection
-from kproto.messages import ProducerMessage
+from kproto.message_types import ProducerMessage
 from kproto.producer import ProducerCore, RecordsDelivered, RecordsFailed
 from kproto.protocol.messages import metadata_response as m
 from kproto.protocol.messages.add_partitions_to_txn_response import (

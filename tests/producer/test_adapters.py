@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from kproto.errors import ClientTimeoutError, ClosedError
-from kproto.messages import ProducerMessage
+from kproto.message_types import ProducerMessage
 from kproto.producer import BufferFullError
 from tests.conformance.drivers import TRANSPORTS, kproto_threads_alive, open_fds
 from tests.producer.helpers import in_loop, producer, read_partition, take

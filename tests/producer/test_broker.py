@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from kproto.errors import ClosedError, MessageTooLargeError
-from kproto.messages import ProducerMessage
+from kproto.message_types import ProducerMessage
 from kproto.producer import ProducerErrors
 from kproto.records import Compression, decode_batches
 from tests.conformance.drivers import TRANSPORTS

@@ -17,7 +17,7 @@ from kproto.errors import (
     TopicAuthorizationFailedError,
     UnknownTopicOrPartitionError,
 )
-from kproto.messages import ProducerMessage
+from kproto.message_types import ProducerMessage
 from kproto.partitioners import InvalidPartitionError
 from kproto.producer import BufferFullError, BufferSpaceAvailable, RecordsDelivered
 from kproto.records import Compression, decode_batches

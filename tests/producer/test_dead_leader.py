@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from kproto import protocol
-from kproto.messages import ProducerMessage
+from kproto.message_types import ProducerMessage
 from tests.conformance.drivers import TRANSPORTS
 from tests.group.raw import Raw
 from tests.producer.helpers import producer, read_partition

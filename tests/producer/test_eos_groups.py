@@ -22,7 +22,7 @@ import pytest
 
 from kproto.errors import ClosedError, FencedInstanceIdError, IllegalGenerationError
 from kproto.group.metadata import ConsumerGroupMetadata
-from kproto.messages import ConsumerMessage, ProducerMessage
+from kproto.message_types import ConsumerMessage, ProducerMessage
 from kproto.producer import TransactionStateError, TxnStatus
 from tests.conformance.drivers import TRANSPORTS, open_remote
 from tests.group.raw import committed, produce

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from kproto.messages import ProducerMessage
+from kproto.message_types import ProducerMessage
 from tests.conformance.drivers import TRANSPORTS
 from tests.producer.helpers import in_loop, producer, read_partition, take
 

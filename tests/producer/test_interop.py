@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from kproto.messages import ProducerMessage
+from kproto.message_types import ProducerMessage
 from kproto.producer import TxnStatus
 from kproto.protocol import OffsetFetchRequest
 from kproto.protocol.messages.offset_fetch_request import OffsetFetchRequestTopic

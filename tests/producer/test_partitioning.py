@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from kproto.messages import ProducerMessage
+from kproto.message_types import ProducerMessage
 from kproto.partitioners import HashSign, fnv1a_32, hash_index, murmur2
 from tests.producer.sim import METADATA, PRODUCE, Sim
 from tests.producer.test_core import PLAIN, warm

@@ -11,7 +11,7 @@ from collections import deque
 
 import pytest
 
-from kproto.messages import ProducerMessage
+from kproto.message_types import ProducerMessage
 from kproto.producer import RecordsDelivered, RecordsFailed
 from tests.producer.sim import PRODUCE, Sim
 

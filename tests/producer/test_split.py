@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from kproto.errors import MessageTooLargeError
-from kproto.messages import ProducerMessage
+from kproto.message_types import ProducerMessage
 from kproto.producer import ProducerErrors
 from tests.conformance.drivers import TRANSPORTS
 from tests.producer.helpers import producer, read_partition

@@ -19,7 +19,7 @@ from kproto.errors import (
     UnsupportedVersionError,
 )
 from kproto.group.metadata import ConsumerGroupMetadata
-from kproto.messages import ConsumerMessage
+from kproto.message_types import ConsumerMessage
 from kproto.producer import TransactionAbortedError, TransactionStateError, TxnStatus
 from kproto.protocol.messages.txn_offset_commit_response import (
     TxnOffsetCommitResponsePartition,

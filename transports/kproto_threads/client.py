@@ -6,9 +6,9 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from kproto.client import BrokerApiVersions
-from kproto.cluster import Metadata
 from kproto.config import Config, from_options
+from kproto.engine.client import BrokerApiVersions
+from kproto.engine.cluster import Metadata
 from kproto.facade.client import ClientBase
 from kproto_threads._loop import Loop
 

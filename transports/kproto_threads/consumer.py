@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from kproto.consumer import ConsumerError
 from kproto.errors import ClosedError
 from kproto.facade.consumer import ConsumerBase, PartitionConsumerBase
-from kproto.messages import ConsumerMessage
+from kproto.message_types import ConsumerMessage
 from kproto_threads._loop import Loop
 from kproto_threads.client import Client
 

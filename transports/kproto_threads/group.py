@@ -13,9 +13,9 @@ from typing import Any, Generic, TypeVar
 
 from kproto.errors import ClosedError
 from kproto.facade.group import Claim, ClaimStream, ErrorBuffer, GroupBase, SessionBase
+from kproto.group.core import Topics
 from kproto.group.events import GroupError
-from kproto.group.session import Topics
-from kproto.messages import ConsumerMessage
+from kproto.message_types import ConsumerMessage
 from kproto_threads._loop import Loop
 from kproto_threads.client import Client
 

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from kproto.facade import BlockingLoop
 from kproto.facade import producer as facade
 from kproto.group.metadata import ConsumerGroupMetadata
-from kproto.messages import ConsumerMessage, ProducerMessage
+from kproto.message_types import ConsumerMessage, ProducerMessage
 from kproto.producer import ProducerError
 from kproto_threads.client import Client
 

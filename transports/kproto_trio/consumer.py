@@ -9,7 +9,7 @@ import trio
 from kproto.consumer import ConsumerError
 from kproto.errors import ClosedError
 from kproto.facade.consumer import AsyncConsumer, AsyncPartitionConsumer
-from kproto.messages import ConsumerMessage
+from kproto.message_types import ConsumerMessage
 from kproto_trio.client import Client
 
 __all__ = ["Consumer", "ErrorChannel", "MessageChannel", "PartitionConsumer"]

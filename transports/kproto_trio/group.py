@@ -14,9 +14,9 @@ import trio
 
 from kproto.errors import ClosedError, ObjectClosedError
 from kproto.facade.group import AsyncGroup, AsyncSession, Claim, ClaimStream, ErrorBuffer, _Buffer
+from kproto.group.core import Topics
 from kproto.group.events import GroupError
-from kproto.group.session import Topics
-from kproto.messages import ConsumerMessage
+from kproto.message_types import ConsumerMessage
 from kproto_trio._loop import Loop
 from kproto_trio.client import Client
 

@@ -41,9 +41,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
-from kproto.client import ClientCore
 from kproto.config import Config
 from kproto.consumer import Fetcher
+from kproto.engine.client import ClientCore
+from kproto.engine.timers import TimerHandle
 from kproto.errors import (
     AlreadyConsumingError,
     AuthenticationError,
@@ -69,8 +70,7 @@ from kproto.group.events import (
 from kproto.group.membership import Membership
 from kproto.group.metadata import ConsumerGroupMetadata
 from kproto.group.offsets import Committed, OffsetBook
-from kproto.messages import OFFSET_NEWEST, OFFSET_OLDEST, ConsumerMessage
-from kproto.timers import TimerHandle
+from kproto.message_types import OFFSET_NEWEST, OFFSET_OLDEST, ConsumerMessage
 
 __all__ = ["GroupCore", "NoCommittedOffsetError", "Topics"]
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kproto import protocol
-from kproto.client import ClientCore
+from kproto.engine.client import ClientCore
 from kproto.errors import error_for_code
 from kproto.protocol.apis import FIND_COORDINATOR
 

@@ -32,6 +32,8 @@ from typing import Any
 
 from kproto import protocol
 from kproto.config import Config
+from kproto.engine.sasl import Mechanism, make_mechanism
+from kproto.engine.timers import TimerHandle, Timers
 from kproto.errors import (
     AuthenticationError,
     BrokerConnectionError,
@@ -43,8 +45,6 @@ from kproto.errors import (
     error_for_code,
 )
 from kproto.protocol.apis import API_VERSIONS, SASL_AUTHENTICATE, SASL_HANDSHAKE
-from kproto.sasl import Mechanism, make_mechanism
-from kproto.timers import TimerHandle, Timers
 
 __all__ = ["BrokerConnection", "BrokerMetrics", "DroppedAfterApiVersions", "Request"]
 

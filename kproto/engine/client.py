@@ -34,15 +34,16 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from kproto import protocol
-from kproto.cluster import ClusterMetadata
 from kproto.config import Config, parse_bootstrap
-from kproto.connection import (
+from kproto.engine.cluster import ClusterMetadata
+from kproto.engine.connection import (
     BrokerConnection,
     BrokerMetrics,
     DroppedAfterApiVersions,
     OnDone,
     Request,
 )
+from kproto.engine.timers import TimerHandle, Timers
 from kproto.errors import (
     AuthenticationError,
     BrokerConnectionError,
@@ -62,7 +63,6 @@ from kproto.events import (
 )
 from kproto.protocol.apis import API_VERSIONS, METADATA
 from kproto.retry import backoff
-from kproto.timers import TimerHandle, Timers
 
 if TYPE_CHECKING:
     from kproto.protocol.messages.metadata_request import MetadataRequestTopic
