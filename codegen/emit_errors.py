@@ -47,6 +47,7 @@ ELSEWHERE = {
     "SessionAbandonedError": "kproto.group.events",
     "InvalidPartitionError": "kproto.partitioners",
     "DroppedAfterApiVersions": "kproto.engine.connection",
+    "InvalidArgumentError": "kproto.admin.errors",
 }
 
 

@@ -1556,6 +1556,7 @@ def is_retriable(err: BaseException) -> bool:
 
 # Error classes the feature packages define, loaded on first use.
 if TYPE_CHECKING:
+    from kproto.admin.errors import InvalidArgumentError
     from kproto.consumer.errors import LogTruncationError, RecordBatchTooLargeError
     from kproto.engine.connection import DroppedAfterApiVersions
     from kproto.group.core import NoCommittedOffsetError
@@ -1585,6 +1586,7 @@ _ELSEWHERE: dict[str, str] = {
     "SessionAbandonedError": "kproto.group.events",
     "InvalidPartitionError": "kproto.partitioners",
     "DroppedAfterApiVersions": "kproto.engine.connection",
+    "InvalidArgumentError": "kproto.admin.errors",
 }
 
 
@@ -1759,4 +1761,5 @@ __all__ = [
     "SessionAbandonedError",
     "InvalidPartitionError",
     "DroppedAfterApiVersions",
+    "InvalidArgumentError",
 ]

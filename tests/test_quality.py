@@ -84,7 +84,7 @@ LAYERS = [
     ("kproto.config", "kproto.retry", "kproto.events", "kproto.lifetime", "kproto.message_types",
      "kproto.partitioners"),
     ("kproto.engine",),
-    ("kproto.producer", "kproto.consumer", "kproto.group"),
+    ("kproto.producer", "kproto.consumer", "kproto.group", "kproto.admin"),
     ("kproto.facade",),
     ("kproto.testing",),
 ]

@@ -237,6 +237,27 @@ class ClientCore:
         self._user_request(None, METADATA, lambda v: self._metadata_request(names, v), done, now)
         return token
 
+    def fetch_metadata(self, topics: Iterable[str] | None, now: float,
+                       done: Callable[[Any, BaseException | None], None], *,
+                       timeout: float | None = None) -> None:
+        """Ask any broker for metadata on ``topics`` (None: every topic), merge it into the
+        cluster view (so its brokers become reachable by node id), then ``done(response,
+        error)``: for features that route by what the answer says (the admin's leaders and
+        controller). It never creates a topic (as Java's admin asks)."""
+        names = None if topics is None else list(topics)
+
+        def build(version: int) -> Any:
+            req = self._metadata_request(names, version)
+            req.allow_auto_topic_creation = False
+            return req
+
+        def answer(resp: Any, err: BaseException | None) -> None:
+            if err is None:
+                self._apply_metadata(resp, self._now)
+            done(resp, err)
+
+        self.send_any(METADATA, build, answer, now, timeout=timeout)
+
     def request(self, api_key: int, build: Callable[[int], Any], now: float,
                 node_id: int | None = None) -> int:
         """Send one raw request (``build(version)`` makes it at the negotiated version) to
