@@ -17,7 +17,8 @@ COORDINATOR_LOAD_IN_PROGRESS, a leader change, a lost connection, a request time
 pending; the rest settle. When an attempt is over and keys are pending, the call retries
 after the engine's backoff, with the routes it learnt dropped (metadata and coordinators are
 looked up again), as long as the deadline allows; past it, each pending key settles with the
-last error it saw. The call then completes its token with ``finish(outcomes)``: a typed value
+last error it saw. A retry that finds its work done (a topic or group already deleted after
+an attempt whose answer was lost) counts as a success. The call then completes its token with ``finish(outcomes)``: a typed value
 with an entry per key (``kproto.admin.types``), so one failed topic never hides the others.
 
 Inputs: the user operations (each returns a token) and the engine's callbacks. Outputs: the
@@ -44,9 +45,11 @@ from kproto.errors import (
     ClosedError,
     CoordinatorLoadInProgressError,
     CoordinatorNotAvailableError,
+    GroupIdNotFoundError,
     KafkaError,
     KprotoError,
     NotControllerError,
+    RequestTimedOutError,
     UnknownServerError,
     UnknownTopicOrPartitionError,
     error_for_code,
@@ -64,9 +67,10 @@ K = TypeVar("K", bound=Hashable)
 ANY = -(1 << 30)
 """A destination: whichever broker the engine finds least loaded."""
 
-_UNKNOWN_TOPIC_TRIES = 3
-"""A topic metadata calls unknown is looked up this many times (a topic just created may not
-have reached every broker yet), then reported unknown."""
+_UNKNOWN_TOPIC_TRIES = 6
+"""A topic metadata calls unknown is looked up this many times (about three seconds with the
+default backoff: a topic just created may not have reached every broker yet), then reported
+unknown."""
 
 Outcome = Any
 """A key's value, or a KprotoError."""
@@ -90,7 +94,8 @@ class _Call(Generic[K]):
     def __init__(self, core: AdminCore, token: int, keys: Iterable[K], deadline: float,
                  route: Route, build: Callable[[list[K], int, float], Any], api_key: int,
                  parse: Callable[[Any, list[K]], dict[K, Outcome]],
-                 finish: Callable[[dict[K, Outcome]], Any], min_version: int | None) -> None:
+                 finish: Callable[[dict[K, Outcome]], Any], min_version: int | None,
+                 done_already: type[KprotoError] | None) -> None:
         self.core = core
         self.token = token
         self.pending: dict[K, None] = dict.fromkeys(keys)
@@ -107,6 +112,9 @@ class _Call(Generic[K]):
         self.failures = 0
         self.in_flight = 0
         self.min_version = min_version
+        self.done_already = done_already
+        """The error a retry gets when an attempt that timed out or lost its connection was
+        carried out after all (deleting a topic already deleted): then it is a success."""
         self.retry_unknown = route == core._route_leaders
         """Only metadata may be behind a topic just created; a controller's word is final."""
 
@@ -178,6 +186,10 @@ class _Call(Generic[K]):
     def _outcome(self, key: K, outcome: Outcome) -> None:
         if key not in self.pending:
             return
+        if self.done_already is not None and isinstance(outcome, self.done_already) \
+                and isinstance(self.last.get(key), (BrokerConnectionError, ClientTimeoutError,
+                                                    RequestTimedOutError)):
+            outcome = None
         if isinstance(outcome, KprotoError):
             retriable = is_retriable(outcome)
             if isinstance(outcome, UnknownTopicOrPartitionError):
@@ -250,11 +262,12 @@ class AdminCore:
                api_key: int, build: Callable[[list[K], int, float], Any],
                parse: Callable[[Any, list[K]], dict[K, Outcome]],
                finish: Callable[[dict[K, Outcome]], Any], *, token: int | None = None,
-               min_version: int | None = None) -> int:
+               min_version: int | None = None,
+               done_already: type[KprotoError] | None = None) -> int:
         if token is None:
             token = self.client.new_token()
         call: _Call[K] = _Call(self, token, keys, self._deadline(now, timeout), route, build,
-                               api_key, parse, finish, min_version)
+                               api_key, parse, finish, min_version, done_already)
         if not call.pending:
             call._settle()
         else:
@@ -431,7 +444,7 @@ class AdminCore:
             return {n: t.DeleteTopicResult(n, o) for n, o in outcomes.items()}
 
         return self._start(now, timeout, names, self._route_controller, apis.DELETE_TOPICS,
-                           build, parse, finish)
+                           build, parse, finish, done_already=UnknownTopicOrPartitionError)
 
     def create_partitions(self, topic: str, count: int,
                           assignment: list[list[int]] | None, validate_only: bool,
@@ -973,7 +986,7 @@ class AdminCore:
             return {g: t.DeleteGroupResult(g, o) for g, o in outcomes.items()}
 
         return self._start(now, timeout, names, self._route_coordinators, apis.DELETE_GROUPS,
-                           build, parse, finish)
+                           build, parse, finish, done_already=GroupIdNotFoundError)
 
     def delete_consumer_group_offsets(self, group: str, partitions: Mapping[str, Iterable[int]],
                                       now: float, timeout: float | None = None) -> int:

@@ -175,6 +175,18 @@ def test_delete_topics_one_unknown_does_not_hide_the_other() -> None:
     assert driver.now - start < 1.0  # the controller's answer is final: not retried
 
 
+def test_a_delete_whose_answer_was_lost_is_a_success_on_retry() -> None:
+    cluster, driver, client, admin, sent = setup(1, topics={"a": 1})
+    admin.config = type(client.config)(request_timeout=1.0)
+    cluster.faults.delay(3.0, apis.DELETE_TOPICS, count=1)  # deleted, answered too late
+    out = driver.wait(client, admin.delete_topics(["a"], driver.now, timeout=10.0))
+    assert out["a"].ok and "a" not in cluster.topics
+    assert sum(1 for _, key in sent if key == apis.DELETE_TOPICS) == 2
+    # Without a lost answer, an unknown topic stays an error.
+    out = driver.wait(client, admin.delete_topics(["a"], driver.now))
+    assert isinstance(out["a"].error, UnknownTopicOrPartitionError)
+
+
 def test_describe_topics_and_create_partitions() -> None:
     _, driver, client, admin, _ = setup(3, topics={"t": 2})
     driver.wait(client, admin.create_partitions("t", 5, None, False, driver.now))
