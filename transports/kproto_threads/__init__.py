@@ -6,14 +6,16 @@ from kproto._lazy import lazy
 from kproto_threads.client import Client
 
 if TYPE_CHECKING:
+    from kproto_threads.admin import ClusterAdmin
     from kproto_threads.consumer import Consumer, PartitionConsumer
     from kproto_threads.group import ConsumerGroup
     from kproto_threads.producer import AsyncProducer, SyncProducer
 
 __all__ = [
-    "AsyncProducer", "Client", "Consumer", "ConsumerGroup", "PartitionConsumer", "SyncProducer",
+    "AsyncProducer", "Client", "ClusterAdmin", "Consumer", "ConsumerGroup", "PartitionConsumer",
+    "SyncProducer",
 ]
 __getattr__ = lazy(__name__, {
     "AsyncProducer": ".producer", "SyncProducer": ".producer", "Consumer": ".consumer",
-    "PartitionConsumer": ".consumer", "ConsumerGroup": ".group",
+    "PartitionConsumer": ".consumer", "ConsumerGroup": ".group", "ClusterAdmin": ".admin",
 })
