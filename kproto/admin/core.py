@@ -28,6 +28,7 @@ requests it sends through the engine and one ``OperationCompleted`` per operatio
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any, Generic, TypeVar
@@ -38,7 +39,7 @@ from kproto.admin import validate as v
 from kproto.admin.errors import InvalidArgumentError
 from kproto.config import Config
 from kproto.engine.client import ClientCore
-from kproto.engine.coordinators import GROUP_KEY, find_coordinator
+from kproto.engine.coordinators import GROUP_KEY, TXN_KEY, find_coordinator
 from kproto.errors import (
     BrokerConnectionError,
     ClientTimeoutError,
@@ -1046,3 +1047,516 @@ class AdminCore:
         # Removing static members by instance id needs LeaveGroup v3 (Kafka 2.4+).
         return self._start(now, timeout, ids, self._group_route(group), apis.LEAVE_GROUP,
                            build, parse, finish, min_version=3)
+
+    # == log dirs, reassignments, elections ===============================================
+
+    def describe_log_dirs(self, brokers: Iterable[int] | None, now: float,
+                          timeout: float | None = None) -> int:
+        """DescribeLogDirs on each broker (None: every broker in the metadata); completes
+        with ``{broker id: DescribeLogDirsResult}``."""
+        token = self.client.new_token()
+        wanted = None if brokers is None else [
+            v.check_offset(b, f"brokers[{i}]") for i, b in enumerate(brokers)]
+
+        def build(keys: list[int], version: int, left: float) -> Any:
+            return protocol.DescribeLogDirsRequest(topics=None)
+
+        def parse(resp: Any, keys: list[int]) -> dict[int, Outcome]:
+            if getattr(resp, "error_code", 0):
+                return {keys[0]: _err(resp.error_code)}
+            dirs = tuple(t.LogDirDescription(
+                r.log_dir, _err(r.error_code) if r.error_code else None,
+                {(tp.name, p.partition_index): t.ReplicaInfo(
+                    p.partition_size, p.offset_lag, p.is_future_key)
+                 for tp in r.topics for p in tp.partitions},
+                getattr(r, "total_bytes", -1), getattr(r, "usable_bytes", -1))
+                for r in resp.results)
+            return {keys[0]: t.DescribeLogDirsResult(keys[0], None, dirs)}
+
+        def finish(outcomes: dict[int, Outcome]) -> dict[int, t.DescribeLogDirsResult]:
+            return {b: o if isinstance(o, t.DescribeLogDirsResult)
+                    else t.DescribeLogDirsResult(b, o) for b, o in outcomes.items()}
+
+        def got(resp: Any, err: KprotoError | None) -> None:
+            if err is not None:
+                self.client.fail(token, err)
+                return
+            nodes = sorted(self.client.cluster.brokers) if wanted is None else wanted
+            self._start(self.client.now, timeout, nodes, self._route_brokers,
+                        apis.DESCRIBE_LOG_DIRS, build, parse, finish, token=token)
+        self._with_metadata([], now, got)
+        return token
+
+    def alter_partition_reassignments(self, topic: str,
+                                      assignment: Mapping[int, Iterable[int] | None],
+                                      now: float, timeout: float | None = None) -> int:
+        """Move partitions to new replicas (None: cancel that partition's reassignment);
+        completes with ``{(topic, partition): PartitionError}``."""
+        v.check_topic_name(topic)
+        moves: dict[int, list[int] | None] = {}
+        for p, replicas in assignment.items():
+            v.check_partition(p, "assignment")
+            moves[p] = None if replicas is None else v.check_assignment(
+                {0: list(replicas)}, f"assignment[{p}]")[0]
+        if not moves:
+            raise InvalidArgumentError("assignment", "give at least one partition")
+
+        def build(keys: list[tuple[str, int]], version: int, left: float) -> Any:
+            from kproto.protocol.messages import alter_partition_reassignments_request as ap
+            return protocol.AlterPartitionReassignmentsRequest(
+                timeout_ms=_ms(left), topics=[ap.ReassignableTopic(name=topic, partitions=[
+                    ap.ReassignablePartition(partition_index=p, replicas=moves[p])
+                    for _, p in keys])])
+
+        def parse(resp: Any, keys: list[tuple[str, int]]) -> dict[Any, Outcome]:
+            if resp.error_code:
+                return dict.fromkeys(keys, _err(resp.error_code, resp.error_message))
+            return {(tr.name, p.partition_index): _err(p.error_code, p.error_message)
+                    if p.error_code else None for tr in resp.responses for p in tr.partitions}
+
+        def finish(outcomes: dict[Any, Outcome]) -> dict[tuple[str, int], t.PartitionError]:
+            return {k: t.PartitionError(k[0], k[1], o) for k, o in outcomes.items()}
+
+        return self._start(now, timeout, [(topic, p) for p in moves], self._route_controller,
+                           apis.ALTER_PARTITION_REASSIGNMENTS, build, parse, finish)
+
+    def list_partition_reassignments(self, topic: str | None, partitions: Iterable[int] | None,
+                                     now: float, timeout: float | None = None) -> int:
+        """Ongoing reassignments (``topic`` None: all of them); completes with
+        ``{topic: {partition: PartitionReplicaReassignmentsStatus}}``."""
+        wanted: list[Any] | None = None
+        if topic is not None:
+            if partitions is None:
+                raise InvalidArgumentError("partitions", "name the partitions of the topic")
+            from kproto.protocol.messages import list_partition_reassignments_request as lp
+            wanted = [lp.ListPartitionReassignmentsTopics(
+                name=v.check_topic_name(topic),
+                partition_indexes=[v.check_partition(p, "partitions") for p in partitions])]
+
+        def build(keys: list[str], version: int, left: float) -> Any:
+            return protocol.ListPartitionReassignmentsRequest(timeout_ms=_ms(left),
+                                                              topics=wanted)
+
+        def parse(resp: Any, keys: list[str]) -> dict[str, Outcome]:
+            if resp.error_code:
+                return {"all": _err(resp.error_code, resp.error_message)}
+            return {"all": {tr.name: {p.partition_index: t.PartitionReplicaReassignmentsStatus(
+                tuple(p.replicas), tuple(p.adding_replicas), tuple(p.removing_replicas))
+                for p in tr.partitions} for tr in resp.topics}}
+
+        return self._start(now, timeout, ["all"], self._route_controller,
+                           apis.LIST_PARTITION_REASSIGNMENTS, build, parse,
+                           lambda o: o["all"])
+
+    def elect_leaders(self, election_type: int,
+                      partitions: Mapping[str, Iterable[int]] | None, now: float,
+                      timeout: float | None = None) -> int:
+        """ElectLeaders (PREFERRED or UNCLEAN) for ``partitions`` (None: every partition);
+        completes with ``{(topic, partition): PartitionError}`` (ELECTION_NOT_NEEDED where
+        the leader is already the one that would be elected)."""
+        kind = t.ElectionType(election_type)
+        wanted = None if partitions is None else {
+            v.check_topic_name(topic, "partitions"): [
+                v.check_partition(p, f"partitions[{topic!r}]") for p in ps]
+            for topic, ps in partitions.items()}
+
+        def build(keys: list[str], version: int, left: float) -> Any:
+            from kproto.protocol.messages import elect_leaders_request as el
+            return protocol.ElectLeadersRequest(
+                election_type=int(kind), timeout_ms=_ms(left),
+                topic_partitions=None if wanted is None else [
+                    el.TopicPartitions(topic=n, partitions=ps) for n, ps in wanted.items()])
+
+        def parse(resp: Any, keys: list[str]) -> dict[str, Outcome]:
+            if getattr(resp, "error_code", 0):
+                return {"all": _err(resp.error_code)}
+            return {"all": {(r.topic, p.partition_id): t.PartitionError(
+                r.topic, p.partition_id, _err(p.error_code, p.error_message)
+                if p.error_code else None)
+                for r in resp.replica_election_results for p in r.partition_result}}
+
+        # Unclean elections need ElectLeaders v1 (Kafka 2.4+).
+        return self._start(now, timeout, ["all"], self._route_controller, apis.ELECT_LEADERS,
+                           build, parse, lambda o: o["all"],
+                           min_version=1 if kind == t.ElectionType.UNCLEAN else None)
+
+    # == SCRAM credentials ================================================================
+
+    def describe_user_scram_credentials(self, users: Iterable[str] | None, now: float,
+                                        timeout: float | None = None) -> int:
+        """Completes with ``{user: UserScramCredentialsDescription}`` (None: every user
+        that has credentials)."""
+        names = None if users is None else [
+            v.check_group_id(u, f"users[{i}]") for i, u in enumerate(users)]
+
+        def build(keys: list[str], version: int, left: float) -> Any:
+            from kproto.protocol.messages import describe_user_scram_credentials_request as ds
+            return protocol.DescribeUserScramCredentialsRequest(
+                users=None if names is None else [ds.UserName(name=n) for n in names])
+
+        def parse(resp: Any, keys: list[str]) -> dict[str, Outcome]:
+            if resp.error_code:
+                return {"all": _err(resp.error_code, resp.error_message)}
+            return {"all": {r.user: t.UserScramCredentialsDescription(
+                r.user, _err(r.error_code, r.error_message) if r.error_code else None,
+                tuple(t.ScramCredentialInfo(t.ScramMechanism(c.mechanism), c.iterations)
+                      for c in r.credential_infos)) for r in resp.results}}
+
+        return self._start(now, timeout, ["all"], self._route_controller,
+                           apis.DESCRIBE_USER_SCRAM_CREDENTIALS, build, parse,
+                           lambda o: o["all"])
+
+    def alter_user_scram_credentials(
+            self, upsertions: Iterable[t.AlterUserScramCredentialsUpsert],
+            deletions: Iterable[t.AlterUserScramCredentialsDelete], now: float,
+            timeout: float | None = None) -> int:
+        """Set and delete SCRAM credentials; completes with
+        ``{user: UserScramCredentialsResult}``."""
+        from kproto.protocol.messages import alter_user_scram_credentials_request as au
+        ups, dels = [], []
+        for i, u in enumerate(upsertions):
+            where = f"upsertions[{i}]"
+            if not isinstance(u, t.AlterUserScramCredentialsUpsert):
+                raise InvalidArgumentError(where, "give an AlterUserScramCredentialsUpsert")
+            v.check_group_id(u.name, f"{where}.name")
+            mech = _scram_mechanism(u.mechanism, f"{where}.mechanism")
+            if not isinstance(u.iterations, int) or not 4096 <= u.iterations <= 16384:
+                raise InvalidArgumentError(f"{where}.iterations", "Kafka accepts 4096 to "
+                                           f"16384 iterations, not {u.iterations!r}")
+            if not isinstance(u.password, str) or not u.password:
+                raise InvalidArgumentError(f"{where}.password", "the password is empty")
+            salt = u.salt if u.salt is not None else self.client.rng.randbytes(32)
+            digest = "sha256" if mech == t.ScramMechanism.SCRAM_SHA_256 else "sha512"
+            salted = hashlib.pbkdf2_hmac(digest, u.password.encode(), salt, u.iterations)
+            ups.append(au.ScramCredentialUpsertion(name=u.name, mechanism=int(mech),
+                                                   iterations=u.iterations, salt=salt,
+                                                   salted_password=salted))
+        for i, d in enumerate(deletions):
+            where = f"deletions[{i}]"
+            if not isinstance(d, t.AlterUserScramCredentialsDelete):
+                raise InvalidArgumentError(where, "give an AlterUserScramCredentialsDelete")
+            v.check_group_id(d.name, f"{where}.name")
+            dels.append(au.ScramCredentialDeletion(
+                name=d.name, mechanism=int(_scram_mechanism(d.mechanism, f"{where}.mechanism"))))
+        users = list(dict.fromkeys([u.name for u in ups] + [d.name for d in dels]))
+
+        def build(keys: list[str], version: int, left: float) -> Any:
+            return protocol.AlterUserScramCredentialsRequest(
+                upsertions=[u for u in ups if u.name in keys],
+                deletions=[d for d in dels if d.name in keys])
+
+        def parse(resp: Any, keys: list[str]) -> dict[str, Outcome]:
+            return {r.user: _err(r.error_code, r.error_message) if r.error_code else None
+                    for r in resp.results}
+
+        def finish(outcomes: dict[str, Outcome]) -> dict[str, t.UserScramCredentialsResult]:
+            return {u: t.UserScramCredentialsResult(u, o) for u, o in outcomes.items()}
+
+        return self._start(now, timeout, users, self._route_controller,
+                           apis.ALTER_USER_SCRAM_CREDENTIALS, build, parse, finish)
+
+    # == client quotas ====================================================================
+
+    def describe_client_quotas(self, components: Iterable[t.QuotaFilterComponent],
+                               strict: bool, now: float, timeout: float | None = None) -> int:
+        """Completes with ``[DescribeClientQuotasEntry]``."""
+        filters = list(components)
+        for i, c in enumerate(filters):
+            if not isinstance(c, t.QuotaFilterComponent) or not c.entity_type:
+                raise InvalidArgumentError(f"components[{i}]", "give a QuotaFilterComponent "
+                                                               "with an entity type")
+            if (c.match_type == t.QuotaMatchType.EXACT) != (c.match is not None):
+                raise InvalidArgumentError(f"components[{i}].match",
+                                           "EXACT needs a match; DEFAULT and ANY take none")
+
+        def build(keys: list[str], version: int, left: float) -> Any:
+            from kproto.protocol.messages import describe_client_quotas_request as dq
+            return protocol.DescribeClientQuotasRequest(components=[
+                dq.ComponentData(entity_type=c.entity_type, match_type=int(c.match_type),
+                                 match=c.match) for c in filters], strict=strict)
+
+        def parse(resp: Any, keys: list[str]) -> dict[str, Outcome]:
+            if resp.error_code:
+                return {"all": _err(resp.error_code, resp.error_message)}
+            return {"all": [t.DescribeClientQuotasEntry(
+                {e.entity_type: e.entity_name for e in entry.entity},
+                {val.key: val.value for val in entry.values}) for entry in resp.entries or ()]}
+
+        return self._start(now, timeout, ["all"], self._route_any,
+                           apis.DESCRIBE_CLIENT_QUOTAS, build, parse, lambda o: o["all"])
+
+    def alter_client_quotas(self, entity: Iterable[t.QuotaEntityComponent],
+                            ops: Iterable[t.ClientQuotasOp], validate_only: bool, now: float,
+                            timeout: float | None = None) -> int:
+        """Set or remove quotas of one entity; completes with None or fails with its error."""
+        parts, changes = list(entity), list(ops)
+        if not parts or any(not isinstance(c, t.QuotaEntityComponent) or not c.entity_type
+                            for c in parts):
+            raise InvalidArgumentError("entity", "give one or more QuotaEntityComponents")
+        if not changes or any(not isinstance(o, t.ClientQuotasOp) or not o.key
+                              for o in changes):
+            raise InvalidArgumentError("ops", "give one or more ClientQuotasOps")
+
+        def build(keys: list[str], version: int, left: float) -> Any:
+            from kproto.protocol.messages import alter_client_quotas_request as aq
+            return protocol.AlterClientQuotasRequest(entries=[aq.EntryData(
+                entity=[aq.EntityData(entity_type=c.entity_type, entity_name=c.name)
+                        for c in parts],
+                ops=[aq.OpData(key=o.key, value=float(o.value), remove=o.remove)
+                     for o in changes])], validate_only=validate_only)
+
+        def parse(resp: Any, keys: list[str]) -> dict[str, Outcome]:
+            [entry] = resp.entries
+            return {"entity": _err(entry.error_code, entry.error_message)
+                    if entry.error_code else None}
+
+        return self._start(now, timeout, ["entity"], self._route_any,
+                           apis.ALTER_CLIENT_QUOTAS, build, parse, lambda o: o["entity"])
+
+    # == ACLs =============================================================================
+
+    def create_acls(self, acls: Iterable[t.AclBinding], now: float,
+                    timeout: float | None = None) -> int:
+        """Completes with ``[AclResult]``, in the order given."""
+        bindings = list(acls)
+        for i, a in enumerate(bindings):
+            _check_acl(a, f"acls[{i}]")
+        keys = list(range(len(bindings)))
+
+        def build(keys: list[int], version: int, left: float) -> Any:
+            from kproto.protocol.messages import create_acls_request as ca
+            return protocol.CreateAclsRequest(creations=[ca.AclCreation(
+                resource_type=int(a.resource_type), resource_name=a.resource_name,
+                resource_pattern_type=int(a.pattern_type), principal=a.principal,
+                host=a.host, operation=int(a.operation),
+                permission_type=int(a.permission_type))
+                for a in (bindings[k] for k in keys)])
+
+        def parse(resp: Any, keys: list[int]) -> dict[int, Outcome]:
+            return {k: _err(r.error_code, r.error_message) if r.error_code else None
+                    for k, r in zip(keys, resp.results, strict=False)}
+
+        def finish(outcomes: dict[int, Outcome]) -> list[t.AclResult]:
+            return [t.AclResult(bindings[k], o) for k, o in outcomes.items()]
+
+        return self._start(now, timeout, keys, self._route_any, apis.CREATE_ACLS, build,
+                           parse, finish)
+
+    def describe_acls(self, acl_filter: t.AclFilter, now: float,
+                      timeout: float | None = None) -> int:
+        """Completes with the ``[AclBinding]`` matching the filter."""
+        f = _check_filter(acl_filter, "filter")
+
+        def build(keys: list[str], version: int, left: float) -> Any:
+            return protocol.DescribeAclsRequest(
+                resource_type_filter=int(f.resource_type), resource_name_filter=f.resource_name,
+                pattern_type_filter=int(f.pattern_type), principal_filter=f.principal,
+                host_filter=f.host, operation=int(f.operation),
+                permission_type=int(f.permission_type))
+
+        def parse(resp: Any, keys: list[str]) -> dict[str, Outcome]:
+            if resp.error_code:
+                return {"all": _err(resp.error_code, resp.error_message)}
+            return {"all": [t.AclBinding(
+                t.AclResourceType(r.resource_type), r.resource_name, a.principal,
+                t.AclOperation(a.operation), t.AclPermissionType(a.permission_type), a.host,
+                t.AclResourcePatternType(getattr(r, "pattern_type", 3)))
+                for r in resp.resources for a in r.acls]}
+
+        return self._start(now, timeout, ["all"], self._route_any, apis.DESCRIBE_ACLS, build,
+                           parse, lambda o: o["all"])
+
+    def delete_acls(self, filters: Iterable[t.AclFilter], now: float,
+                    timeout: float | None = None) -> int:
+        """Completes with ``[DeleteAclsResult]``, one per filter."""
+        given = [_check_filter(f, f"filters[{i}]") for i, f in enumerate(filters)]
+        keys = list(range(len(given)))
+
+        def build(keys: list[int], version: int, left: float) -> Any:
+            from kproto.protocol.messages import delete_acls_request as da
+            return protocol.DeleteAclsRequest(filters=[da.DeleteAclsFilter(
+                resource_type_filter=int(f.resource_type), resource_name_filter=f.resource_name,
+                pattern_type_filter=int(f.pattern_type), principal_filter=f.principal,
+                host_filter=f.host, operation=int(f.operation),
+                permission_type=int(f.permission_type)) for f in (given[k] for k in keys)])
+
+        def parse(resp: Any, keys: list[int]) -> dict[int, Outcome]:
+            out: dict[int, Outcome] = {}
+            for k, r in zip(keys, resp.filter_results, strict=False):
+                if r.error_code:
+                    out[k] = _err(r.error_code, r.error_message)
+                    continue
+                out[k] = tuple(t.AclBinding(
+                    t.AclResourceType(m.resource_type), m.resource_name, m.principal,
+                    t.AclOperation(m.operation), t.AclPermissionType(m.permission_type),
+                    m.host, t.AclResourcePatternType(getattr(m, "pattern_type", 3)))
+                    for m in r.matching_acls if not m.error_code)
+            return out
+
+        def finish(outcomes: dict[int, Outcome]) -> list[t.DeleteAclsResult]:
+            return [t.DeleteAclsResult(given[k], o) if isinstance(o, KprotoError)
+                    else t.DeleteAclsResult(given[k], None, o) for k, o in outcomes.items()]
+
+        return self._start(now, timeout, keys, self._route_any, apis.DELETE_ACLS, build,
+                           parse, finish)
+
+    # == producers and transactions =======================================================
+
+    def describe_producers(self, partitions: Iterable[tuple[str, int]], now: float,
+                           timeout: float | None = None) -> int:
+        """The active producers of each partition, from its leader, batched per broker;
+        completes with ``{(topic, partition): PartitionProducers}``."""
+        keys = [(v.check_topic_name(tp, "partitions"), v.check_partition(p, "partitions"))
+                for tp, p in partitions]
+
+        def build(keys: list[tuple[str, int]], version: int, left: float) -> Any:
+            from kproto.protocol.messages import describe_producers_request as dp
+            by: dict[str, list[int]] = {}
+            for topic, p in keys:
+                by.setdefault(topic, []).append(p)
+            return protocol.DescribeProducersRequest(topics=[
+                dp.TopicRequest(name=n, partition_indexes=ps) for n, ps in by.items()])
+
+        def parse(resp: Any, keys: list[tuple[str, int]]) -> dict[Any, Outcome]:
+            return {(tr.name, p.partition_index): _err(p.error_code, p.error_message)
+                    if p.error_code else tuple(t.ProducerState(
+                        s.producer_id, s.producer_epoch, s.last_sequence, s.last_timestamp,
+                        s.coordinator_epoch, s.current_txn_start_offset)
+                        for s in p.active_producers)
+                    for tr in resp.topics for p in tr.partitions}
+
+        def finish(outcomes: dict[Any, Outcome]) -> dict[tuple[str, int], t.PartitionProducers]:
+            return {k: t.PartitionProducers(k[0], k[1], o) if isinstance(o, KprotoError)
+                    else t.PartitionProducers(k[0], k[1], None, o) for k, o in outcomes.items()}
+
+        return self._start(now, timeout, keys, self._route_leaders, apis.DESCRIBE_PRODUCERS,
+                           build, parse, finish)
+
+    def describe_transactions(self, transactional_ids: Iterable[str], now: float,
+                              timeout: float | None = None) -> int:
+        """Each transactional id's state at its coordinator; completes with
+        ``[TransactionDescription]``."""
+        ids = [v.check_group_id(i, f"transactional_ids[{n}]")
+               for n, i in enumerate(transactional_ids)]
+        coordinators: dict[str, int] = {}
+
+        def route(keys: list[str], now: float,
+                  then: Callable[[Routes, dict[Any, KprotoError]], None]) -> None:
+            routes: Routes = {}
+            failed: dict[Any, KprotoError] = {}
+            waiting = [len(keys)]
+            for key in keys:
+                def found(now: float, node: int | None, err: BaseException | None,
+                          key: str = key) -> None:
+                    if node is not None:
+                        coordinators[key] = node
+                        routes.setdefault(node, []).append(key)
+                    else:
+                        failed[key] = err if isinstance(err, KprotoError) \
+                            else KprotoError(str(err))
+                    waiting[0] -= 1
+                    if waiting[0] == 0:
+                        then(routes, failed)
+                find_coordinator(self.client, TXN_KEY, key, now, found)
+
+        def build(keys: list[str], version: int, left: float) -> Any:
+            return protocol.DescribeTransactionsRequest(transactional_ids=keys)
+
+        def parse(resp: Any, keys: list[str]) -> dict[str, Outcome]:
+            return {s.transactional_id: _err(s.error_code) if s.error_code
+                    else t.TransactionDescription(
+                        s.transactional_id, None, s.transaction_state, s.producer_id,
+                        s.producer_epoch, s.transaction_timeout_ms, s.transaction_start_time_ms,
+                        tuple((tp.topic, p) for tp in s.topics for p in tp.partitions),
+                        coordinators.get(s.transactional_id, -1))
+                    for s in resp.transaction_states}
+
+        def finish(outcomes: dict[str, Outcome]) -> list[t.TransactionDescription]:
+            return [o if isinstance(o, t.TransactionDescription)
+                    else t.TransactionDescription(i, o) for i, o in outcomes.items()]
+
+        return self._start(now, timeout, ids, route, apis.DESCRIBE_TRANSACTIONS, build, parse,
+                           finish)
+
+    def list_transactions(self, now: float, timeout: float | None = None,
+                          states: Iterable[str] = (), producer_ids: Iterable[int] = ()) -> int:
+        """ListTransactions on every broker; completes with a ListTransactionsResult."""
+        token = self.client.new_token()
+        state_filters, pid_filters = list(states), list(producer_ids)
+
+        def build(keys: list[int], version: int, left: float) -> Any:
+            return protocol.ListTransactionsRequest(state_filters=state_filters,
+                                                    producer_id_filters=pid_filters,
+                                                    duration_filter=-1)
+
+        def parse(resp: Any, keys: list[int]) -> dict[int, Outcome]:
+            if resp.error_code:
+                return {keys[0]: _err(resp.error_code)}
+            return {keys[0]: [t.TransactionListing(s.transactional_id, s.producer_id,
+                                                   s.transaction_state)
+                              for s in resp.transaction_states]}
+
+        def finish(outcomes: dict[int, Outcome]) -> Any:
+            listings: list[t.TransactionListing] = []
+            errors: dict[int, KprotoError] = {}
+            for node, o in sorted(outcomes.items()):
+                if isinstance(o, KprotoError):
+                    errors[node] = o
+                else:
+                    listings.extend(o)
+            return t.ListTransactionsResult(
+                sorted(listings, key=lambda x: x.transactional_id), errors)
+
+        def got(resp: Any, err: KprotoError | None) -> None:
+            if err is not None:
+                self.client.fail(token, err)
+                return
+            self._start(self.client.now, timeout, sorted(self.client.cluster.brokers),
+                        self._route_brokers, apis.LIST_TRANSACTIONS, build, parse, finish,
+                        token=token)
+        self._with_metadata([], now, got)
+        return token
+
+
+def _scram_mechanism(value: object, field: str) -> t.ScramMechanism:
+    try:
+        mech = t.ScramMechanism(value)  # type: ignore[arg-type]
+    except ValueError:
+        mech = t.ScramMechanism.UNKNOWN
+    if mech == t.ScramMechanism.UNKNOWN:
+        raise InvalidArgumentError(field, "SCRAM_SHA_256 or SCRAM_SHA_512")
+    return mech
+
+
+def _check_acl(acl: object, field: str) -> t.AclBinding:
+    """A binding names one concrete resource, principal, operation and permission."""
+    if not isinstance(acl, t.AclBinding):
+        raise InvalidArgumentError(field, "give an AclBinding")
+    if acl.resource_type in (t.AclResourceType.ANY, t.AclResourceType.UNKNOWN):
+        raise InvalidArgumentError(f"{field}.resource_type", "name a concrete resource type")
+    if acl.pattern_type not in (t.AclResourcePatternType.LITERAL,
+                                t.AclResourcePatternType.PREFIXED):
+        raise InvalidArgumentError(f"{field}.pattern_type", "LITERAL or PREFIXED")
+    if not acl.resource_name:
+        raise InvalidArgumentError(f"{field}.resource_name", "the resource name is empty")
+    if not acl.principal or ":" not in acl.principal:
+        raise InvalidArgumentError(f"{field}.principal",
+                                   f"a principal is 'Type:name' (User:alice), not "
+                                   f"{acl.principal!r}")
+    if acl.operation in (t.AclOperation.ANY, t.AclOperation.UNKNOWN):
+        raise InvalidArgumentError(f"{field}.operation", "name a concrete operation")
+    if acl.permission_type not in (t.AclPermissionType.ALLOW, t.AclPermissionType.DENY):
+        raise InvalidArgumentError(f"{field}.permission_type", "ALLOW or DENY")
+    if not acl.host:
+        raise InvalidArgumentError(f"{field}.host", "the host is empty ('*' for any)")
+    return acl
+
+
+def _check_filter(f: object, field: str) -> t.AclFilter:
+    """A filter may match anything of a kind, but UNKNOWN matches nothing meaningful."""
+    if not isinstance(f, t.AclFilter):
+        raise InvalidArgumentError(field, "give an AclFilter")
+    for name in ("resource_type", "pattern_type", "operation", "permission_type"):
+        if getattr(f, name) == 0:
+            raise InvalidArgumentError(f"{field}.{name}", "UNKNOWN matches nothing; use ANY")
+    return f

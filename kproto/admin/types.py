@@ -23,6 +23,15 @@ __all__ = [
     "ListConsumerGroupsResult", "ListOffsetsResultInfo",
     "MemberRemovalResult", "OffsetFetchResponseBlock", "OffsetSpec", "PartitionError",
     "PartitionMetadata", "TopicDetail", "TopicMetadata",
+    # second batch
+    "AclBinding", "AclFilter", "AclOperation", "AclPermissionType", "AclResourcePatternType",
+    "AclResourceType", "AclResult", "ListTransactionsResult", "PartitionProducers", "AlterUserScramCredentialsDelete",
+    "AlterUserScramCredentialsUpsert", "ClientQuotasOp", "DeleteAclsResult",
+    "DescribeClientQuotasEntry", "DescribeLogDirsResult", "ElectionType", "LogDirDescription",
+    "PartitionReplicaReassignmentsStatus", "ProducerState", "QuotaEntityComponent",
+    "QuotaFilterComponent", "QuotaMatchType", "ReplicaInfo", "ScramCredentialInfo",
+    "ScramMechanism", "TransactionDescription", "TransactionListing",
+    "UserScramCredentialsDescription", "UserScramCredentialsResult",
 ]
 
 
@@ -313,3 +322,297 @@ class MemberRemovalResult(_Outcome):
 
     group_instance_id: str
     error: KprotoError | None = None
+
+
+# -- log dirs, reassignments, elections ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaInfo:
+    """One replica in a log dir (Java's ReplicaInfo)."""
+
+    size: int
+    offset_lag: int
+    is_future: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LogDirDescription(_Outcome):
+    """One log dir of a broker (Java's LogDirDescription)."""
+
+    path: str
+    error: KprotoError | None = None
+    replicas: dict[tuple[str, int], ReplicaInfo] = field(default_factory=dict)
+    total_bytes: int = -1
+    usable_bytes: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class DescribeLogDirsResult(_Outcome):
+    """One broker's log dirs."""
+
+    broker: int
+    error: KprotoError | None = None
+    log_dirs: tuple[LogDirDescription, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionReplicaReassignmentsStatus:
+    """An ongoing reassignment (sarama's PartitionReplicaReassignmentsStatus)."""
+
+    replicas: tuple[int, ...]
+    adding_replicas: tuple[int, ...]
+    removing_replicas: tuple[int, ...]
+
+
+class ElectionType(IntEnum):
+    PREFERRED = 0
+    UNCLEAN = 1
+
+
+# -- SCRAM credentials -----------------------------------------------------------------------
+
+
+class ScramMechanism(IntEnum):
+    UNKNOWN = 0
+    SCRAM_SHA_256 = 1
+    SCRAM_SHA_512 = 2
+
+
+@dataclass(frozen=True, slots=True)
+class ScramCredentialInfo:
+    mechanism: ScramMechanism
+    iterations: int
+
+
+@dataclass(frozen=True, slots=True)
+class UserScramCredentialsDescription(_Outcome):
+    """A user's SCRAM credentials (sarama's DescribeUserScramCredentialsResult)."""
+
+    user: str
+    error: KprotoError | None = None
+    credentials: tuple[ScramCredentialInfo, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class AlterUserScramCredentialsUpsert:
+    """A SCRAM credential to set (sarama's AlterUserScramCredentialsUpsert); the salted
+    password is computed here, the password itself is never sent. ``salt`` defaults to 32
+    random bytes."""
+
+    name: str
+    mechanism: ScramMechanism
+    iterations: int
+    password: str
+    salt: bytes | None = None
+
+    def __repr__(self) -> str:
+        return (f"AlterUserScramCredentialsUpsert(name={self.name!r}, "
+                f"mechanism={self.mechanism!r}, iterations={self.iterations})")
+
+
+@dataclass(frozen=True, slots=True)
+class AlterUserScramCredentialsDelete:
+    name: str
+    mechanism: ScramMechanism
+
+
+@dataclass(frozen=True, slots=True)
+class UserScramCredentialsResult(_Outcome):
+    user: str
+    error: KprotoError | None = None
+
+
+# -- client quotas ---------------------------------------------------------------------------
+
+
+class QuotaMatchType(IntEnum):
+    EXACT = 0
+    DEFAULT = 1
+    ANY = 2
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaFilterComponent:
+    """One part of a quota filter (sarama's QuotaFilterComponent): ``entity_type`` is
+    "user", "client-id" or "ip"; ``match`` the name for EXACT."""
+
+    entity_type: str
+    match_type: QuotaMatchType
+    match: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaEntityComponent:
+    """One part of a quota entity (sarama's QuotaEntityComponent); ``name`` None is the
+    default entity."""
+
+    entity_type: str
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClientQuotasOp:
+    """Set ``key`` to ``value``, or remove it (sarama's ClientQuotasOp)."""
+
+    key: str
+    value: float = 0.0
+    remove: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DescribeClientQuotasEntry:
+    """An entity and its quotas (sarama's DescribeClientQuotasEntry)."""
+
+    entity: dict[str, str | None]
+    values: dict[str, float]
+
+
+# -- ACLs ------------------------------------------------------------------------------------
+
+
+class AclResourceType(IntEnum):
+    UNKNOWN = 0
+    ANY = 1
+    TOPIC = 2
+    GROUP = 3
+    CLUSTER = 4
+    TRANSACTIONAL_ID = 5
+    DELEGATION_TOKEN = 6
+    USER = 7
+
+
+class AclResourcePatternType(IntEnum):
+    UNKNOWN = 0
+    ANY = 1
+    MATCH = 2
+    LITERAL = 3
+    PREFIXED = 4
+
+
+class AclOperation(IntEnum):
+    UNKNOWN = 0
+    ANY = 1
+    ALL = 2
+    READ = 3
+    WRITE = 4
+    CREATE = 5
+    DELETE = 6
+    ALTER = 7
+    DESCRIBE = 8
+    CLUSTER_ACTION = 9
+    DESCRIBE_CONFIGS = 10
+    ALTER_CONFIGS = 11
+    IDEMPOTENT_WRITE = 12
+    CREATE_TOKENS = 13
+    DESCRIBE_TOKENS = 14
+
+
+class AclPermissionType(IntEnum):
+    UNKNOWN = 0
+    ANY = 1
+    DENY = 2
+    ALLOW = 3
+
+
+@dataclass(frozen=True, slots=True)
+class AclBinding:
+    """One ACL: a resource pattern and an access entry (Java's AclBinding; sarama's
+    Resource + Acl)."""
+
+    resource_type: AclResourceType
+    resource_name: str
+    principal: str
+    operation: AclOperation
+    permission_type: AclPermissionType = AclPermissionType.ALLOW
+    host: str = "*"
+    pattern_type: AclResourcePatternType = AclResourcePatternType.LITERAL
+
+
+@dataclass(frozen=True, slots=True)
+class AclFilter:
+    """Which ACLs to list or delete (sarama's AclFilter): None matches any name, principal
+    or host; ANY matches any type, operation, permission or pattern."""
+
+    resource_type: AclResourceType = AclResourceType.ANY
+    resource_name: str | None = None
+    pattern_type: AclResourcePatternType = AclResourcePatternType.ANY
+    principal: str | None = None
+    host: str | None = None
+    operation: AclOperation = AclOperation.ANY
+    permission_type: AclPermissionType = AclPermissionType.ANY
+
+
+@dataclass(frozen=True, slots=True)
+class AclResult(_Outcome):
+    """One ACL created."""
+
+    acl: AclBinding
+    error: KprotoError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteAclsResult(_Outcome):
+    """What one filter deleted (sarama's MatchingAcl list)."""
+
+    filter: AclFilter
+    error: KprotoError | None = None
+    deleted: tuple[AclBinding, ...] = ()
+
+
+# -- producers and transactions --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ProducerState:
+    """An active producer of a partition (Java's ProducerState)."""
+
+    producer_id: int
+    producer_epoch: int
+    last_sequence: int
+    last_timestamp: int
+    coordinator_epoch: int
+    current_txn_start_offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionDescription(_Outcome):
+    """A transactional id's state at its coordinator (Java's TransactionDescription)."""
+
+    transactional_id: str
+    error: KprotoError | None = None
+    state: str = ""
+    producer_id: int = -1
+    producer_epoch: int = -1
+    timeout_ms: int = -1
+    start_time_ms: int = -1
+    partitions: tuple[tuple[str, int], ...] = ()
+    coordinator: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionListing:
+    """A transaction as ListTransactions names it (Java's TransactionListing)."""
+
+    transactional_id: str
+    producer_id: int
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionProducers(_Outcome):
+    """The active producers of one partition (Java's PartitionProducerState)."""
+
+    topic: str
+    partition: int
+    error: KprotoError | None = None
+    producers: tuple[ProducerState, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ListTransactionsResult:
+    """Every broker's transactions (Java's ListTransactionsResult): ``transactions``, and
+    ``errors`` by broker id for the brokers that did not answer."""
+
+    transactions: list[TransactionListing]
+    errors: dict[int, KprotoError]

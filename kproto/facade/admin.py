@@ -22,27 +22,45 @@ from typing import Any, TypeVar
 
 from kproto.admin import AdminCore
 from kproto.admin.types import (
+    AclBinding,
+    AclFilter,
+    AclResult,
     AlterConfigsResult,
+    AlterUserScramCredentialsDelete,
+    AlterUserScramCredentialsUpsert,
     BrokerInfo,
+    ClientQuotasOp,
     ClusterDescription,
     ConfigEntry,
     ConfigResource,
     ConfigResourceType,
     CreatePartitionsResult,
     CreateTopicResult,
+    DeleteAclsResult,
     DeletedRecords,
     DeleteGroupResult,
     DeleteTopicResult,
+    DescribeClientQuotasEntry,
     DescribeConfigsResult,
+    DescribeLogDirsResult,
+    ElectionType,
     GroupDescription,
     IncrementalAlterConfigsEntry,
     ListConsumerGroupsResult,
     ListOffsetsResultInfo,
+    ListTransactionsResult,
     MemberRemovalResult,
     OffsetFetchResponseBlock,
     PartitionError,
+    PartitionProducers,
+    PartitionReplicaReassignmentsStatus,
+    QuotaEntityComponent,
+    QuotaFilterComponent,
     TopicDetail,
     TopicMetadata,
+    TransactionDescription,
+    UserScramCredentialsDescription,
+    UserScramCredentialsResult,
 )
 from kproto.facade._feature import Feature, L
 from kproto.facade._wait import AsyncLoop, Op, call
@@ -273,6 +291,134 @@ class AdminBase(Feature[L, AdminCore]):
                                       timeout, "remove_member_from_consumer_group")
         return result
 
+    # -- log dirs, reassignments, elections ------------------------------------------------
+
+    def _describe_log_dirs(self, brokers: Iterable[int] | None,
+                           timeout: float | None) -> Op[dict[int, DescribeLogDirsResult]]:
+        ids = None if brokers is None else list(brokers)
+        result: dict[int, DescribeLogDirsResult] = yield from self._call(
+            lambda c, now: c.describe_log_dirs(ids, now, timeout), timeout, "describe_log_dirs")
+        return result
+
+    def _alter_partition_reassignments(
+            self, topic: str, assignment: Mapping[int, Iterable[int] | None]
+            | list[list[int]], timeout: float | None
+    ) -> Op[dict[tuple[str, int], PartitionError]]:
+        moves = dict(enumerate(assignment)) if isinstance(assignment, list) \
+            else dict(assignment)
+        result: dict[tuple[str, int], PartitionError] = yield from self._call(
+            lambda c, now: c.alter_partition_reassignments(topic, moves, now, timeout),
+            timeout, "alter_partition_reassignments")
+        return result
+
+    def _list_partition_reassignments(
+            self, topic: str | None, partitions: Iterable[int] | None, timeout: float | None
+    ) -> Op[dict[str, dict[int, PartitionReplicaReassignmentsStatus]]]:
+        result: dict[str, dict[int, PartitionReplicaReassignmentsStatus]] = \
+            yield from self._call(lambda c, now: c.list_partition_reassignments(
+                topic, partitions, now, timeout), timeout, "list_partition_reassignments")
+        return result
+
+    def _elect_leaders(self, election_type: ElectionType,
+                       partitions: Mapping[str, Iterable[int]] | None,
+                       timeout: float | None) -> Op[dict[tuple[str, int], PartitionError]]:
+        result: dict[tuple[str, int], PartitionError] = yield from self._call(
+            lambda c, now: c.elect_leaders(election_type, partitions, now, timeout), timeout,
+            "elect_leaders")
+        return result
+
+    # -- SCRAM credentials -----------------------------------------------------------------
+
+    def _describe_user_scram_credentials(
+            self, users: Iterable[str] | None, timeout: float | None
+    ) -> Op[dict[str, UserScramCredentialsDescription]]:
+        names = None if users is None else list(users)
+        result: dict[str, UserScramCredentialsDescription] = yield from self._call(
+            lambda c, now: c.describe_user_scram_credentials(names, now, timeout), timeout,
+            "describe_user_scram_credentials")
+        return result
+
+    def _alter_user_scram_credentials(
+            self, upsertions: Iterable[AlterUserScramCredentialsUpsert],
+            deletions: Iterable[AlterUserScramCredentialsDelete], timeout: float | None
+    ) -> Op[dict[str, UserScramCredentialsResult]]:
+        ups, dels = list(upsertions), list(deletions)
+        result: dict[str, UserScramCredentialsResult] = yield from self._call(
+            lambda c, now: c.alter_user_scram_credentials(ups, dels, now, timeout), timeout,
+            "alter_user_scram_credentials")
+        return result
+
+    # -- client quotas ---------------------------------------------------------------------
+
+    def _describe_client_quotas(self, components: Iterable[QuotaFilterComponent],
+                                strict: bool, timeout: float | None
+                                ) -> Op[list[DescribeClientQuotasEntry]]:
+        parts = list(components)
+        result: list[DescribeClientQuotasEntry] = yield from self._call(
+            lambda c, now: c.describe_client_quotas(parts, strict, now, timeout), timeout,
+            "describe_client_quotas")
+        return result
+
+    def _alter_client_quotas(self, entity: Iterable[QuotaEntityComponent],
+                             op: ClientQuotasOp | Iterable[ClientQuotasOp],
+                             validate_only: bool, timeout: float | None) -> Op[None]:
+        parts = list(entity)
+        ops = [op] if isinstance(op, ClientQuotasOp) else list(op)
+        yield from self._call(
+            lambda c, now: c.alter_client_quotas(parts, ops, validate_only, now, timeout),
+            timeout, "alter_client_quotas")
+
+    # -- ACLs ------------------------------------------------------------------------------
+
+    def _create_acls(self, acls: Iterable[AclBinding],
+                     timeout: float | None) -> Op[list[AclResult]]:
+        bindings = list(acls)
+        result: list[AclResult] = yield from self._call(
+            lambda c, now: c.create_acls(bindings, now, timeout), timeout, "create_acls")
+        return result
+
+    def _create_acl(self, acl: AclBinding, timeout: float | None) -> Op[None]:
+        [result] = yield from self._create_acls([acl], timeout)
+        result.raise_for_error()
+
+    def _list_acls(self, acl_filter: AclFilter, timeout: float | None) -> Op[list[AclBinding]]:
+        result: list[AclBinding] = yield from self._call(
+            lambda c, now: c.describe_acls(acl_filter, now, timeout), timeout, "list_acls")
+        return result
+
+    def _delete_acl(self, acl_filter: AclFilter,
+                    timeout: float | None) -> Op[list[AclBinding]]:
+        results: list[DeleteAclsResult] = yield from self._call(
+            lambda c, now: c.delete_acls([acl_filter], now, timeout), timeout, "delete_acl")
+        results[0].raise_for_error()
+        return list(results[0].deleted)
+
+    # -- producers and transactions --------------------------------------------------------
+
+    def _describe_producers(self, partitions: Iterable[tuple[str, int]], timeout: float | None
+                            ) -> Op[dict[tuple[str, int], PartitionProducers]]:
+        keys = list(partitions)
+        result: dict[tuple[str, int], PartitionProducers] = yield from self._call(
+            lambda c, now: c.describe_producers(keys, now, timeout), timeout,
+            "describe_producers")
+        return result
+
+    def _describe_transactions(self, transactional_ids: Iterable[str], timeout: float | None
+                               ) -> Op[list[TransactionDescription]]:
+        ids = [transactional_ids] if isinstance(transactional_ids, str) \
+            else list(transactional_ids)
+        result: list[TransactionDescription] = yield from self._call(
+            lambda c, now: c.describe_transactions(ids, now, timeout), timeout,
+            "describe_transactions")
+        return result
+
+    def _list_transactions(self, states: Iterable[str], producer_ids: Iterable[int],
+                           timeout: float | None) -> Op[ListTransactionsResult]:
+        result: ListTransactionsResult = yield from self._call(
+            lambda c, now: c.list_transactions(now, timeout, states, producer_ids), timeout,
+            "list_transactions")
+        return result
+
 
 class AsyncAdmin(AdminBase[AsyncLoop]):
     """The ClusterAdmin's awaited methods, shared by the asyncio and trio adapters. Every
@@ -402,6 +548,93 @@ class AsyncAdmin(AdminBase[AsyncLoop]):
         """Remove static members by their group instance ids."""
         return await self._drive(self._remove_member_from_consumer_group(
             group, group_instance_ids, timeout))
+
+    async def describe_log_dirs(self, brokers: Iterable[int] | None = None, *,
+                                timeout: float | None = None
+                                ) -> dict[int, DescribeLogDirsResult]:
+        """Each broker's log dirs and the replicas in them (None: every broker)."""
+        return await self._drive(self._describe_log_dirs(brokers, timeout))
+
+    async def alter_partition_reassignments(
+            self, topic: str, assignment: Mapping[int, Iterable[int] | None] | list[list[int]],
+            *, timeout: float | None = None) -> dict[tuple[str, int], PartitionError]:
+        """Move partitions to new replicas: ``{partition: [broker ids]}`` (None cancels
+        that partition's reassignment), or a list indexed by partition."""
+        return await self._drive(self._alter_partition_reassignments(topic, assignment,
+                                                                     timeout))
+
+    async def list_partition_reassignments(
+            self, topic: str | None = None, partitions: Iterable[int] | None = None, *,
+            timeout: float | None = None
+    ) -> dict[str, dict[int, PartitionReplicaReassignmentsStatus]]:
+        """Ongoing reassignments (``topic`` None: all of them)."""
+        return await self._drive(self._list_partition_reassignments(topic, partitions,
+                                                                    timeout))
+
+    async def elect_leaders(self, election_type: ElectionType = ElectionType.PREFERRED,
+                            partitions: Mapping[str, Iterable[int]] | None = None, *,
+                            timeout: float | None = None
+                            ) -> dict[tuple[str, int], PartitionError]:
+        """Elect the preferred (or, UNCLEAN, any) replica leader of each partition."""
+        return await self._drive(self._elect_leaders(election_type, partitions, timeout))
+
+    async def describe_user_scram_credentials(
+            self, users: Iterable[str] | None = None, *, timeout: float | None = None
+    ) -> dict[str, UserScramCredentialsDescription]:
+        return await self._drive(self._describe_user_scram_credentials(users, timeout))
+
+    async def upsert_user_scram_credentials(
+            self, upsertions: Iterable[AlterUserScramCredentialsUpsert], *,
+            timeout: float | None = None) -> dict[str, UserScramCredentialsResult]:
+        """Set SCRAM credentials (the salted password is computed here)."""
+        return await self._drive(self._alter_user_scram_credentials(upsertions, (), timeout))
+
+    async def delete_user_scram_credentials(
+            self, deletions: Iterable[AlterUserScramCredentialsDelete], *,
+            timeout: float | None = None) -> dict[str, UserScramCredentialsResult]:
+        return await self._drive(self._alter_user_scram_credentials((), deletions, timeout))
+
+    async def describe_client_quotas(self, components: Iterable[QuotaFilterComponent] = (),
+                                     strict: bool = False, *, timeout: float | None = None
+                                     ) -> list[DescribeClientQuotasEntry]:
+        return await self._drive(self._describe_client_quotas(components, strict, timeout))
+
+    async def alter_client_quotas(self, entity: Iterable[QuotaEntityComponent],
+                                  op: ClientQuotasOp | Iterable[ClientQuotasOp],
+                                  validate_only: bool = False, *,
+                                  timeout: float | None = None) -> None:
+        await self._drive(self._alter_client_quotas(entity, op, validate_only, timeout))
+
+    async def create_acl(self, acl: AclBinding, *, timeout: float | None = None) -> None:
+        await self._drive(self._create_acl(acl, timeout))
+
+    async def create_acls(self, acls: Iterable[AclBinding], *,
+                          timeout: float | None = None) -> list[AclResult]:
+        return await self._drive(self._create_acls(acls, timeout))
+
+    async def list_acls(self, acl_filter: AclFilter, *,
+                        timeout: float | None = None) -> list[AclBinding]:
+        return await self._drive(self._list_acls(acl_filter, timeout))
+
+    async def delete_acl(self, acl_filter: AclFilter, *,
+                         timeout: float | None = None) -> list[AclBinding]:
+        """Delete the ACLs matching the filter; returns them."""
+        return await self._drive(self._delete_acl(acl_filter, timeout))
+
+    async def describe_producers(self, partitions: Iterable[tuple[str, int]], *,
+                                 timeout: float | None = None
+                                 ) -> dict[tuple[str, int], PartitionProducers]:
+        return await self._drive(self._describe_producers(partitions, timeout))
+
+    async def describe_transactions(self, transactional_ids: Iterable[str], *,
+                                    timeout: float | None = None
+                                    ) -> list[TransactionDescription]:
+        return await self._drive(self._describe_transactions(transactional_ids, timeout))
+
+    async def list_transactions(self, states: Iterable[str] = (),
+                                producer_ids: Iterable[int] = (), *,
+                                timeout: float | None = None) -> ListTransactionsResult:
+        return await self._drive(self._list_transactions(states, producer_ids, timeout))
 
     async def close(self) -> None:
         """Close the admin (and its own client's connections)."""

@@ -8,7 +8,16 @@ from typing import Any
 import pytest
 
 from kproto.admin import (
+    AclBinding,
+    AclFilter,
+    AclOperation,
+    AclResourceType,
     AdminCore,
+    AlterUserScramCredentialsDelete,
+    AlterUserScramCredentialsUpsert,
+    QuotaFilterComponent,
+    QuotaMatchType,
+    ScramMechanism,
     ConfigResource,
     ConfigResourceType,
     IncrementalAlterConfigsEntry,
@@ -94,6 +103,24 @@ BAD_CALLS: list[tuple[str, Any, str]] = [
     ("broker named by a word", lambda a, n: a.describe_configs(
         [ConfigResource(ConfigResourceType.BROKER, "one")], n), "resources[0].name"),
     ("no static members", lambda a, n: a.remove_members("g", [], n), "group_instance_ids"),
+    ("acl on any resource", lambda a, n: a.create_acls([AclBinding(
+        AclResourceType.ANY, "t", "User:a", AclOperation.READ)], n), "acls[0].resource_type"),
+    ("acl principal", lambda a, n: a.create_acls([AclBinding(
+        AclResourceType.TOPIC, "t", "alice", AclOperation.READ)], n), "acls[0].principal"),
+    ("acl any operation", lambda a, n: a.create_acls([AclBinding(
+        AclResourceType.TOPIC, "t", "User:a", AclOperation.ANY)], n), "acls[0].operation"),
+    ("acl filter of nothing", lambda a, n: a.describe_acls(
+        AclFilter(operation=AclOperation.UNKNOWN), n), "filter.operation"),
+    ("scram iterations", lambda a, n: a.alter_user_scram_credentials([
+        AlterUserScramCredentialsUpsert("u", ScramMechanism.SCRAM_SHA_256, 100, "pw")], [], n),
+     "upsertions[0].iterations"),
+    ("scram mechanism", lambda a, n: a.alter_user_scram_credentials([], [
+        AlterUserScramCredentialsDelete("u", ScramMechanism.UNKNOWN)], n),
+     "deletions[0].mechanism"),
+    ("reassignment repeats a broker", lambda a, n: a.alter_partition_reassignments(
+        "t", {0: [1, 1]}, n), "assignment[0][0]"),
+    ("quota match", lambda a, n: a.describe_client_quotas([QuotaFilterComponent(
+        "user", QuotaMatchType.EXACT)], False, n), "components[0].match"),
 ]
 
 

@@ -7,7 +7,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from kproto.admin.types import (
+    AclBinding,
+    AclFilter,
+    AclResult,
+    AlterUserScramCredentialsDelete,
+    AlterUserScramCredentialsUpsert,
     BrokerInfo,
+    ClientQuotasOp,
     ClusterDescription,
     ConfigEntry,
     ConfigResource,
@@ -15,16 +21,27 @@ from kproto.admin.types import (
     CreateTopicResult,
     DeletedRecords,
     DeleteTopicResult,
+    DescribeClientQuotasEntry,
     DescribeConfigsResult,
+    DescribeLogDirsResult,
+    ElectionType,
     GroupDescription,
     IncrementalAlterConfigsEntry,
     ListConsumerGroupsResult,
     ListOffsetsResultInfo,
+    ListTransactionsResult,
     MemberRemovalResult,
     OffsetFetchResponseBlock,
     PartitionError,
+    PartitionProducers,
+    PartitionReplicaReassignmentsStatus,
+    QuotaEntityComponent,
+    QuotaFilterComponent,
     TopicDetail,
     TopicMetadata,
+    TransactionDescription,
+    UserScramCredentialsDescription,
+    UserScramCredentialsResult,
 )
 from kproto.facade import BlockingLoop
 from kproto.facade.admin import AdminBase, PartitionOffsets
@@ -95,7 +112,8 @@ class ClusterAdmin(AdminBase[BlockingLoop]):
                                  validate_only: bool = False, *,
                                  timeout: float | None = None) -> None:
         """Set, delete, append to or subtract from the named configs only."""
-        self._loop.drive(self._incremental_alter_config(resource_type, name, entries, validate_only, timeout))
+        self._loop.drive(self._incremental_alter_config(
+            resource_type, name, entries, validate_only, timeout))
 
     def delete_records(self, topic: str, partition_offsets: Mapping[int, int], *,
                        timeout: float | None = None) -> dict[int, DeletedRecords]:
@@ -129,17 +147,18 @@ class ClusterAdmin(AdminBase[BlockingLoop]):
         return self._loop.drive(self._describe_consumer_groups(groups, timeout))
 
     def list_consumer_group_offsets(
-      self, group: str, partitions: Mapping[str, Iterable[int]] | None = None, *,
-      timeout: float | None = None) -> dict[str, dict[int, OffsetFetchResponseBlock]]:
+            self, group: str, partitions: Mapping[str, Iterable[int]] | None = None, *,
+            timeout: float | None = None) -> dict[str, dict[int, OffsetFetchResponseBlock]]:
         """The group's committed offsets (``partitions`` None: every one it committed)."""
         return self._loop.drive(self._list_consumer_group_offsets(group, partitions, timeout))
 
     def alter_consumer_group_offsets(
-      self, group: str, offsets: Mapping[str, Mapping[int, int]],
-      metadata: str | None = None, *, timeout: float | None = None
+            self, group: str, offsets: Mapping[str, Mapping[int, int]],
+            metadata: str | None = None, *, timeout: float | None = None
     ) -> dict[tuple[str, int], PartitionError]:
         """Commit ``{topic: {partition: offset}}`` for a group with no active members."""
-        return self._loop.drive(self._alter_consumer_group_offsets(group, offsets, metadata, timeout))
+        return self._loop.drive(self._alter_consumer_group_offsets(
+            group, offsets, metadata, timeout))
 
     def delete_consumer_group(self, group: str, *, timeout: float | None = None) -> None:
         self._loop.drive(self._delete_consumer_group(group, timeout))
@@ -149,10 +168,96 @@ class ClusterAdmin(AdminBase[BlockingLoop]):
         self._loop.drive(self._delete_consumer_group_offset(group, topic, partition, timeout))
 
     def remove_member_from_consumer_group(
-      self, group: str, group_instance_ids: Iterable[str], *,
-      timeout: float | None = None) -> dict[str, MemberRemovalResult]:
+            self, group: str, group_instance_ids: Iterable[str], *,
+            timeout: float | None = None) -> dict[str, MemberRemovalResult]:
         """Remove static members by their group instance ids."""
-        return self._loop.drive(self._remove_member_from_consumer_group(group, group_instance_ids, timeout))
+        return self._loop.drive(self._remove_member_from_consumer_group(
+            group, group_instance_ids, timeout))
+
+    def describe_log_dirs(self, brokers: Iterable[int] | None = None, *,
+                          timeout: float | None = None
+                          ) -> dict[int, DescribeLogDirsResult]:
+        """Each broker's log dirs and the replicas in them (None: every broker)."""
+        return self._loop.drive(self._describe_log_dirs(brokers, timeout))
+
+    def alter_partition_reassignments(
+            self, topic: str, assignment: Mapping[int, Iterable[int] | None] | list[list[int]],
+            *, timeout: float | None = None) -> dict[tuple[str, int], PartitionError]:
+        """Move partitions to new replicas: ``{partition: [broker ids]}`` (None cancels
+        that partition's reassignment), or a list indexed by partition."""
+        return self._loop.drive(self._alter_partition_reassignments(topic, assignment, timeout))
+
+    def list_partition_reassignments(
+            self, topic: str | None = None, partitions: Iterable[int] | None = None, *,
+            timeout: float | None = None
+    ) -> dict[str, dict[int, PartitionReplicaReassignmentsStatus]]:
+        """Ongoing reassignments (``topic`` None: all of them)."""
+        return self._loop.drive(self._list_partition_reassignments(topic, partitions, timeout))
+
+    def elect_leaders(self, election_type: ElectionType = ElectionType.PREFERRED,
+                      partitions: Mapping[str, Iterable[int]] | None = None, *,
+                      timeout: float | None = None
+                      ) -> dict[tuple[str, int], PartitionError]:
+        """Elect the preferred (or, UNCLEAN, any) replica leader of each partition."""
+        return self._loop.drive(self._elect_leaders(election_type, partitions, timeout))
+
+    def describe_user_scram_credentials(
+            self, users: Iterable[str] | None = None, *, timeout: float | None = None
+    ) -> dict[str, UserScramCredentialsDescription]:
+        return self._loop.drive(self._describe_user_scram_credentials(users, timeout))
+
+    def upsert_user_scram_credentials(
+            self, upsertions: Iterable[AlterUserScramCredentialsUpsert], *,
+            timeout: float | None = None) -> dict[str, UserScramCredentialsResult]:
+        """Set SCRAM credentials (the salted password is computed here)."""
+        return self._loop.drive(self._alter_user_scram_credentials(upsertions, (), timeout))
+
+    def delete_user_scram_credentials(
+            self, deletions: Iterable[AlterUserScramCredentialsDelete], *,
+            timeout: float | None = None) -> dict[str, UserScramCredentialsResult]:
+        return self._loop.drive(self._alter_user_scram_credentials((), deletions, timeout))
+
+    def describe_client_quotas(self, components: Iterable[QuotaFilterComponent] = (),
+                               strict: bool = False, *, timeout: float | None = None
+                               ) -> list[DescribeClientQuotasEntry]:
+        return self._loop.drive(self._describe_client_quotas(components, strict, timeout))
+
+    def alter_client_quotas(self, entity: Iterable[QuotaEntityComponent],
+                            op: ClientQuotasOp | Iterable[ClientQuotasOp],
+                            validate_only: bool = False, *,
+                            timeout: float | None = None) -> None:
+        self._loop.drive(self._alter_client_quotas(entity, op, validate_only, timeout))
+
+    def create_acl(self, acl: AclBinding, *, timeout: float | None = None) -> None:
+        self._loop.drive(self._create_acl(acl, timeout))
+
+    def create_acls(self, acls: Iterable[AclBinding], *,
+                    timeout: float | None = None) -> list[AclResult]:
+        return self._loop.drive(self._create_acls(acls, timeout))
+
+    def list_acls(self, acl_filter: AclFilter, *,
+                  timeout: float | None = None) -> list[AclBinding]:
+        return self._loop.drive(self._list_acls(acl_filter, timeout))
+
+    def delete_acl(self, acl_filter: AclFilter, *,
+                   timeout: float | None = None) -> list[AclBinding]:
+        """Delete the ACLs matching the filter; returns them."""
+        return self._loop.drive(self._delete_acl(acl_filter, timeout))
+
+    def describe_producers(self, partitions: Iterable[tuple[str, int]], *,
+                           timeout: float | None = None
+                           ) -> dict[tuple[str, int], PartitionProducers]:
+        return self._loop.drive(self._describe_producers(partitions, timeout))
+
+    def describe_transactions(self, transactional_ids: Iterable[str], *,
+                              timeout: float | None = None
+                              ) -> list[TransactionDescription]:
+        return self._loop.drive(self._describe_transactions(transactional_ids, timeout))
+
+    def list_transactions(self, states: Iterable[str] = (),
+                          producer_ids: Iterable[int] = (), *,
+                          timeout: float | None = None) -> ListTransactionsResult:
+        return self._loop.drive(self._list_transactions(states, producer_ids, timeout))
 
     def close(self) -> None:
         """Close the admin (and its own client's connections)."""

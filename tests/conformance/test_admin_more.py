@@ -1,0 +1,170 @@
+"""The ClusterAdmin's less common operations through every transport, against real Kafka 4.x
+and 3.9 brokers (log dirs, quotas, SCRAM credentials, ACLs without an authorizer, producers,
+transactions, elections) and the three-broker cluster (reassignment and preferred election,
+observed through metadata)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from kproto.admin import (
+    AclBinding,
+    AclFilter,
+    AclOperation,
+    AclResourceType,
+    AlterUserScramCredentialsDelete,
+    AlterUserScramCredentialsUpsert,
+    ClientQuotasOp,
+    ElectionType,
+    QuotaEntityComponent,
+    QuotaFilterComponent,
+    QuotaMatchType,
+    ScramMechanism,
+    TopicDetail,
+)
+from kproto.errors import (
+    AuthenticationError,
+    ElectionNotNeededError,
+    KprotoError,
+    ResourceNotFoundError,
+    SecurityDisabledError,
+    TransactionalIdNotFoundError,
+)
+from kproto.message_types import ProducerMessage
+from tests.conformance.drivers import TRANSPORTS, open_remote
+from tests.conformance.test_admin import admin, eventually
+
+each = pytest.mark.parametrize("transport", TRANSPORTS)
+
+
+@pytest.fixture(params=["kafka_broker", "kafka_broker_39"], ids=["newest", "3.9"])
+def broker(request: pytest.FixtureRequest) -> Any:
+    return request.getfixturevalue(request.param)
+
+
+@each
+def test_log_dirs_quotas_producers_transactions(transport: str, broker: Any) -> None:
+    import kproto_threads
+
+    name = f"admin-more-{transport}-{int(time.time() * 1000)}"
+    broker.create_topic(name, partitions=2)
+    with kproto_threads.SyncProducer(broker.bootstrap, acks=-1, idempotent=True) as producer:
+        producer.send_message(ProducerMessage(name, b"x", partition=0))
+    with admin(transport, broker.bootstrap) as a:
+        dirs = a.describe_log_dirs()
+        [(node, result)] = dirs.items()
+        assert result.ok and result.log_dirs
+        replicas = {k for d in result.log_dirs for k in d.replicas}
+        assert {(name, 0), (name, 1)} <= replicas
+
+        client_id = f"quota-{transport}-{name}"
+        entity = [QuotaEntityComponent("client-id", client_id)]
+        a.alter_client_quotas(entity, ClientQuotasOp("producer_byte_rate", 1024.0))
+        wanted = [QuotaFilterComponent("client-id", QuotaMatchType.EXACT, client_id)]
+        entries = eventually(lambda: a.describe_client_quotas(wanted, strict=True))
+        assert [(e.entity, e.values) for e in entries] == [
+            ({"client-id": client_id}, {"producer_byte_rate": 1024.0})]
+        a.alter_client_quotas(entity, ClientQuotasOp("producer_byte_rate", remove=True))
+        assert eventually(lambda: not a.describe_client_quotas(wanted, strict=True))
+
+        producers = a.describe_producers([(name, 0), (name, 1)])
+        assert producers[(name, 0)].ok and len(producers[(name, 0)].producers) == 1
+        assert producers[(name, 1)].ok and producers[(name, 1)].producers == ()
+
+        listed = a.list_transactions()
+        assert listed.errors == {}
+        [missing] = a.describe_transactions(["admin-no-such-txn"])
+        assert isinstance(missing.error, TransactionalIdNotFoundError)
+
+        elected = a.elect_leaders(ElectionType.PREFERRED, {name: [0, 1]})
+        assert all(isinstance(r.error, ElectionNotNeededError) for r in elected.values())
+        assert a.list_partition_reassignments() == {}
+
+
+@each
+def test_scram_credentials_authenticate_then_stop(transport: str, broker: Any) -> None:
+    user = f"admin-scram-{transport}-{int(time.time() * 1000)}"
+    host, port = broker.listeners["SASL_PLAINTEXT"]
+    sasl = f"{host}:{port}"
+
+    def authenticates() -> bool:
+        import kproto_threads
+        try:
+            with kproto_threads.Client(sasl, security_protocol="SASL_PLAINTEXT",
+                                       sasl_mechanism="SCRAM-SHA-256", sasl_username=user,
+                                       sasl_password="s3cret", request_timeout=5.0) as c:
+                c.metadata([], timeout=10.0)
+            return True
+        except AuthenticationError:
+            return False
+
+    with admin(transport, broker.bootstrap) as a:
+        assert not authenticates()
+        out = a.upsert_user_scram_credentials([AlterUserScramCredentialsUpsert(
+            user, ScramMechanism.SCRAM_SHA_256, 4096, "s3cret")])
+        assert out[user].ok
+        # Described from the broker's metadata cache, which follows the controller's.
+        described = eventually(lambda: (d := a.describe_user_scram_credentials([user]))[
+            user].ok and d)
+        assert [(c.mechanism, c.iterations) for c in described[user].credentials] == [
+            (ScramMechanism.SCRAM_SHA_256, 4096)]
+        assert eventually(authenticates)
+
+        out = a.delete_user_scram_credentials([AlterUserScramCredentialsDelete(
+            user, ScramMechanism.SCRAM_SHA_256)])
+        assert out[user].ok
+        assert eventually(lambda: isinstance(
+            a.describe_user_scram_credentials([user])[user].error, ResourceNotFoundError))
+        assert eventually(lambda: not authenticates())
+
+
+@each
+def test_acls_without_an_authorizer_fail_per_acl(transport: str, broker: Any) -> None:
+    acl = AclBinding(AclResourceType.TOPIC, "t", "User:alice", AclOperation.READ)
+    with admin(transport, broker.bootstrap) as a:
+        results = a.create_acls([acl, AclBinding(AclResourceType.GROUP, "g", "User:bob",
+                                                 AclOperation.READ)])
+        assert len(results) == 2
+        assert all(isinstance(r.error, SecurityDisabledError) for r in results)
+        with pytest.raises(SecurityDisabledError):
+            a.create_acl(acl)
+        with pytest.raises(SecurityDisabledError):
+            a.list_acls(AclFilter())
+        with pytest.raises(SecurityDisabledError):
+            a.delete_acl(AclFilter(principal="User:alice"))
+
+
+@each
+def test_reassignment_and_preferred_election_on_the_cluster(transport: str,
+                                                            kafka_cluster: Any) -> None:
+    name = f"admin-reassign-{transport}-{int(time.time() * 1000)}"
+    with admin(transport, kafka_cluster.bootstrap) as a:
+        nodes = sorted(b.node_id for b in a.describe_cluster().brokers)
+        first, second, third = nodes
+        a.create_topic(name, TopicDetail(replica_assignment={0: [first, second]}))
+
+        def partition() -> Any:
+            return a.describe_topics([name])[name].partitions[0]
+        assert eventually(lambda: partition().leader == first), partition()
+
+        # Move the replicas to [second, third]: the leader must leave the first broker.
+        moved = a.alter_partition_reassignments(name, {0: [second, third]})
+        assert moved[(name, 0)].ok
+        assert eventually(lambda: a.list_partition_reassignments(name, [0]) == {}
+                          and set(partition().replicas) == {second, third}, 60.0), partition()
+        assert eventually(lambda: partition().leader in (second, third))
+
+        # Prefer the third: reorder the replicas, then elect the preferred leader.
+        a.alter_partition_reassignments(name, [[third, second]])
+        assert eventually(lambda: partition().replicas == (third, second), 60.0), partition()
+
+        def elected() -> bool:
+            result = a.elect_leaders(ElectionType.PREFERRED, {name: [0]})[(name, 0)]
+            assert result.ok or isinstance(result.error, (ElectionNotNeededError,
+                                                          KprotoError))
+            return partition().leader == third
+        assert eventually(elected, 60.0), partition()
+        a.delete_topic(name)
