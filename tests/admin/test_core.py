@@ -15,15 +15,15 @@ from kproto.admin import (
     AdminCore,
     AlterUserScramCredentialsDelete,
     AlterUserScramCredentialsUpsert,
-    QuotaFilterComponent,
-    QuotaMatchType,
-    ScramMechanism,
     ConfigResource,
     ConfigResourceType,
     IncrementalAlterConfigsEntry,
     IncrementalAlterConfigsOperation,
     InvalidArgumentError,
     OffsetSpec,
+    QuotaFilterComponent,
+    QuotaMatchType,
+    ScramMechanism,
     TopicDetail,
 )
 from kproto.errors import (

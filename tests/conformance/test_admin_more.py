@@ -34,7 +34,7 @@ from kproto.errors import (
     TransactionalIdNotFoundError,
 )
 from kproto.message_types import ProducerMessage
-from tests.conformance.drivers import TRANSPORTS, open_remote
+from tests.conformance.drivers import TRANSPORTS
 from tests.conformance.test_admin import admin, eventually
 
 each = pytest.mark.parametrize("transport", TRANSPORTS)
@@ -56,7 +56,7 @@ def test_log_dirs_quotas_producers_transactions(transport: str, broker: Any) -> 
     with admin(transport, broker.bootstrap) as a:
         dirs = a.describe_log_dirs()
         [(node, result)] = dirs.items()
-        assert result.ok and result.log_dirs
+        assert result.ok and result.log_dirs and result.broker == node
         replicas = {k for d in result.log_dirs for k in d.replicas}
         assert {(name, 0), (name, 1)} <= replicas
 
