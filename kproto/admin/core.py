@@ -739,7 +739,7 @@ class AdminCore:
     # == cluster =========================================================================
 
     def describe_cluster(self, now: float, timeout: float | None = None) -> int:
-        """Completes with a ClusterDescription (DescribeCluster, else Metadata before 2.8)."""
+        """Completes with a ClusterDescription (DescribeCluster: Kafka 2.8+)."""
         def build(keys: list[str], version: int, left: float) -> Any:
             return protocol.DescribeClusterRequest(include_cluster_authorized_operations=False)
 
@@ -1516,6 +1516,50 @@ class AdminCore:
                         token=token)
         self._with_metadata([], now, got)
         return token
+
+    # == features =========================================================================
+
+    def update_features(self, updates: Mapping[str, t.FeatureUpdate], validate_only: bool,
+                        now: float, timeout: float | None = None) -> int:
+        """UpdateFeatures at the controller; completes with ``{feature:
+        FeatureUpdateResult}``."""
+        if not updates:
+            raise InvalidArgumentError("updates", "give at least one feature")
+        for name, u in updates.items():
+            if not isinstance(name, str) or not name:
+                raise InvalidArgumentError("updates", "feature names are non-empty strs")
+            if not isinstance(u, t.FeatureUpdate):
+                raise InvalidArgumentError(f"updates[{name!r}]", "give a FeatureUpdate")
+            if not isinstance(u.max_version_level, int) or not 0 <= u.max_version_level <= 32767:
+                raise InvalidArgumentError(f"updates[{name!r}].max_version_level",
+                                           "a level is an int from 0 to 32767")
+            kind = t.FeatureUpgradeType(u.upgrade_type)
+            if u.max_version_level == 0 and kind == t.FeatureUpgradeType.UPGRADE:
+                raise InvalidArgumentError(f"updates[{name!r}].upgrade_type",
+                                           "level 0 removes the feature: a downgrade")
+
+        def build(keys: list[str], version: int, left: float) -> Any:
+            from kproto.protocol.messages import update_features_request as uf
+            return protocol.UpdateFeaturesRequest(
+                timeout_ms=_ms(left), validate_only=validate_only, feature_updates=[
+                    uf.FeatureUpdateKey(
+                        feature=n, max_version_level=updates[n].max_version_level,
+                        allow_downgrade=updates[n].upgrade_type != t.FeatureUpgradeType.UPGRADE,
+                        upgrade_type=int(updates[n].upgrade_type)) for n in keys])
+
+        def parse(resp: Any, keys: list[str]) -> dict[str, Outcome]:
+            if resp.error_code:
+                return dict.fromkeys(keys, _err(resp.error_code, resp.error_message))
+            return {r.feature: _err(r.error_code, r.error_message) if r.error_code else None
+                    for r in resp.results}
+
+        def finish(outcomes: dict[str, Outcome]) -> dict[str, t.FeatureUpdateResult]:
+            return {n: t.FeatureUpdateResult(n, o) for n, o in outcomes.items()}
+
+        # validate_only needs UpdateFeatures v1 (Kafka 3.3+).
+        return self._start(now, timeout, list(updates), self._route_controller,
+                           apis.UPDATE_FEATURES, build, parse, finish,
+                           min_version=1 if validate_only else None)
 
 
 def _scram_mechanism(value: object, field: str) -> t.ScramMechanism:

@@ -25,7 +25,8 @@ __all__ = [
     "PartitionMetadata", "TopicDetail", "TopicMetadata",
     # second batch
     "AclBinding", "AclFilter", "AclOperation", "AclPermissionType", "AclResourcePatternType",
-    "AclResourceType", "AclResult", "ListTransactionsResult", "PartitionProducers", "AlterUserScramCredentialsDelete",
+    "AclResourceType", "AclResult", "FeatureUpdate", "FeatureUpdateResult", "FeatureUpgradeType",
+    "ListTransactionsResult", "PartitionProducers", "AlterUserScramCredentialsDelete",
     "AlterUserScramCredentialsUpsert", "ClientQuotasOp", "DeleteAclsResult",
     "DescribeClientQuotasEntry", "DescribeLogDirsResult", "ElectionType", "LogDirDescription",
     "PartitionReplicaReassignmentsStatus", "ProducerState", "QuotaEntityComponent",
@@ -616,3 +617,26 @@ class ListTransactionsResult:
 
     transactions: list[TransactionListing]
     errors: dict[int, KprotoError]
+
+
+class FeatureUpgradeType(IntEnum):
+    """How a finalized feature level may move (Java's FeatureUpdate.UpgradeType)."""
+
+    UPGRADE = 1
+    SAFE_DOWNGRADE = 2
+    UNSAFE_DOWNGRADE = 3
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureUpdate:
+    """A feature's new finalized level (Java's FeatureUpdate); level 0 removes it (a
+    downgrade)."""
+
+    max_version_level: int
+    upgrade_type: FeatureUpgradeType = FeatureUpgradeType.UPGRADE
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureUpdateResult(_Outcome):
+    feature: str
+    error: KprotoError | None = None

@@ -44,6 +44,8 @@ from kproto.admin.types import (
     DescribeConfigsResult,
     DescribeLogDirsResult,
     ElectionType,
+    FeatureUpdate,
+    FeatureUpdateResult,
     GroupDescription,
     IncrementalAlterConfigsEntry,
     ListConsumerGroupsResult,
@@ -419,6 +421,15 @@ class AdminBase(Feature[L, AdminCore]):
             "list_transactions")
         return result
 
+    # -- features --------------------------------------------------------------------------
+
+    def _update_features(self, updates: Mapping[str, FeatureUpdate], validate_only: bool,
+                         timeout: float | None) -> Op[dict[str, FeatureUpdateResult]]:
+        result: dict[str, FeatureUpdateResult] = yield from self._call(
+            lambda c, now: c.update_features(updates, validate_only, now, timeout), timeout,
+            "update_features")
+        return result
+
 
 class AsyncAdmin(AdminBase[AsyncLoop]):
     """The ClusterAdmin's awaited methods, shared by the asyncio and trio adapters. Every
@@ -635,6 +646,12 @@ class AsyncAdmin(AdminBase[AsyncLoop]):
                                 producer_ids: Iterable[int] = (), *,
                                 timeout: float | None = None) -> ListTransactionsResult:
         return await self._drive(self._list_transactions(states, producer_ids, timeout))
+
+    async def update_features(self, updates: Mapping[str, FeatureUpdate],
+                              validate_only: bool = False, *, timeout: float | None = None
+                              ) -> dict[str, FeatureUpdateResult]:
+        """Change finalized feature levels (``metadata.version``, ...)."""
+        return await self._drive(self._update_features(updates, validate_only, timeout))
 
     async def close(self) -> None:
         """Close the admin (and its own client's connections)."""

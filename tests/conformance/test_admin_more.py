@@ -19,6 +19,8 @@ from kproto.admin import (
     AlterUserScramCredentialsUpsert,
     ClientQuotasOp,
     ElectionType,
+    FeatureUpdate,
+    InvalidArgumentError,
     QuotaEntityComponent,
     QuotaFilterComponent,
     QuotaMatchType,
@@ -28,6 +30,7 @@ from kproto.admin import (
 from kproto.errors import (
     AuthenticationError,
     ElectionNotNeededError,
+    KafkaError,
     KprotoError,
     ResourceNotFoundError,
     SecurityDisabledError,
@@ -135,6 +138,18 @@ def test_acls_without_an_authorizer_fail_per_acl(transport: str, broker: Any) ->
             a.list_acls(AclFilter())
         with pytest.raises(SecurityDisabledError):
             a.delete_acl(AclFilter(principal="User:alice"))
+
+
+@each
+def test_update_features_reports_each_feature(transport: str, broker: Any) -> None:
+    with admin(transport, broker.bootstrap) as a:
+        out = a.update_features({"metadata.version": FeatureUpdate(32000),
+                                  "no.such.feature": FeatureUpdate(1)}, validate_only=True)
+        assert set(out) == {"metadata.version", "no.such.feature"}
+        assert all(isinstance(r.error, KafkaError) for r in out.values()), out
+        with pytest.raises(InvalidArgumentError) as bad:
+            a.update_features({"metadata.version": FeatureUpdate(0)})
+        assert bad.value.field == "updates['metadata.version'].upgrade_type"
 
 
 @each

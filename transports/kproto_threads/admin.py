@@ -25,6 +25,8 @@ from kproto.admin.types import (
     DescribeConfigsResult,
     DescribeLogDirsResult,
     ElectionType,
+    FeatureUpdate,
+    FeatureUpdateResult,
     GroupDescription,
     IncrementalAlterConfigsEntry,
     ListConsumerGroupsResult,
@@ -258,6 +260,12 @@ class ClusterAdmin(AdminBase[BlockingLoop]):
                           producer_ids: Iterable[int] = (), *,
                           timeout: float | None = None) -> ListTransactionsResult:
         return self._loop.drive(self._list_transactions(states, producer_ids, timeout))
+
+    def update_features(self, updates: Mapping[str, FeatureUpdate],
+                        validate_only: bool = False, *, timeout: float | None = None
+                        ) -> dict[str, FeatureUpdateResult]:
+        """Change finalized feature levels (``metadata.version``, ...)."""
+        return self._loop.drive(self._update_features(updates, validate_only, timeout))
 
     def close(self) -> None:
         """Close the admin (and its own client's connections)."""
