@@ -43,7 +43,7 @@ def dropped_warnings(drop: Callable[[], None]) -> list[str]:
 # -- threads ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kind", ["AsyncProducer", "SyncProducer", "Consumer",
-                                  "ConsumerGroup", "Client"])
+                                  "ConsumerGroup", "Client", "ClusterAdmin"])
 def test_threads_objects_dropped_open_warn(kind: str, kafka_broker: Any) -> None:
     mod = adapter("threads")
     topic = topic_name()
@@ -72,7 +72,7 @@ def test_threads_objects_dropped_open_warn(kind: str, kafka_broker: Any) -> None
     assert len(found) == 1, f"one warning per dropped object: {found}"
 
 
-@pytest.mark.parametrize("kind", ["AsyncProducer", "Consumer", "Client"])
+@pytest.mark.parametrize("kind", ["AsyncProducer", "Consumer", "Client", "ClusterAdmin"])
 def test_threads_objects_closed_do_not_warn(kind: str, kafka_broker: Any) -> None:
     mod = adapter("threads")
 
@@ -87,7 +87,7 @@ def test_threads_objects_closed_do_not_warn(kind: str, kafka_broker: Any) -> Non
 # -- asyncio ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kind", ["AsyncProducer", "SyncProducer", "Consumer",
-                                  "ConsumerGroup", "Client"])
+                                  "ConsumerGroup", "Client", "ClusterAdmin"])
 def test_asyncio_objects_dropped_open_warn(kind: str, kafka_broker: Any) -> None:
     mod = adapter("asyncio")
     topic = topic_name()
@@ -125,7 +125,7 @@ def test_asyncio_objects_dropped_open_warn(kind: str, kafka_broker: Any) -> None
     assert len(found) == 1, f"one warning per dropped object: {found}"
 
 
-@pytest.mark.parametrize("kind", ["AsyncProducer", "Consumer", "Client"])
+@pytest.mark.parametrize("kind", ["AsyncProducer", "Consumer", "Client", "ClusterAdmin"])
 def test_asyncio_objects_closed_do_not_warn(kind: str, kafka_broker: Any) -> None:
     mod = adapter("asyncio")
     found: list[str] = []
