@@ -1,0 +1,92 @@
+"""What the ClusterAdmin creates and alters, the Java tools and confluent-kafka's AdminClient
+see; what they create, the ClusterAdmin describes the same (Kafka 4.x and 3.9)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from kproto.admin import ConfigResource, ConfigResourceType, TopicDetail
+
+TOPIC = ConfigResourceType.TOPIC
+
+
+@pytest.fixture(params=["kafka_broker", "kafka_broker_39"], ids=["newest", "3.9"])
+def broker(request: pytest.FixtureRequest) -> Any:
+    return request.getfixturevalue(request.param)
+
+
+def tool(broker: Any, name: str, *args: str) -> str:
+    proc = broker.java_tool(name, "--bootstrap-server", broker.bootstrap, *args)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return str(proc.stdout)
+
+
+def test_java_tools_see_what_kproto_made(broker: Any) -> None:
+    import kproto_threads
+
+    stamp = int(time.time() * 1000)
+    name, group = f"admin-java-{stamp}", f"admin-java-group-{stamp}"
+    with kproto_threads.ClusterAdmin(broker.bootstrap) as admin:
+        admin.create_topic(name, TopicDetail(3, 1, config_entries={"retention.ms": "12345"}))
+        admin.alter_consumer_group_offsets(group, {name: {0: 0, 2: 0}})
+
+        described = tool(broker, "topics", "--describe", "--topic", name)
+        assert "PartitionCount: 3" in described and "ReplicationFactor: 1" in described
+        assert "retention.ms=12345" in described
+        configs = tool(broker, "configs", "--describe", "--entity-type", "topics",
+                       "--entity-name", name)
+        assert "retention.ms=12345" in configs
+        groups = tool(broker, "consumer-groups", "--describe", "--group", group)
+        rows = [line.split() for line in groups.splitlines() if name in line]
+        assert sorted((r[2], r[3]) for r in rows) == [("0", "0"), ("2", "0")], groups
+        admin.delete_topic(name)
+
+
+def test_confluent_admin_and_kproto_agree(broker: Any) -> None:
+    from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+    from confluent_kafka.admin import AdminClient, NewTopic
+    from confluent_kafka.admin import ConfigResource as CResource
+
+    import kproto_threads
+
+    stamp = int(time.time() * 1000)
+    theirs, ours = f"admin-ck-theirs-{stamp}", f"admin-ck-ours-{stamp}"
+    group = f"admin-ck-group-{stamp}"
+    ck = AdminClient({"bootstrap.servers": broker.bootstrap})
+    for f in ck.create_topics([NewTopic(theirs, 2, 1, config={"cleanup.policy": "compact"})],
+                              operation_timeout=30).values():
+        f.result(60)
+    with kproto_threads.ClusterAdmin(broker.bootstrap) as admin:
+        # What confluent-kafka created, kproto describes.
+        deadline = time.monotonic() + 30
+        while not (meta := admin.describe_topics([theirs])[theirs]).ok \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        ck_meta = ck.list_topics(theirs, timeout=30).topics[theirs]
+        assert sorted(p.id for p in meta.partitions) == sorted(ck_meta.partitions)
+        assert {p.id: p.replicas for p in meta.partitions} == {
+            i: tuple(p.replicas) for i, p in ck_meta.partitions.items()}
+        entries = {e.name: e.value for e in admin.describe_config(ConfigResource(TOPIC, theirs))}
+        assert entries["cleanup.policy"] == "compact"
+
+        # What kproto creates and commits, confluent-kafka sees.
+        admin.create_topic(ours, TopicDetail(4, 1, config_entries={"retention.ms": "54321"}))
+        ck_conf = ck.describe_configs([CResource("topic", ours)])
+        [future] = ck_conf.values()
+        assert future.result(60)["retention.ms"].value == "54321"
+        admin.alter_consumer_group_offsets(group, {ours: {1: 7}})
+        [f] = ck.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)]).values()
+        assert [(tp.topic, tp.partition, tp.offset) for tp in f.result(60).topic_partitions] \
+            == [(ours, 1, 7)]
+
+        # And the other way round: confluent-kafka commits, kproto lists.
+        [f] = ck.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(
+            group, [TopicPartition(ours, 3, 11)])]).values()
+        f.result(60)
+        offsets = admin.list_consumer_group_offsets(group)
+        assert {p: b.offset for p, b in offsets[ours].items()} == {1: 7, 3: 11}
+        admin.delete_consumer_group(group)
+        assert all(r.ok for r in admin.delete_topics([ours, theirs]).values())
