@@ -41,13 +41,13 @@ class KafkaPool:
     """Brokers started in this session, keyed by (version, size); each started once."""
 
     def __init__(self) -> None:
-        self.started: dict[tuple[str, int], KafkaCluster] = {}
-        self.failed: dict[tuple[str, int], str] = {}
-        self.skipped: dict[tuple[str, int], str] = {}
+        self.started: dict[tuple[str, int, bool], KafkaCluster] = {}
+        self.failed: dict[tuple[str, int, bool], str] = {}
+        self.skipped: dict[tuple[str, int, bool], str] = {}
         self.external: ExternalKafka | None = None
 
-    def get(self, version: str, size: int) -> KafkaCluster:
-        key = (version, size)
+    def get(self, version: str, size: int, *, authorizer: bool = False) -> KafkaCluster:
+        key = (version, size, authorizer)
         if key in self.started:
             return self.started[key]
         if key in self.failed:
@@ -55,7 +55,7 @@ class KafkaPool:
             pytest.fail(f"(failed earlier in this session; the first error has the log) {first}", pytrace=False)
         if key in self.skipped:
             pytest.skip(self.skipped[key])
-        cluster = KafkaCluster(version, size)
+        cluster = KafkaCluster(version, size, authorizer=authorizer)
         try:
             cluster.start()
         except MissingTool as exc:
@@ -126,6 +126,20 @@ def kafka_broker(kafka_pool: KafkaPool) -> KafkaCluster | ExternalKafka:
     except HarnessError as exc:
         pytest.fail(str(exc), pytrace=False)
     return kafka_pool.get(version, 1)
+
+
+@pytest.fixture(scope="session")
+def kafka_broker_acl(kafka_pool: KafkaPool) -> KafkaCluster:
+    """A broker of the chosen version running KRaft's StandardAuthorizer: User:ANONYMOUS
+    (PLAINTEXT) is a super user, a resource without ACLs is open to everyone, so ACLs bind
+    the SASL user on the resources they name."""
+    if _external_mode():
+        pytest.skip("needs a harness broker with the authorizer enabled")
+    try:
+        version = chosen_version()
+    except HarnessError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    return kafka_pool.get(version, 1, authorizer=True)
 
 
 @pytest.fixture(scope="session")

@@ -184,8 +184,8 @@ def test_one_broker_down_fails_only_its_partitions(transport: str, kafka_cluster
         # Replication factor 1: each partition lives on one broker only.
         a.create_topic(name, TopicDetail(replica_assignment={i: [n] for i, n in
                                                              enumerate(nodes)}))
-        eventually(lambda: all(p.leader >= 0 for p in
-                               a.describe_topics([name])[name].partitions))
+        assert eventually(lambda: len(ps := a.describe_topics([name])[name].partitions) == 3
+                          and all(p.leader >= 0 for p in ps))
         victim = nodes[-1]
         kafka_cluster.kill(victim)
         try:

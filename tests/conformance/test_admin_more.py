@@ -21,6 +21,7 @@ from kproto.admin import (
     ElectionType,
     FeatureUpdate,
     InvalidArgumentError,
+    PartitionMetadata,
     QuotaEntityComponent,
     QuotaFilterComponent,
     QuotaMatchType,
@@ -34,6 +35,7 @@ from kproto.errors import (
     KprotoError,
     ResourceNotFoundError,
     SecurityDisabledError,
+    TopicAuthorizationFailedError,
     TransactionalIdNotFoundError,
 )
 from kproto.message_types import ProducerMessage
@@ -162,7 +164,9 @@ def test_reassignment_and_preferred_election_on_the_cluster(transport: str,
         a.create_topic(name, TopicDetail(replica_assignment={0: [first, second]}))
 
         def partition() -> Any:
-            return a.describe_topics([name])[name].partitions[0]
+            """Partition 0 as metadata shows it (a broker may not know the topic yet)."""
+            parts = a.describe_topics([name])[name].partitions
+            return parts[0] if parts else PartitionMetadata(0, -1, -1, (), (), ())
         assert eventually(lambda: partition().leader == first), partition()
 
         # Move the replicas to [second, third]: the leader must leave the first broker.
@@ -182,4 +186,40 @@ def test_reassignment_and_preferred_election_on_the_cluster(transport: str,
                                                           KprotoError))
             return partition().leader == third
         assert eventually(elected, 60.0), partition()
+        a.delete_topic(name)
+
+
+@each
+def test_acls_are_enforced(transport: str, kafka_broker_acl: Any) -> None:
+    """A SASL user kept out of a topic by its ACLs can describe it once an ACL allows it,
+    and not after that ACL is deleted."""
+    broker = kafka_broker_acl
+    name = f"admin-acl-{transport}-{int(time.time() * 1000)}"
+    user, password = broker.sasl_users["PLAIN"]
+    host, port = broker.listeners["SASL_PLAINTEXT"]
+    sasl = {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "PLAIN",
+            "sasl_username": user, "sasl_password": password}
+    mine = AclBinding(AclResourceType.TOPIC, name, f"User:{user}", AclOperation.DESCRIBE)
+    other = AclBinding(AclResourceType.TOPIC, name, "User:someone-else",
+                       AclOperation.DESCRIBE)
+    with admin(transport, broker.bootstrap) as a, \
+            admin(transport, f"{host}:{port}", **sasl) as as_user:
+        a.create_topic(name, TopicDetail(1, 1))
+
+        def allowed() -> bool:
+            return bool(as_user.describe_topics([name])[name].ok)
+
+        assert eventually(allowed)  # no ACL on the topic yet: open to everyone
+        a.create_acl(other)         # now only someone else may describe it
+        assert eventually(lambda: isinstance(as_user.describe_topics([name])[name].error,
+                                             TopicAuthorizationFailedError))
+        a.create_acl(mine)
+        assert eventually(allowed)
+        assert set(a.list_acls(AclFilter(resource_name=name))) == {mine, other}
+        deleted = a.delete_acl(AclFilter(resource_name=name, principal=f"User:{user}"))
+        assert deleted == [mine]
+        assert eventually(lambda: not allowed())
+        assert isinstance(as_user.describe_topics([name])[name].error,
+                          TopicAuthorizationFailedError)
+        assert a.delete_acl(AclFilter(resource_name=name)) == [other]
         a.delete_topic(name)

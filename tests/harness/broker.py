@@ -102,13 +102,18 @@ class KafkaCluster:
 
     external = False
 
-    def __init__(self, version: str, size: int = 1, *, name: str | None = None, jvm_opts: list[str] | None = None) -> None:
+    def __init__(self, version: str, size: int = 1, *, name: str | None = None, jvm_opts: list[str] | None = None,
+                 authorizer: bool = False) -> None:
         check_version(version)
         if size < 1:
             raise ValueError("a cluster needs at least one node")
         self.version = version
         self.size = size
         self.name = name or (f"kafka-{version}" if size == 1 else f"cluster{size}-{version}")
+        self.authorizer = authorizer
+        """KRaft's StandardAuthorizer runs (see ``config.server_properties``)."""
+        if authorizer and name is None:
+            self.name += "-acl"
         env_opts = os.environ.get("KPROTO_BROKER_JVM_OPTS")
         self.jvm_opts = jvm_opts or (env_opts.split() if env_opts else BROKER_JVM_OPTS)
         self.libs_dir: Path = Path()
@@ -168,6 +173,7 @@ class KafkaCluster:
                     data_dir=node.data_dir,
                     tls_config=self.tls.broker_config(),
                     cluster_size=self.size,
+                    authorizer=self.authorizer,
                 )
             )
         self._format_all()

@@ -9,6 +9,10 @@ Every node is a combined broker+controller with a static controller quorum (the 
     FAULTY          plain protocol, but advertised at a FaultProxy's address
     CONTROLLER      the KRaft quorum (not advertised)
 
+With ``authorizer``, the node runs KRaft's StandardAuthorizer: ``User:ANONYMOUS`` (the
+PLAINTEXT, SSL and CONTROLLER listeners) is a super user, and a resource without ACLs is open
+to everyone, so ACLs bind only the SASL users on the resources they name.
+
 Settings favour fast tests: no initial rebalance delay, few internal-topic partitions, short
 minimum session timeout, and in a cluster a 3 s broker session timeout so a killed broker is
 fenced quickly.
@@ -29,6 +33,7 @@ OAUTH_MECHANISM = "OAUTHBEARER"
 REAUTH_MS = 4000
 """SASL sessions on the broker last this long, so clients must re-authenticate (KIP-368)."""
 
+AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
 PLAIN_MODULE = "org.apache.kafka.common.security.plain.PlainLoginModule"
 OAUTH_MODULE = "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule"
 SCRAM_MODULE = "org.apache.kafka.common.security.scram.ScramLoginModule"
@@ -56,6 +61,7 @@ def server_properties(
     data_dir: Path,
     tls_config: dict[str, str],
     cluster_size: int,
+    authorizer: bool = False,
 ) -> str:
     """Render one node's configuration; ``voters`` maps node id -> controller port."""
     rf = min(3, cluster_size)
@@ -109,6 +115,10 @@ def server_properties(
         # Fence a killed broker after 3 s (heartbeat * 2 must not exceed the session timeout).
         cfg["broker.heartbeat.interval.ms"] = 1000
         cfg["broker.session.timeout.ms"] = 3000
+    if authorizer:
+        cfg["authorizer.class.name"] = AUTHORIZER
+        cfg["super.users"] = "User:ANONYMOUS"
+        cfg["allow.everyone.if.no.acl.found"] = "true"
     if not version.startswith("3."):
         cfg["share.coordinator.state.topic.replication.factor"] = rf
         cfg["share.coordinator.state.topic.min.isr"] = min_isr
