@@ -24,7 +24,7 @@ from tests.harness.external import ExternalKafka, Unavailable
 from tests.harness.jars import VERSIONS, HarnessError, MissingTool, chosen_version
 from tests.harness.runs import tail
 
-BROKER_FIXTURES = ("kafka_broker", "kafka_broker_39", "kafka_broker_4x")
+BROKER_FIXTURES = ("kafka_broker", "kafka_broker_39", "kafka_broker_4x", "kafka_broker_acl")
 CLUSTER_FIXTURES = ("kafka_cluster",)
 V39 = next(v for v in VERSIONS if v.startswith("3."))
 V4X = next(v for v in VERSIONS if v.startswith("4."))
