@@ -45,6 +45,32 @@ def test_java_tools_see_what_kproto_made(broker: Any) -> None:
         admin.delete_topic(name)
 
 
+def test_kproto_sees_what_the_java_tools_made(broker: Any) -> None:
+    import kproto_threads
+
+    stamp = int(time.time() * 1000)
+    name, group = f"admin-java-made-{stamp}", f"admin-java-made-group-{stamp}"
+    tool(broker, "topics", "--create", "--topic", name, "--partitions", "2",
+         "--replication-factor", "1", "--config", "retention.ms=98765")
+    tool(broker, "consumer-groups", "--reset-offsets", "--group", group, "--topic", name,
+         "--to-earliest", "--execute")
+    with kproto_threads.ClusterAdmin(broker.bootstrap) as admin:
+        deadline = time.monotonic() + 30
+        while not (meta := admin.describe_topics([name])[name]).ok \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [p.id for p in meta.partitions] == [0, 1]
+        assert all(len(p.replicas) == 1 for p in meta.partitions)
+        entries = {e.name: e for e in admin.describe_config(ConfigResource(TOPIC, name))}
+        assert entries["retention.ms"].value == "98765" and not entries["retention.ms"].default
+        offsets = admin.list_consumer_group_offsets(group)
+        assert {p: b.offset for p, b in offsets[name].items()} == {0: 0, 1: 0}
+        [described] = admin.describe_consumer_groups([group])
+        assert described.state == "Empty"
+        admin.delete_consumer_group(group)
+        admin.delete_topic(name)
+
+
 def test_confluent_admin_and_kproto_agree(broker: Any) -> None:
     from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
     from confluent_kafka.admin import AdminClient, NewTopic
