@@ -14,7 +14,7 @@ from kproto.admin.types import (
 )
 
 __all__ = [
-    "MAX_TOPIC_NAME", "check_assignment", "check_group_id", "check_incremental_entries",
+    "MAX_TOPIC_NAME", "TOPIC_CONFIGS", "TOPIC_LIST_CONFIGS", "check_assignment", "check_group_id", "check_incremental_entries",
     "check_offset", "check_partition", "check_partition_count", "check_topic_detail",
     "check_topic_name", "check_topic_names",
 ]
@@ -147,10 +147,36 @@ def check_partition_count(count: object, field: str = "count") -> int:
     return count
 
 
-def check_incremental_entries(entries: object, field: str = "entries"
-                              ) -> dict[str, IncrementalAlterConfigsEntry]:
+TOPIC_CONFIGS = frozenset({
+    "cleanup.policy", "compression.gzip.level", "compression.lz4.level", "compression.type",
+    "compression.zstd.level", "delete.retention.ms", "errors.deadletterqueue.group.enable",
+    "file.delete.delay.ms", "flush.messages",
+    "flush.ms", "follower.replication.throttled.replicas", "index.interval.bytes",
+    "leader.replication.throttled.replicas", "local.retention.bytes", "local.retention.ms",
+    "max.compaction.lag.ms", "max.decompressed.message.bytes", "max.message.bytes",
+    "message.downconversion.enable",
+    "message.format.version", "message.timestamp.after.max.ms",
+    "message.timestamp.before.max.ms", "message.timestamp.difference.max.ms",
+    "message.timestamp.type", "min.cleanable.dirty.ratio", "min.compaction.lag.ms",
+    "min.insync.replicas", "preallocate", "remote.copy.lag.bytes", "remote.copy.lag.ms",
+    "remote.log.copy.disable",
+    "remote.log.delete.on.disable", "remote.storage.enable", "retention.bytes", "retention.ms",
+    "segment.bytes", "segment.index.bytes", "segment.jitter.ms", "segment.ms",
+    "unclean.leader.election.enable",
+})
+"""Every topic config of Kafka 3.9 to 4.4 (LogConfig; a test compares it with what both
+brokers describe): a topic's incremental changes name one of these."""
+
+TOPIC_LIST_CONFIGS = frozenset({"cleanup.policy", "follower.replication.throttled.replicas",
+                                "leader.replication.throttled.replicas"})
+"""The topic configs whose values are lists: the ones APPEND and SUBTRACT apply to."""
+
+
+def check_incremental_entries(entries: object, field: str = "entries", *,
+                              topic: bool = False) -> dict[str, IncrementalAlterConfigsEntry]:
     """Config names are non-empty strs; each change is an IncrementalAlterConfigsEntry whose
-    operation is known, with a value except for DELETE."""
+    operation is known, with a value except for DELETE. For a ``topic``, the names are
+    Kafka's topic configs, and APPEND and SUBTRACT apply to list configs only."""
     if not isinstance(entries, Mapping) or not entries:
         raise InvalidArgumentError(field, "give a non-empty {name: "
                                           "IncrementalAlterConfigsEntry} mapping")
@@ -166,4 +192,11 @@ def check_incremental_entries(entries: object, field: str = "entries"
             raise InvalidArgumentError(where, f"unknown operation {entry.operation!r}") from None
         if op != IncrementalAlterConfigsOperation.DELETE and entry.value is None:
             raise InvalidArgumentError(where, f"{op.name} needs a value")
+        if topic and name not in TOPIC_CONFIGS:
+            raise InvalidArgumentError(where, f"{name!r} is not a topic config")
+        if topic and op in (IncrementalAlterConfigsOperation.APPEND,
+                            IncrementalAlterConfigsOperation.SUBTRACT) \
+                and name not in TOPIC_LIST_CONFIGS:
+            raise InvalidArgumentError(where, f"{op.name} applies to list configs "
+                                              f"({', '.join(sorted(TOPIC_LIST_CONFIGS))})")
     return dict(entries)

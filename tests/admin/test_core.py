@@ -100,6 +100,15 @@ BAD_CALLS: list[tuple[str, Any, str]] = [
         {ConfigResource(ConfigResourceType.TOPIC, "t"):
          {"retention.ms": IncrementalAlterConfigsEntry(SET)}}, False, n),
      "resources[0].entries['retention.ms']"),
+    ("unknown topic config", lambda a, n: a.incremental_alter_configs(
+        {ConfigResource(ConfigResourceType.TOPIC, "t"):
+         {"retention.msec": IncrementalAlterConfigsEntry(SET, "1")}}, False, n),
+     "resources[0].entries['retention.msec']"),
+    ("append to a scalar config", lambda a, n: a.incremental_alter_configs(
+        {ConfigResource(ConfigResourceType.TOPIC, "t"):
+         {"retention.ms": IncrementalAlterConfigsEntry(
+             IncrementalAlterConfigsOperation.APPEND, "1")}}, False, n),
+     "resources[0].entries['retention.ms']"),
     ("broker named by a word", lambda a, n: a.describe_configs(
         [ConfigResource(ConfigResourceType.BROKER, "one")], n), "resources[0].name"),
     ("no static members", lambda a, n: a.remove_members("g", [], n), "group_instance_ids"),

@@ -18,6 +18,7 @@ from kproto.admin import (
     OffsetSpec,
     TopicDetail,
 )
+from kproto.admin.validate import TOPIC_CONFIGS
 from kproto.errors import (
     GroupIdNotFoundError,
     InvalidPartitionsError,
@@ -83,6 +84,8 @@ def test_topics_and_configs(transport: str, broker: Any) -> None:
 
         resource = ConfigResource(TOPIC, name)
         entries = {e.name: e for e in a.describe_config(resource)}
+        # The names incremental_alter_config checks topic changes against are the broker's.
+        assert set(entries) <= TOPIC_CONFIGS, set(entries) - TOPIC_CONFIGS
         assert entries["retention.ms"].value == "3600000"
         assert not entries["retention.ms"].default
         a.incremental_alter_config(TOPIC, name, {
