@@ -77,3 +77,32 @@ class Feature(Generic[L, Core]):
         own = self.__dict__.get("_owns_client", False)
         if own or core is not None:
             warn_dropped(self, self._client.__dict__.get("_loop_obj") if own else None, core)
+
+
+E = TypeVar("E", bound="EntersClient")
+
+
+class EntersClient:
+    """``async with`` for an awaited feature (asyncio, trio): it enters its own client (on
+    trio that opens the client's nursery) and makes its core; leaving closes both."""
+
+    _owns_client: bool
+    _client: Any
+    _core: Any
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self: E) -> E:
+        if self._owns_client:
+            await self._client.__aenter__()
+        _ = self._core
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        try:
+            await self.close()
+        finally:
+            if self._owns_client:
+                await self._client.__aexit__(*exc)
+

@@ -39,7 +39,8 @@ from kproto.consumer import (
     TopicPartitions,
 )
 from kproto.errors import ClientTimeoutError, ClosedError
-from kproto.facade._feature import Feature, L
+from kproto.facade._feature import EntersClient, Feature, L
+from kproto.facade._streams import AsyncIterates
 from kproto.facade._wait import AsyncLoop, Op, Park, Signal, call
 from kproto.message_types import ConsumerMessage
 
@@ -334,7 +335,7 @@ class MessageStream:
             raise StopAsyncIteration from None
 
 
-class ErrorStream:
+class ErrorStream(AsyncIterates[ConsumerError]):
     """A partition consumer's errors (``ConsumerError`` values); ends when it is closed or
     after the error that stopped it."""
 
@@ -347,15 +348,6 @@ class ErrorStream:
 
     def __len__(self) -> int:
         return len(self._pc._errors)
-
-    def __aiter__(self) -> ErrorStream:
-        return self
-
-    async def __anext__(self) -> ConsumerError:
-        try:
-            return await self.get()
-        except ClosedError:
-            raise StopAsyncIteration from None
 
 
 class AsyncPartitionConsumer(PartitionConsumerBase):
@@ -375,7 +367,7 @@ class AsyncPartitionConsumer(PartitionConsumerBase):
         await self.close()
 
 
-class AsyncConsumer(ConsumerBase[AsyncLoop, P]):
+class AsyncConsumer(EntersClient, ConsumerBase[AsyncLoop, P]):
     """The Consumer's awaited operations, shared by the asyncio and trio adapters."""
 
     async def topics(self) -> list[str]:
@@ -395,17 +387,3 @@ class AsyncConsumer(ConsumerBase[AsyncLoop, P]):
         """Close every partition consumer, then the consumer (and its own connections)."""
         if self._shut():
             await self._client.close()
-
-    async def __aenter__(self: C) -> C:
-        """Enters its own Client (on trio that opens the Client's nursery) and makes the core."""
-        if self._owns_client:
-            await self._client.__aenter__()
-        _ = self._core
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        try:
-            await self.close()
-        finally:
-            if self._owns_client:
-                await self._client.__aexit__(None, None, None)

@@ -34,7 +34,7 @@ by engine events; each adapter wraps them as its iterator, async iterator or tri
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any, ClassVar, Generic, TypeVar
 
 from kproto.config import from_options
@@ -42,6 +42,7 @@ from kproto.consumer import FetchError, RecordsFetched
 from kproto.errors import AlreadyConsumingError, ClientTimeoutError, ClosedError, ConfigurationError
 from kproto.events import Event
 from kproto.facade._feature import Feature, L
+from kproto.facade._streams import AsyncIterates
 from kproto.facade._wait import AsyncLoop, CallUser, Op, Park, Signal, Spawn, Spawned, call, wait
 from kproto.group.core import GroupCore, Topics
 from kproto.group.events import (
@@ -181,25 +182,14 @@ class ErrorBuffer(_Buffer[GroupError]):
         return len(self._items)
 
 
-class _AsyncIterates(_Buffer[T]):
-    def __aiter__(self) -> AsyncIterator[T]:
-        return self
-
-    async def __anext__(self) -> T:
-        try:
-            return await self._loop.drive(self._get())  # type: ignore[no-any-return]
-        except ClosedError:
-            raise StopAsyncIteration from None
-
-
-class AsyncClaimMessages(_AsyncIterates[ConsumerMessage], ClaimStream):
+class AsyncClaimMessages(AsyncIterates[ConsumerMessage], ClaimStream):
     async def get(self, timeout: float | None = None) -> ConsumerMessage:
         """The next message; ClosedError once the claim stops (iteration just ends),
         ClientTimeoutError after ``timeout`` seconds without one."""
         return await self._loop.drive(self._get(timeout, "message"))  # type: ignore[no-any-return]
 
 
-class AsyncGroupErrors(_AsyncIterates[GroupError], ErrorBuffer):
+class AsyncGroupErrors(AsyncIterates[GroupError], ErrorBuffer):
     async def get(self) -> GroupError:
         return await self._loop.drive(self._get())  # type: ignore[no-any-return]
 

@@ -24,13 +24,14 @@ bounds, trio's owned nursery and shielded client close, each one's driver for th
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
 from kproto.config import Config
 from kproto.errors import ClientTimeoutError, ClosedError
 from kproto.events import Event
-from kproto.facade._feature import Feature
+from kproto.facade._feature import EntersClient, Feature
+from kproto.facade._streams import AsyncIterates, Iterates
 from kproto.facade._wait import (
     AsyncLoop,
     BlockingLoop,
@@ -102,7 +103,7 @@ class ResultStreamBase(Generic[T]):
         return len(self._buf)
 
 
-class ResultStream(ResultStreamBase[T]):
+class ResultStream(AsyncIterates[T], ResultStreamBase[T]):
     """A bounded async stream of results: ``async for`` it, or ``await get()`` (asyncio
     and trio).
 
@@ -119,17 +120,9 @@ class ResultStream(ResultStreamBase[T]):
         """The next result; IndexError when there is none yet."""
         return self._buf.pop()
 
-    def __aiter__(self) -> ResultStream[T]:
-        return self
-
-    async def __anext__(self) -> T:
-        try:
-            return await self.get()
-        except ClosedError:
-            raise StopAsyncIteration from None
 
 
-class BlockingResultStream(ResultStreamBase[T]):
+class BlockingResultStream(Iterates[T], ResultStreamBase[T]):
     """A bounded stream of results: iterate it (blocking), or ``get(timeout)`` (threads).
 
     When nobody reads and it is full, the oldest entry is dropped and counted in
@@ -141,14 +134,6 @@ class BlockingResultStream(ResultStreamBase[T]):
         loop: BlockingLoop = self._owner._loop
         return loop.drive(self._get(loop, timeout))
 
-    def __iter__(self) -> Iterator[T]:
-        return self
-
-    def __next__(self) -> T:
-        try:
-            return self.get()
-        except ClosedError:
-            raise StopIteration from None
 
 
 class ProducerBase(Feature[LoopT, ProducerCore]):
@@ -402,7 +387,7 @@ class SendAndStream(ProducerBase[LoopT]):
         self.errors._close()
 
 
-class AwaitedProducer(ProducerBase[AsyncLoop]):
+class AwaitedProducer(EntersClient, ProducerBase[AsyncLoop]):
     """The awaited methods both producers share on asyncio and trio."""
 
     async def _drive(self, op: Op[R]) -> R:
@@ -431,13 +416,6 @@ class AwaitedProducer(ProducerBase[AsyncLoop]):
     async def async_close(self) -> None:
         """Close at once, failing whatever was not delivered yet (sarama's AsyncClose)."""
         await self.close(drop=True)
-
-    async def __aenter__(self: Any) -> Any:
-        _ = self._core
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
     async def init_transactions(self) -> None:
         """Get the producer id from the transaction coordinator (begin_txn does it too)."""

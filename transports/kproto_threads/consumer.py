@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 from kproto.consumer import ConsumerError
 from kproto.errors import ClosedError
+from kproto.facade._streams import Iterates
 from kproto.facade.consumer import ConsumerBase, PartitionConsumerBase
 from kproto.message_types import ConsumerMessage
 from kproto_threads._loop import Loop
@@ -50,7 +51,7 @@ class MessageStream:
         return len(self._pc._buf)
 
 
-class ErrorStream:
+class ErrorStream(Iterates[ConsumerError]):
     """A partition consumer's errors (``ConsumerError`` values); ends when it is closed or
     after the error that stopped it."""
 
@@ -59,15 +60,6 @@ class ErrorStream:
 
     def get(self, timeout: float | None = None) -> ConsumerError:
         return self._pc._loop.drive(self._pc._next_error(timeout))  # type: ignore[no-any-return]
-
-    def __iter__(self) -> Iterator[ConsumerError]:
-        return self
-
-    def __next__(self) -> ConsumerError:
-        try:
-            return self._pc._loop.drive(self._pc._next_error(None))  # type: ignore[no-any-return]
-        except ClosedError:
-            raise StopIteration from None
 
 
 class PartitionConsumer(PartitionConsumerBase):

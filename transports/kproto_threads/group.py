@@ -8,10 +8,10 @@ object that ends a ``consume`` from another thread.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from kproto.errors import ClosedError
+from kproto.facade._streams import Iterates
 from kproto.facade.group import Claim, ClaimStream, ErrorBuffer, GroupBase, SessionBase
 from kproto.group.core import Topics
 from kproto.group.events import GroupError
@@ -57,21 +57,7 @@ def _bound(group: Any, timeout: float | None) -> float:
     return timeout if timeout is not None else cfg.request_timeout + cfg.connect_timeout + 5.0
 
 
-class _Iterates(Generic[T]):
-    def get(self, timeout: float | None = None) -> T:
-        raise NotImplementedError
-
-    def __iter__(self) -> Iterator[T]:
-        return self
-
-    def __next__(self) -> T:
-        try:
-            return self.get()
-        except ClosedError:
-            raise StopIteration from None
-
-
-class ClaimMessages(_Iterates[ConsumerMessage], ClaimStream):
+class ClaimMessages(Iterates[ConsumerMessage], ClaimStream):
     """A claim's messages in offset order: iterate it, or ``get(timeout)``. Iteration ends
     when the claim is told to stop; a partition error is raised after the messages before it."""
 
@@ -81,7 +67,7 @@ class ClaimMessages(_Iterates[ConsumerMessage], ClaimStream):
         return self._loop.drive(self._get(timeout, "message"))  # type: ignore[no-any-return]
 
 
-class GroupErrors(_Iterates[GroupError], ErrorBuffer):
+class GroupErrors(Iterates[GroupError], ErrorBuffer):
     """The group's errors (``GroupError`` values): iterate or ``get(timeout)``; when nobody
     reads and it is full the oldest is dropped. Iteration ends once the group is closed."""
 

@@ -9,8 +9,6 @@ Cancelling a close drops what is left; its own client still closes, shielded.
 
 from __future__ import annotations
 
-from typing import Any
-
 import trio
 
 from kproto.facade.producer import (
@@ -28,22 +26,6 @@ class _Producer(AwaitedProducer):
     """An owned client is entered with the producer: its nursery runs the connections."""
 
     _client_class = Client
-    _entered = False
-
-    async def __aenter__(self: Any) -> Any:
-        if self._owns_client:
-            await self._client.__aenter__()
-            self._entered = True
-        _ = self._core
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        try:
-            await self.close()
-        finally:
-            if self._entered:
-                self._entered = False
-                await self._client.__aexit__(*exc)
 
     async def _close_client(self) -> None:
         with trio.CancelScope(shield=True):
