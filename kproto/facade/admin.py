@@ -64,13 +64,12 @@ from kproto.admin.types import (
     UserScramCredentialsDescription,
     UserScramCredentialsResult,
 )
-from kproto.facade._feature import Feature, L
+from kproto.facade._feature import EntersClient, Feature, L
 from kproto.facade._wait import AsyncLoop, Op, call
 
 __all__ = ["AdminBase", "AsyncAdmin"]
 
 T = TypeVar("T")
-A = TypeVar("A", bound="AsyncAdmin")
 
 PartitionOffsets = Mapping[tuple[str, int], int]
 """``{(topic, partition): offset or OffsetSpec}``."""
@@ -431,7 +430,7 @@ class AdminBase(Feature[L, AdminCore]):
         return result
 
 
-class AsyncAdmin(AdminBase[AsyncLoop]):
+class AsyncAdmin(EntersClient, AdminBase[AsyncLoop]):
     """The ClusterAdmin's awaited methods, shared by the asyncio and trio adapters. Every
     method takes ``timeout=`` (seconds; default the ``request_timeout`` setting): retries
     stop there and each resource still pending gets the last error it saw."""
@@ -657,17 +656,4 @@ class AsyncAdmin(AdminBase[AsyncLoop]):
         """Close the admin (and its own client's connections)."""
         if self._shut():
             await self._client.close()
-
-    async def __aenter__(self: A) -> A:
-        if self._owns_client:
-            await self._client.__aenter__()
-        _ = self._core
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        try:
-            await self.close()
-        finally:
-            if self._owns_client:
-                await self._client.__aexit__(None, None, None)
 
