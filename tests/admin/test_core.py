@@ -28,6 +28,7 @@ from kproto.admin import (
 )
 from kproto.errors import (
     ClientTimeoutError,
+    GroupAuthorizationFailedError,
     GroupIdNotFoundError,
     InvalidConfigError,
     LeaderNotAvailableError,
@@ -369,3 +370,36 @@ def test_cluster_controller_and_coordinator() -> None:
     coord = driver.wait(client, admin.coordinator("grp", driver.now))
     assert coord.node_id == cluster.coordinator_for(0, "grp")
     assert coord.host == cluster.brokers[coord.node_id].host
+
+
+def test_a_failing_coordinator_fails_only_its_groups() -> None:
+    cluster, driver, client, admin, _ = setup(3)
+    groups = [f"grp{i}" for i in range(12)]
+    by_node: dict[int, list[str]] = {}
+    for g in groups:
+        driver.wait(client, admin.alter_consumer_group_offsets(g, {"t": {0: 1}}, driver.now))
+        by_node.setdefault(cluster.coordinator_for(0, g) or -1, []).append(g)
+    assert len(by_node) >= 2
+    bad = next(iter(by_node))
+    cluster.faults.fail(apis.DESCRIBE_GROUPS, GroupAuthorizationFailedError.code, count=-1,
+                        node=bad)
+    described = driver.wait(client, admin.describe_consumer_groups(groups, driver.now))
+    assert [d.group_id for d in described] == groups
+    for d in described:
+        if d.group_id in by_node[bad]:
+            assert isinstance(d.error, GroupAuthorizationFailedError), d
+        else:
+            assert d.ok and d.state == "Empty", d
+
+
+def test_a_stalled_broker_leaves_the_other_brokers_groups_listed() -> None:
+    cluster, driver, client, admin, _ = setup(3)
+    groups = [f"grp{i}" for i in range(12)]
+    for g in groups:
+        driver.wait(client, admin.alter_consumer_group_offsets(g, {"t": {0: 1}}, driver.now))
+    cluster.faults.stall(apis.LIST_GROUPS, count=-1, node=2)
+    start = driver.now
+    listed = driver.wait(client, admin.list_consumer_groups(driver.now, timeout=2.0))
+    assert driver.now - start <= 2.5
+    assert list(listed.errors) == [2] and isinstance(listed.errors[2], ClientTimeoutError)
+    assert set(listed.groups) == {g for g in groups if cluster.coordinator_for(0, g) != 2}
