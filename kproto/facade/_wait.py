@@ -209,7 +209,10 @@ class AsyncLoop(EngineLoop, Protocol):
 
 
 class BlockingLoop(EngineLoop, Protocol):
-    """The threads loop: it runs operations on the calling thread."""
+    """The threads loop: it runs operations on the calling thread, each step under ``lock``
+    (the engine lock, which a fast path may also take to call the core directly)."""
+
+    lock: Any
 
     def drive(self, op: Op[T]) -> T: ...
 

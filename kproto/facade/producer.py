@@ -471,4 +471,7 @@ class AwaitedAsyncProducer(AwaitedProducer, SendAndStream[AsyncLoop]):
 
     async def send(self, msg: ProducerMessage) -> None:
         """Queue a message; its result goes to ``successes`` or ``errors``."""
-        await self._drive(self._enqueue(msg))
+        try:
+            self._try_send(msg)  # the common case: room in the buffer, nothing to wait for
+        except BufferFullError:
+            await self._drive(self._enqueue(msg))

@@ -15,7 +15,7 @@ from kproto.facade import BlockingLoop
 from kproto.facade import producer as facade
 from kproto.group.metadata import ConsumerGroupMetadata
 from kproto.message_types import ConsumerMessage, ProducerMessage
-from kproto.producer import ProducerError
+from kproto.producer import BufferFullError, ProducerError
 from kproto_threads.client import Client
 
 __all__ = ["AsyncProducer", "ResultStream", "SyncProducer"]
@@ -123,4 +123,10 @@ class AsyncProducer(_Producer, facade.SendAndStream[BlockingLoop]):
 
     def send(self, msg: ProducerMessage, timeout: float | None = None) -> None:
         """Queue a message; its result goes to ``successes`` or ``errors``."""
+        with self._loop.lock:
+            try:
+                self._try_send(msg)  # the common case: room in the buffer, nothing to wait for
+                return
+            except BufferFullError:
+                pass
         self._loop.drive(self._enqueue(msg, timeout))
