@@ -180,6 +180,9 @@ class EngineLoop(Protocol):
     @property
     def closed(self) -> bool: ...
 
+    lock: Any
+    """Held around every entry into the engine (threads: the engine lock; else a no-op)."""
+
     def run(self, fn: Callable[[Any, float], T]) -> T:
         """``fn(engine, now)`` inside the engine, then perform what it asked for."""
 
@@ -211,8 +214,6 @@ class AsyncLoop(EngineLoop, Protocol):
 class BlockingLoop(EngineLoop, Protocol):
     """The threads loop: it runs operations on the calling thread, each step under ``lock``
     (the engine lock, which a fast path may also take to call the core directly)."""
-
-    lock: Any
 
     def drive(self, op: Op[T]) -> T: ...
 

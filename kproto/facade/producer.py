@@ -380,7 +380,8 @@ class SendAndStream(ProducerBase[LoopT]):
 
     def send_nowait(self, msg: ProducerMessage) -> None:
         """Queue a message, or raise BufferFullError at once when the buffer is full."""
-        self._loop.run(lambda engine, now: self._try_send(msg))
+        with self._loop.lock:  # the engine lock on threads; nothing on asyncio and trio
+            self._try_send(msg)  # it kicks the loop itself when the engine has work
 
     def _finished(self) -> None:
         self.successes._close()
