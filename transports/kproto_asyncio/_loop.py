@@ -8,9 +8,11 @@ input the engine's outputs are performed at once (``_pump``), and its one timer 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import ssl
+import threading
 import time
 from typing import Any, TypeVar
 
@@ -22,6 +24,7 @@ from kproto.events import (
 )
 from kproto.facade import Op
 from kproto.facade._loop import LoopBase
+from kproto.testing.fake.pipe import link_for
 from kproto_asyncio._drive import drive as _drive
 
 log = logging.getLogger("kproto.asyncio")
@@ -53,7 +56,10 @@ class Loop(LoopBase):
 
     def __init__(self, bootstrap: Any, config: Config, rng: random.Random | None = None) -> None:
         self._aio = asyncio.get_running_loop()
-        super().__init__(bootstrap, config, rng, self._aio.time, time.time)
+        self._fake = link_for(bootstrap, self._aio.time(), time.monotonic(), self._fake_notify,
+                              threading.RLock)
+        super().__init__(self._fake.bootstrap if self._fake else bootstrap, config, rng,
+                         self._aio.time, time.time)
         self._ssl = (config.ssl_context or ssl.create_default_context(
             cafile=config.ssl_cafile)) if config.uses_tls else None
         self._connecting: dict[int, asyncio.Task[Any]] = {}
@@ -76,6 +82,8 @@ class Loop(LoopBase):
             return
         self.core.close(self._aio.time())
         self.pump()
+        if self._fake is not None:
+            self._fake.close(self.core, self._aio.time())
         self.closed = True
         if self._timer is not None:
             self._timer.cancel()
@@ -95,6 +103,8 @@ class Loop(LoopBase):
 
     def pump(self) -> None:
         core = self.core
+        if self._fake is not None:  # in-process: the link takes the actions and writes
+            self._fake.pump(core, self._aio.time())
         while (action := core.next_action()) is not None:
             if isinstance(action, OpenConnection):
                 self._connecting[action.conn_id] = self._aio.create_task(self._open(action))
@@ -108,7 +118,7 @@ class Loop(LoopBase):
         self._rearm()
 
     def _rearm(self) -> None:
-        deadline = self.core.next_deadline()
+        deadline = self._fake.next_deadline(self.core) if self._fake else self.core.next_deadline()
         if deadline == self._armed or self.closed:
             return
         if self._timer is not None:
@@ -121,6 +131,11 @@ class Loop(LoopBase):
         self._armed = None
         self.core.handle_timer(self._aio.time())
         self.pump()
+
+    def _fake_notify(self) -> None:
+        """A fake cluster has bytes for this client (maybe from another thread's client)."""
+        with contextlib.suppress(RuntimeError):  # the event loop is closed
+            self._aio.call_soon_threadsafe(lambda: None if self.closed else self.pump())
 
     # -- sockets -------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from kproto.events import (
 )
 from kproto.facade import Op
 from kproto.facade._loop import LoopBase
+from kproto.testing.fake.pipe import link_for
 from kproto_threads._drive import drive as _drive
 
 log = logging.getLogger("kproto.threads")
@@ -52,12 +53,15 @@ class Loop(LoopBase):
     """Owns a :class:`ClientCore` and the thread that drives it."""
 
     def __init__(self, bootstrap: Any, config: Config, rng: random.Random | None = None) -> None:
-        super().__init__(bootstrap, config, rng, time.monotonic, time.time)
-        self.lock = threading.RLock()
-        self._sel = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
+        now = time.monotonic()
+        self._fake = link_for(bootstrap, now, now, self.wake, threading.RLock)
+        super().__init__(self._fake.bootstrap if self._fake else bootstrap, config, rng,
+                         time.monotonic, time.time)
+        self.lock = threading.RLock()
+        self._sel = selectors.DefaultSelector()
         self._sel.register(self._wake_r, selectors.EVENT_READ, None)
         self._conns: dict[int, _Conn] = {}
         self._ssl: ssl.SSLContext | None = (config.ssl_context or ssl.create_default_context(
@@ -107,10 +111,13 @@ class Loop(LoopBase):
                 with self.lock:
                     now = time.monotonic()
                     self.core.handle_timer(now)
+                    if self._fake is not None:  # in-process: the link takes actions and writes
+                        self._fake.pump(self.core, now)
                     self._pump()
                     if self.closed:
                         break
-                    deadline = self.core.next_deadline()
+                    deadline = (self._fake.next_deadline(self.core) if self._fake
+                                else self.core.next_deadline())
                 timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
                 ready = self._sel.select(timeout)
                 with self.lock:
@@ -271,6 +278,8 @@ class Loop(LoopBase):
 
     def _shutdown(self) -> None:
         with self.lock:
+            if self._fake is not None:
+                self._fake.close(self.core, time.monotonic())
             for conn_id in list(self._conns):
                 self._drop(conn_id)
             self._fail_pending()

@@ -11,9 +11,11 @@ objects' closes (shielded and bounded) still reach the broker; ``Loop.close`` en
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import ssl
+import threading
 import time
 from typing import Any, TypeVar
 
@@ -27,6 +29,7 @@ from kproto.events import (
 )
 from kproto.facade import Op
 from kproto.facade._loop import LoopBase
+from kproto.testing.fake.pipe import link_for
 from kproto_trio._drive import drive as _drive
 
 log = logging.getLogger("kproto.trio")
@@ -55,7 +58,11 @@ class Loop(LoopBase):
 
     def __init__(self, bootstrap: Any, config: Config, nursery: trio.Nursery,
                  rng: random.Random | None = None) -> None:
-        super().__init__(bootstrap, config, rng, trio.current_time, time.time)
+        self._token = trio.lowlevel.current_trio_token()
+        self._fake = link_for(bootstrap, trio.current_time(), time.monotonic(), self._fake_notify,
+                              threading.RLock)
+        super().__init__(self._fake.bootstrap if self._fake else bootstrap, config, rng,
+                         trio.current_time, time.time)
         self._nursery = nursery
         self._ssl = (config.ssl_context or ssl.create_default_context(
             cafile=config.ssl_cafile)) if config.uses_tls else None
@@ -80,6 +87,8 @@ class Loop(LoopBase):
             return
         self.core.close(trio.current_time())
         self.pump()
+        if self._fake is not None:
+            self._fake.close(self.core, trio.current_time())
         self.closed = True
         self._timer_scope.cancel()
         for conn in list(self._conns.values()):
@@ -91,6 +100,8 @@ class Loop(LoopBase):
 
     def pump(self) -> None:
         core = self.core
+        if self._fake is not None:  # in-process: the link takes the actions and writes
+            self._fake.pump(core, trio.current_time())
         while (action := core.next_action()) is not None:
             if isinstance(action, OpenConnection):
                 conn = _Conn(action.conn_id)
@@ -106,13 +117,13 @@ class Loop(LoopBase):
                 target.outbuf += data
                 target.wake.set()
         self._dispatch()
-        if core.next_deadline() != self._armed:
+        if self._deadline() != self._armed:
             self._timer_moved.set()
 
     async def _timer_task(self) -> None:
         with self._timer_scope:
             while True:
-                self._armed = deadline = self.core.next_deadline()
+                self._armed = deadline = self._deadline()
                 self._timer_moved = trio.Event()
                 with trio.move_on_at(float("inf") if deadline is None else deadline):
                     await self._timer_moved.wait()
@@ -120,6 +131,14 @@ class Loop(LoopBase):
                 if deadline is not None and now >= deadline:
                     self.core.handle_timer(now)
                     self.pump()
+
+    def _deadline(self) -> float | None:
+        return self._fake.next_deadline(self.core) if self._fake else self.core.next_deadline()
+
+    def _fake_notify(self) -> None:
+        """A fake cluster has bytes for this client (maybe from another thread's client)."""
+        with contextlib.suppress(trio.RunFinishedError):
+            self._token.run_sync_soon(lambda: None if self.closed else self.pump())
 
     # -- sockets -------------------------------------------------------------------------
 

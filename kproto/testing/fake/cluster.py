@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from kproto import protocol
 from kproto.protocol.messages import api_versions_response as av
-from kproto.testing.fake import codes
+from kproto.testing.fake import codes, pipe
 from kproto.testing.fake.faults import Faults
 from kproto.testing.fake.fetch_sessions import FetchSessions
 from kproto.testing.fake.groups import GroupCoordinator, GroupSettings
@@ -114,6 +114,12 @@ class FakeCluster:
 
     def wall_ms(self, now: float) -> int:
         return self.epoch_ms + int(now * 1000)
+
+    @property
+    def bootstrap(self) -> str:
+        """A ``fake://`` address: any kproto client given it reaches this cluster in-process,
+        on every transport, with no sockets (see ``pipe.py``)."""
+        return pipe.register(self)
 
     # -- topics ------------------------------------------------------------------------------
 

@@ -109,6 +109,11 @@ class ServerConnection:
         self._out.clear()
         return out
 
+    @property
+    def has_output(self) -> bool:
+        """Bytes are waiting for ``data_to_send``."""
+        return bool(self._out)
+
     def connection_lost(self, now: float) -> None:
         """The client went away."""
         self._shut("closed by the client")

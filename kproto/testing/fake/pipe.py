@@ -1,0 +1,240 @@
+"""In-process links between kproto clients and a fake cluster, sans-IO: no sockets at all.
+
+Theory of operation: ``FakeCluster.bootstrap`` registers a cluster under a ``fake://name``
+address. An adapter whose bootstrap is such an address makes a ``FakeLink`` instead of opening
+sockets, hands ``link.bootstrap`` (the cluster's broker addresses) to its ``ClientCore`` and
+plugs the link into its loop at three points:
+
+- ``link.pump(core, now)`` first thing whenever it would perform the engine's outputs: the link
+  takes every ``OpenConnection``/``CloseConnection`` action and every pending write itself,
+  pairing each engine connection with a ``ServerConnection`` and moving bytes both ways until
+  neither side has more (bounded per call; when the bound is hit it asks to be called again);
+- ``link.next_deadline(core)`` instead of ``core.next_deadline()`` when arming its one timer:
+  the earlier of the engine's and the cluster's deadlines, in the adapter's clock;
+- ``link.close(core, now)`` when the loop shuts down.
+
+Several clients (several loops, maybe on several threads) share one cluster through its
+``Exchange``: one lock (made by the first adapter that links, from the factory it passes;
+the pure core makes no lock), the cluster's clock, and the links, so that bytes one client's
+request produces for another's connection (a Produce answering a waiting Fetch, a join
+completing a rebalance) wake that client's loop through the ``notify`` callable its adapter
+gave (it must only schedule a pump, never pump inline).
+
+Clocks: each adapter has its own (trio's starts at a random offset). A link is given the
+adapter's ``now`` and a shared monotonic reading when it is made, and maps its clock onto the
+cluster's by that fixed offset; the cluster's time never goes backwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import weakref
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from kproto.errors import ConfigurationError
+from kproto.events import CloseConnection, OpenConnection
+
+if TYPE_CHECKING:
+    from kproto.engine.client import ClientCore
+    from kproto.testing.fake.cluster import FakeCluster
+    from kproto.testing.fake.server import ServerConnection
+
+__all__ = ["SCHEME", "Exchange", "FakeLink", "changing", "exchange_of", "link_for", "register"]
+
+SCHEME = "fake://"
+_ROUNDS = 64  # request/response rounds per pump before yielding to the adapter's loop
+
+_names = itertools.count(1)
+_registry: weakref.WeakValueDictionary[str, FakeCluster] = weakref.WeakValueDictionary()
+_exchanges: weakref.WeakKeyDictionary[FakeCluster, Exchange] = weakref.WeakKeyDictionary()
+
+
+def register(cluster: FakeCluster, name: str | None = None) -> str:
+    """The cluster's ``fake://name`` address (made once; a later call returns the same)."""
+    ex = exchange_of(cluster)
+    if ex.address is None:
+        name = name or f"cluster-{next(_names)}"
+        if _registry.get(name) not in (None, cluster):
+            raise ConfigurationError(f"a fake cluster is already registered as {name!r}")
+        _registry[name] = cluster
+        ex.address = SCHEME + name
+    return ex.address
+
+
+def exchange_of(cluster: FakeCluster) -> Exchange:
+    ex = _exchanges.get(cluster)
+    if ex is None:
+        ex = _exchanges[cluster] = Exchange(cluster)
+    return ex
+
+
+def _lookup(bootstrap: Any) -> FakeCluster | None:
+    items = [bootstrap] if isinstance(bootstrap, str) else list(bootstrap)
+    fake = [i for i in items if isinstance(i, str) and i.strip().startswith(SCHEME)]
+    if not fake:
+        return None
+    if len(items) != 1:
+        raise ConfigurationError("a fake:// bootstrap address must be the only one")
+    name = fake[0].strip()[len(SCHEME):]
+    cluster = _registry.get(name)
+    if cluster is None:
+        raise ConfigurationError(f"no fake cluster is registered as {fake[0].strip()!r} "
+                                 "(use the cluster's .bootstrap while it is alive)")
+    return cluster
+
+
+def link_for(bootstrap: Any, now: float, shared_now: float, notify: Callable[[], None],
+             make_lock: Callable[[], Any]) -> FakeLink | None:
+    """A link when ``bootstrap`` is a ``fake://`` address, else None.
+
+    ``now`` is the adapter's engine clock and ``shared_now`` a monotonic reading every adapter
+    takes the same way (``time.monotonic()``), read together; ``make_lock`` makes the
+    exchange's lock if it has none yet (a ``threading.RLock``)."""
+    cluster = _lookup(bootstrap)
+    if cluster is None:
+        return None
+    return FakeLink(exchange_of(cluster), now - shared_now, notify, make_lock)
+
+
+@contextlib.contextmanager
+def changing(cluster: FakeCluster) -> Iterator[float]:
+    """``with changing(cluster) as now:`` change the cluster from the test's own thread (stop a
+    broker, move a leader, add faults) while clients are linked to it: holds the exchange's
+    lock, gives the cluster's current time, and wakes every linked client afterwards."""
+    ex = exchange_of(cluster)
+    with ex.lock:
+        yield ex.now
+    ex.notify_all()
+
+
+class Exchange:
+    """What the links to one cluster share. See the module docstring."""
+
+    def __init__(self, cluster: FakeCluster) -> None:
+        self.cluster = cluster
+        self.address: str | None = None
+        self.lock: Any = contextlib.nullcontext()
+        self.has_lock = False
+        self.now = 0.0
+        self.links: list[FakeLink] = []
+
+    def notify_all(self, but: FakeLink | None = None) -> None:
+        for link in list(self.links):
+            if link is not but:
+                link.notify()
+
+    def wake_others(self, source: FakeLink) -> None:
+        """Wake every other link whose connections have bytes or closed."""
+        for link in list(self.links):
+            if link is not source and link.has_news():
+                link.notify()
+
+
+class FakeLink:
+    """One client's connections to a fake cluster. See the module docstring."""
+
+    def __init__(self, exchange: Exchange, offset: float, notify: Callable[[], None],
+                 make_lock: Callable[[], Any]) -> None:
+        self.exchange = exchange
+        self.cluster = exchange.cluster
+        self.offset = offset
+        self.notify = notify
+        self.conns: dict[int, ServerConnection] = {}
+        self.closed = False
+        if not exchange.has_lock:
+            exchange.lock = make_lock()
+            exchange.has_lock = True
+        with exchange.lock:
+            exchange.links.append(self)
+
+    @property
+    def bootstrap(self) -> str:
+        """The cluster's broker addresses, for the engine's bootstrap list."""
+        return ",".join(f"{b.host}:{b.port}" for b in self.cluster.brokers.values())
+
+    def _cluster_now(self, now: float) -> float:
+        ex = self.exchange
+        ex.now = max(ex.now, now - self.offset)
+        return ex.now
+
+    def has_news(self) -> bool:
+        return any(c.has_output or c.closed for c in self.conns.values())
+
+    def next_deadline(self, core: ClientCore) -> float | None:
+        """The earlier of the engine's and the cluster's deadlines, in the adapter's clock."""
+        with self.exchange.lock:
+            theirs = self.cluster.next_deadline()
+        ours = core.next_deadline()
+        if theirs is None:
+            return ours
+        theirs += self.offset
+        return theirs if ours is None else min(ours, theirs)
+
+    def pump(self, core: ClientCore, now: float) -> None:
+        """Perform the engine's outputs against the cluster; see the module docstring."""
+        if self.closed:
+            return
+        ex = self.exchange
+        with ex.lock:
+            cnow = self._cluster_now(now)
+            due = self.cluster.next_deadline()
+            if due is not None and due <= cnow:
+                self.cluster.handle_timer(cnow)
+            for _ in range(_ROUNDS):
+                if not self._round(core, now, cnow):
+                    break
+            else:
+                self.notify()  # more to move: come back after the loop's other work
+            ex.wake_others(self)
+
+    def _round(self, core: ClientCore, now: float, cnow: float) -> bool:
+        cluster = self.cluster
+        conns = self.conns
+        progressed = False
+        while (action := core.next_action()) is not None:
+            progressed = True
+            if isinstance(action, OpenConnection):
+                conn = cluster.connect(action.host, action.port, cnow)
+                if conn is None:
+                    core.connection_lost(action.conn_id, "connection refused", now)
+                else:
+                    conns[action.conn_id] = conn
+                    core.connection_made(action.conn_id, now)
+            elif isinstance(action, CloseConnection):
+                gone = conns.pop(action.conn_id, None)
+                if gone is not None:
+                    gone.connection_lost(cnow)
+        for conn_id, data in core.pending_writes():
+            target = conns.get(conn_id)
+            if target is not None:
+                progressed = True
+                target.receive_data(data, cnow)
+        for conn_id, conn in list(conns.items()):
+            out = conn.data_to_send()
+            if out:
+                progressed = True
+                core.receive_data(conn_id, out, now)
+            if conn.closed:
+                progressed = True
+                del conns[conn_id]
+                core.connection_lost(conn_id, conn.close_reason or "closed by the broker", now)
+        return progressed
+
+    def close(self, core: ClientCore, now: float) -> None:
+        """The loop is shutting down: end its connections and leave the exchange."""
+        if self.closed:
+            return
+        ex = self.exchange
+        with ex.lock:
+            self.pump(core, now)
+            self.closed = True
+            cnow = self._cluster_now(now)
+            for conn in self.conns.values():
+                conn.connection_lost(cnow)
+            self.conns.clear()
+            if self in ex.links:
+                ex.links.remove(self)
+            self.cluster.wake(cnow)
+        ex.notify_all()
