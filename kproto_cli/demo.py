@@ -1,9 +1,12 @@
-"""The demo: a real broker, one topic per transport, records produced and consumed.
+"""The demo: one topic per transport, records produced and consumed.
 
-Without ``--bootstrap`` it starts an Apache Kafka broker with the test harness (the jars are
-fetched once and cached). Each transport creates its topic, sends records with a SyncProducer,
-reads them back with a Consumer and prints them, so the same exchange is shown on threads,
-asyncio and trio.
+By default it runs on kproto's embedded fake cluster (in-process: no broker, no Java, no
+sockets). ``--bootstrap host:port`` runs it against a Kafka cluster you have; ``--kafka``
+starts an Apache Kafka broker with the test harness of a source checkout (Java and Maven
+fetch it once into a cache). Each transport creates its topic, sends records with a
+SyncProducer, reads them back with a Consumer and prints them, so the same exchange is shown
+on threads, asyncio and trio (trio is imported only for its leg, which is skipped with a
+note when trio is not installed and was not asked for).
 """
 
 from __future__ import annotations
@@ -11,10 +14,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 from collections.abc import Iterator
 from typing import Any
-
-import trio
 
 from kproto import ConsumerMessage, ProducerMessage, protocol
 from kproto.errors import raise_for_code
@@ -82,6 +84,8 @@ async def run_asyncio(bootstrap: str) -> int:
 
 
 async def run_trio(bootstrap: str) -> int:
+    import trio
+
     import kproto_trio
     topic = "kproto-demo-trio"
     async with kproto_trio.Client(bootstrap) as client:
@@ -97,16 +101,14 @@ async def run_trio(bootstrap: str) -> int:
 
 
 @contextlib.contextmanager
-def broker(bootstrap: str | None, version: str | None) -> Iterator[str]:
-    if bootstrap:
-        yield bootstrap
-        return
+def real_broker(version: str | None) -> Iterator[str]:
+    """A broker started by the test harness (a source checkout's ``tests/harness``)."""
     try:
         from tests.harness.broker import KafkaCluster
         from tests.harness.jars import chosen_version
     except ImportError:
-        raise SystemExit("no --bootstrap given and the broker harness (tests/harness, in a "
-                         "source checkout) is not importable") from None
+        raise SystemExit("--kafka needs the broker harness (tests/harness, in a source "
+                         "checkout of kproto); give --bootstrap host:port instead") from None
     version = version or chosen_version()
     print(f"starting Apache Kafka {version} on 127.0.0.1 ...", flush=True)
     cluster = KafkaCluster(version, 1)
@@ -118,16 +120,69 @@ def broker(bootstrap: str | None, version: str | None) -> Iterator[str]:
         cluster.close()
 
 
+@contextlib.contextmanager
+def target(args: argparse.Namespace) -> Iterator[str]:
+    if args.bootstrap:
+        print(f"using the Kafka cluster at {args.bootstrap}")
+        yield args.bootstrap
+    elif args.kafka:
+        with real_broker(args.kafka_version) as bootstrap:
+            yield bootstrap
+    else:
+        from kproto.testing import FakeCluster
+
+        cluster = FakeCluster(1)
+        print("using kproto's embedded fake cluster, in-process (--bootstrap host:port or "
+              "--kafka for a real broker)")
+        yield cluster.bootstrap
+
+
+TRANSPORTS = ("threads", "asyncio", "trio")
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # ValueError: sys.modules holds None for it
+        return False
+
+
+def run(transport: str, bootstrap: str) -> int:
+    if transport == "threads":
+        return run_threads(bootstrap)
+    if transport == "asyncio":
+        return asyncio.run(run_asyncio(bootstrap))
+    import trio
+
+    return trio.run(run_trio, bootstrap)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="kproto", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="write and read records through all three transports")
-    demo.add_argument("--bootstrap", help="an existing cluster (default: start a broker)")
-    demo.add_argument("--kafka-version", help="the Kafka version the harness starts")
+    where = demo.add_mutually_exclusive_group()
+    where.add_argument("--bootstrap", help="an existing Kafka cluster (default: kproto's "
+                       "embedded fake cluster)")
+    where.add_argument("--kafka", action="store_true",
+                       help="start an Apache Kafka broker with the test harness (needs a "
+                       "source checkout, Java and Maven)")
+    demo.add_argument("--kafka-version", help="the Kafka version --kafka starts")
+    demo.add_argument("--transport", action="append", choices=TRANSPORTS,
+                      help="run only this transport (repeatable; default: all three)")
     args = parser.parse_args(argv)
-    with broker(args.bootstrap, args.kafka_version) as bootstrap:
-        counts = [run_threads(bootstrap), asyncio.run(run_asyncio(bootstrap)),
-                  trio.run(run_trio, bootstrap)]
-    ok = counts == [len(RECORDS)] * 3
+    if args.kafka_version and not args.kafka:
+        parser.error("--kafka-version goes with --kafka")
+    chosen = args.transport or list(TRANSPORTS)
+    if "trio" in chosen and not _installed("trio"):
+        if args.transport:
+            parser.error("trio is not installed (pip install 'kproto[trio]')")
+        print("[trio] skipped: trio is not installed (pip install 'kproto[trio]')")
+        chosen.remove("trio")
+    with target(args) as bootstrap:
+        counts = [run(transport, bootstrap) for transport in chosen]
+    ok = counts == [len(RECORDS)] * len(chosen)
+    print("summary:", ", ".join(f"{t} {n}/{len(RECORDS)} read back"
+                                for t, n in zip(chosen, counts, strict=True)))
     print("demo", "succeeded" if ok else f"failed: read back {counts}")
     return 0 if ok else 1
