@@ -322,6 +322,19 @@ def test_list_offsets_earliest_latest_and_by_timestamp() -> None:
     assert lookup(-3) == (2, TS + 2)
 
 
+@pytest.mark.parametrize("version", [1, 2, 3, 4])
+def test_list_offsets_answers_old_versions_without_a_leader_epoch(version: int) -> None:
+    """librdkafka (kcat) asks at v2; the leader epoch only exists from v4."""
+    cluster = FakeCluster(1, topics={"t": 1})
+    raw = Raw(cluster)
+    raw.call(produce_req(batch([b"a", b"b"], ts=TS)), 9)
+    req = protocol.ListOffsetsRequest(replica_id=-1, topics=[lor.ListOffsetsTopic(
+        name="t", partitions=[lor.ListOffsetsPartition(partition_index=0, timestamp=-1)])])
+    p = raw.call(req, version).topics[0].partitions[0]
+    assert (p.error_code, p.offset) == (0, 2)
+    assert p.leader_epoch == (0 if version >= 4 else -1)
+
+
 def test_find_coordinator_batches_and_invalid_keys() -> None:
     cluster = FakeCluster(3)
     raw = Raw(cluster)

@@ -1,4 +1,4 @@
-"""In-process links between kproto clients and a fake cluster, sans-IO: no sockets at all.
+"""How adapters reach a fake cluster, sans-IO: in-process links, and serving it on sockets.
 
 Theory of operation: ``FakeCluster.bootstrap`` registers a cluster under a ``fake://name``
 address. An adapter whose bootstrap is such an address makes a ``FakeLink`` instead of opening
@@ -12,6 +12,11 @@ plugs the link into its loop at three points:
 - ``link.next_deadline(core)`` instead of ``core.next_deadline()`` when arming its one timer:
   the earlier of the engine's and the cluster's deadlines, in the adapter's clock;
 - ``link.close(core, now)`` when the loop shuts down.
+
+An adapter that serves the cluster on real sockets for other clients (``serve`` in
+``transports/*/fake.py``) drives a ``FakeServer`` the same way: it advertises the address it
+bound for each broker, and reports accepted connections, bytes read and closed sockets; the
+server hands back what to write and which sockets to close.
 
 Several clients (several loops, maybe on several threads) share one cluster through its
 ``Exchange``: one lock (made by the first adapter that links, from the factory it passes;
@@ -41,7 +46,8 @@ if TYPE_CHECKING:
     from kproto.testing.fake.cluster import FakeCluster
     from kproto.testing.fake.server import ServerConnection
 
-__all__ = ["SCHEME", "Exchange", "FakeLink", "changing", "exchange_of", "link_for", "register"]
+__all__ = ["SCHEME", "Exchange", "FakeLink", "FakeServer", "changing", "exchange_of", "link_for",
+           "register", "server_for"]
 
 SCHEME = "fake://"
 _ROUNDS = 64  # request/response rounds per pump before yielding to the adapter's loop
@@ -98,6 +104,12 @@ def link_for(bootstrap: Any, now: float, shared_now: float, notify: Callable[[],
     return FakeLink(exchange_of(cluster), now - shared_now, notify, make_lock)
 
 
+def server_for(cluster: FakeCluster, now: float, shared_now: float,
+               notify: Callable[[], None], make_lock: Callable[[], Any]) -> FakeServer:
+    """A ``FakeServer`` for an adapter that serves ``cluster`` (arguments as ``link_for``)."""
+    return FakeServer(exchange_of(cluster), now - shared_now, notify, make_lock)
+
+
 @contextlib.contextmanager
 def changing(cluster: FakeCluster) -> Iterator[float]:
     """``with changing(cluster) as now:`` change the cluster from the test's own thread (stop a
@@ -118,22 +130,22 @@ class Exchange:
         self.lock: Any = contextlib.nullcontext()
         self.has_lock = False
         self.now = 0.0
-        self.links: list[FakeLink] = []
+        self.links: list[_Member] = []
 
-    def notify_all(self, but: FakeLink | None = None) -> None:
+    def notify_all(self, but: _Member | None = None) -> None:
         for link in list(self.links):
             if link is not but:
                 link.notify()
 
-    def wake_others(self, source: FakeLink) -> None:
+    def wake_others(self, source: _Member) -> None:
         """Wake every other link whose connections have bytes or closed."""
         for link in list(self.links):
             if link is not source and link.has_news():
                 link.notify()
 
 
-class FakeLink:
-    """One client's connections to a fake cluster. See the module docstring."""
+class _Member:
+    """What a link and a server share: a place in the exchange, a clock offset, connections."""
 
     def __init__(self, exchange: Exchange, offset: float, notify: Callable[[], None],
                  make_lock: Callable[[], Any]) -> None:
@@ -149,11 +161,6 @@ class FakeLink:
         with exchange.lock:
             exchange.links.append(self)
 
-    @property
-    def bootstrap(self) -> str:
-        """The cluster's broker addresses, for the engine's bootstrap list."""
-        return ",".join(f"{b.host}:{b.port}" for b in self.cluster.brokers.values())
-
     def _cluster_now(self, now: float) -> float:
         ex = self.exchange
         ex.now = max(ex.now, now - self.offset)
@@ -162,14 +169,43 @@ class FakeLink:
     def has_news(self) -> bool:
         return any(c.has_output or c.closed for c in self.conns.values())
 
-    def next_deadline(self, core: ClientCore) -> float | None:
-        """The earlier of the engine's and the cluster's deadlines, in the adapter's clock."""
+    def cluster_deadline(self) -> float | None:
+        """The cluster's next deadline, in the adapter's clock."""
         with self.exchange.lock:
             theirs = self.cluster.next_deadline()
+        return None if theirs is None else theirs + self.offset
+
+    def _fire_due(self, cnow: float) -> None:
+        due = self.cluster.next_deadline()
+        if due is not None and due <= cnow:
+            self.cluster.handle_timer(cnow)
+
+    def _leave(self, now: float) -> None:
+        """End every connection and leave the exchange (under its lock)."""
+        self.closed = True
+        cnow = self._cluster_now(now)
+        for conn in self.conns.values():
+            conn.connection_lost(cnow)
+        self.conns.clear()
+        if self in self.exchange.links:
+            self.exchange.links.remove(self)
+        self.cluster.wake(cnow)
+
+
+class FakeLink(_Member):
+    """One client's connections to a fake cluster. See the module docstring."""
+
+    @property
+    def bootstrap(self) -> str:
+        """The cluster's broker addresses, for the engine's bootstrap list."""
+        return ",".join(f"{b.host}:{b.port}" for b in self.cluster.brokers.values())
+
+    def next_deadline(self, core: ClientCore) -> float | None:
+        """The earlier of the engine's and the cluster's deadlines, in the adapter's clock."""
+        theirs = self.cluster_deadline()
         ours = core.next_deadline()
         if theirs is None:
             return ours
-        theirs += self.offset
         return theirs if ours is None else min(ours, theirs)
 
     def pump(self, core: ClientCore, now: float) -> None:
@@ -179,9 +215,7 @@ class FakeLink:
         ex = self.exchange
         with ex.lock:
             cnow = self._cluster_now(now)
-            due = self.cluster.next_deadline()
-            if due is not None and due <= cnow:
-                self.cluster.handle_timer(cnow)
+            self._fire_due(cnow)
             for _ in range(_ROUNDS):
                 if not self._round(core, now, cnow):
                     break
@@ -226,15 +260,79 @@ class FakeLink:
         """The loop is shutting down: end its connections and leave the exchange."""
         if self.closed:
             return
-        ex = self.exchange
-        with ex.lock:
+        with self.exchange.lock:
             self.pump(core, now)
-            self.closed = True
-            cnow = self._cluster_now(now)
-            for conn in self.conns.values():
-                conn.connection_lost(cnow)
-            self.conns.clear()
-            if self in ex.links:
-                ex.links.remove(self)
-            self.cluster.wake(cnow)
-        ex.notify_all()
+            self._leave(now)
+        self.exchange.notify_all()
+
+
+class FakeServer(_Member):
+    """The cluster served to other clients over an adapter's sockets, sans-IO.
+
+    The adapter listens once per broker, then ``advertise``s the address it bound (so that
+    Metadata names it), ``accept``s each connection (an id, or None when that broker is
+    stopped: close the socket), feeds what it reads to ``receive``, writes what ``pump``
+    hands back after every input and at ``next_deadline`` (closing the sockets it names), and
+    reports a socket that closed with ``lost``. ``notify`` (given by the adapter; it must
+    only schedule a pump) is called when another client's request produced bytes for these
+    connections.
+    """
+
+    def advertise(self, node_id: int, host: str, port: int) -> None:
+        with self.exchange.lock:
+            broker = self.cluster.brokers[node_id]
+            broker.host, broker.port = host, port
+
+    @property
+    def bootstrap(self) -> str:
+        """``host:port,...`` of every broker, as advertised."""
+        return ",".join(f"{b.host}:{b.port}" for b in self.cluster.brokers.values())
+
+    def accept(self, node_id: int, now: float, peer: str = "127.0.0.1") -> int | None:
+        with self.exchange.lock:
+            conn = self.cluster.connect_node(node_id, self._cluster_now(now), "/" + peer)
+            if conn is None:
+                return None
+            self.conns[conn.conn_id] = conn
+            return conn.conn_id
+
+    def receive(self, conn_id: int, data: bytes, now: float) -> None:
+        with self.exchange.lock:
+            conn = self.conns.get(conn_id)
+            if conn is not None:
+                conn.receive_data(data, self._cluster_now(now))
+
+    def lost(self, conn_id: int, now: float) -> None:
+        with self.exchange.lock:
+            conn = self.conns.pop(conn_id, None)
+            if conn is not None:
+                conn.connection_lost(self._cluster_now(now))
+                self.cluster.wake(self._cluster_now(now))
+
+    def pump(self, now: float) -> list[tuple[int, bytes, bool]]:
+        """``(conn_id, bytes to write, close after writing)`` for every connection with news;
+        fires the cluster's timers when due and wakes the other clients of the cluster."""
+        out: list[tuple[int, bytes, bool]] = []
+        with self.exchange.lock:
+            if self.closed:
+                return out
+            self._fire_due(self._cluster_now(now))
+            for conn_id, conn in list(self.conns.items()):
+                data = conn.data_to_send()
+                if data or conn.closed:
+                    out.append((conn_id, data, conn.closed))
+                if conn.closed:
+                    del self.conns[conn_id]
+            self.exchange.wake_others(self)
+        return out
+
+    def next_deadline(self) -> float | None:
+        return self.cluster_deadline()
+
+    def close(self, now: float) -> None:
+        """Stop serving: every served connection ends; the brokers keep their addresses."""
+        if self.closed:
+            return
+        with self.exchange.lock:
+            self._leave(now)
+        self.exchange.notify_all()

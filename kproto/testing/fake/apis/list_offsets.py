@@ -61,7 +61,7 @@ def handle(req: Request) -> Any:
                 if offset >= upper:
                     offset, found_ts = -1, -1
             parts.append(_part(lp.partition_index, codes.NONE, offset, found_ts,
-                               p.leader_epoch))
+                               p.leader_epoch if req.version >= 4 else -1))  # v4 has it
         topics.append(lo.ListOffsetsTopicResponse(name=t.name, partitions=parts))
     return protocol.ListOffsetsResponse(topics=topics)
 
