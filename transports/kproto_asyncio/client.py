@@ -31,10 +31,6 @@ class Client(AsyncClient):
             self._loop_obj = Loop(self._bootstrap, self.config, self._rng)
         return self._loop_obj
 
-    async def close(self) -> None:
-        if self._loop_obj is not None:
-            await self._loop_obj.close()
-
     async def __aenter__(self) -> Client:
         _ = self._loop
         return self

@@ -8,7 +8,8 @@ from typing import Any
 
 from kproto.config import Config, from_options
 from kproto.engine.client import BrokerApiVersions
-from kproto.engine.cluster import Metadata
+from kproto.engine.cluster import BrokerInfo, Metadata
+from kproto.engine.queries import GROUP_KEY, TXN_KEY
 from kproto.facade.client import ClientBase
 from kproto_threads._loop import Loop
 
@@ -42,7 +43,71 @@ class Client(ClientBase):
         """A raw request: ``build(version)`` returns the message; gives (version, response)."""
         return self._loop.drive(self._request(api_key, build, node_id, self._wait(timeout)))
 
+    def topics(self, timeout: float | None = None) -> list[str]:
+        """Every topic in the cluster, sorted (from the cache while it is fresh)."""
+        return self._loop.drive(self._topics(self._wait(timeout)))
+
+    def partitions(self, topic: str, timeout: float | None = None) -> list[int]:
+        """The partition ids of ``topic``, sorted."""
+        return self._loop.drive(self._partitions(topic, self._wait(timeout)))
+
+    def writable_partitions(self, topic: str, timeout: float | None = None) -> list[int]:
+        """The partitions of ``topic`` that have a leader now."""
+        return self._loop.drive(self._writable_partitions(topic, self._wait(timeout)))
+
+    def leader(self, topic: str, partition: int, timeout: float | None = None) -> BrokerInfo:
+        """The broker leading ``topic[partition]``."""
+        return self._loop.drive(self._leader(topic, partition, self._wait(timeout)))
+
+    def replicas(self, topic: str, partition: int, timeout: float | None = None) -> list[int]:
+        """The broker ids holding a replica of ``topic[partition]``."""
+        return self._loop.drive(self._replicas(topic, partition, self._wait(timeout)))
+
+    def in_sync_replicas(self, topic: str, partition: int,
+                         timeout: float | None = None) -> list[int]:
+        """The broker ids of ``topic[partition]``'s in-sync replicas."""
+        return self._loop.drive(self._in_sync_replicas(topic, partition, self._wait(timeout)))
+
+    def offline_replicas(self, topic: str, partition: int,
+                         timeout: float | None = None) -> list[int]:
+        """The broker ids of ``topic[partition]``'s offline replicas."""
+        return self._loop.drive(self._offline_replicas(topic, partition, self._wait(timeout)))
+
+    def get_offset(self, topic: str, partition: int, time: int,
+                   timeout: float | None = None) -> int:
+        """The offset of the first record at or after ``time`` (ms), or OFFSET_NEWEST /
+        OFFSET_OLDEST's offset; -1 when there is none."""
+        return self._loop.drive(self._get_offset(topic, partition, time, self._wait(timeout)))
+
+    def coordinator(self, group: str, timeout: float | None = None) -> BrokerInfo:
+        """The broker coordinating consumer group ``group``."""
+        return self._loop.drive(self._coordinator(GROUP_KEY, group, "group",
+                                                  self._wait(timeout)))
+
+    def transaction_coordinator(self, transactional_id: str,
+                                timeout: float | None = None) -> BrokerInfo:
+        """The broker coordinating the transactions of ``transactional_id``."""
+        return self._loop.drive(self._coordinator(TXN_KEY, transactional_id, "transactional_id",
+                                                  self._wait(timeout)))
+
+    def controller(self, timeout: float | None = None) -> BrokerInfo:
+        """The cluster's active controller, as Metadata names it."""
+        return self._loop.drive(self._controller(self._wait(timeout)))
+
+    def brokers(self, timeout: float | None = None) -> list[BrokerInfo]:
+        """Every broker in the cluster, by node id."""
+        return self._loop.drive(self._brokers(self._wait(timeout)))
+
+    def refresh_metadata(self, *topics: str, timeout: float | None = None) -> None:
+        """Fetch metadata now, for ``topics`` or (none given) every topic."""
+        self._loop.drive(self._refresh_metadata(topics, self._wait(timeout)))
+
+    def refresh_coordinator(self, group: str, timeout: float | None = None) -> None:
+        """Look up ``group``'s coordinator again (FindCoordinator)."""
+        self._loop.drive(self._refresh_coordinator(group, self._wait(timeout)))
+
     def close(self) -> None:
+        self._close_called = True
         self._loop.close()
 
     def __enter__(self) -> Client:

@@ -32,10 +32,6 @@ class Client(AsyncClient):
             raise ObjectClosedError("use the trio Client inside 'async with'")
         return self._loop_obj
 
-    async def close(self) -> None:
-        if self._loop_obj is not None:
-            await self._loop_obj.close()
-
     async def __aenter__(self) -> Client:
         self._nursery_cm = trio.open_nursery()
         nursery = await self._nursery_cm.__aenter__()
