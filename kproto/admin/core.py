@@ -631,8 +631,7 @@ class AdminCore:
         completes with ``[AlterConfigsResult]``."""
         for i, r in enumerate(resources):
             self._check_resource(r, f"resources[{i}]")
-            v.check_incremental_entries(resources[r], f"resources[{i}].entries",
-                                        topic=r.type == t.ConfigResourceType.TOPIC)
+            v.check_incremental_entries(resources[r], f"resources[{i}].entries", kind=r.type)
 
         def build(keys: list[t.ConfigResource], version: int, left: float) -> Any:
             from kproto.protocol.messages import incremental_alter_configs_request as ia

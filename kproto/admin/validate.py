@@ -8,13 +8,14 @@ from collections.abc import Iterable, Mapping
 
 from kproto.admin.errors import InvalidArgumentError
 from kproto.admin.types import (
+    ConfigResourceType,
     IncrementalAlterConfigsEntry,
     IncrementalAlterConfigsOperation,
     TopicDetail,
 )
 
 __all__ = [
-    "MAX_TOPIC_NAME", "TOPIC_CONFIGS", "TOPIC_LIST_CONFIGS", "check_assignment", "check_group_id", "check_incremental_entries",
+    "CLIENT_METRICS_CONFIGS", "LOG_LEVELS", "MAX_TOPIC_NAME", "TOPIC_CONFIGS", "TOPIC_LIST_CONFIGS", "check_assignment", "check_group_id", "check_incremental_entries",
     "check_offset", "check_partition", "check_partition_count", "check_topic_detail",
     "check_topic_name", "check_topic_names",
 ]
@@ -172,11 +173,24 @@ TOPIC_LIST_CONFIGS = frozenset({"cleanup.policy", "follower.replication.throttle
 """The topic configs whose values are lists: the ones APPEND and SUBTRACT apply to."""
 
 
+LOG_LEVELS = frozenset({"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"})
+"""The levels a broker logger may be set to (Kafka's LogLevelConfig)."""
+
+ROOT_LOGGER = "root"
+
+CLIENT_METRICS_CONFIGS = frozenset({"metrics", "interval.ms", "match"})
+"""A client metrics subscription's configs (KIP-714)."""
+
+
 def check_incremental_entries(entries: object, field: str = "entries", *,
-                              topic: bool = False) -> dict[str, IncrementalAlterConfigsEntry]:
+                              kind: ConfigResourceType | None = None
+                              ) -> dict[str, IncrementalAlterConfigsEntry]:
     """Config names are non-empty strs; each change is an IncrementalAlterConfigsEntry whose
-    operation is known, with a value except for DELETE. For a ``topic``, the names are
-    Kafka's topic configs, and APPEND and SUBTRACT apply to list configs only."""
+    operation is known, with a value except for DELETE. Per resource ``kind``, as Kafka
+    checks them: a topic's names are Kafka's topic configs, and APPEND and SUBTRACT apply to
+    list configs only; a broker logger is SET to a log level or DELETEd (never the root
+    logger); a client metrics subscription has three configs. A broker's are left to the
+    broker: it accepts custom names."""
     if not isinstance(entries, Mapping) or not entries:
         raise InvalidArgumentError(field, "give a non-empty {name: "
                                           "IncrementalAlterConfigsEntry} mapping")
@@ -192,6 +206,12 @@ def check_incremental_entries(entries: object, field: str = "entries", *,
             raise InvalidArgumentError(where, f"unknown operation {entry.operation!r}") from None
         if op != IncrementalAlterConfigsOperation.DELETE and entry.value is None:
             raise InvalidArgumentError(where, f"{op.name} needs a value")
+        if kind == ConfigResourceType.BROKER_LOGGER:
+            _check_logger_change(name, op, entry.value, where)
+        if kind == ConfigResourceType.CLIENT_METRICS and name not in CLIENT_METRICS_CONFIGS:
+            raise InvalidArgumentError(where, f"{name!r} is not a client metrics config "
+                                              f"({', '.join(sorted(CLIENT_METRICS_CONFIGS))})")
+        topic = kind == ConfigResourceType.TOPIC
         if topic and name not in TOPIC_CONFIGS:
             raise InvalidArgumentError(where, f"{name!r} is not a topic config")
         if topic and op in (IncrementalAlterConfigsOperation.APPEND,
@@ -200,3 +220,16 @@ def check_incremental_entries(entries: object, field: str = "entries", *,
             raise InvalidArgumentError(where, f"{op.name} applies to list configs "
                                               f"({', '.join(sorted(TOPIC_LIST_CONFIGS))})")
     return dict(entries)
+
+
+def _check_logger_change(name: str, op: IncrementalAlterConfigsOperation, value: str | None,
+                         where: str) -> None:
+    if op == IncrementalAlterConfigsOperation.SET and value not in LOG_LEVELS:
+        raise InvalidArgumentError(where, f"a logger's level is one of "
+                                          f"{', '.join(sorted(LOG_LEVELS))}; got {value!r}")
+    if op in (IncrementalAlterConfigsOperation.APPEND,
+              IncrementalAlterConfigsOperation.SUBTRACT):
+        raise InvalidArgumentError(where, f"{op.name} does not apply to a broker logger "
+                                          f"(SET a level or DELETE it)")
+    if op == IncrementalAlterConfigsOperation.DELETE and name == ROOT_LOGGER:
+        raise InvalidArgumentError(where, "the root logger's level cannot be deleted")

@@ -1,13 +1,61 @@
 """The iteration protocols every stream shares: ``for`` / ``async for`` over ``get()``,
-ending when the stream is closed and drained (``get`` raises ClosedError)."""
+ending when the stream is closed and drained (``get`` raises ClosedError); and the error
+queue of one partition, which a partition consumer and a partition offset manager share."""
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
-from kproto.errors import ClosedError
+from kproto.consumer.events import ConsumerError
+from kproto.errors import ClientTimeoutError, ClosedError
+from kproto.facade._wait import Op, Park, Signal
 
 T = TypeVar("T")
+
+
+class PartitionErrors:
+    """One partition's errors (``ConsumerError`` values), read by the adapter's error stream
+    through ``_next_error``; the stream ends once the owner is closed, or stopped by
+    ``_fatal``, and drained. Filled and closed inside the engine, which fires ``_signal``."""
+
+    topic: str
+    partition: int
+
+    def __init__(self) -> None:
+        self._errors: deque[ConsumerError] = deque()
+        self._fatal: BaseException | None = None
+        self._closed = False
+        self._signal = Signal()
+
+    @property
+    def _loop(self) -> Any:
+        raise NotImplementedError
+
+    def close(self) -> Any:
+        raise NotImplementedError
+
+    def _take_error(self) -> ConsumerError | None:
+        if self._errors:
+            return self._errors.popleft()
+        if self._closed or self._fatal is not None:
+            raise ClosedError(f"{self.topic}[{self.partition}]: no more errors")
+        return None
+
+    def _next_error(self, timeout: float | None) -> Op[ConsumerError]:
+        return self._poll(self._take_error, timeout, "no error")
+
+    def _poll(self, take: Callable[[], T | None], timeout: float | None, what: str) -> Op[T]:
+        """``take()`` until it gives something, parked on the signal in between."""
+        loop = self._loop
+        deadline = None if timeout is None else loop.now() + timeout
+        while (got := take()) is None:
+            if deadline is not None and loop.now() >= deadline:
+                raise ClientTimeoutError(
+                    f"{self.topic}[{self.partition}]: {what} within {timeout:g}s")
+            yield Park((self._signal,), deadline)
+        return got
 
 
 class Iterates(Generic[T]):

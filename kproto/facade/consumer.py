@@ -25,7 +25,6 @@ channels and checkpoints.
 from __future__ import annotations
 
 import random
-from collections import deque
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -38,10 +37,10 @@ from kproto.consumer import (
     RecordsFetched,
     TopicPartitions,
 )
-from kproto.errors import ClientTimeoutError, ClosedError
+from kproto.errors import ClosedError
 from kproto.facade._feature import EntersClient, Feature, L
-from kproto.facade._streams import AsyncIterates
-from kproto.facade._wait import AsyncLoop, Op, Park, Signal, call
+from kproto.facade._streams import AsyncIterates, PartitionErrors
+from kproto.facade._wait import AsyncLoop, Op, call
 from kproto.message_types import ConsumerMessage
 
 T = TypeVar("T")
@@ -50,7 +49,7 @@ S = TypeVar("S")
 C = TypeVar("C", bound="ConsumerBase[Any, Any]")
 
 
-class PartitionConsumerBase:
+class PartitionConsumerBase(PartitionErrors):
     """Messages of one partition, from the offset given to ``consume_partition``. The
     adapter names its stream classes in ``_message_stream`` / ``_error_stream``."""
 
@@ -58,16 +57,13 @@ class PartitionConsumerBase:
     _error_stream: Callable[[Any], Any]
 
     def __init__(self, consumer: ConsumerBase[Any, Any], topic: str, partition: int) -> None:
+        super().__init__()
         self.topic = topic
         self.partition = partition
         self._consumer = consumer
         self._stream = -1
         self._buf = MessageBuffer()
-        self._errors: deque[ConsumerError] = deque()
-        self._fatal: BaseException | None = None
-        self._closed = False
         self._hwm = -1
-        self._signal = Signal()
         self.messages = self._message_stream(self)
         self.errors = self._error_stream(self)
 
@@ -115,31 +111,8 @@ class PartitionConsumerBase:
             raise self._fatal
         return None
 
-    def _take_error(self) -> ConsumerError | None:
-        if self._errors:
-            return self._errors.popleft()
-        if self._closed or self._fatal is not None:
-            raise ClosedError(f"{self.topic}[{self.partition}]: no more errors")
-        return None
-
     def _next_message(self, timeout: float | None) -> Op[ConsumerMessage]:
         return self._poll(self._take, timeout, "no message")
-
-    def _next_error(self, timeout: float | None) -> Op[ConsumerError]:
-        return self._poll(self._take_error, timeout, "no error")
-
-    def _poll(self, take: Callable[[], T | None], timeout: float | None, what: str) -> Op[T]:
-        """``take()`` until it gives something, parked on the signal in between."""
-        loop = self._loop
-        deadline = None if timeout is None else loop.now() + timeout
-        while (got := take()) is None:
-            if deadline is not None and loop.now() >= deadline:
-                raise ClientTimeoutError(
-                    f"{self.topic}[{self.partition}]: {what} within {timeout:g}s")
-            yield Park((self._signal,), deadline)
-        return got
-
-    # -- user operations -------------------------------------------------------------------
 
     def high_water_mark_offset(self) -> int:
         """The partition's high water mark from the latest fetch (-1 until known)."""
@@ -336,10 +309,10 @@ class MessageStream:
 
 
 class ErrorStream(AsyncIterates[ConsumerError]):
-    """A partition consumer's errors (``ConsumerError`` values); ends when it is closed or
-    after the error that stopped it."""
+    """A partition's errors (``ConsumerError`` values) of a partition consumer or offset
+    manager; ends when it is closed or after the error that stopped it."""
 
-    def __init__(self, owner: PartitionConsumerBase) -> None:
+    def __init__(self, owner: PartitionErrors) -> None:
         self._pc = owner
 
     async def get(self, timeout: float | None = None) -> ConsumerError:

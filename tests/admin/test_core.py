@@ -110,6 +110,24 @@ BAD_CALLS: list[tuple[str, Any, str]] = [
          {"retention.ms": IncrementalAlterConfigsEntry(
              IncrementalAlterConfigsOperation.APPEND, "1")}}, False, n),
      "resources[0].entries['retention.ms']"),
+    ("logger set to a non-level", lambda a, n: a.incremental_alter_configs(
+        {ConfigResource(ConfigResourceType.BROKER_LOGGER, "1"):
+         {"kafka.server.ReplicaManager": IncrementalAlterConfigsEntry(SET, "LOUD")}}, False, n),
+     "resources[0].entries['kafka.server.ReplicaManager']"),
+    ("append to a logger", lambda a, n: a.incremental_alter_configs(
+        {ConfigResource(ConfigResourceType.BROKER_LOGGER, "1"):
+         {"kafka.server.ReplicaManager": IncrementalAlterConfigsEntry(
+             IncrementalAlterConfigsOperation.APPEND, "DEBUG")}}, False, n),
+     "resources[0].entries['kafka.server.ReplicaManager']"),
+    ("delete the root logger", lambda a, n: a.incremental_alter_configs(
+        {ConfigResource(ConfigResourceType.BROKER_LOGGER, "1"):
+         {"root": IncrementalAlterConfigsEntry(IncrementalAlterConfigsOperation.DELETE)}},
+        False, n),
+     "resources[0].entries['root']"),
+    ("unknown client metrics config", lambda a, n: a.incremental_alter_configs(
+        {ConfigResource(ConfigResourceType.CLIENT_METRICS, "sub"):
+         {"colour": IncrementalAlterConfigsEntry(SET, "red")}}, False, n),
+     "resources[0].entries['colour']"),
     ("broker named by a word", lambda a, n: a.describe_configs(
         [ConfigResource(ConfigResourceType.BROKER, "one")], n), "resources[0].name"),
     ("no static members", lambda a, n: a.remove_members("g", [], n), "group_instance_ids"),

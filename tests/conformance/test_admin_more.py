@@ -18,8 +18,11 @@ from kproto.admin import (
     AlterUserScramCredentialsDelete,
     AlterUserScramCredentialsUpsert,
     ClientQuotasOp,
+    ConfigResourceType,
     ElectionType,
     FeatureUpdate,
+    IncrementalAlterConfigsEntry,
+    IncrementalAlterConfigsOperation,
     InvalidArgumentError,
     PartitionMetadata,
     QuotaEntityComponent,
@@ -223,3 +226,60 @@ def test_acls_are_enforced(transport: str, kafka_broker_acl: Any) -> None:
                           TopicAuthorizationFailedError)
         assert a.delete_acl(AclFilter(resource_name=name)) == [other]
         a.delete_topic(name)
+
+
+LOGGER = "kafka.server.ReplicaManager"
+SET, DELETE, APPEND = (IncrementalAlterConfigsOperation.SET,
+                       IncrementalAlterConfigsOperation.DELETE,
+                       IncrementalAlterConfigsOperation.APPEND)
+REFUSED_LOCALLY = [
+    (ConfigResourceType.BROKER_LOGGER, LOGGER, SET, "LOUD"),
+    (ConfigResourceType.BROKER_LOGGER, LOGGER, APPEND, "DEBUG"),
+    (ConfigResourceType.BROKER_LOGGER, "root", DELETE, None),
+    (ConfigResourceType.CLIENT_METRICS, "colour", SET, "red"),
+    (ConfigResourceType.TOPIC, "retention.msec", SET, "1"),
+    (ConfigResourceType.TOPIC, "retention.ms", APPEND, "1"),
+]
+ACCEPTED = [
+    (ConfigResourceType.BROKER_LOGGER, LOGGER, SET, "DEBUG"),
+    (ConfigResourceType.BROKER_LOGGER, LOGGER, DELETE, None),
+    (ConfigResourceType.TOPIC, "retention.ms", SET, "60000"),
+    (ConfigResourceType.TOPIC, "cleanup.policy", APPEND, "compact"),
+]
+
+
+def test_incremental_checks_match_the_broker(broker: Any) -> None:
+    """What check_incremental_entries refuses before sending, Kafka refuses too (asked with a
+    raw IncrementalAlterConfigs, validate_only), and what it lets through, Kafka accepts: the
+    local checks neither hide a broker error nor refuse what Kafka allows."""
+    import kproto_threads
+    from kproto import protocol
+    from kproto.admin.validate import check_incremental_entries
+    from kproto.protocol.apis import INCREMENTAL_ALTER_CONFIGS
+    from kproto.protocol.messages import incremental_alter_configs_request as ia
+
+    topic = f"admin-incr-{int(time.time() * 1000)}"
+    broker.create_topic(topic, partitions=1)
+    with kproto_threads.Client(broker.bootstrap) as client:
+        node = str(client.metadata().brokers[0].node_id)
+
+        def kafka_says(kind: ConfigResourceType, name: str, op: Any, value: Any) -> int:
+            resource = {ConfigResourceType.TOPIC: topic,
+                        ConfigResourceType.CLIENT_METRICS: "kproto-sub"}.get(kind, node)
+            _, resp = client.request(INCREMENTAL_ALTER_CONFIGS, lambda v: (
+                protocol.IncrementalAlterConfigsRequest(resources=[ia.AlterConfigsResource(
+                    resource_type=int(kind), resource_name=resource,
+                    configs=[ia.AlterableConfig(name=name, config_operation=int(op),
+                                                value=value)])], validate_only=True)))
+            return int(resp.responses[0].error_code)
+
+        for kind, name, op, value in REFUSED_LOCALLY:
+            with pytest.raises(InvalidArgumentError):
+                check_incremental_entries({name: IncrementalAlterConfigsEntry(op, value)},
+                                          kind=kind)
+            code = kafka_says(kind, name, op, value)
+            assert code != 0, (kind.name, name, op.name, value)
+        for kind, name, op, value in ACCEPTED:
+            check_incremental_entries({name: IncrementalAlterConfigsEntry(op, value)},
+                                      kind=kind)
+            assert kafka_says(kind, name, op, value) == 0, (kind.name, name, op.name, value)

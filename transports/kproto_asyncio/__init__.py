@@ -9,13 +9,15 @@ if TYPE_CHECKING:
     from kproto_asyncio.admin import ClusterAdmin
     from kproto_asyncio.consumer import Consumer, PartitionConsumer
     from kproto_asyncio.group import ConsumerGroup
+    from kproto_asyncio.offsets import OffsetManager, PartitionOffsetManager
     from kproto_asyncio.producer import AsyncProducer, SyncProducer
 
 __all__ = [
     "AsyncProducer", "Client", "ClusterAdmin", "Consumer", "ConsumerGroup", "PartitionConsumer",
-    "SyncProducer",
+    "OffsetManager", "PartitionOffsetManager", "SyncProducer",
 ]
 __getattr__ = lazy(__name__, {
     "AsyncProducer": ".producer", "SyncProducer": ".producer", "Consumer": ".consumer",
     "PartitionConsumer": ".consumer", "ConsumerGroup": ".group", "ClusterAdmin": ".admin",
+    "OffsetManager": ".offsets", "PartitionOffsetManager": ".offsets",
 })

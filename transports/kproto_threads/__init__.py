@@ -9,13 +9,15 @@ if TYPE_CHECKING:
     from kproto_threads.admin import ClusterAdmin
     from kproto_threads.consumer import Consumer, PartitionConsumer
     from kproto_threads.group import ConsumerGroup
+    from kproto_threads.offsets import OffsetManager, PartitionOffsetManager
     from kproto_threads.producer import AsyncProducer, SyncProducer
 
 __all__ = [
     "AsyncProducer", "Client", "ClusterAdmin", "Consumer", "ConsumerGroup", "PartitionConsumer",
-    "SyncProducer",
+    "OffsetManager", "PartitionOffsetManager", "SyncProducer",
 ]
 __getattr__ = lazy(__name__, {
     "AsyncProducer": ".producer", "SyncProducer": ".producer", "Consumer": ".consumer",
     "PartitionConsumer": ".consumer", "ConsumerGroup": ".group", "ClusterAdmin": ".admin",
+    "OffsetManager": ".offsets", "PartitionOffsetManager": ".offsets",
 })

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 from kproto.consumer import ConsumerError
 from kproto.errors import ClosedError
-from kproto.facade._streams import Iterates
+from kproto.facade._streams import Iterates, PartitionErrors
 from kproto.facade.consumer import ConsumerBase, PartitionConsumerBase
 from kproto.message_types import ConsumerMessage
 from kproto_threads._loop import Loop
@@ -52,10 +52,10 @@ class MessageStream:
 
 
 class ErrorStream(Iterates[ConsumerError]):
-    """A partition consumer's errors (``ConsumerError`` values); ends when it is closed or
-    after the error that stopped it."""
+    """A partition's errors (``ConsumerError`` values) of a partition consumer or offset
+    manager; ends when it is closed or after the error that stopped it."""
 
-    def __init__(self, owner: PartitionConsumer) -> None:
+    def __init__(self, owner: PartitionErrors) -> None:
         self._pc = owner
 
     def get(self, timeout: float | None = None) -> ConsumerError:

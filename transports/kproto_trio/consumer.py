@@ -8,6 +8,7 @@ import trio
 
 from kproto.consumer import ConsumerError
 from kproto.errors import ClosedError
+from kproto.facade._streams import PartitionErrors
 from kproto.facade.consumer import AsyncConsumer, AsyncPartitionConsumer
 from kproto.message_types import ConsumerMessage
 from kproto_trio.client import Client
@@ -72,10 +73,10 @@ class MessageChannel(trio.abc.ReceiveChannel[ConsumerMessage]):
 
 
 class ErrorChannel(trio.abc.ReceiveChannel[ConsumerError]):
-    """A partition consumer's errors (``ConsumerError`` values); ends when it is closed or
-    after the error that stopped it."""
+    """A partition's errors (``ConsumerError`` values) of a partition consumer or offset
+    manager; ends when it is closed or after the error that stopped it."""
 
-    def __init__(self, owner: PartitionConsumer) -> None:
+    def __init__(self, owner: PartitionErrors) -> None:
         self._pc = owner
 
     def receive_nowait(self) -> ConsumerError:
