@@ -265,6 +265,25 @@ class ProducerBase(Feature[LoopT, ProducerCore]):
                      metadata: str | None) -> Start:
         return lambda core, now: core.add_message_to_txn(message, group_id, metadata, now)
 
+    def _end_txn(self, error: BaseException | None, timeout: float | None) -> Op[None]:
+        """The end of a ``transaction()`` block: commit after a normal exit; after ``error``
+        abort, shielded (a cancelled block still aborts), and chain an abort failure onto
+        ``error`` (its ``__cause__`` and a note) rather than let it hide the original."""
+        if error is None:
+            yield from self._op(start_commit, timeout, "commit_txn")
+            return
+        core = self._core
+        try:
+            yield from wait(self._loop.start(lambda engine, now: start_abort(core, now)),
+                            self._loop, timeout, "abort_txn", shield=True)
+        except Exception as abort_error:
+            note = f"abort_txn failed as well: {abort_error!r}"
+            add_note = getattr(error, "add_note", None)  # Python 3.11+
+            if add_note is not None:
+                add_note(note)
+            if error.__cause__ is None:
+                error.__cause__ = abort_error
+
 
 # What each waiting call starts in the core; the adapters pass them to ``_op`` with their
 # own bounds (threads) or none (asyncio, trio: the caller cancels).
@@ -425,6 +444,11 @@ class AwaitedProducer(EntersClient, ProducerBase[AsyncLoop]):
     async def begin_txn(self) -> None:
         await self._drive(self._op(start_begin, None, "begin_txn"))
 
+    def transaction(self) -> AsyncTransaction:
+        """``async with producer.transaction():`` begins a transaction, commits it when the
+        block ends normally and aborts it when the block raises (the error goes on)."""
+        return AsyncTransaction(self)
+
     async def commit_txn(self) -> None:
         """Flush, then commit; raises the transaction's error if a record failed."""
         await self._drive(self._op(start_commit, None, "commit_txn"))
@@ -476,3 +500,36 @@ class AwaitedAsyncProducer(AwaitedProducer, SendAndStream[AsyncLoop]):
             self._try_send(msg)  # the common case: room in the buffer, nothing to wait for
         except BufferFullError:
             await self._drive(self._enqueue(msg))
+
+
+class Transaction:
+    """``with producer.transaction():`` on the blocking producers: begin on entry, commit on
+    a normal exit, abort when the block raises (the exception propagates; an abort failure
+    is chained to it). Each step is bounded by ``timeout`` as the ``*_txn`` methods are."""
+
+    def __init__(self, producer: Any, timeout: float | None = None) -> None:
+        self._producer = producer
+        self._timeout = timeout
+
+    def __enter__(self) -> Any:
+        self._producer.begin_txn(self._timeout)
+        return self._producer
+
+    def __exit__(self, typ: object, error: BaseException | None, tb: object) -> None:
+        p = self._producer
+        p._loop.drive(p._end_txn(error, p._bound(self._timeout)))
+
+
+class AsyncTransaction:
+    """``async with producer.transaction():`` on asyncio and trio; see :class:`Transaction`.
+    A cancelled block aborts (shielded) before the cancellation goes on."""
+
+    def __init__(self, producer: AwaitedProducer) -> None:
+        self._producer = producer
+
+    async def __aenter__(self) -> AwaitedProducer:
+        await self._producer.begin_txn()
+        return self._producer
+
+    async def __aexit__(self, typ: object, error: BaseException | None, tb: object) -> None:
+        await self._producer._drive(self._producer._end_txn(error, None))

@@ -73,6 +73,11 @@ class _Producer(facade.ProducerBase[BlockingLoop]):
     def begin_txn(self, timeout: float | None = None) -> None:
         self._loop.drive(self._op(facade.start_begin, self._txn_bound(timeout), "begin_txn"))
 
+    def transaction(self, timeout: float | None = None) -> facade.Transaction:
+        """``with producer.transaction():`` begins a transaction, commits it when the block
+        ends normally and aborts it when the block raises (the error goes on)."""
+        return facade.Transaction(self, timeout)
+
     def commit_txn(self, timeout: float | None = None) -> None:
         """Flush, then commit; raises the transaction's error if a record failed."""
         self._loop.drive(self._op(facade.start_commit, self._bound(timeout or None), "commit_txn"))
