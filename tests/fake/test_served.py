@@ -27,6 +27,7 @@ import kproto_trio.fake
 from kproto import OFFSET_OLDEST, ProducerMessage
 from kproto.testing import FakeCluster
 from tests.conformance.drivers import TRANSPORTS
+from tests.conftest import in_ci
 
 WAIT = 30.0
 
@@ -166,3 +167,102 @@ def test_kcat_produces_and_consumes(transport: str) -> None:
                               capture_output=True)
     assert proc.stdout.split() == sent
     assert cluster.topics["kc"].partitions[0].log.log_end_offset == 10
+
+
+# -- Java's console tools ---------------------------------------------------------------------
+
+def java_version() -> str:
+    """The Kafka version whose Java tools run (skipped outside CI when Java is missing)."""
+    from tests.harness.jars import MissingTool, chosen_version
+    from tests.harness.java import find_java, tool_class
+
+    version = chosen_version()
+    try:
+        find_java()
+        tool_class(version, "console-consumer")
+    except MissingTool as exc:
+        if in_ci():
+            raise
+        pytest.skip(f"the Java tools cannot run here: {exc}")
+    return version
+
+
+def java_tool(name: str, *args: str, input: str | None = None) -> str:
+    from tests.harness.java import run_tool
+
+    proc = run_tool(java_version(), name, *args, input=input, timeout=120.0)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("transport", ["threads", "trio"])
+def test_java_console_producer_and_consumer(transport: str) -> None:
+    cluster = FakeCluster(3, topics={"java": 2})
+    sent = lines(6, "java")
+    with served(transport, cluster) as bootstrap:
+        java_tool("console-producer", "--bootstrap-server", bootstrap, "--topic", "java",
+                  input="\n".join(sent) + "\n")
+        assert sum(p.log.log_end_offset for p in cluster.topics["java"].partitions) == 6
+        out = java_tool("console-consumer", "--bootstrap-server", bootstrap, "--topic", "java",
+                        "--from-beginning", "--max-messages", "6", "--timeout-ms", "30000")
+        with kproto_threads.Consumer(bootstrap) as consumer:
+            read = []
+            for p in range(2):
+                with consumer.consume_partition("java", p, OFFSET_OLDEST) as pc:
+                    end = cluster.topics["java"].partitions[p].log.log_end_offset
+                    read += [pc.messages.get(WAIT).value.decode() for _ in range(end)]
+    assert sorted(out.split()) == sorted(sent)
+    assert sorted(read) == sorted(sent)
+
+
+@pytest.mark.interop
+@pytest.mark.slow
+def test_a_java_consumer_shares_a_group_with_kproto_members() -> None:
+    from tests.group.members import Ledger, member
+    from tests.harness.java import java_command, tool_class
+
+    version = java_version()
+    cluster = FakeCluster(3, topics={"shared": 4})
+    ledger = Ledger()
+    options = {"group_id": "mixed", "session_timeout": 10.0, "heartbeat_interval": 0.5,
+               "auto_offset_reset": "earliest"}
+    with served("threads", cluster) as bootstrap, \
+            member("asyncio", bootstrap, ["shared"], ledger, "kproto", **options):
+        ledger.wait("the kproto member to hold every partition",
+                    lambda: len(ledger.held_by("kproto")) == 4, WAIT)
+        java = subprocess.Popen(
+            java_command(version, tool_class(version, "console-consumer"),
+                         "--bootstrap-server", bootstrap, "--topic", "shared", "--group",
+                         "mixed", "--property", "print.partition=true",
+                         "--consumer-property", "auto.offset.reset=earliest",
+                         "--consumer-property", "partition.assignment.strategy="
+                         "org.apache.kafka.clients.consumer.RangeAssignor",
+                         "--timeout-ms", "8000"),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            group = cluster.groups.groups["mixed"]
+            until("the Java consumer to join the group and the group to settle",
+                  lambda: len(group.members) == 2 and group.state == "Stable"
+                  and len(ledger.held_by("kproto")) == 2, 60.0)
+            with kproto_threads.SyncProducer(bootstrap) as producer:
+                for p in range(4):
+                    producer.send_messages([ProducerMessage("shared", v.encode(), partition=p)
+                                            for v in lines(5, f"p{p}")])
+            out, err = java.communicate(timeout=90)
+        finally:
+            if java.poll() is None:
+                java.kill()
+                java.communicate()
+        assert java.returncode == 0, out + err
+        kproto_partitions = {p for _, p in ledger.held_by("kproto")}
+        ledger.wait("the kproto member to read its partitions",
+                    lambda: ledger.complete({("shared", p): 5 for p in kproto_partitions}),
+                    WAIT)
+    java_read = [line.split() for line in out.splitlines() if line.startswith("Partition:")]
+    java_partitions = {int(fields[0].split(":")[1]) for fields in java_read}
+    assert len(kproto_partitions) == 2 and len(java_partitions) == 2
+    assert kproto_partitions | java_partitions == {0, 1, 2, 3}
+    assert sorted(fields[-1] for fields in java_read) == sorted(
+        v for p in java_partitions for v in lines(5, f"p{p}"))
+    assert not ledger.violations
