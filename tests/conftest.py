@@ -143,6 +143,14 @@ def kafka_broker_acl(kafka_pool: KafkaPool) -> KafkaCluster:
 
 
 @pytest.fixture(scope="session")
+def kafka_broker_acl_39(kafka_pool: KafkaPool) -> KafkaCluster:
+    """A Kafka 3.9 broker with the StandardAuthorizer, set up as ``kafka_broker_acl``."""
+    if _external_mode():
+        pytest.skip("needs a harness broker with the authorizer enabled")
+    return kafka_pool.get(V39, 1, authorizer=True)
+
+
+@pytest.fixture(scope="session")
 def kafka_broker_39(kafka_pool: KafkaPool) -> KafkaCluster | ExternalKafka:
     """A Kafka 3.9 broker (the same object as kafka_broker when that is 3.9 too)."""
     return _version_fixture(kafka_pool, V39)

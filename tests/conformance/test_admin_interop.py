@@ -1,5 +1,6 @@
 """What the ClusterAdmin creates and alters, the Java tools and confluent-kafka's AdminClient
-see; what they create, the ClusterAdmin describes the same (Kafka 4.x and 3.9)."""
+see; what they create, the ClusterAdmin describes the same (Kafka 4.x and 3.9, every
+transport)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ from typing import Any
 import pytest
 
 from kproto.admin import ConfigResource, ConfigResourceType, TopicDetail
+from tests.conformance.drivers import TRANSPORTS
+from tests.conformance.test_admin import admin as open_admin
 
 TOPIC = ConfigResourceType.TOPIC
+each = pytest.mark.parametrize("transport", TRANSPORTS)
 
 
 @pytest.fixture(params=["kafka_broker", "kafka_broker_39"], ids=["newest", "3.9"])
@@ -24,14 +28,25 @@ def tool(broker: Any, name: str, *args: str) -> str:
     return str(proc.stdout)
 
 
-def test_java_tools_see_what_kproto_made(broker: Any) -> None:
-    import kproto_threads
+def commit_once_known(admin: Any, group: str, topic: str, offsets: dict[int, int]) -> None:
+    """Commit ``offsets``; a topic created a moment ago may not have reached the broker's
+    metadata yet (Kafka then answers UNKNOWN_TOPIC_OR_PARTITION, as to Java's admin)."""
+    deadline = time.monotonic() + 30
+    while True:
+        results = admin.alter_consumer_group_offsets(group, {topic: offsets})
+        if all(r.ok for r in results.values()) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert all(r.ok for r in results.values()), results
 
+
+@each
+def test_java_tools_see_what_kproto_made(transport: str, broker: Any) -> None:
     stamp = int(time.time() * 1000)
-    name, group = f"admin-java-{stamp}", f"admin-java-group-{stamp}"
-    with kproto_threads.ClusterAdmin(broker.bootstrap) as admin:
+    name, group = f"admin-java-{transport}-{stamp}", f"admin-java-group-{transport}-{stamp}"
+    with open_admin(transport, broker.bootstrap) as admin:
         admin.create_topic(name, TopicDetail(3, 1, config_entries={"retention.ms": "12345"}))
-        admin.alter_consumer_group_offsets(group, {name: {0: 0, 2: 0}})
+        commit_once_known(admin, group, name, {0: 0, 2: 0})
 
         described = tool(broker, "topics", "--describe", "--topic", name)
         assert "PartitionCount: 3" in described and "ReplicationFactor: 1" in described
@@ -45,16 +60,16 @@ def test_java_tools_see_what_kproto_made(broker: Any) -> None:
         admin.delete_topic(name)
 
 
-def test_kproto_sees_what_the_java_tools_made(broker: Any) -> None:
-    import kproto_threads
-
+@each
+def test_kproto_sees_what_the_java_tools_made(transport: str, broker: Any) -> None:
     stamp = int(time.time() * 1000)
-    name, group = f"admin-java-made-{stamp}", f"admin-java-made-group-{stamp}"
+    name = f"admin-java-made-{transport}-{stamp}"
+    group = f"admin-java-made-group-{transport}-{stamp}"
     tool(broker, "topics", "--create", "--topic", name, "--partitions", "2",
          "--replication-factor", "1", "--config", "retention.ms=98765")
     tool(broker, "consumer-groups", "--reset-offsets", "--group", group, "--topic", name,
          "--to-earliest", "--execute")
-    with kproto_threads.ClusterAdmin(broker.bootstrap) as admin:
+    with open_admin(transport, broker.bootstrap) as admin:
         deadline = time.monotonic() + 30
         while not (meta := admin.describe_topics([name])[name]).ok \
                 and time.monotonic() < deadline:
@@ -71,21 +86,20 @@ def test_kproto_sees_what_the_java_tools_made(broker: Any) -> None:
         admin.delete_topic(name)
 
 
-def test_confluent_admin_and_kproto_agree(broker: Any) -> None:
+@each
+def test_confluent_admin_and_kproto_agree(transport: str, broker: Any) -> None:
     from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
     from confluent_kafka.admin import AdminClient, NewTopic
     from confluent_kafka.admin import ConfigResource as CResource
 
-    import kproto_threads
-
     stamp = int(time.time() * 1000)
-    theirs, ours = f"admin-ck-theirs-{stamp}", f"admin-ck-ours-{stamp}"
-    group = f"admin-ck-group-{stamp}"
+    theirs, ours = f"admin-ck-theirs-{transport}-{stamp}", f"admin-ck-ours-{transport}-{stamp}"
+    group = f"admin-ck-group-{transport}-{stamp}"
     ck = AdminClient({"bootstrap.servers": broker.bootstrap})
     for f in ck.create_topics([NewTopic(theirs, 2, 1, config={"cleanup.policy": "compact"})],
                               operation_timeout=30).values():
         f.result(60)
-    with kproto_threads.ClusterAdmin(broker.bootstrap) as admin:
+    with open_admin(transport, broker.bootstrap) as admin:
         # What confluent-kafka created, kproto describes.
         deadline = time.monotonic() + 30
         while not (meta := admin.describe_topics([theirs])[theirs]).ok \
@@ -103,7 +117,7 @@ def test_confluent_admin_and_kproto_agree(broker: Any) -> None:
         ck_conf = ck.describe_configs([CResource("topic", ours)])
         [future] = ck_conf.values()
         assert future.result(60)["retention.ms"].value == "54321"
-        admin.alter_consumer_group_offsets(group, {ours: {1: 7}})
+        commit_once_known(admin, group, ours, {1: 7})
         [f] = ck.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)]).values()
         assert [(tp.topic, tp.partition, tp.offset) for tp in f.result(60).topic_partitions] \
             == [(ours, 1, 7)]

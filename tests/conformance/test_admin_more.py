@@ -41,7 +41,7 @@ from kproto.errors import (
     TopicAuthorizationFailedError,
     TransactionalIdNotFoundError,
 )
-from kproto.message_types import ProducerMessage
+from kproto.message_types import OFFSET_OLDEST, ProducerMessage
 from tests.conformance.drivers import TRANSPORTS
 from tests.conformance.test_admin import admin, eventually
 
@@ -192,11 +192,83 @@ def test_reassignment_and_preferred_election_on_the_cluster(transport: str,
         a.delete_topic(name)
 
 
+@pytest.fixture(params=["kafka_broker_acl", "kafka_broker_acl_39"], ids=["newest", "3.9"])
+def acl_broker(request: pytest.FixtureRequest) -> Any:
+    return request.getfixturevalue(request.param)
+
+
+def sasl_user(broker: Any) -> tuple[str, dict[str, Any]]:
+    """The SASL listener's address and the options of the user without rights."""
+    user, password = broker.sasl_users["PLAIN"]
+    host, port = broker.listeners["SASL_PLAINTEXT"]
+    return f"{host}:{port}", {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "PLAIN",
+                              "sasl_username": user, "sasl_password": password}
+
+
 @each
-def test_acls_are_enforced(transport: str, kafka_broker_acl: Any) -> None:
+def test_acls_decide_who_produces_and_consumes(transport: str, acl_broker: Any) -> None:
+    """Records: the user's produce and consume are refused while only someone else's ACLs
+    name the topic, go through once create_acl allows WRITE and READ, and are refused again
+    after delete_acl."""
+    from tests.conformance.drivers import open_remote
+
+    broker = acl_broker
+    name = f"admin-acl-rw-{transport}-{int(time.time() * 1000)}"
+    address, sasl = sasl_user(broker)
+    principal = f"User:{sasl['sasl_username']}"
+    grants = [AclBinding(AclResourceType.TOPIC, name, principal, op)
+              for op in (AclOperation.WRITE, AclOperation.READ)]
+    opts = {**sasl, "metadata_max_wait": 5.0, "request_timeout": 5.0, "delivery_timeout": 5.0,
+            "max_block": 5.0}
+    with admin(transport, broker.bootstrap) as a, \
+            open_remote(transport, lambda mod: mod.SyncProducer(address, **opts)) as producer:
+        a.create_topic(name, TopicDetail(1, 1))
+        a.create_acl(AclBinding(AclResourceType.TOPIC, name, "User:someone-else",
+                                AclOperation.ALL))
+
+        def send() -> BaseException | None:
+            try:
+                producer.send_message(ProducerMessage(name, value=b"allowed"))
+            except KprotoError as exc:
+                return exc
+            return None
+
+        assert eventually(lambda: isinstance(send(), TopicAuthorizationFailedError)), send()
+        a.create_acls(grants)
+        assert eventually(lambda: send() is None), send()
+        assert read_one(transport, address, opts, name) == b"allowed"
+        assert sorted(a.delete_acl(AclFilter(resource_name=name, principal=principal)),
+                      key=lambda b: b.operation) == sorted(grants, key=lambda b: b.operation)
+        assert eventually(lambda: isinstance(send(), TopicAuthorizationFailedError)), send()
+        with pytest.raises(TopicAuthorizationFailedError):
+            read_one(transport, address, opts, name)
+        a.delete_topic(name)
+
+
+def read_one(transport: str, address: str, opts: dict[str, Any], topic: str) -> bytes | None:
+    """The first record of ``topic[0]``, read by the SASL user through ``transport``."""
+    from tests.conformance.drivers import open_remote
+
+    with open_remote(transport, lambda mod: mod.Consumer(address, **opts)) as consumer:
+        pc = consumer.consume_partition(topic, 0, OFFSET_OLDEST)
+        if transport == "threads":
+            return pc.messages.get(30.0).value  # type: ignore[no-any-return]
+        stream = pc.messages
+        if transport == "trio":
+            import trio
+
+            async def receive() -> Any:
+                with trio.fail_after(30):
+                    return await stream.receive()
+            return consumer._runner.call(receive).value  # type: ignore[no-any-return]
+        return consumer._runner.call(lambda: stream.get(30.0)).value  # type: ignore[no-any-return]
+
+
+@each
+def test_acls_are_enforced(transport: str, acl_broker: Any) -> None:
     """A SASL user kept out of a topic by its ACLs can describe it once an ACL allows it,
     and not after that ACL is deleted."""
-    broker = kafka_broker_acl
+    broker = acl_broker
     name = f"admin-acl-{transport}-{int(time.time() * 1000)}"
     user, password = broker.sasl_users["PLAIN"]
     host, port = broker.listeners["SASL_PLAINTEXT"]
