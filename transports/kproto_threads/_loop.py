@@ -19,6 +19,7 @@ import time
 from typing import Any, TypeVar
 
 from kproto.config import Config
+from kproto.errors import ConfigurationError
 from kproto.events import (
     CloseConnection,
     OpenConnection,
@@ -57,7 +58,12 @@ class Loop(LoopBase):
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         now = time.monotonic()
-        self._fake = link_for(bootstrap, now, now, self.wake, threading.RLock)
+        try:
+            self._fake = link_for(bootstrap, now, now, self.wake, threading.RLock)
+        except ConfigurationError:  # a fake:// address that names no cluster
+            self._wake_r.close()
+            self._wake_w.close()
+            raise
         super().__init__(self._fake.bootstrap if self._fake else bootstrap, config, rng,
                          time.monotonic, time.time)
         self.lock = threading.RLock()

@@ -104,6 +104,8 @@ class FakeCluster:
         self.stalled_brokers: set[int] = set()
         self.coordinator_overrides: dict[tuple[int, str], int] = {}
         self._next_conn = 0
+        self.exchange: pipe.Exchange | None = None
+        """What the clients and servers linked to this cluster share (``pipe.py``)."""
         for name, count in (topics or {}).items():
             self.create_topic(name, count)
 

@@ -54,7 +54,6 @@ _ROUNDS = 64  # request/response rounds per pump before yielding to the adapter'
 
 _names = itertools.count(1)
 _registry: weakref.WeakValueDictionary[str, FakeCluster] = weakref.WeakValueDictionary()
-_exchanges: weakref.WeakKeyDictionary[FakeCluster, Exchange] = weakref.WeakKeyDictionary()
 
 
 def register(cluster: FakeCluster, name: str | None = None) -> str:
@@ -70,10 +69,10 @@ def register(cluster: FakeCluster, name: str | None = None) -> str:
 
 
 def exchange_of(cluster: FakeCluster) -> Exchange:
-    ex = _exchanges.get(cluster)
-    if ex is None:
-        ex = _exchanges[cluster] = Exchange(cluster)
-    return ex
+    """The cluster's exchange (kept on the cluster, so both go together)."""
+    if cluster.exchange is None:
+        cluster.exchange = Exchange(cluster)
+    return cluster.exchange
 
 
 def _lookup(bootstrap: Any) -> FakeCluster | None:
