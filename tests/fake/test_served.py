@@ -219,18 +219,21 @@ def test_java_console_producer_and_consumer(transport: str) -> None:
 @pytest.mark.interop
 @pytest.mark.slow
 def test_a_java_consumer_shares_a_group_with_kproto_members() -> None:
+    """Two kproto members (threads, asyncio) and Java's console consumer split six partitions
+    two each (the range assignor, the one they all offer) and read each record once."""
     from tests.group.members import Ledger, member
     from tests.harness.java import java_command, tool_class
 
     version = java_version()
-    cluster = FakeCluster(3, topics={"shared": 4})
+    cluster = FakeCluster(3, topics={"shared": 6})
     ledger = Ledger()
     options = {"group_id": "mixed", "session_timeout": 10.0, "heartbeat_interval": 0.5,
                "auto_offset_reset": "earliest"}
     with served("threads", cluster) as bootstrap, \
-            member("asyncio", bootstrap, ["shared"], ledger, "kproto", **options):
-        ledger.wait("the kproto member to hold every partition",
-                    lambda: len(ledger.held_by("kproto")) == 4, WAIT)
+            member("threads", bootstrap, ["shared"], ledger, "a", **options), \
+            member("asyncio", bootstrap, ["shared"], ledger, "b", **options):
+        ledger.wait("the kproto members to share every partition",
+                    lambda: len(ledger.held_by("a") | ledger.held_by("b")) == 6, WAIT)
         java = subprocess.Popen(
             java_command(version, tool_class(version, "console-consumer"),
                          "--bootstrap-server", bootstrap, "--topic", "shared", "--group",
@@ -242,27 +245,29 @@ def test_a_java_consumer_shares_a_group_with_kproto_members() -> None:
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             group = cluster.groups.groups["mixed"]
-            until("the Java consumer to join the group and the group to settle",
-                  lambda: len(group.members) == 2 and group.state == "Stable"
-                  and len(ledger.held_by("kproto")) == 2, 60.0)
+            until("the Java consumer to join and the group to settle, two partitions each",
+                  lambda: len(group.members) == 3 and group.state == "Stable"
+                  and len(ledger.held_by("a")) == len(ledger.held_by("b")) == 2, 60.0)
+            kproto_partitions = {p for _, p in ledger.held_by("a") | ledger.held_by("b")}
             with kproto_threads.SyncProducer(bootstrap) as producer:
-                for p in range(4):
+                for p in range(6):
                     producer.send_messages([ProducerMessage("shared", v.encode(), partition=p)
                                             for v in lines(5, f"p{p}")])
+            ledger.wait("the kproto members to read their partitions",
+                        lambda: ledger.complete({("shared", p): 5 for p in kproto_partitions}),
+                        WAIT)
             out, err = java.communicate(timeout=90)
         finally:
             if java.poll() is None:
                 java.kill()
                 java.communicate()
         assert java.returncode == 0, out + err
-        kproto_partitions = {p for _, p in ledger.held_by("kproto")}
-        ledger.wait("the kproto member to read its partitions",
-                    lambda: ledger.complete({("shared", p): 5 for p in kproto_partitions}),
-                    WAIT)
     java_read = [line.split() for line in out.splitlines() if line.startswith("Partition:")]
     java_partitions = {int(fields[0].split(":")[1]) for fields in java_read}
-    assert len(kproto_partitions) == 2 and len(java_partitions) == 2
-    assert kproto_partitions | java_partitions == {0, 1, 2, 3}
+    assert len(kproto_partitions) == 4 and len(java_partitions) == 2
+    assert kproto_partitions | java_partitions == set(range(6))
     assert sorted(fields[-1] for fields in java_read) == sorted(
         v for p in java_partitions for v in lines(5, f"p{p}"))
+    # Java committed what it read as it left: no kproto member read those records again.
+    assert not any(ledger.processed[("shared", p)] for p in java_partitions)
     assert not ledger.violations
