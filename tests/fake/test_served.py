@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import queue
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -25,7 +26,7 @@ import kproto_threads
 import kproto_threads.fake
 import kproto_trio.fake
 from kproto import OFFSET_OLDEST, ProducerMessage
-from kproto.testing import FakeCluster
+from kproto.testing import FakeCluster, changing
 from tests.conformance.drivers import TRANSPORTS
 from tests.conftest import in_ci
 
@@ -148,6 +149,27 @@ def test_kproto_over_the_sockets_reads_what_kproto_wrote(transport: str) -> None
     assert got == lines(5, "k")
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_stopped_broker_drops_its_sockets_and_refuses_new_ones(transport: str) -> None:
+    cluster = FakeCluster(3)
+    cluster.create_topic("t", 1, replication_factor=3)
+    with served(transport, cluster) as bootstrap, \
+            kproto_threads.SyncProducer(bootstrap, retry_backoff=0.01) as producer:
+        assert producer.send_message(ProducerMessage("t", b"a")) == (0, 0)
+        leader = cluster.partition("t", 0).leader  # type: ignore[union-attr]
+        with changing(cluster) as now:
+            cluster.stop_broker(leader, now)
+        assert producer.send_message(ProducerMessage("t", b"b")) == (0, 1)
+        host, port = cluster.brokers[leader].host, cluster.brokers[leader].port
+        with socket.create_connection((host, port), timeout=WAIT) as sock:
+            sock.settimeout(WAIT)
+            assert sock.recv(1) == b""  # accepted by the OS, closed by the stopped broker
+        with changing(cluster) as now:
+            cluster.start_broker(leader, now)
+            cluster.move_leader("t", 0, leader, now)
+        assert producer.send_message(ProducerMessage("t", b"c")) == (0, 2)
+
+
 KCAT = shutil.which("kcat")
 
 
@@ -196,7 +218,7 @@ def java_tool(name: str, *args: str, input: str | None = None) -> str:
 
 
 @pytest.mark.interop
-@pytest.mark.parametrize("transport", ["threads", "trio"])
+@pytest.mark.parametrize("transport", TRANSPORTS)
 def test_java_console_producer_and_consumer(transport: str) -> None:
     cluster = FakeCluster(3, topics={"java": 2})
     sent = lines(6, "java")
