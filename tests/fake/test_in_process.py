@@ -167,6 +167,21 @@ def test_faults_and_broker_stops_made_by_the_test_reach_the_clients() -> None:
     assert cluster.partition("t", 0).leader != leader  # type: ignore[union-attr]
 
 
+def test_the_admin_and_the_async_producer_work_in_process_too() -> None:
+    from kproto.admin.types import TopicDetail
+
+    cluster = FakeCluster(3, auto_create_topics=False)
+    with kproto_threads.ClusterAdmin(cluster.bootstrap) as admin:
+        admin.create_topic("made", TopicDetail(num_partitions=4, replication_factor=3))
+        assert admin.list_topics()["made"].num_partitions == 4
+    with kproto_threads.AsyncProducer(cluster.bootstrap) as producer:
+        for v in values(20):
+            producer.send(ProducerMessage("made", v, key=v))
+        done = [producer.successes.get(WAIT) for _ in range(20)]
+    assert sorted(m.value for m in done) == sorted(values(20))
+    assert sum(p.log.log_end_offset for p in cluster.topics["made"].partitions) == 20
+
+
 def test_a_fake_address_must_name_a_live_cluster_and_stand_alone() -> None:
     with pytest.raises(ConfigurationError, match="no fake cluster"):
         kproto_threads.Client("fake://nobody")
