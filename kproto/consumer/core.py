@@ -9,6 +9,10 @@
 # fails while no broker is reachable fails with ClusterUnreachableError, and an
 # AuthenticationError reported by the engine fails every start still waiting at once, and
 # reaches every running partition consumer's errors.
+# Positions: `committed` reads a group's committed offset (config.group_id) through the
+# group's own pieces, a CoordinatorLink and an OffsetBook made on first use (the OffsetFetch
+# code is the group's, never a second one); `fetch_committed` does it for any OffsetBook,
+# a group session's included.
 """The Consumer's core: topic queries and partition consumers over one Fetcher."""
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from kproto.errors import (
     KprotoError,
     ObjectClosedError,
     UnknownTopicOrPartitionError,
+    UsageError,
     error_for_code,
 )
 from kproto.protocol.apis import METADATA
@@ -37,7 +42,7 @@ from .fetcher import Fetcher
 if TYPE_CHECKING:
     from kproto.protocol.messages.metadata_request import MetadataRequestTopic
 
-__all__ = ["ConsumerCore", "TopicPartitions", "topic_partitions"]
+__all__ = ["ConsumerCore", "TopicPartitions", "fetch_committed", "topic_partitions"]
 
 UNKNOWN_TOPIC_OR_PARTITION = UnknownTopicOrPartitionError.code
 
@@ -66,6 +71,8 @@ class ConsumerCore:
         self.closed = False
         self._starting: dict[int, BaseException | None] = {}
         """Streams whose start is pending, with the error to fail it with, if decided."""
+        self._book: Any = None
+        """The OffsetBook reading config.group_id's committed offsets, made on first use."""
         core.add_failure_listener(self._cluster_failed)
 
     # -- queries ---------------------------------------------------------------------------
@@ -213,12 +220,48 @@ class ConsumerCore:
     def resume_all(self, now: float) -> None:
         self.fetcher.resume(self.fetcher.streams(), now)
 
+    def committed(self, topic: str, partition: int, now: float) -> int:
+        """The committed offset of ``topic[partition]`` in ``config.group_id`` (-1 when
+        none); the token completes with it. UsageError without a group_id."""
+        group_id = self.config.group_id
+        if not group_id:
+            raise UsageError("committed offsets belong to a consumer group: give the Consumer "
+                             "the group_id option (Consumer(..., group_id='my-group'))")
+        if self._book is None:
+            from kproto.group.coordinator import CoordinatorLink
+            from kproto.group.offsets import OffsetBook
+            link = CoordinatorLink(self.core, self.config, group_id)
+            self._book = OffsetBook(self.core, self.config, link, lambda: (-1, "", None),
+                                    lambda *_: None)
+        return fetch_committed(self.core, self._book, topic, partition, now)
+
     def close(self, now: float) -> None:
         if self.closed:
             return
         self.closed = True
         self.core.remove_failure_listener(self._cluster_failed)
         self.fetcher.close(now)
+        if self._book is not None:
+            self._book.close()
+            self._book.link.close()
+
+
+def fetch_committed(core: ClientCore, book: Any, topic: str, partition: int,
+                    now: float) -> int:
+    """``book``'s group's committed offset of ``topic[partition]`` (-1 when none), fetched
+    (OffsetFetch, through the book); returns the token it completes."""
+    from kproto.group.assignors import TopicPartition
+    token = core.new_token()
+    tp = TopicPartition(topic, partition)
+
+    def fetched(result: Any, err: BaseException | None) -> None:
+        if result is None:
+            core.fail(token, err or ClosedError("no committed offsets"))
+        else:
+            core.complete(token, result[tp].offset)
+
+    book.fetch([tp], now, fetched)
+    return token
 
 
 def _metadata_request(topics: list[str] | None, version: int) -> Any:

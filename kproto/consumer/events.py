@@ -16,10 +16,14 @@ __all__ = ["ConsumerError", "FetchError", "RecordsFetched"]
 
 @dataclass(frozen=True, slots=True)
 class RecordsFetched(Event):
-    """Messages of one partition from one fetch response, in offset order (never empty).
+    """Messages of one partition from one fetch response, in offset order.
 
     ``size`` counts against the partition's buffer bound until the adapter hands it back
-    with ``Fetcher.release(stream, size, now)``.
+    with ``Fetcher.release(stream, size, now)``. ``messages`` is empty (and ``size`` 0) when
+    the position moved past records a reader never sees (transaction markers, aborted
+    records): readers waiting for a position (``stop_at_end``) are woken by it.
+    ``seeks`` counts the stream's seeks when it was fetched: a reader that sought since
+    drops it (``Fetcher.seek`` forgets those bytes).
     """
 
     stream: int
@@ -28,6 +32,7 @@ class RecordsFetched(Event):
     messages: tuple[ConsumerMessage, ...]
     high_watermark: int
     size: int
+    seeks: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -200,13 +200,21 @@ class Fetcher:
             st.start_timer.cancel()
 
     def seek(self, stream: int, offset: int, now: float, leader_epoch: int = -1) -> None:
-        """Continue from ``offset`` (literal, OFFSET_NEWEST or OFFSET_OLDEST)."""
+        """Continue from ``offset`` (literal, OFFSET_NEWEST or OFFSET_OLDEST). A fetch in
+        flight is ignored when it answers (the generation moved); what was delivered and not
+        released is forgotten: the reader drops it (events tagged with an older ``seeks``)."""
         self._tick(now)
         st = self._get(stream)
         if not isinstance(offset, int) or offset < OFFSET_OLDEST:
             raise ConfigurationError(f"cannot seek to offset {offset!r}")
         self._move_to(st, offset, leader_epoch)
+        st.seeks += 1
+        st.buffered = 0
         self._schedule(now)
+
+    def seeks(self, stream: int) -> int:
+        """How many seeks ``stream`` had (see ``RecordsFetched.seeks``)."""
+        return self._get(stream).seeks
 
     def pause(self, streams: Iterable[int], now: float) -> None:
         """Stop fetching these partitions; their positions are kept."""
@@ -817,7 +825,8 @@ class Fetcher:
             st.fetch_size = needed
             return
         st.fetch_size = self.config.max_partition_fetch_bytes
-        if decoded.next_offset != st.position:
+        moved = decoded.next_offset != st.position
+        if moved:
             st.position = decoded.next_offset
             if decoded.last_epoch >= 0:
                 st.position_epoch = decoded.last_epoch
@@ -825,7 +834,11 @@ class Fetcher:
             size = len(data)
             st.buffered += size
             self.core.emit(RecordsFetched(st.stream, st.topic, st.partition,
-                                          tuple(decoded.messages), st.high_watermark, size))
+                                          tuple(decoded.messages), st.high_watermark, size,
+                                          st.seeks))
+        elif moved:  # only markers or aborted records: say the position moved
+            self.core.emit(RecordsFetched(st.stream, st.topic, st.partition, (),
+                                          st.high_watermark, 0, st.seeks))
         if decoded.error is not None:
             self._stop(st, decoded.error)
 

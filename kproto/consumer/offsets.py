@@ -27,6 +27,7 @@ __all__ = [
     "VALIDATION_MIN_VERSION",
     "epoch_request",
     "epoch_results",
+    "list_offsets_found",
     "list_offsets_request",
     "list_offsets_results",
 ]
@@ -55,14 +56,23 @@ def list_offsets_request(targets: Iterable[tuple[str, int, int, int]], *,
 def list_offsets_results(resp: Any, version: int) -> Iterator[tuple[str, int, int, int, int]]:
     """(topic, partition, error code, offset, leader epoch) per partition; offset and epoch
     are -1 when the version does not carry them."""
+    for name, index, code, offset, _timestamp, epoch in list_offsets_found(resp, version):
+        yield name, index, code, offset, epoch
+
+
+def list_offsets_found(resp: Any, version: int
+                       ) -> Iterator[tuple[str, int, int, int, int, int]]:
+    """(topic, partition, error code, offset, timestamp, leader epoch) per partition; each
+    is -1 when the version does not carry it (the timestamp also for -1 / -2 lookups)."""
     for topic in resp.topics:
         for p in topic.partitions:
             if version >= 1:
-                offset = p.offset
+                offset, timestamp = p.offset, p.timestamp
             else:
                 offset = p.old_style_offsets[0] if p.old_style_offsets else -1
+                timestamp = -1
             epoch = p.leader_epoch if version >= 4 else -1
-            yield topic.name, p.partition_index, p.error_code, offset, epoch
+            yield topic.name, p.partition_index, p.error_code, offset, timestamp, epoch
 
 
 def epoch_request(targets: Iterable[tuple[str, int, int, int]]) -> Any:

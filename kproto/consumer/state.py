@@ -33,7 +33,7 @@ class PartitionState:
                  "last_stable_offset", "leader", "leader_epoch", "log_start_offset",
                  "md_failures", "needs_metadata", "on_start", "partition", "paused", "phase",
                  "position", "position_epoch", "replica", "replica_until", "reset_to",
-                 "retry_at", "start_offset", "start_timer", "started", "stream", "topic",
+                 "retry_at", "seeks", "start_offset", "start_timer", "started", "stream", "topic",
                  "topic_id", "tp")
 
     def __init__(self, stream: int, topic: str, partition: int, fetch_size: int) -> None:
@@ -64,6 +64,9 @@ class PartitionState:
         """Bytes delivered and not released by the reader yet."""
         self.fetch_size = fetch_size
         self.gen = 0
+        self.seeks = 0
+        """How many times ``Fetcher.seek`` moved it: tags its RecordsFetched events, so a
+        reader drops what was fetched before its latest seek."""
         self.busy: object | None = None
         """The ListOffsets or OffsetForLeaderEpoch request covering the partition."""
         self.retry_at = 0.0

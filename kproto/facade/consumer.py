@@ -25,7 +25,7 @@ channels and checkpoints.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
 from kproto.config import Config
@@ -37,11 +37,13 @@ from kproto.consumer import (
     RecordsFetched,
     TopicPartitions,
 )
-from kproto.errors import ClosedError
+from kproto.consumer.lookup import check_targets, list_offsets
+from kproto.errors import ClosedError, ObjectClosedError
 from kproto.facade._feature import EntersClient, Feature, L
 from kproto.facade._streams import AsyncIterates, PartitionErrors
 from kproto.facade._wait import AsyncLoop, Op, call
-from kproto.message_types import ConsumerMessage
+from kproto.facade.positioning import AsyncPositioned, Positioned, check_offset
+from kproto.message_types import OFFSET_NEWEST, OFFSET_OLDEST, ConsumerMessage
 
 T = TypeVar("T")
 P = TypeVar("P", bound="PartitionConsumerBase")
@@ -49,7 +51,7 @@ S = TypeVar("S")
 C = TypeVar("C", bound="ConsumerBase[Any, Any]")
 
 
-class PartitionConsumerBase(PartitionErrors):
+class PartitionConsumerBase(Positioned, PartitionErrors):
     """Messages of one partition, from the offset given to ``consume_partition``. The
     adapter names its stream classes in ``_message_stream`` / ``_error_stream``."""
 
@@ -64,6 +66,8 @@ class PartitionConsumerBase(PartitionErrors):
         self._stream = -1
         self._buf = MessageBuffer()
         self._hwm = -1
+        self._end_at = -1
+        """With ``stop_at_end``: the end offset when it started; iteration ends there."""
         self.messages = self._message_stream(self)
         self.errors = self._error_stream(self)
 
@@ -79,8 +83,16 @@ class PartitionConsumerBase(PartitionErrors):
 
     def _deliver(self, event: RecordsFetched) -> None:
         self._hwm = event.high_watermark
+        if event.seeks < self._seeks:
+            return  # fetched before the latest seek
         if not self._closed:
-            self._buf.push(event.messages, event.size)
+            messages = event.messages
+            end = self._end_at
+            if end >= 0 and messages and messages[-1].offset >= end:
+                # Past the end it was asked to stop at: the reader ends there (what was
+                # left out is released when the partition consumer closes).
+                messages = tuple(m for m in messages if m.offset < end)
+            self._buf.push(messages, event.size)
             self._signal.fire()
 
     def _fail(self, event: FetchError) -> None:
@@ -109,7 +121,49 @@ class PartitionConsumerBase(PartitionErrors):
             raise ClosedError(f"{self.topic}[{self.partition}]: the partition consumer is closed")
         if self._fatal is not None:
             raise self._fatal
+        if self._end_at >= 0 and self._consumer._run(
+                lambda cc, now: self._reached_end(cc)):
+            self._consumer._close_partition(self)
+            raise ClosedError(f"{self.topic}[{self.partition}]: read to offset {self._end_at}, "
+                              f"the end when it started (stop_at_end)")
         return None
+
+    def _reached_end(self, cc: ConsumerCore) -> bool:
+        if self._stream not in cc.fetcher.streams():
+            return False
+        position = cc.fetcher.position(self._stream)
+        return position is not None and position >= self._end_at
+
+    # -- positioning (kproto.facade.positioning) ---------------------------------------------
+
+    def _pos_config(self) -> Any:
+        return self._consumer.config
+
+    def _pos_fetcher(self) -> Any:
+        return self._consumer._core.fetcher
+
+    def _pos_stream(self) -> int:
+        return self._stream
+
+    def _pos_queries(self, engine: Any) -> Any:
+        return self._consumer._client._queries(engine)
+
+    def _pos_open(self) -> None:
+        if self._closed or self._consumer._closed:
+            raise ObjectClosedError(
+                f"{self.topic}[{self.partition}]: the partition consumer is closed")
+
+    def _next_buffered(self) -> int | None:
+        buf = self._buf
+        if buf.idx < len(buf.cur):
+            return buf.cur[buf.idx].offset
+        return buf.chunks[0][0][0].offset if buf.chunks else None
+
+    def _discard(self) -> None:
+        self._buf.clear()
+
+    def _start_committed(self, engine: Any, now: float) -> int:
+        return self._consumer._core.committed(self.topic, self.partition, now)
 
     def _next_message(self, timeout: float | None) -> Op[ConsumerMessage]:
         return self._poll(self._take, timeout, "no message")
@@ -222,10 +276,17 @@ class ConsumerBase(Feature[L, ConsumerCore], Generic[L, P]):
                                      timeout, f"partitions({topic!r})")))
 
     def _consume_partition(self, topic: str, partition: int, offset: int,
-                           timeout: float | None = None) -> Op[P]:
+                           timeout: float | None = None, stop_at_end: bool = False) -> Op[P]:
         self._check_open()
+        check_offset(offset)
+        if not isinstance(stop_at_end, bool):
+            raise TypeError(f"stop_at_end must be a bool, not {stop_at_end!r}")
         cc = self._core
         pc = self._partition_class(self, topic, partition)
+        if stop_at_end:  # the end now, before the first fetch can deliver past it
+            found = yield from self._list_offsets({(topic, partition): OFFSET_NEWEST}, timeout,
+                                                  f"the end of {topic}[{partition}]")
+            pc._end_at = max(0, found[(topic, partition)][0])
 
         def start(core: Any, now: float) -> int:
             token = cc.consume_partition(topic, partition, offset, now)
@@ -240,6 +301,37 @@ class ConsumerBase(Feature[L, ConsumerCore], Generic[L, P]):
             self._close_partition(pc)
             raise
         return pc
+
+    def _list_offsets(self, targets: dict[tuple[str, int], int], timeout: float | None,
+                      what: str) -> Op[dict[tuple[str, int], tuple[int, int]]]:
+        """ListOffsets for ``targets``, one request per leader (kproto.consumer.lookup)."""
+        self._check_open()
+        wanted = check_targets(targets)
+        found = yield from call(
+            self._loop,  # type: ignore[arg-type]
+            lambda engine, now: list_offsets(self._client._queries(engine), wanted, now),
+            timeout, what)
+        return dict(found)
+
+    def _offsets_for_times(self, times: Mapping[tuple[str, int], int],
+                           timeout: float | None = None
+                           ) -> Op[dict[tuple[str, int], tuple[int, int] | None]]:
+        wanted = check_targets(times)
+        for tp, ms in wanted.items():
+            if ms < 0:
+                raise ValueError(f"times[{tp!r}] must be a timestamp in ms >= 0, not {ms}")
+        found = yield from self._list_offsets(wanted, timeout, "offsets_for_times()")
+        return {tp: (None if found[tp][0] < 0 else found[tp]) for tp in wanted}
+
+    def _ends(self, partitions: Iterable[tuple[str, int]], which: int,
+              timeout: float | None = None) -> Op[dict[tuple[str, int], int]]:
+        if isinstance(partitions, (str, bytes, Mapping)):
+            raise TypeError(f"partitions must be (topic, partition) pairs, not "
+                            f"{type(partitions).__name__}")
+        wanted = {tuple(tp): which for tp in partitions}
+        what = "beginning_offsets()" if which == OFFSET_OLDEST else "end_offsets()"
+        found = yield from self._list_offsets(wanted, timeout, what)  # type: ignore[arg-type]
+        return {tp: offset for tp, (offset, _) in found.items()}
 
     # -- user operations -------------------------------------------------------------------
 
@@ -323,7 +415,7 @@ class ErrorStream(AsyncIterates[ConsumerError]):
         return len(self._pc._errors)
 
 
-class AsyncPartitionConsumer(PartitionConsumerBase):
+class AsyncPartitionConsumer(PartitionConsumerBase, AsyncPositioned):
     """The awaited partition consumer of asyncio and trio."""
 
     _message_stream: Callable[[Any], Any] = MessageStream
@@ -351,10 +443,31 @@ class AsyncConsumer(EntersClient, ConsumerBase[AsyncLoop, P]):
         """The partition ids of ``topic``."""
         return await self._loop.drive(self._partitions(topic))
 
-    async def consume_partition(self, topic: str, partition: int, offset: int) -> P:
+    async def consume_partition(self, topic: str, partition: int, offset: int, *,
+                                stop_at_end: bool = False) -> P:
         """Consume ``topic[partition]`` from ``offset`` (a literal offset, OFFSET_NEWEST or
-        OFFSET_OLDEST); returns once the start position is known."""
-        return await self._loop.drive(self._consume_partition(topic, partition, offset))
+        OFFSET_OLDEST); returns once the start position is known. With ``stop_at_end`` the
+        iteration ends (cleanly) after the last message below the end offset the partition
+        had when this was called (``kcat -e``)."""
+        return await self._loop.drive(self._consume_partition(topic, partition, offset,
+                                                              stop_at_end=stop_at_end))
+
+    async def offsets_for_times(self, times: Mapping[tuple[str, int], int]
+                                ) -> dict[tuple[str, int], tuple[int, int] | None]:
+        """``{(topic, partition): ms}`` -> the (offset, timestamp) of each partition's first
+        message at or after ``ms``, None when no message is that new."""
+        return await self._loop.drive(self._offsets_for_times(times))
+
+    async def beginning_offsets(self, partitions: Iterable[tuple[str, int]]
+                                ) -> dict[tuple[str, int], int]:
+        """The oldest offset of each (topic, partition)."""
+        return await self._loop.drive(self._ends(partitions, OFFSET_OLDEST))
+
+    async def end_offsets(self, partitions: Iterable[tuple[str, int]]
+                          ) -> dict[tuple[str, int], int]:
+        """The end offset (the next one to be written; the last stable offset with
+        read_committed) of each (topic, partition)."""
+        return await self._loop.drive(self._ends(partitions, OFFSET_NEWEST))
 
     async def close(self) -> None:
         """Close every partition consumer, then the consumer (and its own connections)."""

@@ -39,11 +39,19 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from kproto.config import from_options
 from kproto.consumer import FetchError, RecordsFetched
-from kproto.errors import AlreadyConsumingError, ClientTimeoutError, ClosedError, ConfigurationError
+from kproto.consumer.core import fetch_committed
+from kproto.errors import (
+    AlreadyConsumingError,
+    ClientTimeoutError,
+    ClosedError,
+    ConfigurationError,
+    ObjectClosedError,
+)
 from kproto.events import Event
 from kproto.facade._feature import Feature, L
 from kproto.facade._streams import AsyncIterates
 from kproto.facade._wait import AsyncLoop, CallUser, Op, Park, Signal, Spawn, Spawned, call, wait
+from kproto.facade.positioning import AsyncPositioned, Positioned
 from kproto.group.core import GroupCore, Topics
 from kproto.group.events import (
     ClaimInfo,
@@ -106,14 +114,18 @@ class ClaimStream(_Buffer[ConsumerMessage]):
         self._error: BaseException | None = None
         self._signal = Signal()
         self.high_water_mark = -1
+        self._seeks = 0
+        """The fetcher's seek count after the claim's latest seek: older deliveries are
+        dropped (see kproto.facade.positioning)."""
 
     @property
     def _loop(self) -> Any:
         return self._group._loop
 
-    def _push(self, messages: tuple[ConsumerMessage, ...], size: int, hwm: int) -> None:
+    def _push(self, messages: tuple[ConsumerMessage, ...], size: int, hwm: int,
+              seeks: int = 0) -> None:
         self.high_water_mark = max(self.high_water_mark, hwm)
-        if not self._stopped:
+        if messages and not self._stopped and seeks >= self._seeks:
             self._chunks.append((messages, size))
             self._signal.fire()
 
@@ -194,9 +206,14 @@ class AsyncGroupErrors(AsyncIterates[GroupError], ErrorBuffer):
         return await self._loop.drive(self._get())  # type: ignore[no-any-return]
 
 
-class Claim:
+class Claim(Positioned):
     """One partition of a session: ``topic``, ``partition``, ``initial_offset``, its
-    ``messages`` and ``high_water_mark_offset()``."""
+    ``messages`` and ``high_water_mark_offset()``; positioning as a partition consumer's
+    (``seek``, ``seek_to_timestamp``, ``seek_to_committed``, ``position``, ``committed``,
+    ``lag``). A seek moves the session's mark to the new position (a commit then stores
+    it): back, as ``reset_offset`` does, so a commit never claims the messages to be read
+    again; forward, as ``mark_offset`` does, since the messages skipped are meant to stay
+    unread."""
 
     def __init__(self, group: Any, info: ClaimInfo, messages: Any) -> None:
         self._group = group
@@ -215,6 +232,55 @@ class Claim:
 
     def __repr__(self) -> str:
         return f"<Claim {self.topic}[{self.partition}] from {self.initial_offset}>"
+
+    # -- positioning (kproto.facade.positioning) ---------------------------------------------
+
+    @property
+    def _loop(self) -> Any:
+        return self._group._loop
+
+    def _pos_config(self) -> Any:
+        return self._group.config
+
+    def _pos_fetcher(self) -> Any:
+        return self._group._core.fetcher
+
+    def _pos_stream(self) -> int:
+        return self._info.stream
+
+    def _pos_queries(self, engine: Any) -> Any:
+        return self._group._client._queries(engine)
+
+    def _pos_open(self) -> None:
+        core = self._group._core
+        if (self.messages._stopped or not core.owns_stream(self._info.stream)
+                or self._info.stream not in core.fetcher.streams()):
+            raise ObjectClosedError(f"{self.topic}[{self.partition}]: the claim is over")
+
+    def _next_buffered(self) -> int | None:
+        chunks = self.messages._chunks
+        return chunks[0][0][self.messages._pos].offset if chunks else None
+
+    def _discard(self) -> None:
+        messages = self.messages
+        messages._chunks.clear()
+        messages._pos = 0
+        messages._seeks = self._seeks
+
+    def _start_committed(self, engine: Any, now: float) -> int:
+        core = self._group._core
+        return fetch_committed(core.core, core.offsets, self.topic, self.partition, now)
+
+    def _after_seek(self, offset: int) -> None:
+        core = self._group._core
+        s = core.session
+        if s is not None:  # the mark goes to the new position, back or forward
+            core.reset_offset(s.id, self.topic, self.partition, offset)
+            core.mark_offset(s.id, self.topic, self.partition, offset)
+
+
+class AsyncClaim(Claim, AsyncPositioned):
+    """A claim of the asyncio and trio ConsumerGroup: positioning is awaited."""
 
 
 class SessionBase:
@@ -306,6 +372,7 @@ class GroupBase(Feature[L, GroupCore]):
 
     _what = "consumer group"
     _claims_class: ClassVar[Any]
+    _claim_class: ClassVar[Any] = Claim
     _session_class: ClassVar[Any]
     _errors_class: ClassVar[Any]
     _join_bound: ClassVar[bool] = False
@@ -354,7 +421,8 @@ class GroupBase(Feature[L, GroupCore]):
         if isinstance(event, RecordsFetched):
             if not core.owns_stream(event.stream):
                 return False
-            self._stream(event.stream)._push(event.messages, event.size, event.high_watermark)
+            self._stream(event.stream)._push(event.messages, event.size, event.high_watermark,
+                                             event.seeks)
             return True
         if isinstance(event, FetchError):
             if not core.owns_stream(event.stream):
@@ -401,7 +469,7 @@ class GroupBase(Feature[L, GroupCore]):
 
     def _spawn(self, run: _Run, info: ClaimInfo) -> Spawn:
         session = run.session
-        claim = Claim(self, info, self._stream(info.stream))
+        claim = self._claim_class(self, info, self._stream(info.stream))
 
         def main() -> Any:
             run.members.add(self._current())
@@ -544,6 +612,8 @@ class GroupBase(Feature[L, GroupCore]):
 
 class AsyncGroup(GroupBase[AL]):
     """The asyncio and trio ConsumerGroup's awaited methods."""
+
+    _claim_class = AsyncClaim
 
     async def consume(self, topics: Topics, handler: Any) -> None:
         """Run one session: join, ``handler.setup(session)``, ``handler.consume_claim(session,

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import asyncio
 
+from kproto.facade.group import AsyncClaim as Claim
 from kproto.facade.group import (
     AsyncClaimMessages,
     AsyncGroup,
     AsyncGroupErrors,
     AsyncSession,
-    Claim,
 )
 from kproto_asyncio._loop import Loop
 from kproto_asyncio.client import Client

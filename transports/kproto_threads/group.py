@@ -11,13 +11,15 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from kproto.facade import group as facade
 from kproto.facade._streams import Iterates
-from kproto.facade.group import Claim, ClaimStream, ErrorBuffer, GroupBase, SessionBase
+from kproto.facade.group import ClaimStream, ErrorBuffer, GroupBase, SessionBase
 from kproto.group.core import Topics
 from kproto.group.events import GroupError
 from kproto.message_types import ConsumerMessage
 from kproto_threads._loop import Loop
 from kproto_threads.client import Client
+from kproto_threads.consumer import Positioning
 
 __all__ = ["Cancel", "Claim", "ClaimMessages", "ConsumerGroup", "GroupErrors", "Session"]
 
@@ -75,6 +77,10 @@ class GroupErrors(Iterates[GroupError], ErrorBuffer):
         return self._loop.drive(self._get(timeout, "error"))  # type: ignore[no-any-return]
 
 
+class Claim(facade.Claim, Positioning):
+    __doc__ = facade.Claim.__doc__
+
+
 class Session(SessionBase):
     _event = threading.Event
 
@@ -92,6 +98,7 @@ class ConsumerGroup(GroupBase[Loop]):
 
     _client_class = Client
     _claims_class = ClaimMessages
+    _claim_class = Claim
     _session_class = Session
     _errors_class = GroupErrors
     _join_bound = True

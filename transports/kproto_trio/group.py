@@ -13,7 +13,8 @@ from typing import Any, TypeVar
 import trio
 
 from kproto.errors import ClosedError, ObjectClosedError
-from kproto.facade.group import AsyncGroup, AsyncSession, Claim, ClaimStream, ErrorBuffer, _Buffer
+from kproto.facade.group import AsyncClaim as Claim
+from kproto.facade.group import AsyncGroup, AsyncSession, ClaimStream, ErrorBuffer, _Buffer
 from kproto.group.core import Topics
 from kproto.group.events import GroupError
 from kproto.message_types import ConsumerMessage
