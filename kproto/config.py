@@ -24,6 +24,7 @@ SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")
 ACKS = (0, 1, -1)
 ISOLATION_LEVELS = ("read_uncommitted", "read_committed")
 OFFSET_RESETS = ("earliest", "latest", "none")
+RESULTS_WHEN_FULL = ("drop_oldest", "block")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,8 +111,13 @@ class Config:
     return_errors: bool = True
     """AsyncProducer: put failed messages on its ``errors`` stream."""
     result_stream_capacity: int = 10000
-    """AsyncProducer: entries each result stream keeps; when nobody reads, the oldest is
-    dropped (and counted) so the producer never waits for a reader."""
+    """AsyncProducer: entries each result stream holds; what happens when one is full is
+    ``results_when_full``'s choice."""
+    results_when_full: str = "drop_oldest"
+    """AsyncProducer, a result stream full: ``drop_oldest`` drops its oldest entry (counted in
+    its ``dropped``; the first drop logs a warning), so the producer never waits for a
+    reader; ``block`` makes ``send`` wait for a reader (up to ``max_block``), as sarama's
+    channels do, and no result is ever dropped. See docs/producer.md."""
 
     # -- consumer -------------------------------------------------------------------------
     fetch_min_bytes: int = 1
@@ -192,6 +198,7 @@ class Config:
         _one_of(self, "isolation_level", ISOLATION_LEVELS)
         _one_of(self, "auto_offset_reset", OFFSET_RESETS)
         _one_of(self, "compression", ("none", "gzip", "snappy", "lz4", "zstd"))
+        _one_of(self, "results_when_full", RESULTS_WHEN_FULL)
         if self.retry_backoff_max < self.retry_backoff:
             raise ConfigurationError("retry_backoff_max must be >= retry_backoff")
         if self.reconnect_backoff_max < self.reconnect_backoff:

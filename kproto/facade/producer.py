@@ -48,6 +48,7 @@ from kproto.message_types import ConsumerMessage, ProducerMessage
 from kproto.producer import (
     BufferFullError,
     BufferSpaceAvailable,
+    DropWarning,
     ProducerCore,
     ProducerError,
     ProducerErrors,
@@ -65,19 +66,28 @@ Start = Callable[[ProducerCore, float], int]
 
 
 class ResultStreamBase(Generic[T]):
-    """A bounded stream of results. When nobody reads and it is full, the oldest entry is
-    dropped and counted in ``dropped``; it ends once the producer is closed and it is
-    drained. Its producer sets ``_owner`` to itself: its loop drives the waits."""
+    """A bounded stream of results. When it is full, ``results_when_full`` decides: the
+    oldest entry is dropped and counted in ``dropped`` (a warning is logged), or ``send``
+    waits for a reader. It ends once the producer is closed and it is drained. Its producer
+    sets ``_owner`` to itself: its loop drives the waits, and a read wakes its senders."""
 
     _owner: Any
 
-    def __init__(self, capacity: int) -> None:
-        self._buf: ResultBuffer[T] = ResultBuffer(capacity)
+    def __init__(self, capacity: int, block: bool = False,
+                 on_drop: Callable[[], None] | None = None) -> None:
+        self._buf: ResultBuffer[T] = ResultBuffer(capacity, block=block, on_drop=on_drop)
         self._signal = Signal()
 
     @property
     def dropped(self) -> int:
+        """Results dropped because the stream was full (0 with results_when_full='block')."""
         return self._buf.dropped
+
+    def _popped(self, item: T) -> T:
+        """A reader took ``item``: with ``block``, a sender may go on."""
+        if self._buf.block:
+            self._owner._space.fire()
+        return item
 
     def _push(self, item: T) -> None:
         self._buf.push(item)
@@ -97,7 +107,7 @@ class ResultStreamBase(Generic[T]):
             if deadline is not None and loop.now() >= deadline:
                 raise ClientTimeoutError(f"no result within {timeout:g}s")
             yield Park((self._signal,), deadline)
-        return buf.pop()
+        return self._popped(buf.pop())
 
     def __len__(self) -> int:
         return len(self._buf)
@@ -107,8 +117,9 @@ class ResultStream(AsyncIterates[T], ResultStreamBase[T]):
     """A bounded async stream of results: ``async for`` it, or ``await get()`` (asyncio
     and trio).
 
-    When nobody reads and it is full, the oldest entry is dropped and counted in
-    ``dropped``; iteration ends once the producer is closed and the stream drained.
+    When it is full, the oldest entry is dropped and counted in ``dropped`` (a warning is
+    logged), or with ``results_when_full='block'`` ``send`` waits for a reader; iteration
+    ends once the producer is closed and the stream drained.
     """
 
     async def get(self) -> T:
@@ -118,15 +129,16 @@ class ResultStream(AsyncIterates[T], ResultStreamBase[T]):
 
     def get_nowait(self) -> T:
         """The next result; IndexError when there is none yet."""
-        return self._buf.pop()
+        return self._popped(self._buf.pop())
 
 
 
 class BlockingResultStream(Iterates[T], ResultStreamBase[T]):
     """A bounded stream of results: iterate it (blocking), or ``get(timeout)`` (threads).
 
-    When nobody reads and it is full, the oldest entry is dropped and counted in
-    ``dropped``; iteration ends once the producer is closed and the stream drained.
+    When it is full, the oldest entry is dropped and counted in ``dropped`` (a warning is
+    logged), or with ``results_when_full='block'`` ``send`` waits for a reader; iteration
+    ends once the producer is closed and the stream drained.
     """
 
     def get(self, timeout: float | None = None) -> T:
@@ -377,16 +389,35 @@ class SendAndWait(ProducerBase[LoopT]):
 
 class SendAndStream(ProducerBase[LoopT]):
     """AsyncProducer's logic: sends return at once; results arrive on ``successes`` and
-    ``errors`` (bounded; see ``result_stream_capacity``). The adapter names its stream
-    class in ``_stream_class``."""
+    ``errors`` (bounded; see ``result_stream_capacity`` and ``results_when_full``). The
+    adapter names its stream class in ``_stream_class``.
+
+    With ``results_when_full='block'`` a send finds a full stream with one cheap check and
+    raises BufferFullError there, so ``send`` parks on ``_space`` (as for a full buffer),
+    which a reader taking a result fires."""
 
     _stream_class: Any = ResultStream
 
     def _setup(self) -> None:
-        capacity = self.config.result_stream_capacity
-        self.successes: ResultStreamBase[ProducerMessage] = self._stream_class(capacity)
-        self.errors: ResultStreamBase[ProducerError] = self._stream_class(capacity)
+        cfg = self.config
+        capacity = cfg.result_stream_capacity
+        self._block_results = block = cfg.results_when_full == "block"
+        warning = DropWarning(capacity)
+        self.successes: ResultStreamBase[ProducerMessage] = self._stream_class(
+            capacity, block, lambda: warning.dropped("successes"))
+        self.errors: ResultStreamBase[ProducerError] = self._stream_class(
+            capacity, block, lambda: warning.dropped("errors"))
         self.successes._owner = self.errors._owner = self
+
+    def _try_send(self, msg: ProducerMessage) -> Any:
+        if self._block_results and (self.successes._buf.full or self.errors._buf.full):
+            full = "successes" if self.successes._buf.full else "errors"
+            self._check_open()
+            raise BufferFullError(
+                f"the AsyncProducer's {full} stream is full (result_stream_capacity="
+                f"{self.config.result_stream_capacity}) and results_when_full is 'block': "
+                f"read {full} while sending (send waits up to max_block for a reader)")
+        return super()._try_send(msg)
 
     def _settled(self, event: RecordsDelivered | RecordsFailed) -> None:
         if isinstance(event, RecordsDelivered):

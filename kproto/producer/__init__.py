@@ -13,12 +13,13 @@ from .errors import (
     TransactionStateError,
 )
 from .events import BufferSpaceAvailable, RecordsDelivered, RecordsFailed
-from .streams import ResultBuffer
+from .streams import DropWarning, ResultBuffer
 from .transactions import TxnStatus
 
 __all__ = [
     "BufferFullError",
     "BufferSpaceAvailable",
+    "DropWarning",
     "ProducerCore",
     "ProducerError",
     "ProducerErrors",
