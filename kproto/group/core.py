@@ -357,8 +357,9 @@ class GroupCore:
         if tp is not None:
             self.offsets.reset(tp, offset, metadata)
 
-    def commit(self, now: float) -> int:
-        """Commit the marked offsets now; the token completes once the broker stored them."""
+    def commit(self, now: float, parts: Iterable[TopicPartition] | None = None) -> int:
+        """Commit the marked offsets (of ``parts``, or all) now; the token completes once the
+        broker stored them."""
         token = self.core.new_token()
 
         def done(err: BaseException | None) -> None:
@@ -367,8 +368,27 @@ class GroupCore:
             else:
                 self.core.fail(token, self._unreachable_or(err, "offset commit"))
 
-        self.offsets.commit(now, done)
+        self.offsets.commit(now, done, parts)
         return token
+
+    def seek(self, session: int, topic: str, partition: int, offset: int, now: float) -> bool:
+        """Fetch a claimed partition from ``offset`` on (literal, OFFSET_OLDEST or
+        OFFSET_NEWEST); False when the session does not fetch it."""
+        s = self.session
+        tp = self._session_tp(session, topic, partition)
+        if s is None or tp is None:
+            return False
+        claim = s.by_tp[tp]
+        if claim.finished or claim.revoking or claim.stream not in self.fetcher.streams():
+            return False
+        self.fetcher.seek(claim.stream, offset, now)
+        return True
+
+    def session_lost(self, session: int) -> bool:
+        """Whether the session ended because the membership was lost (its partitions may be
+        someone else's already: nothing of theirs can be committed)."""
+        s = self.session
+        return s is not None and s.id == session and s.lost
 
     def pause(self, partitions: Any, now: float) -> None:
         parts = topic_partitions(partitions)

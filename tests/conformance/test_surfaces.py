@@ -20,9 +20,9 @@ import pytest
 
 ADAPTERS = ("kproto_threads", "kproto_asyncio", "kproto_trio")
 SNAPSHOT = pathlib.Path(__file__).with_name("surfaces.json")
-MODULES = ("client", "producer", "consumer", "group", "admin", "offsets")
+MODULES = ("client", "producer", "consumer", "group", "admin", "offsets", "group_consumer")
 CONSTRUCTED = {"Client", "SyncProducer", "AsyncProducer", "Consumer", "ConsumerGroup", "Cancel",
-               "ClusterAdmin", "OffsetManager"}
+               "ClusterAdmin", "OffsetManager", "GroupConsumer"}
 """Classes users construct: their __init__ is part of the surface."""
 PROTOCOL = {"__aenter__", "__aexit__", "__enter__", "__exit__", "__iter__", "__next__",
             "__aiter__", "__anext__", "__len__", "__init__"}
