@@ -181,6 +181,24 @@ def test_stop_at_end(transport: str, broker: Any) -> None:
         assert type(info.value).__name__ in ("ClientTimeoutError", "TooSlowError")
 
 
+@each
+def test_stop_at_end_past_an_aborted_transaction(transport: str, broker: Any) -> None:
+    """Only aborted records and a marker below the end: nothing to yield, and it still ends
+    (the position moved without a message)."""
+    topic, _ = names(transport, "aborted")
+    broker.create_topic(topic, partitions=1)
+    import kproto_threads
+    with kproto_threads.SyncProducer(broker.bootstrap, transactional_id=f"{topic}-txn") as p:
+        p.begin_txn()
+        p.send_messages([ProducerMessage(topic, b"x%d" % i, partition=0) for i in range(3)])
+        p.abort_txn()
+    tp = (topic, 0)
+    with consumer(transport, broker.bootstrap, isolation_level="read_committed") as c:
+        # The abort marker is written after abort_txn returns: wait for the stable end.
+        assert eventually(lambda: c.end_offsets([tp]) == {tp: 4})
+        assert read_all(transport, partition(c, topic, OFFSET_OLDEST, stop_at_end=True)) == []
+
+
 # -- claims -----------------------------------------------------------------------------------
 
 
