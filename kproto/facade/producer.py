@@ -429,7 +429,8 @@ class SendAndStream(ProducerBase[LoopT]):
                 self.errors._push(ProducerError(msg, event.error))
 
     def send_nowait(self, msg: ProducerMessage) -> None:
-        """Queue a message, or raise BufferFullError at once when the buffer is full."""
+        """Queue a message, or raise BufferFullError at once when the buffer is full (or,
+        with ``results_when_full='block'``, a result stream is)."""
         with self._loop.lock:  # the engine lock on threads; nothing on asyncio and trio
             self._try_send(msg)  # it kicks the loop itself when the engine has work
 
@@ -519,8 +520,9 @@ class AwaitedSyncProducer(AwaitedProducer, SendAndWait[AsyncLoop]):
 class AwaitedAsyncProducer(AwaitedProducer, SendAndStream[AsyncLoop]):
     """Queues messages without waiting for the broker (sarama's AsyncProducer): results
     arrive on the ``successes`` and ``errors`` async iterators (bounded; see
-    ``result_stream_capacity``). ``await send()`` waits only while ``buffer_memory`` is
-    full (up to ``max_block``); ``send_nowait`` raises BufferFullError instead."""
+    ``result_stream_capacity`` and ``results_when_full``). ``await send()`` waits only while
+    ``buffer_memory`` is full or, with ``results_when_full='block'``, a result stream is
+    (up to ``max_block``); ``send_nowait`` raises BufferFullError instead."""
 
     successes: ResultStream[ProducerMessage]
     errors: ResultStream[ProducerError]

@@ -119,8 +119,9 @@ class SyncProducer(_Producer, facade.SendAndWait[BlockingLoop]):
 
 class AsyncProducer(_Producer, facade.SendAndStream[BlockingLoop]):
     """Queues messages without waiting for the broker (sarama's AsyncProducer): results
-    arrive on ``successes`` and ``errors`` (bounded; see ``result_stream_capacity``).
-    ``send`` blocks only while ``buffer_memory`` is full (up to ``max_block``)."""
+    arrive on ``successes`` and ``errors`` (bounded; see ``result_stream_capacity`` and
+    ``results_when_full``). ``send`` blocks only while ``buffer_memory`` is full or, with
+    ``results_when_full='block'``, a result stream is (up to ``max_block``)."""
 
     _stream_class = ResultStream
     successes: ResultStream[ProducerMessage]
