@@ -194,7 +194,15 @@ class ProducerBase(Feature[LoopT, ProducerCore]):
 
     # -- sending --------------------------------------------------------------------------
 
+    _block_results = False
+    """An AsyncProducer with results_when_full='block': a send checks its result streams."""
+
+    def _results_full(self) -> None:
+        """Raise BufferFullError when a result stream the send must wait for is full."""
+
     def _try_send(self, msg: ProducerMessage) -> Any:
+        if self._block_results:
+            self._results_full()
         self._check_open()
         core = self._core
         loop = self._loop
@@ -409,15 +417,14 @@ class SendAndStream(ProducerBase[LoopT]):
             capacity, block, lambda: warning.dropped("errors"))
         self.successes._owner = self.errors._owner = self
 
-    def _try_send(self, msg: ProducerMessage) -> Any:
-        if self._block_results and (self.successes._buf.full or self.errors._buf.full):
+    def _results_full(self) -> None:
+        if self.successes._buf.full or self.errors._buf.full:
             full = "successes" if self.successes._buf.full else "errors"
             self._check_open()
             raise BufferFullError(
                 f"the AsyncProducer's {full} stream is full (result_stream_capacity="
                 f"{self.config.result_stream_capacity}) and results_when_full is 'block': "
                 f"read {full} while sending (send waits up to max_block for a reader)")
-        return super()._try_send(msg)
 
     def _settled(self, event: RecordsDelivered | RecordsFailed) -> None:
         if isinstance(event, RecordsDelivered):
