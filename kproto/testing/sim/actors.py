@@ -1,0 +1,467 @@
+"""The simulated applications: producers, transactional producers, readers, group members.
+
+Theory of operation: each actor owns one ``Host`` (a client process) and is a small state
+machine woken by the scheduler (``sim.after``) and by its engine's events (``on_event``).
+Every user operation it starts is watched (``Host.op``) with the bound kproto promises for
+it; what it sees goes into the ``History``. ``calm()`` is called when the storm ends (the
+producers stop sending) and ``close()`` at the end of the run (each closes its objects, and
+the close is an operation with a bound too).
+
+Group members play a consumer application: per claim a handler takes the fetched messages
+one at a time, "processes" each (a short, sometimes long, delay), marks it, and now and
+then commits; told to stop, it finishes its message and returns. A handler may also return
+early (the session ends and the member rejoins), and a member's process may crash (its
+connections reset, no LeaveGroup) and be replaced by a new one after a while.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from kproto.consumer import ConsumerCore
+from kproto.consumer.events import FetchError, RecordsFetched
+from kproto.errors import KprotoError
+from kproto.group.core import GroupCore
+from kproto.group.events import ClaimsStarted, ClaimsStopping, SessionDrained, SessionInfo
+from kproto.message_types import OFFSET_OLDEST, ConsumerMessage, ProducerMessage
+from kproto.producer import ProducerCore, RecordsDelivered, RecordsFailed
+from kproto.testing.sim.invariants import Sent
+
+if TYPE_CHECKING:
+    from kproto.events import Event
+    from kproto.testing.sim.simulation import Host, Simulation
+
+__all__ = ["GroupMember", "Producer", "Reader", "TransactionalProducer", "start_scenario"]
+
+SLACK = 1.0
+"""Added to every bound: timers fire at their deadline, the answer takes a latency more."""
+COMMIT_ROUNDS = 2
+"""A group commit (and the final commit of a session) is allowed ``COMMIT_ROUNDS`` times
+``request_timeout``: a commit asked for while another is in flight waits for it, and a
+commit whose coordinator answers late overran one ``request_timeout`` in seeds 19 and 22
+(see tests/sim/test_regressions.py)."""
+TS = 1_700_000_000_000
+GROUP = "sim-group"
+
+
+def start_scenario(sim: Simulation) -> None:
+    """Start the actors the scenario names."""
+    sc = sim.scenario
+    for _ in range(sc.producers):
+        Producer(sim, idempotent=True)
+    for _ in range(sc.plain_producers):
+        Producer(sim, idempotent=False)
+    for _ in range(sc.transactional):
+        TransactionalProducer(sim)
+    for _ in range(sc.readers):
+        Reader(sim)
+    for _ in range(sc.members):
+        GroupMember(sim)
+
+
+def _start(cls: Any, *args: Any) -> None:
+    """Start an actor from a scheduled callback (it registers itself with its host)."""
+    cls(*args)
+
+
+class Actor:
+    crashable = False
+
+    def __init__(self, sim: Simulation, host: Host) -> None:
+        self.sim = sim
+        self.host = host
+        host.actor = self
+
+    @property
+    def now(self) -> float:
+        return self.sim.now
+
+    def note(self, what: str) -> None:
+        self.sim.trace.add(self.sim.now, self.host.name, what)
+
+    def on_event(self, event: Event) -> None:
+        return None
+
+    def calm(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+    def wake(self, delay: float, fn: Any) -> None:
+        """Run ``fn`` after ``delay`` if this process is still alive (and when it is not
+        frozen)."""
+        host = self.host
+
+        def run() -> None:
+            if not host.alive:
+                return
+            if host.frozen_until > self.sim.now:
+                self.sim.at(host.frozen_until, run)
+                return
+            fn()
+
+        self.sim.after(delay, run)
+
+
+class _ProducerBase(Actor):
+    kind = "idempotent"
+
+    def __init__(self, sim: Simulation, host: Host) -> None:
+        super().__init__(sim, host)
+        self.producer = ProducerCore(host.core, host.config)
+        self.tokens: dict[int, Sent] = {}
+        self.seq = 0
+
+    def send(self, txn: int | None = None) -> bool:
+        cfg = self.host.config
+        part = self.sim.app_rng.randrange(self.sim.scenario.partitions)
+        self.seq += 1
+        name = self.host.name
+        value = (f"{name}:{self.seq}" if txn is None else f"{name}:{txn}:{self.seq}").encode()
+        try:
+            token = self.producer.send(ProducerMessage("t", value, partition=part),
+                                       self.now, TS + int(self.now * 1000))
+        except KprotoError as exc:
+            self.note(f"send refused: {exc!r}")
+            return False
+        sent = Sent(name, self.seq, "t", part, value, self.now, self.kind, txn)
+        self.sim.history.sent[value] = sent
+        self.tokens[token] = sent
+        self.host.op("send", token, cfg.delivery_timeout + SLACK)
+        return True
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, RecordsDelivered):
+            for i, token in enumerate(event.tokens):
+                sent = self.tokens.pop(token, None)
+                if sent is not None:
+                    sent.acked = (event.base_offset + i, self.now)
+                    if (event.topic, event.partition) != (sent.topic, sent.partition):
+                        sent.acked = (-1, self.now)
+                self.host.settle(token, True, None)
+        elif isinstance(event, RecordsFailed):
+            for token in event.tokens:
+                sent = self.tokens.pop(token, None)
+                if sent is not None:
+                    sent.failed = (repr(event.error), self.now)
+                self.host.settle(token, False, event.error)
+
+    def abandon(self) -> None:
+        for sent in self.tokens.values():
+            sent.abandoned = True
+        self.tokens.clear()
+
+    def close(self) -> None:
+        cfg = self.host.config
+        self.host.op("producer close", self.producer.close(self.now),
+                     cfg.delivery_timeout + cfg.max_block + SLACK)
+
+
+class Producer(_ProducerBase):
+    """Sends records at random times to random partitions during the storm."""
+
+    def __init__(self, sim: Simulation, idempotent: bool) -> None:
+        host = sim.host("p" if idempotent else "q", idempotent=idempotent)
+        self.kind = "idempotent" if idempotent else "plain"
+        super().__init__(sim, host)
+        self.wake(0.0, self.tick)
+
+    def tick(self) -> None:
+        if self.sim.storm_over:
+            return
+        self.send()
+        self.wake(self.sim.app_rng.expovariate(self.sim.scenario.rate), self.tick)
+
+
+class TransactionalProducer(_ProducerBase):
+    """Init, then transactions of a few records, each committed or (sometimes) aborted.
+
+    A failed commit is followed by an abort; when that fails too the producer is given up
+    and a new process with the same transactional id takes over (fencing the old one).
+    """
+
+    kind = "transactional"
+
+    def __init__(self, sim: Simulation, txn_id: str | None = None) -> None:
+        self.txn_id = txn_id or f"tx-{sim.name('txid')}"
+        host = sim.host("x", transactional_id=self.txn_id)
+        super().__init__(sim, host)
+        sim.history.coordinator_keys.add((1, self.txn_id))
+        self.txn = 0
+        self.wake(0.0, self.init)
+
+    @property
+    def bound(self) -> float:
+        return self.host.config.max_block + SLACK
+
+    def init(self) -> None:
+        if self.sim.stopping:
+            return
+        try:
+            token = self.producer.init_transactions(self.now)
+        except KprotoError as exc:
+            self.note(f"init refused: {exc!r}")
+            self.replace()
+            return
+        self.host.op("init_transactions", token, self.bound, self._inited)
+
+    def _inited(self, ok: bool, value: Any) -> None:
+        if ok:
+            self.wake(0.0, self.begin)
+        else:
+            self.wake(1.0, self.init)
+
+    def begin(self) -> None:
+        if self.sim.storm_over:
+            return
+        try:
+            token = self.producer.begin_transaction(self.now)
+        except KprotoError as exc:
+            self.note(f"begin refused: {exc!r}")
+            self.replace()
+            return
+        self.txn += 1
+        self.host.op("begin_transaction", token, self.bound, self._begun)
+
+    def _begun(self, ok: bool, value: Any) -> None:
+        if not ok:
+            self.replace()
+            return
+        self.left = 1 + self.sim.app_rng.randrange(5)
+        self.sim.history.txns[(self.host.name, self.txn)] = "unknown"
+        self.wake(0.0, self.add)
+
+    def add(self) -> None:
+        if self.left > 0 and self.send(self.txn):
+            self.left -= 1
+            self.wake(self.sim.app_rng.random() * 0.2, self.add)
+            return
+        commit = self.sim.app_rng.random() < 0.7
+        self.end(commit)
+
+    def end(self, commit: bool) -> None:
+        txn = self.txn
+        name = self.host.name
+        try:
+            token = (self.producer.commit_transaction(self.now) if commit
+                     else self.producer.abort_transaction(self.now))
+        except KprotoError as exc:
+            self.note(f"{'commit' if commit else 'abort'} refused: {exc!r}")
+            if commit:
+                self.end(False)
+            else:
+                self.replace()
+            return
+
+        def done(ok: bool, value: Any) -> None:
+            if ok:
+                self.sim.history.txns[(name, txn)] = "committed" if commit else "aborted"
+                self.note(f"transaction {txn} {'committed' if commit else 'aborted'}")
+                self.wake(self.sim.app_rng.random() * 0.5, self.begin)
+            elif commit:
+                self.end(False)
+            else:
+                self.replace()
+
+        self.host.op("commit_transaction" if commit else "abort_transaction", token,
+                     self.bound, done)
+
+    def replace(self) -> None:
+        """Give this producer up; a new process takes the transactional id over."""
+        if not self.host.alive:
+            return
+        self.abandon()
+        self.sim.kill_host(self.host, "its transactional producer failed for good")
+        if not self.sim.stopping:
+            sim, txn_id = self.sim, self.txn_id
+            sim.after(1.0, lambda: _start(TransactionalProducer, sim, txn_id))
+
+
+class Reader(Actor):
+    """Reads every partition from the oldest offset, read_committed."""
+
+    def __init__(self, sim: Simulation) -> None:
+        host = sim.host("r", isolation_level="read_committed")
+        super().__init__(sim, host)
+        self.consumer = ConsumerCore(host.core, host.config)
+        self.streams: dict[int, int] = {}
+        self.position: dict[int, int] = {}
+        for p in range(sim.scenario.partitions):
+            self.start(p, OFFSET_OLDEST)
+
+    def start(self, partition: int, offset: int) -> None:
+        stream = self.consumer.consume_partition("t", partition, offset, self.now)
+        self.streams[stream] = partition
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, RecordsFetched) and event.stream in self.streams:
+            for m in event.messages:
+                self.sim.history.reads.append((self.host.name, m.topic, m.partition, m.offset,
+                                               m.value, "read_committed"))
+            if event.size:
+                self.consumer.fetcher.release(event.stream, event.size, self.now)
+        elif isinstance(event, FetchError) and event.stream in self.streams:
+            self.note(f"fetch error on t[{event.partition}]: {event.error!r}"
+                      f"{' (stopped)' if event.stopped else ''}")
+            if event.stopped:
+                partition = self.streams.pop(event.stream)
+                self.consumer.close_partition(event.stream, self.now)
+                self.wake(1.0, lambda: self.start(partition, OFFSET_OLDEST))
+
+    def close(self) -> None:
+        self.consumer.close(self.now)
+
+
+class _Handler:
+    """One claim's loop, as a state machine."""
+
+    __slots__ = ("busy", "count", "done", "partition", "queue", "stopping", "stream", "topic")
+
+    def __init__(self, stream: int, topic: str, partition: int) -> None:
+        self.stream = stream
+        self.topic = topic
+        self.partition = partition
+        self.queue: deque[ConsumerMessage] = deque()
+        self.busy = False
+        self.stopping = False
+        self.done = False
+        self.count = 0
+
+
+class GroupMember(Actor):
+    """A consumer group member running sessions back to back; see the module docstring."""
+
+    crashable = True
+
+    def __init__(self, sim: Simulation) -> None:
+        host = sim.host("g", group_id=GROUP)
+        super().__init__(sim, host)
+        sim.history.groups.add(GROUP)
+        sim.history.coordinator_keys.add((0, GROUP))
+        self.group = GroupCore(host.core, host.config)
+        self.session: SessionInfo | None = None
+        self.handlers: dict[int, _Handler] = {}
+        self.closing = False
+        self.wake(0.0, self.consume)
+
+    @property
+    def cfg(self) -> Any:
+        return self.host.config
+
+    def consume(self) -> None:
+        if self.closing:
+            return
+        token = self.group.consume(["t"], self.now)
+        self.host.op("group consume", token,
+                     self.cfg.rebalance_timeout + self.cfg.request_timeout + SLACK,
+                     self._started)
+
+    def _started(self, ok: bool, value: Any) -> None:
+        if not ok:
+            self.wake(0.5, self.consume)
+            return
+        info: SessionInfo = value
+        self.session = info
+        self.note(f"session gen {info.generation_id}: "
+                  + ", ".join(f"t[{c.partition}]@{c.initial_offset}" for c in info.claims))
+        self._claims(info.claims, info)
+
+    def _claims(self, claims: Any, info: SessionInfo) -> None:
+        for c in claims:
+            self.sim.history.claimed(GROUP, info.generation_id, c.topic, c.partition,
+                                     info.member_id)
+            self.handlers[c.stream] = _Handler(c.stream, c.topic, c.partition)
+
+    def on_event(self, event: Event) -> None:
+        s = self.session
+        if isinstance(event, RecordsFetched):
+            hd = self.handlers.get(event.stream)
+            if hd is None:
+                return
+            hd.queue.extend(event.messages)
+            if event.size:
+                self.group.release(event.stream, event.size, self.now)
+            self._next(hd)
+        elif isinstance(event, ClaimsStopping):
+            if s is None or event.session != s.session:
+                return
+            for stream in event.streams:
+                hd = self.handlers.get(stream)
+                if hd is not None:
+                    hd.stopping = True
+                    self._next(hd)
+        elif isinstance(event, ClaimsStarted):
+            if s is not None and event.session == s.session:
+                self._claims(event.claims, s)
+        elif isinstance(event, SessionDrained):
+            if s is None or event.session != s.session:
+                return
+            self.handlers.clear()
+            token = self.group.finish_session(s.session, self.now)
+            self.host.op("finish session", token,
+                         COMMIT_ROUNDS * self.cfg.request_timeout + SLACK,
+                         self._finished)
+
+    def _finished(self, ok: bool, value: Any) -> None:
+        self.session = None
+        if not self.closing:
+            self.wake(0.0, self.consume)
+        else:
+            self._close_group()
+
+    def _next(self, hd: _Handler) -> None:
+        """Take the next message, or return when told to stop."""
+        s = self.session
+        if hd.busy or hd.done or s is None:
+            return
+        if hd.stopping:
+            hd.done = True
+            self.group.claim_finished(s.session, hd.stream, self.now)
+            return
+        if not hd.queue:
+            return
+        msg = hd.queue.popleft()
+        hd.busy = True
+        rng = self.sim.app_rng
+        mix = self.sim.active
+        took = rng.random() * 0.02
+        if mix.slow_handlers and rng.random() < mix.slow_handlers:
+            took += rng.random() * mix.slow_length
+        session = s.session
+
+        def processed() -> None:
+            hd.busy = False
+            if self.session is None or self.session.session != session:
+                return
+            self.group.mark_message(session, msg)
+            hd.count += 1
+            if mix.handler_returns and rng.random() < mix.handler_returns:
+                self.note(f"handler of t[{hd.partition}] returns early")
+                hd.stopping = True
+            elif hd.count % 7 == 0:
+                self.host.op("commit", self.group.commit(self.now),
+                             COMMIT_ROUNDS * self.cfg.request_timeout + SLACK)
+            self._next(hd)
+
+        self.wake(took, processed)
+
+    def crash(self) -> None:
+        """The process dies; another member starts a few seconds later."""
+        self.sim.kill_host(self.host, "the member's process crashed")
+        sim = self.sim
+        if not sim.stopping:
+            sim.after(1.0 + 4.0 * sim.fault_rng.random(), lambda: _start(GroupMember, sim))
+
+    def close(self) -> None:
+        self.closing = True
+        s = self.session
+        if s is not None:
+            self.group.stop_session(s.session, "the application is stopping", self.now)
+        else:
+            self._close_group()
+
+    def _close_group(self) -> None:
+        self.host.op("group close", self.group.close(self.now),
+                     2 * self.cfg.request_timeout + SLACK)

@@ -1,0 +1,96 @@
+"""The simulator: runs replay identically, faults and scenarios are values with clear errors,
+the command line prints its summary last, and the engines survive a run of every kind."""
+
+from __future__ import annotations
+
+import pytest
+
+from kproto.testing.sim import FaultMix, Scenario, Simulation, run_seed
+from kproto.testing.sim.__main__ import main, parse_scenario
+
+QUICK = Scenario(storm=10.0, calm=10.0, partitions=2)
+
+
+def test_the_same_seed_replays_the_same_trace() -> None:
+    a = run_seed(7, QUICK, FaultMix.heavy())
+    b = run_seed(7, QUICK, FaultMix.heavy())
+    assert len(a.trace.entries) > 500
+    assert a.trace.entries == b.trace.entries
+    assert a.violations == b.violations
+    c = run_seed(8, QUICK, FaultMix.heavy())
+    assert c.trace.entries != a.trace.entries
+
+
+def test_a_run_without_faults_checks_real_work() -> None:
+    out = run_seed(3, QUICK, FaultMix.none())
+    assert out.ok, out.report()
+    h = out.history
+    acked = [s for s in h.sent.values() if s.acked is not None]
+    assert len(acked) > 20
+    assert all(s.failed is None for s in h.sent.values())
+    assert "committed" in h.txns.values()
+    assert h.reads and h.commits and h.owners
+    assert not [e for e in out.trace.entries if e[1] == "fault"
+                and "storm over" not in e[2]]
+
+
+def test_the_trace_names_frames_faults_and_events() -> None:
+    out = run_seed(11, QUICK, FaultMix.heavy())
+    text = out.trace.format()
+    assert "-> Produce v" in text and "<- answer to Produce v" in text
+    assert "fault" in text and "session gen" in text
+    assert out.report(last=5).startswith("seed 11:")
+
+
+def test_heavy_faults_are_survived() -> None:
+    for seed in range(3):
+        out = run_seed(seed, QUICK, FaultMix.heavy().with_(unclean=0.05))
+        kinds = {v.invariant for v in out.violations}
+        assert not kinds & {"crash", "progress", "acked-not-lost", "no-duplicates", "order",
+                            "one-owner", "no-aborted-reads", "settles"}, out.report()
+
+
+def test_a_fault_mix_is_a_value_that_narrows_and_widens() -> None:
+    mix = FaultMix.parse("none,stops=0.05")
+    assert mix.stops == 0.05 and mix.resets == 0 and mix.latency > 0
+    assert FaultMix.parse("cut=0.5", FaultMix.none()).cut == 0.5
+    assert FaultMix().with_(unclean=0.1).unclean == 0.1
+    with pytest.raises(ValueError, match=r"FaultMix\.cut"):
+        FaultMix(cut=2.0)
+    with pytest.raises(ValueError, match=r"FaultMix\.stops"):
+        FaultMix(stops=-1)
+    with pytest.raises(ValueError, match="bogus"):
+        FaultMix.parse("bogus=1")
+    with pytest.raises(ValueError, match="stops must be a number"):
+        FaultMix.parse("stops=x")
+
+
+def test_a_scenario_checks_its_fields() -> None:
+    with pytest.raises(ValueError, match=r"Scenario\.brokers"):
+        Scenario(brokers=0)
+    with pytest.raises(ValueError, match=r"Scenario\.members"):
+        Scenario(members=-1)
+    assert parse_scenario("members=3,storm=5").members == 3
+    with pytest.raises(ValueError, match="scenario"):
+        parse_scenario("nope=1")
+
+
+def test_the_command_line_prints_the_summary_last(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["--seeds", "2", "--seed", "5", "--faults", "none",
+                 "--scenario", "storm=5,calm=5,members=1"])
+    out = capsys.readouterr().out.strip().splitlines()
+    assert code == 0
+    assert out[-1] == "simulate: 2 seeds, 0 failures"
+    with pytest.raises(SystemExit):
+        main(["--seeds", "0"])
+    with pytest.raises(SystemExit):
+        main(["--faults", "nope=1"])
+
+
+def test_a_simulation_can_be_driven_step_by_step() -> None:
+    sim = Simulation(1, Scenario(storm=3.0, calm=3.0, members=1, readers=0, transactional=0),
+                     FaultMix.none())
+    history = sim.run()
+    assert sim.now >= 6.0
+    assert history.end == sim.now
+    assert any(s.acked for s in history.sent.values())
