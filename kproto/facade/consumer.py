@@ -42,7 +42,7 @@ from kproto.errors import ClosedError, ObjectClosedError
 from kproto.facade._feature import EntersClient, Feature, L
 from kproto.facade._streams import AsyncIterates, PartitionErrors
 from kproto.facade._wait import AsyncLoop, Op, call
-from kproto.facade.positioning import AsyncPositioned, Positioned, check_offset
+from kproto.facade.positioning import AsyncPositioned, Positioned
 from kproto.message_types import OFFSET_NEWEST, OFFSET_OLDEST, ConsumerMessage
 
 T = TypeVar("T")
@@ -278,7 +278,6 @@ class ConsumerBase(Feature[L, ConsumerCore], Generic[L, P]):
     def _consume_partition(self, topic: str, partition: int, offset: int,
                            timeout: float | None = None, stop_at_end: bool = False) -> Op[P]:
         self._check_open()
-        check_offset(offset)
         if not isinstance(stop_at_end, bool):
             raise TypeError(f"stop_at_end must be a bool, not {stop_at_end!r}")
         cc = self._core

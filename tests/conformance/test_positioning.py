@@ -173,6 +173,8 @@ def test_stop_at_end(transport: str, broker: Any) -> None:
         assert [m.offset for m in read_all(transport, pc)] == list(range(4, N + 3))
         assert read_all(transport, partition(c, empty, OFFSET_OLDEST, stop_at_end=True)) == []
         assert read_all(transport, partition(c, topic, OFFSET_NEWEST, stop_at_end=True)) == []
+        with pytest.raises(TypeError, match="stop_at_end"):
+            c.consume_partition(topic, 0, 0, stop_at_end="yes")
         # Without it the iteration does not end at the end.
         pc = partition(c, topic, N + 2)
         assert next_message(transport, pc).offset == N + 2
