@@ -19,9 +19,10 @@ class RecordsFetched(Event):
     """Messages of one partition from one fetch response, in offset order.
 
     ``size`` counts against the partition's buffer bound until the adapter hands it back
-    with ``Fetcher.release(stream, size, now)``. ``messages`` is empty (and ``size`` 0) when
+    with ``Fetcher.release(stream, size, now)``. ``messages`` is never empty, except for a
+    stream that asked for it (``Fetcher.report_moves``): then an empty one (``size`` 0) says
     the position moved past records a reader never sees (transaction markers, aborted
-    records): readers waiting for a position (``stop_at_end``) are woken by it.
+    records), so a reader waiting for a position (``stop_at_end``) is woken.
     ``seeks`` counts the stream's seeks when it was fetched: a reader that sought since
     drops it (``Fetcher.seek`` forgets those bytes).
     """

@@ -212,6 +212,12 @@ class Fetcher:
         st.buffered = 0
         self._schedule(now)
 
+    def report_moves(self, stream: int) -> None:
+        """From now on, a fetch that moves ``stream``'s position without a message (only
+        transaction markers or aborted records) emits an empty RecordsFetched, so a reader
+        waiting for a position is woken."""
+        self._get(stream).report_moves = True
+
     def seeks(self, stream: int) -> int:
         """How many seeks ``stream`` had (see ``RecordsFetched.seeks``)."""
         return self._get(stream).seeks
@@ -836,7 +842,7 @@ class Fetcher:
             self.core.emit(RecordsFetched(st.stream, st.topic, st.partition,
                                           tuple(decoded.messages), st.high_watermark, size,
                                           st.seeks))
-        elif moved:  # only markers or aborted records: say the position moved
+        elif moved and st.report_moves:  # only markers or aborted records moved it
             self.core.emit(RecordsFetched(st.stream, st.topic, st.partition, (),
                                           st.high_watermark, 0, st.seeks))
         if decoded.error is not None:

@@ -32,7 +32,7 @@ class PartitionState:
     __slots__ = ("buffered", "busy", "failures", "fetch_size", "gen", "high_watermark",
                  "last_stable_offset", "leader", "leader_epoch", "log_start_offset",
                  "md_failures", "needs_metadata", "on_start", "partition", "paused", "phase",
-                 "position", "position_epoch", "replica", "replica_until", "reset_to",
+                 "position", "position_epoch", "replica", "replica_until", "report_moves", "reset_to",
                  "retry_at", "seeks", "start_offset", "start_timer", "started", "stream", "topic",
                  "topic_id", "tp")
 
@@ -65,6 +65,9 @@ class PartitionState:
         self.fetch_size = fetch_size
         self.gen = 0
         self.seeks = 0
+        self.report_moves = False
+        """Emit an empty RecordsFetched when only markers or aborted records moved the
+        position (a reader waiting for a position, such as stop_at_end, asked for it)."""
         """How many times ``Fetcher.seek`` moved it: tags its RecordsFetched events, so a
         reader drops what was fetched before its latest seek."""
         self.busy: object | None = None

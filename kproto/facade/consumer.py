@@ -291,6 +291,8 @@ class ConsumerBase(Feature[L, ConsumerCore], Generic[L, P]):
             token = cc.consume_partition(topic, partition, offset, now)
             pc._stream = token
             self._pcs[token] = pc
+            if stop_at_end and token in cc.fetcher.streams():
+                cc.fetcher.report_moves(token)  # wake the reader when markers end it
             return token
 
         try:

@@ -47,9 +47,10 @@ def test_a_seek_drops_the_fetch_in_flight_and_tags_what_comes_after() -> None:
     assert [m.offset for m in after.messages] == [1, 2, 3, 4, 5]
 
 
-def test_a_position_moved_by_markers_alone_is_reported_empty() -> None:
+def test_a_position_moved_by_markers_alone_is_reported_empty_when_asked() -> None:
     rig = Rig(isolation_level="read_committed")
     stream = rig.consume("t", 0, 0)
+    rig.fetcher.report_moves(stream)
     req = rig.one_fetch(rig.step())
     data = batch(0, vals(2), producer_id=7, transactional=True) + marker(2, 7, commit=False)
     rig.answer(req, {("t", 0): PartitionReply(data, high_watermark=3, last_stable_offset=3,
@@ -103,3 +104,14 @@ def test_list_offsets_goes_once_to_each_leader_and_retries_what_moved() -> None:
     assert isinstance(done, OperationCompleted)
     assert done.value == {("t", 0): (4, 5100), ("t", 1): (0, -1), ("t", 2): (30, -1),
                           ("u", 0): (-1, -1)}
+
+
+def test_without_asking_markers_alone_emit_nothing() -> None:
+    rig = Rig(isolation_level="read_committed")
+    stream = rig.consume("t", 0, 0)
+    req = rig.one_fetch(rig.step())
+    data = batch(0, vals(2), producer_id=7, transactional=True) + marker(2, 7, commit=False)
+    rig.answer(req, {("t", 0): PartitionReply(data, high_watermark=3, last_stable_offset=3,
+                                              aborted=[(7, 0)])})
+    assert fetched(rig) == []
+    assert rig.fetcher.position(stream) == 3
