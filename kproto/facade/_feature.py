@@ -4,11 +4,17 @@ its core created on first use, and the warning when it is dropped unclosed."""
 from __future__ import annotations
 
 import random
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from kproto.config import Config, from_options
 from kproto.errors import ConfigurationError, ObjectClosedError
 from kproto.lifetime import warn_dropped
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from kproto.options import Options
+
 
 L = TypeVar("L")
 """The adapter's loop type (an AsyncLoop or a BlockingLoop)."""
@@ -27,7 +33,7 @@ class Feature(Generic[L, Core]):
 
     def __init__(self, bootstrap: str | list[str] | None = None, config: Config | None = None,
                  *, client: Any = None, rng: random.Random | None = None,
-                 **options: Any) -> None:
+                 **options: Unpack[Options]) -> None:
         if client is not None:
             base = config or client.config
             self.config: Config = from_options(base, options) if options else base

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from kproto.config import Config
 from kproto.consumer import (
@@ -44,6 +44,12 @@ from kproto.facade._streams import AsyncIterates, PartitionErrors
 from kproto.facade._wait import AsyncLoop, Op, call
 from kproto.facade.positioning import AsyncPositioned, Positioned
 from kproto.message_types import OFFSET_NEWEST, OFFSET_OLDEST, ConsumerMessage
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from kproto.options import Options
+
 
 T = TypeVar("T")
 P = TypeVar("P", bound="PartitionConsumerBase")
@@ -195,7 +201,7 @@ class ConsumerBase(Feature[L, ConsumerCore], Generic[L, P]):
 
     def __init__(self, bootstrap: str | list[str] | None = None, config: Config | None = None,
                  *, client: Any = None, rng: random.Random | None = None,
-                 **options: Any) -> None:
+                 **options: Unpack[Options]) -> None:
         super().__init__(bootstrap, config, client=client, rng=rng, **options)
         self._pcs: dict[int, P] = {}
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from kproto.config import from_options
 from kproto.consumer import FetchError, RecordsFetched
@@ -51,6 +51,7 @@ from kproto.events import Event
 from kproto.facade._feature import Feature, L
 from kproto.facade._streams import AsyncIterates
 from kproto.facade._wait import AsyncLoop, CallUser, Op, Park, Signal, Spawn, Spawned, call, wait
+from kproto.facade.handler import AsyncHandlerProtocol, check_handler, no_op
 from kproto.facade.positioning import AsyncPositioned, Positioned
 from kproto.group.core import GroupCore, Topics
 from kproto.group.events import (
@@ -63,6 +64,12 @@ from kproto.group.events import (
 )
 from kproto.group.metadata import ConsumerGroupMetadata
 from kproto.message_types import ConsumerMessage
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from kproto.options import Options
+
 
 ERRORS_CAPACITY = 1000
 
@@ -379,7 +386,7 @@ class GroupBase(Feature[L, GroupCore]):
     """True where a join cannot be cancelled (threads): it gives up after a bound."""
 
     def __init__(self, bootstrap: str | list[str] | None = None, config: Any = None, *,
-                 client: Any = None, rng: Any = None, **options: Any) -> None:
+                 client: Any = None, rng: Any = None, **options: Unpack[Options]) -> None:
         base = config or (client.config if client is not None else None)
         if not (from_options(base, options) if options or base is None else base).group_id:
             raise ConfigurationError("a consumer group needs group_id")
@@ -485,6 +492,7 @@ class GroupBase(Feature[L, GroupCore]):
     def _consume(self, topics: Topics, handler: Any, cancel: Any = None) -> Op[None]:
         """One session; see the module comment. ``cancel`` (threads) ends it from elsewhere."""
         self._check_open()
+        check_handler(handler)
         if self._run is not None:
             raise AlreadyConsumingError("consume() is already running on this consumer group")
         loop: Any = self._loop
@@ -512,7 +520,7 @@ class GroupBase(Feature[L, GroupCore]):
             session = self._session_class(self, info)
             run.info, run.session = info, session
             try:
-                yield CallUser(handler.setup, (session,))
+                yield CallUser(getattr(handler, "setup", no_op), (session,))
             except BaseException as exc:
                 cancelled = failed(exc)
                 loop.run(lambda _, now: self._end_unstarted(info, now))
@@ -540,7 +548,8 @@ class GroupBase(Feature[L, GroupCore]):
                     spawned.cancel()
             else:
                 try:
-                    yield CallUser(handler.cleanup, (session,), shield=cancelled is not None,
+                    yield CallUser(getattr(handler, "cleanup", no_op), (session,),
+                                   shield=cancelled is not None,
                                    deadline=loop.now() + cfg.rebalance_timeout)
                 except BaseException as exc:
                     cancelled = failed(exc)
@@ -615,7 +624,7 @@ class AsyncGroup(GroupBase[AL]):
 
     _claim_class = AsyncClaim
 
-    async def consume(self, topics: Topics, handler: Any) -> None:
+    async def consume(self, topics: Topics, handler: AsyncHandlerProtocol[Any, Any]) -> None:
         """Run one session: join, ``handler.setup(session)``, ``handler.consume_claim(session,
         claim)`` as a task per claim until the session ends, ``handler.cleanup(session)``,
         commit. Cancelling it ends the session the same way before the cancellation goes on.

@@ -17,7 +17,7 @@ retries); the facade's own bound only guards against a stuck loop.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from kproto.config import from_options
 from kproto.consumer.events import ConsumerError
@@ -27,6 +27,12 @@ from kproto.facade._streams import PartitionErrors
 from kproto.facade._wait import AsyncLoop, Op, call
 from kproto.group.assignors import TopicPartition
 from kproto.group.offset_manager import OffsetManagerCore, OffsetManagerError
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from kproto.options import Options
+
 
 __all__ = ["AsyncOffsetManager", "AsyncPartitionOffsetManager", "OffsetManagerBase",
            "PartitionOffsetManagerBase"]
@@ -106,7 +112,7 @@ class OffsetManagerBase(Feature[L, OffsetManagerCore]):
     _partition_class: Any
 
     def __init__(self, bootstrap: str | list[str] | None = None, config: Any = None, *,
-                 client: Any = None, rng: Any = None, **options: Any) -> None:
+                 client: Any = None, rng: Any = None, **options: Unpack[Options]) -> None:
         base = config or (client.config if client is not None else None)
         if not (from_options(base, options) if options or base is None else base).group_id:
             raise ConfigurationError("an offset manager needs group_id")

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from kproto.config import Config
 from kproto.errors import ClientTimeoutError, ClosedError
@@ -57,6 +57,12 @@ from kproto.producer import (
     ResultBuffer,
     TxnStatus,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from kproto.options import Options
+
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -156,7 +162,7 @@ class ProducerBase(Feature[LoopT, ProducerCore]):
 
     def __init__(self, bootstrap: str | list[str] | None = None, config: Config | None = None,
                  *, client: Any = None, rng: random.Random | None = None,
-                 **options: Any) -> None:
+                 **options: Unpack[Options]) -> None:
         super().__init__(bootstrap, config, client=client, rng=rng, **options)
         self._space = Signal()
         self._close_result: Result[Any] | None = None
@@ -483,7 +489,7 @@ class AwaitedProducer(EntersClient, ProducerBase[AsyncLoop]):
     async def begin_txn(self) -> None:
         await self._drive(self._op(start_begin, None, "begin_txn"))
 
-    def transaction(self) -> AsyncTransaction:
+    def transaction(self: AP) -> AsyncTransaction[AP]:
         """``async with producer.transaction():`` begins a transaction, commits it when the
         block ends normally and aborts it when the block raises (the error goes on)."""
         return AsyncTransaction(self)
@@ -542,32 +548,38 @@ class AwaitedAsyncProducer(AwaitedProducer, SendAndStream[AsyncLoop]):
             await self._drive(self._enqueue(msg))
 
 
-class Transaction:
+BP = TypeVar("BP")
+"""A blocking producer."""
+AP = TypeVar("AP", bound="AwaitedProducer")
+
+
+class Transaction(Generic[BP]):
     """``with producer.transaction():`` on the blocking producers: begin on entry, commit on
     a normal exit, abort when the block raises (the exception propagates; an abort failure
     is chained to it). Each step is bounded by ``timeout`` as the ``*_txn`` methods are."""
 
-    def __init__(self, producer: Any, timeout: float | None = None) -> None:
+    def __init__(self, producer: BP, timeout: float | None = None) -> None:
         self._producer = producer
         self._timeout = timeout
 
-    def __enter__(self) -> Any:
-        self._producer.begin_txn(self._timeout)
+    def __enter__(self) -> BP:
+        p: Any = self._producer
+        p.begin_txn(self._timeout)
         return self._producer
 
     def __exit__(self, typ: object, error: BaseException | None, tb: object) -> None:
-        p = self._producer
+        p: Any = self._producer
         p._loop.drive(p._end_txn(error, p._bound(self._timeout)))
 
 
-class AsyncTransaction:
+class AsyncTransaction(Generic[AP]):
     """``async with producer.transaction():`` on asyncio and trio; see :class:`Transaction`.
     A cancelled block aborts (shielded) before the cancellation goes on."""
 
-    def __init__(self, producer: AwaitedProducer) -> None:
+    def __init__(self, producer: AP) -> None:
         self._producer = producer
 
-    async def __aenter__(self) -> AwaitedProducer:
+    async def __aenter__(self) -> AP:
         await self._producer.begin_txn()
         return self._producer
 

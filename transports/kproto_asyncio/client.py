@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import TYPE_CHECKING
 
 from kproto.config import Config, from_options
 from kproto.facade.client import AsyncClient
 from kproto_asyncio._loop import Loop
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from kproto.options import Options
+
 
 __all__ = ["Client"]
 
@@ -19,7 +25,7 @@ class Client(AsyncClient):
     """
 
     def __init__(self, bootstrap: str | list[str], config: Config | None = None, *,
-                 rng: random.Random | None = None, **options: Any) -> None:
+                 rng: random.Random | None = None, **options: Unpack[Options]) -> None:
         self.config = from_options(config, options) if options or config is None else config
         self._bootstrap = bootstrap
         self._rng = rng

@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import asyncio
 
-from kproto.facade.group import AsyncClaim as Claim
 from kproto.facade.group import (
+    AsyncClaim,
     AsyncClaimMessages,
     AsyncGroup,
     AsyncGroupErrors,
     AsyncSession,
 )
+from kproto.facade.handler import AsyncGroupHandler
 from kproto_asyncio._loop import Loop
 from kproto_asyncio.client import Client
 
-__all__ = ["Claim", "ClaimMessages", "ConsumerGroup", "GroupErrors", "Session"]
+__all__ = ["Claim", "ClaimMessages", "ConsumerGroup", "GroupErrors", "GroupHandler", "Session"]
 
 
 class ClaimMessages(AsyncClaimMessages):
@@ -32,8 +33,18 @@ class GroupErrors(AsyncGroupErrors):
     nobody reads and it is full the oldest is dropped. Iteration ends once the group closes."""
 
 
+class Claim(AsyncClaim):
+    __doc__ = AsyncClaim.__doc__
+    messages: ClaimMessages
+
+
 class Session(AsyncSession):
     _event = asyncio.Event
+
+
+class GroupHandler(AsyncGroupHandler[Session, Claim]):
+    """A handler to subclass: write ``async def consume_claim(session, claim)``; ``setup``
+    and ``cleanup`` do nothing unless overridden."""
 
 
 class ConsumerGroup(AsyncGroup[Loop]):
@@ -45,6 +56,7 @@ class ConsumerGroup(AsyncGroup[Loop]):
 
     _client_class = Client
     _claims_class = ClaimMessages
+    _claim_class = Claim
     _session_class = Session
     _errors_class = GroupErrors
     _current = staticmethod(asyncio.current_task)

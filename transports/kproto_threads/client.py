@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kproto.config import Config, from_options
 from kproto.engine.client import BrokerApiVersions
@@ -12,6 +12,12 @@ from kproto.engine.cluster import BrokerInfo, Metadata
 from kproto.engine.queries import GROUP_KEY, TXN_KEY
 from kproto.facade.client import ClientBase
 from kproto_threads._loop import Loop
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from kproto.options import Options
+
 
 __all__ = ["Client"]
 
@@ -23,7 +29,7 @@ class Client(ClientBase):
     """
 
     def __init__(self, bootstrap: str | list[str], config: Config | None = None, *,
-                 rng: random.Random | None = None, **options: Any) -> None:
+                 rng: random.Random | None = None, **options: Unpack[Options]) -> None:
         self.config = from_options(config, options) if options or config is None else config
         self._loop_obj: Loop = Loop(bootstrap, self.config, rng)
 

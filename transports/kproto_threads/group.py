@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 from kproto.facade import group as facade
 from kproto.facade._streams import Iterates
 from kproto.facade.group import ClaimStream, ErrorBuffer, GroupBase, SessionBase
+from kproto.facade.handler import GroupHandler as BaseHandler
+from kproto.facade.handler import HandlerProtocol
 from kproto.group.core import Topics
 from kproto.group.events import GroupError
 from kproto.message_types import ConsumerMessage
@@ -21,7 +23,8 @@ from kproto_threads._loop import Loop
 from kproto_threads.client import Client
 from kproto_threads.consumer import Positioning
 
-__all__ = ["Cancel", "Claim", "ClaimMessages", "ConsumerGroup", "GroupErrors", "Session"]
+__all__ = ["Cancel", "Claim", "ClaimMessages", "ConsumerGroup", "GroupErrors", "GroupHandler",
+           "Session"]
 
 T = TypeVar("T")
 
@@ -79,6 +82,7 @@ class GroupErrors(Iterates[GroupError], ErrorBuffer):
 
 class Claim(facade.Claim, Positioning):
     __doc__ = facade.Claim.__doc__
+    messages: ClaimMessages
 
 
 class Session(SessionBase):
@@ -87,6 +91,11 @@ class Session(SessionBase):
     def commit(self, timeout: float | None = None) -> None:
         """Commit the marked offsets now and wait for the broker."""
         self._group._loop.drive(self._commit(_bound(self._group, timeout)))
+
+
+class GroupHandler(BaseHandler[Session, Claim]):
+    """A handler to subclass: write ``consume_claim(session, claim)``; ``setup`` and
+    ``cleanup`` do nothing unless overridden."""
 
 
 class ConsumerGroup(GroupBase[Loop]):
@@ -113,7 +122,8 @@ class ConsumerGroup(GroupBase[Loop]):
         with self._loop.lock:
             return fn()
 
-    def consume(self, topics: Topics, handler: Any, *, cancel: Cancel | None = None) -> None:
+    def consume(self, topics: Topics, handler: HandlerProtocol[Session, Claim], *,
+                cancel: Cancel | None = None) -> None:
         """Run one session: join, ``handler.setup(session)``, ``handler.consume_claim(session,
         claim)`` in a thread per claim until the session ends, ``handler.cleanup(session)``,
         commit. Raises what ended the session when it was fatal, or the first exception a

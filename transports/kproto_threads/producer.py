@@ -21,6 +21,7 @@ from kproto_threads.client import Client
 __all__ = ["AsyncProducer", "ResultStream", "SyncProducer"]
 
 T = TypeVar("T")
+P = TypeVar("P", bound="_Producer")
 
 
 class ResultStream(facade.BlockingResultStream[T]):
@@ -59,7 +60,7 @@ class _Producer(facade.ProducerBase[BlockingLoop]):
         """Close at once, failing whatever was not delivered yet (sarama's AsyncClose)."""
         self.close(drop=True)
 
-    def __enter__(self: Any) -> Any:
+    def __enter__(self: P) -> P:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -73,7 +74,7 @@ class _Producer(facade.ProducerBase[BlockingLoop]):
     def begin_txn(self, timeout: float | None = None) -> None:
         self._loop.drive(self._op(facade.start_begin, self._txn_bound(timeout), "begin_txn"))
 
-    def transaction(self, timeout: float | None = None) -> facade.Transaction:
+    def transaction(self: P, timeout: float | None = None) -> facade.Transaction[P]:
         """``with producer.transaction():`` begins a transaction, commits it when the block
         ends normally and aborts it when the block raises (the error goes on)."""
         return facade.Transaction(self, timeout)

@@ -8,7 +8,7 @@ from kproto_trio.client import Client
 if TYPE_CHECKING:
     from kproto_trio.admin import ClusterAdmin
     from kproto_trio.consumer import Consumer, PartitionConsumer
-    from kproto_trio.group import ConsumerGroup
+    from kproto_trio.group import Claim, ConsumerGroup, GroupHandler, Session
     from kproto_trio.group_consumer import GroupConsumer, RebalanceListener
     from kproto_trio.offsets import OffsetManager, PartitionOffsetManager
     from kproto_trio.producer import AsyncProducer, SyncProducer
@@ -16,11 +16,12 @@ if TYPE_CHECKING:
 __all__ = [
     "AsyncProducer", "Client", "ClusterAdmin", "Consumer", "ConsumerGroup", "PartitionConsumer",
     "OffsetManager", "PartitionOffsetManager", "SyncProducer", "GroupConsumer",
-    "RebalanceListener",
+    "RebalanceListener", "Claim", "GroupHandler", "Session",
 ]
 __getattr__ = lazy(__name__, {
     "AsyncProducer": ".producer", "SyncProducer": ".producer", "Consumer": ".consumer",
     "PartitionConsumer": ".consumer", "ConsumerGroup": ".group", "ClusterAdmin": ".admin",
     "OffsetManager": ".offsets", "PartitionOffsetManager": ".offsets",
     "GroupConsumer": ".group_consumer", "RebalanceListener": ".group_consumer",
+    "Claim": ".group", "GroupHandler": ".group", "Session": ".group",
 })

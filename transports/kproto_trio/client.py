@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -12,6 +12,12 @@ from kproto.errors import ObjectClosedError
 from kproto.facade.client import AsyncClient
 from kproto_trio._loop import Loop
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from kproto.options import Options
+
+
 __all__ = ["Client"]
 
 
@@ -19,7 +25,7 @@ class Client(AsyncClient):
     """A connection pool to one cluster. ``async with Client("host:9092") as client:``."""
 
     def __init__(self, bootstrap: str | list[str], config: Config | None = None, *,
-                 rng: random.Random | None = None, **options: Any) -> None:
+                 rng: random.Random | None = None, **options: Unpack[Options]) -> None:
         self.config = from_options(config, options) if options or config is None else config
         self._bootstrap = bootstrap
         self._rng = rng

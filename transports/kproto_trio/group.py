@@ -13,15 +13,22 @@ from typing import Any, TypeVar
 import trio
 
 from kproto.errors import ClosedError, ObjectClosedError
-from kproto.facade.group import AsyncClaim as Claim
-from kproto.facade.group import AsyncGroup, AsyncSession, ClaimStream, ErrorBuffer, _Buffer
+from kproto.facade.group import (
+    AsyncClaim,
+    AsyncGroup,
+    AsyncSession,
+    ClaimStream,
+    ErrorBuffer,
+    _Buffer,
+)
+from kproto.facade.handler import AsyncGroupHandler, AsyncHandlerProtocol
 from kproto.group.core import Topics
 from kproto.group.events import GroupError
 from kproto.message_types import ConsumerMessage
 from kproto_trio._loop import Loop
 from kproto_trio.client import Client
 
-__all__ = ["Claim", "ClaimMessages", "ConsumerGroup", "GroupErrors", "Session"]
+__all__ = ["Claim", "ClaimMessages", "ConsumerGroup", "GroupErrors", "GroupHandler", "Session"]
 
 T = TypeVar("T")
 
@@ -63,8 +70,18 @@ class GroupErrors(_Channel[GroupError], ErrorBuffer):
     it is full the oldest is dropped. It ends once the group closes."""
 
 
+class Claim(AsyncClaim):
+    __doc__ = AsyncClaim.__doc__
+    messages: ClaimMessages
+
+
 class Session(AsyncSession):
     _event = trio.Event
+
+
+class GroupHandler(AsyncGroupHandler[Session, Claim]):
+    """A handler to subclass: write ``async def consume_claim(session, claim)``; ``setup``
+    and ``cleanup`` do nothing unless overridden."""
 
 
 class ConsumerGroup(AsyncGroup[Loop]):
@@ -76,6 +93,7 @@ class ConsumerGroup(AsyncGroup[Loop]):
 
     _client_class = Client
     _claims_class = ClaimMessages
+    _claim_class = Claim
     _session_class = Session
     _errors_class = GroupErrors
     _current = staticmethod(trio.lowlevel.current_task)
@@ -87,7 +105,8 @@ class ConsumerGroup(AsyncGroup[Loop]):
         """The group's errors (``GroupError`` values) as they come."""
         return self._errors  # type: ignore[no-any-return]
 
-    async def consume(self, topics: Topics, handler: Any) -> None:
+    async def consume(self, topics: Topics, handler: AsyncHandlerProtocol[Session, Claim]
+                      ) -> None:
         """Run one session (as the asyncio ConsumerGroup does); claim tasks run in the
         group's nursery."""
         if self._closed or self._nursery is None:

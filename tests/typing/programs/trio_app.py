@@ -1,0 +1,44 @@
+"""A small program on the trio transport (see threads_app.py)."""
+
+from __future__ import annotations
+
+import trio
+from typing_extensions import assert_type
+
+import kproto_trio as kp
+from kproto import OFFSET_OLDEST, ConsumerMessage, ProducerMessage
+from kproto.admin import TopicMetadata
+from kproto.engine.cluster import Metadata
+from kproto.errors import ProducerError
+
+BOOT = "localhost:9092"
+
+
+class Printer(kp.GroupHandler):
+    async def consume_claim(self, session: kp.Session, claim: kp.Claim) -> None:
+        async for message in claim.messages:
+            assert_type(message, ConsumerMessage)
+            session.mark_message(message)
+
+
+async def main() -> None:
+    async with kp.Client(BOOT) as client:
+        assert_type(await client.metadata(), Metadata)
+    async with kp.SyncProducer(BOOT) as producer:
+        assert_type(await producer.send_message(ProducerMessage("t", value=b"v")),
+                    tuple[int, int])
+    async with kp.AsyncProducer(BOOT, return_successes=True) as async_producer:
+        await async_producer.send(ProducerMessage("t", value=b"v"))
+        assert_type(await async_producer.successes.get(), ProducerMessage)
+        assert_type(await async_producer.errors.get(), ProducerError)
+    async with kp.Consumer(BOOT) as consumer:
+        pc = await consumer.consume_partition("t", 0, OFFSET_OLDEST)
+        async for message in pc.messages:
+            assert_type(message, ConsumerMessage)
+    async with kp.ConsumerGroup(BOOT, group_id="g") as group:
+        await group.consume(["t"], Printer())
+    async with kp.ClusterAdmin(BOOT) as admin:
+        assert_type((await admin.describe_topics(["t"]))["t"], TopicMetadata)
+
+
+trio.run(main)
