@@ -40,6 +40,23 @@ def commit_once_known(admin: Any, group: str, topic: str, offsets: dict[int, int
     assert all(r.ok for r in results.values()), results
 
 
+def ck_config(ck: Any, resource: Any) -> Any:
+    """confluent-kafka's DescribeConfigs, asked again while the broker does not know the
+    topic yet (a topic created a moment ago reaches its metadata a moment later)."""
+    from confluent_kafka import KafkaError, KafkaException
+
+    deadline = time.monotonic() + 30
+    while True:
+        [future] = ck.describe_configs([resource]).values()
+        try:
+            return future.result(60)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART \
+                    or time.monotonic() > deadline:
+                raise
+        time.sleep(0.05)
+
+
 @each
 def test_java_tools_see_what_kproto_made(transport: str, broker: Any) -> None:
     stamp = int(time.time() * 1000)
@@ -114,9 +131,7 @@ def test_confluent_admin_and_kproto_agree(transport: str, broker: Any) -> None:
 
         # What kproto creates and commits, confluent-kafka sees.
         admin.create_topic(ours, TopicDetail(4, 1, config_entries={"retention.ms": "54321"}))
-        ck_conf = ck.describe_configs([CResource("topic", ours)])
-        [future] = ck_conf.values()
-        assert future.result(60)["retention.ms"].value == "54321"
+        assert ck_config(ck, CResource("topic", ours))["retention.ms"].value == "54321"
         commit_once_known(admin, group, ours, {1: 7})
         [f] = ck.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)]).values()
         assert [(tp.topic, tp.partition, tp.offset) for tp in f.result(60).topic_partitions] \
