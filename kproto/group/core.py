@@ -106,7 +106,7 @@ class _Claim:
 
 class _Session:
     __slots__ = ("abandon_error", "by_tp", "claims", "deadline", "drain_timer", "fatal", "id",
-                 "lost", "pending", "state", "stop_reason", "token", "topics",
+                 "joins", "lost", "pending", "state", "stop_reason", "token", "topics",
                  "waiting_metadata")
 
     def __init__(self, sid: int, token: int, topics: tuple[str, ...]) -> None:
@@ -125,6 +125,9 @@ class _Session:
         self.abandon_error: BaseException | None = None
         self.lost = False
         self.waiting_metadata = False
+        self.joins = 0
+        """Joins restarted while starting: an assignment's offsets fetched for an earlier
+        join are stale."""
 
     def live(self) -> list[_Claim]:
         return [c for c in self.claims.values() if not c.finished]
@@ -591,6 +594,7 @@ class GroupCore:
         s.claims.clear()
         s.by_tp.clear()
         s.pending.clear()
+        s.joins += 1
         self.membership.join(s.topics, (), now)
 
     def _abort_start(self, s: _Session, error: BaseException, now: float) -> None:
@@ -640,6 +644,7 @@ class GroupCore:
     def _start_claims(self, s: _Session, parts: list[TopicPartition], now: float) -> None:
         self._batches += 1
         batch = self._batches
+        joins = s.joins
         if not parts:
             self._batch_started(s, batch, [], now)
             return
@@ -647,7 +652,9 @@ class GroupCore:
         def fetched(result: dict[TopicPartition, Committed] | None,
                     err: BaseException | None) -> None:
             t = engine_now(self.core)
-            if self.session is not s or s.state not in (JOINING, RUNNING):
+            if self.session is not s or s.state not in (JOINING, RUNNING) or s.joins != joins:
+                # Over, or the join restarted since (its own batch starts the claims: these
+                # would fetch its partitions twice, and Fetcher.assign would raise).
                 return
             if err is not None or result is None:
                 error = err or KprotoError("no committed offsets")

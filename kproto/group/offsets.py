@@ -161,9 +161,33 @@ class OffsetBook:
             return
         job = _Commit(None if parts is None else frozenset(parts),
                       now + self.config.request_timeout)
-        job.callbacks.append(on_done)
+        job.callbacks.append(self._bounded(on_done, job.deadline))
         self._queue.append(job)
         self._pump(now)
+
+    def _bounded(self, on_done: Callable[[BaseException | None], None],
+                 deadline: float) -> Callable[[BaseException | None], None]:
+        """``on_done``, called once: by the commit, or with a timeout at ``deadline``.
+
+        A commit asked for while another is in flight is merged with the later ones, and the
+        merged commit runs until the latest of their deadlines: without this, the first
+        caller waited past its own ``request_timeout``."""
+        settled = False
+
+        def once(err: BaseException | None) -> None:
+            nonlocal settled
+            if not settled:
+                settled = True
+                timer.cancel()
+                on_done(err)
+
+        def expired(t: float) -> None:
+            once(ClientTimeoutError(
+                f"group {self.group_id!r}: offset commit not done within request_timeout "
+                f"({self.config.request_timeout:g}s)"))
+
+        timer = self.core.timers.call_at(deadline, expired)
+        return once
 
     def close(self) -> None:
         self._closed = True
