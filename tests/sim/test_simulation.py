@@ -94,3 +94,26 @@ def test_a_simulation_can_be_driven_step_by_step() -> None:
     assert sim.now >= 6.0
     assert history.end == sim.now
     assert any(s.acked for s in history.sent.values())
+
+
+def test_the_example_in_the_docs_runs() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "docs" / "simulation.md").read_text()
+    block = text.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(block, "docs/simulation.md", "exec"), {})
+
+
+def test_custom_actors_replace_the_scenarios() -> None:
+    from kproto.testing.sim.actors import Producer
+
+    started = []
+
+    def actors(sim: Simulation) -> None:
+        started.append(Producer(sim, idempotent=True))
+
+    sim = Simulation(2, Scenario(storm=5.0, calm=5.0), FaultMix.none(), actors=actors)
+    history = sim.run()
+    assert [h.name for h in sim.hosts] == ["p1"]
+    assert started and all(s.producer == "p1" for s in history.sent.values())
+    assert all(s.acked is not None for s in history.sent.values())
