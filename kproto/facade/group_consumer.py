@@ -166,7 +166,8 @@ class GroupConsumerBase(Feature[L, GroupCore]):
 
     def _locked(self, fn: Callable[[], T]) -> T:
         """``fn()`` where the engine's state may be read (threads: under its lock)."""
-        return fn()
+        with self._loop.lock:  # type: ignore[attr-defined]
+            return fn()
 
     def _do(self, fn: Callable[[GroupCore, float], T]) -> T:
         """``fn(core, now)`` inside the engine, then perform what it asked for."""
@@ -224,6 +225,13 @@ class GroupConsumerBase(Feature[L, GroupCore]):
         return True
 
     # == the poll ========================================================================
+
+    def subscribe(self, topics: Any = None, *, pattern: Any = None,
+                  listener: Any = None) -> None:
+        """Consume ``topics`` (names) or every topic ``pattern`` (a regular expression)
+        matches, as a member of the group; the next poll joins. ``listener``: a
+        :class:`RebalanceListener`, called from inside the polls."""
+        self._locked(lambda: self._subscribe(topics, pattern, listener))
 
     def _subscribe(self, topics: Any, pattern: Any, listener: Any) -> None:
         if (topics is None) == (pattern is None):
@@ -319,7 +327,8 @@ class GroupConsumerBase(Feature[L, GroupCore]):
                 if event.reason == "revoked":
                     yield from self._call_listener("on_partitions_revoked", parts)
                 else:
-                    lost = self._do(partial(self._lost, self._info))
+                    abandoned = self._drained is not None and bool(self._drained.abandoned)
+                    lost = abandoned or self._do(partial(self._lost, self._info))
                     yield from self._call_listener(
                         "on_partitions_lost" if lost else "on_partitions_revoked", parts)
                 self._do(partial(self._finish_claims, self._info, event.streams))
@@ -593,14 +602,10 @@ class GroupConsumerBase(Feature[L, GroupCore]):
 
 
 class AsyncGroupConsumer(EntersClient, GroupConsumerBase[AsyncLoop]):
-    """The awaited methods of the asyncio and trio GroupConsumer."""
-
-    def subscribe(self, topics: Any = None, *, pattern: Any = None,
-                  listener: Any = None) -> None:
-        """Consume ``topics`` (names) or every topic ``pattern`` (a regular expression)
-        matches, as a member of the group; the next poll joins. ``listener``: a
-        :class:`RebalanceListener` (its methods may be coroutines)."""
-        self._subscribe(topics, pattern, listener)
+    """A member of a consumer group read by polling (aiokafka's AIOKafkaConsumer):
+    ``async with GroupConsumer("host:9092", group_id="g") as consumer:``,
+    ``consumer.subscribe(["t"])``, then ``async for message in consumer`` or ``await
+    getmany(max_records, timeout)``; ``await commit()``."""
 
     async def getmany(self, max_records: int | None = None, timeout: float = 0.0
                       ) -> dict[TopicPartition, list[ConsumerMessage]]:
@@ -625,7 +630,10 @@ class AsyncGroupConsumer(EntersClient, GroupConsumerBase[AsyncLoop]):
             await self._loop.drive(self._close(2 * float(self.config.request_timeout) + 5.0))
         finally:
             if self._owns_client:
-                await self._client.close()
+                await self._close_client()
+
+    async def _close_client(self) -> None:
+        await self._client.close()
 
     def __aiter__(self) -> AsyncGroupConsumer:
         return self

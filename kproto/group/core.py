@@ -587,14 +587,16 @@ class GroupCore:
         return set(self.membership.group_topics)
 
     def _restart_join(self, s: _Session, now: float) -> None:
+        # Batches first: unassigning a claim that is starting reports its start (failed),
+        # which would otherwise complete the batch and run the session on the old join.
+        s.pending.clear()
+        s.joins += 1
         for claim in s.claims.values():
             claim.finished = True
             self._unassign(claim, now)
         self.offsets.forget([c.tp for c in s.claims.values()])
         s.claims.clear()
         s.by_tp.clear()
-        s.pending.clear()
-        s.joins += 1
         self.membership.join(s.topics, (), now)
 
     def _abort_start(self, s: _Session, error: BaseException, now: float) -> None:

@@ -1,5 +1,5 @@
-"""The asyncio GroupConsumer: subscribe, then ``async for`` or ``await getmany()``; joins and
-rebalances run inside those calls (:mod:`kproto.facade.group_consumer`)."""
+"""The asyncio GroupConsumer (:mod:`kproto.facade.group_consumer`): subscribe, then ``async
+for`` or ``await getmany()``; joins and rebalances run inside those calls."""
 
 from __future__ import annotations
 
@@ -11,15 +11,6 @@ __all__ = ["GroupConsumer", "RebalanceListener"]
 
 
 class GroupConsumer(AsyncGroupConsumer):
-    """A member of a consumer group read by polling (aiokafka's AIOKafkaConsumer):
-    ``async with GroupConsumer("host:9092", group_id="g") as consumer:``,
-    ``consumer.subscribe(["t"])``, then ``async for message in consumer`` or ``await
-    getmany(max_records, timeout)``; ``await commit()``."""
-
+    __doc__ = AsyncGroupConsumer.__doc__
     _client_class = Client
     _errors_class = GroupErrors
-
-    @property
-    def errors(self) -> GroupErrors:
-        """Errors that do not stop the consumer (``GroupError`` values)."""
-        return self._errors  # type: ignore[no-any-return]

@@ -3,8 +3,7 @@ run inside those calls, on the calling thread (:mod:`kproto.facade.group_consume
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from kproto.errors import ClosedError
 from kproto.facade.group_consumer import GroupConsumerBase, Offsets, RebalanceListener
@@ -27,25 +26,9 @@ class GroupConsumer(GroupConsumerBase[Loop]):
     _client_class = Client
     _errors_class = GroupErrors
 
-    @property
-    def errors(self) -> GroupErrors:
-        """Errors that do not stop the consumer (``GroupError`` values)."""
-        return self._errors  # type: ignore[no-any-return]
-
-    def _locked(self, fn: Callable[[], T]) -> T:
-        with self._loop.lock:
-            return fn()
-
     def _bound(self, timeout: float | None) -> float:
         cfg = self.config
         return timeout if timeout is not None else cfg.request_timeout + cfg.connect_timeout + 5.0
-
-    def subscribe(self, topics: Any = None, *, pattern: Any = None,
-                  listener: Any = None) -> None:
-        """Consume ``topics`` (names) or every topic ``pattern`` (a regular expression)
-        matches, as a member of the group; the next poll joins. ``listener``: a
-        :class:`RebalanceListener`, called from inside the polls."""
-        self._locked(lambda: self._subscribe(topics, pattern, listener))
 
     def getmany(self, max_records: int | None = None, timeout: float | None = 0.0
                 ) -> dict[TopicPartition, list[ConsumerMessage]]:

@@ -1,7 +1,10 @@
-"""The trio GroupConsumer: subscribe, then ``async for`` or ``await getmany()``; joins and
-rebalances run inside those calls (:mod:`kproto.facade.group_consumer`)."""
+"""The trio GroupConsumer (:mod:`kproto.facade.group_consumer`). One built from bootstrap
+servers opens its own client (and its nursery) in ``async with``; a cancelled close still
+closes that client, shielded."""
 
 from __future__ import annotations
+
+import trio
 
 from kproto.facade.group_consumer import AsyncGroupConsumer, RebalanceListener
 from kproto_trio.client import Client
@@ -11,15 +14,10 @@ __all__ = ["GroupConsumer", "RebalanceListener"]
 
 
 class GroupConsumer(AsyncGroupConsumer):
-    """A member of a consumer group read by polling (aiokafka's AIOKafkaConsumer):
-    ``async with GroupConsumer("host:9092", group_id="g") as consumer:``,
-    ``consumer.subscribe(["t"])``, then ``async for message in consumer`` or ``await
-    getmany(max_records, timeout)``; ``await commit()``."""
-
+    __doc__ = AsyncGroupConsumer.__doc__
     _client_class = Client
     _errors_class = GroupErrors
 
-    @property
-    def errors(self) -> GroupErrors:
-        """Errors that do not stop the consumer (``GroupError`` values)."""
-        return self._errors  # type: ignore[no-any-return]
+    async def _close_client(self) -> None:
+        with trio.CancelScope(shield=True):
+            await self._client.close()
