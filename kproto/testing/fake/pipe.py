@@ -126,10 +126,19 @@ class Exchange:
     def __init__(self, cluster: FakeCluster) -> None:
         self.cluster = cluster
         self.address: str | None = None
-        self.lock: Any = contextlib.nullcontext()
-        self.has_lock = False
+        self._lock: dict[str, Any] = {}
         self.now = 0.0
         self.links: list[_Member] = []
+
+    @property
+    def lock(self) -> Any:
+        """The lock every member holds around the cluster (none until an adapter gave one)."""
+        lock = self._lock.get("lock")
+        return contextlib.nullcontext() if lock is None else lock
+
+    def ensure_lock(self, make_lock: Callable[[], Any]) -> None:
+        # dict.setdefault is atomic: two adapters linking at once on two threads get one lock.
+        self._lock.setdefault("lock", make_lock())
 
     def notify_all(self, but: _Member | None = None) -> None:
         for link in list(self.links):
@@ -154,9 +163,7 @@ class _Member:
         self.notify = notify
         self.conns: dict[int, ServerConnection] = {}
         self.closed = False
-        if not exchange.has_lock:
-            exchange.lock = make_lock()
-            exchange.has_lock = True
+        exchange.ensure_lock(make_lock)
         with exchange.lock:
             exchange.links.append(self)
 
