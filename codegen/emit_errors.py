@@ -48,6 +48,7 @@ ELSEWHERE = {
     "InvalidPartitionError": "kproto.partitioners",
     "DroppedAfterApiVersions": "kproto.engine.connection",
     "InvalidArgumentError": "kproto.admin.errors",
+    "SimulationStuck": "kproto.testing.sim.simulation",
 }
 
 

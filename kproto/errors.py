@@ -1571,6 +1571,7 @@ if TYPE_CHECKING:
         TransactionAbortedError,
         TransactionStateError,
     )
+    from kproto.testing.sim.simulation import SimulationStuck
 
 _ELSEWHERE: dict[str, str] = {
     "BufferFullError": "kproto.producer.errors",
@@ -1587,6 +1588,7 @@ _ELSEWHERE: dict[str, str] = {
     "InvalidPartitionError": "kproto.partitioners",
     "DroppedAfterApiVersions": "kproto.engine.connection",
     "InvalidArgumentError": "kproto.admin.errors",
+    "SimulationStuck": "kproto.testing.sim.simulation",
 }
 
 
@@ -1762,4 +1764,5 @@ __all__ = [
     "InvalidPartitionError",
     "DroppedAfterApiVersions",
     "InvalidArgumentError",
+    "SimulationStuck",
 ]

@@ -19,7 +19,7 @@ The coordinator cache maps (key type, key) to a broker id, kept until ``forget_c
 broker leaves the metadata. FindCoordinator is retried on retriable errors within
 ``request_timeout``.
 
-A query is a *reader*: ``read(queries, now, final)`` returns the answer or raises :class:`Miss`;
+A query is a *reader*: ``read(queries, now, final)`` returns the answer or raises :class:`_Miss`;
 with ``final`` (just after a fetch) it raises the definitive error instead. Inputs: readers and
 ``now`` through :meth:`cached` (the cache alone, no request: the adapters' fast path),
 :meth:`ask` (a token completed through the engine) and :meth:`resolve` (a callback, for
@@ -50,7 +50,6 @@ __all__ = [
     "GROUP_KEY",
     "TXN_KEY",
     "ClientQueries",
-    "Miss",
     "Reader",
     "check_group",
     "check_partition",
@@ -61,13 +60,13 @@ __all__ = [
 T = TypeVar("T")
 
 Reader = Callable[["ClientQueries", float, bool], T]
-"""``read(queries, now, final)``: the answer from the cache, or :class:`Miss` (``final``: the
+"""``read(queries, now, final)``: the answer from the cache, or :class:`_Miss` (``final``: the
 definitive error instead)."""
 
 Then = Callable[[Any, BaseException | None], None]
 
 
-class Miss(Exception):
+class _Miss(Exception):
     """The cache cannot answer: fetch metadata for ``topics`` (None: every topic; an empty
     tuple: brokers and controller only), or look up the coordinator ``key``."""
 
@@ -121,7 +120,7 @@ class ClientQueries:
         """``(True, answer)`` from the cache alone, or ``(False, None)`` on a miss."""
         try:
             return True, read(self, now, False)
-        except Miss:
+        except _Miss:
             return False, None
 
     def ask(self, read: Reader[Any], now: float) -> int:
@@ -143,7 +142,7 @@ class ClientQueries:
         metadata or coordinator lookup (finished by ``deadline``, else ``request_timeout``)."""
         try:
             value = read(self, now, False)
-        except Miss as miss:
+        except _Miss as miss:
             until = now + self.core.config.request_timeout if deadline is None else deadline
             self._fetch(miss, read, now, until, then)
         except Exception as exc:
@@ -180,13 +179,13 @@ class ClientQueries:
         return self.core.config.metadata_max_age
 
     def topic(self, name: str, now: float, final: bool) -> TopicInfo:
-        """``name``'s entry, fresh; Miss, or (``final``) the error the broker gave."""
+        """``name``'s entry, fresh; _Miss, or (``final``) the error the broker gave."""
         info = self.core.cluster.topics.get(name)
         at = self._fresh.get(name)
         if info is not None and (final or (at is not None and now - at < self.max_age())):
             return info
         if not final:
-            raise Miss((name,))
+            raise _Miss((name,))
         code = self.core.cluster.topic_errors.get(name, UnknownTopicOrPartitionError.code)
         if code == UnknownTopicOrPartitionError.code:
             raise UnknownTopicOrPartitionError(f"topic {name!r} does not exist")
@@ -198,7 +197,7 @@ class ClientQueries:
             if p.partition == partition:
                 return p
         if not final:
-            raise Miss((topic,))
+            raise _Miss((topic,))
         raise UnknownTopicOrPartitionError(
             f"topic {topic!r} has no partition {partition} (it has {len(info.partitions)})")
 
@@ -207,34 +206,34 @@ class ClientQueries:
         if info is not None and (final or self._brokers_fresh(now)):
             return info
         if not final:
-            raise Miss(())
+            raise _Miss(())
         raise BrokerNotAvailableError(f"{what}: broker {node_id} is not in the metadata")
 
     def brokers(self, now: float, final: bool) -> list[BrokerInfo]:
         if not final and not self._brokers_fresh(now):
-            raise Miss(())
+            raise _Miss(())
         return sorted(self.core.cluster.brokers.values(), key=lambda b: b.node_id)
 
     def controller(self, now: float, final: bool) -> BrokerInfo:
         if not final and not self._brokers_fresh(now):
-            raise Miss(())
+            raise _Miss(())
         node = self.core.cluster.controller_id
         if node < 0:
             if not final:
-                raise Miss(())
+                raise _Miss(())
             raise BrokerNotAvailableError("the metadata names no controller")
         return self.broker(node, now, final, "the controller")
 
     def topic_names(self, now: float, final: bool) -> list[str]:
         if not final and (self._all_at is None or now - self._all_at >= self.max_age()):
-            raise Miss(None)
+            raise _Miss(None)
         return list(self._all_names)
 
     def coordinator(self, key_type: int, key: str, now: float, final: bool) -> BrokerInfo:
         node = self._coordinators.get((key_type, key))
         if node is None:
             if not final:
-                raise Miss((), (key_type, key))
+                raise _Miss((), (key_type, key))
             raise BrokerNotAvailableError(f"no coordinator was found for {key!r}")
         what = "the coordinator of " + repr(key)
         return self.broker(node, now, final, what)
@@ -258,7 +257,7 @@ class ClientQueries:
         for key in [k for k, v in self._coordinators.items() if v not in cluster.brokers]:
             del self._coordinators[key]
 
-    def _fetch(self, miss: Miss, read: Reader[Any], now: float, deadline: float,
+    def _fetch(self, miss: _Miss, read: Reader[Any], now: float, deadline: float,
                then: Then) -> None:
         core = self.core
         if miss.coordinator is not None:
@@ -301,7 +300,7 @@ class ClientQueries:
                 if node in core.cluster.brokers:
                     self._finish(read, t, then)
                 else:  # a broker the metadata does not know yet
-                    self._fetch(Miss(()), read, t, deadline, then)
+                    self._fetch(_Miss(()), read, t, deadline, then)
                 return
             assert err is not None
             retriable = _transient(err) or (isinstance(err, KafkaError) and err.retriable)
@@ -331,7 +330,7 @@ class _Refresh:
 
     def __call__(self, queries: ClientQueries, now: float, final: bool) -> None:
         if not final:
-            raise Miss(self.topics, self.coordinator)
+            raise _Miss(self.topics, self.coordinator)
         return None
 
 
@@ -369,7 +368,7 @@ def writable_partitions(topic: str) -> Reader[list[int]]:
     def read(q: ClientQueries, now: float, final: bool) -> list[int]:
         writable = q.topic(topic, now, final).writable()
         if not writable and not final:
-            raise Miss((topic,))
+            raise _Miss((topic,))
         return list(writable)
     return read
 
@@ -379,10 +378,10 @@ def leader(topic: str, partition: int) -> Reader[BrokerInfo]:
         p = q.partition(topic, partition, now, final)
         if p.leader < 0:
             if not final:
-                raise Miss((topic,))
+                raise _Miss((topic,))
             raise LeaderNotAvailableError(f"{topic}[{partition}] has no leader")
         if p.leader not in q.core.cluster.brokers and not final:
-            raise Miss((topic,))
+            raise _Miss((topic,))
         return q.broker(p.leader, now, final, f"the leader of {topic}[{partition}]")
     return read
 
