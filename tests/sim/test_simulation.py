@@ -117,3 +117,24 @@ def test_custom_actors_replace_the_scenarios() -> None:
     assert [h.name for h in sim.hosts] == ["p1"]
     assert started and all(s.producer == "p1" for s in history.sent.values())
     assert all(s.acked is not None for s in history.sent.values())
+
+
+def test_a_seed_replays_identically_in_another_process() -> None:
+    """Nothing in a run depends on the process: string hashing, ids, dict order."""
+    import hashlib
+    import os
+    import subprocess
+    import sys
+
+    code = ("import hashlib; from kproto.testing.sim import FaultMix, Scenario, run_seed; "
+            "o = run_seed(7, Scenario(storm=10.0, calm=10.0, partitions=2), FaultMix.heavy()); "
+            "print(hashlib.sha256(repr(o.trace.entries).encode()).hexdigest())")
+    digests = set()
+    for hash_seed in ("1", "2"):
+        env = dict(os.environ, PYTHONHASHSEED=hash_seed)
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, check=True, timeout=120)
+        digests.add(out.stdout.strip())
+    here = run_seed(7, QUICK, FaultMix.heavy())
+    digests.add(hashlib.sha256(repr(here.trace.entries).encode()).hexdigest())
+    assert len(digests) == 1
