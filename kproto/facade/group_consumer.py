@@ -607,7 +607,7 @@ class AsyncGroupConsumer(EntersClient, GroupConsumerBase[AsyncLoop]):
     ``consumer.subscribe(["t"])``, then ``async for message in consumer`` or ``await
     getmany(max_records, timeout)``; ``await commit()``."""
 
-    async def getmany(self, max_records: int | None = None, timeout: float = 0.0
+    async def getmany(self, max_records: int | None = None, timeout: float | None = 0.0
                       ) -> dict[TopicPartition, list[ConsumerMessage]]:
         """Up to ``max_records`` messages by partition: what is there now, else what comes
         within ``timeout`` seconds (None: wait for some); ``{}`` when nothing did. Joins and

@@ -327,3 +327,26 @@ def test_the_consume_transform_produce_example_is_exactly_once(broker: Any) -> N
     out = [r.value for r in read_partition(broker.bootstrap, dst, 0, committed=True)]
     assert sorted(out) == sorted(f"REC-{p}-{i}".encode() for p in range(3) for i in range(20))
     assert committed(broker.bootstrap, group, src, 3) == {0: 20, 1: 20, 2: 20}
+
+
+@each
+def test_commit_async_reports_to_its_callback_inside_a_poll(transport: str,
+                                                           broker: Any) -> None:
+    topic = group = unique("async", transport)
+    broker.create_topic(topic, partitions=1, replication_factor=1)
+    boot = broker.bootstrap
+    fill(boot, topic, 1, 5)
+    results: list[Any] = []
+    with consumer(transport, boot, group_id=group, enable_auto_commit=False) as c:
+        c.subscribe([topic])
+        r = Reader(c=c)
+        r.poll_until("5 records", lambda: len(r.read["c"]) == 5)
+        with pytest.raises(UsageError, match="callback"):
+            c.commit_async(callback=42)
+        c.commit_async(callback=lambda offsets, error: results.append((offsets, error)))
+        r.poll_until("the callback", lambda: bool(results))
+        assert results == [({(topic, 0): 5}, None)]
+        assert committed(boot, group, topic, 1) == {0: 5}
+        c.commit_async(offsets={(topic, 0): 2})  # no callback: a failure would go to errors
+        r.poll_until("the commit", lambda: committed(boot, group, topic, 1) == {0: 2})
+        assert len(c.errors) == 0
