@@ -10,6 +10,7 @@ import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import pytest
@@ -69,6 +70,17 @@ class Listener:
             return [k for k, _ in self.calls]
 
 
+def sharing(r: Any, everything: set[tuple[str, int]]) -> bool:
+    """Every member of ``r`` holds its share and together they hold ``everything``."""
+    held = [m.assignment() for m in r.members.values()]
+    return all(len(h) == len(everything) // len(held) for h in held) and \
+        set().union(*held) == everything
+
+
+def commit_of(native: Any, revoked: set[Any]) -> Any:
+    return native.commit()
+
+
 @contextlib.contextmanager
 def consumer(transport: str, boot: str, **options: Any) -> Iterator[Any]:
     with open_remote(transport, lambda mod: mod.GroupConsumer(boot, **{**FAST, **options})) as c:
@@ -91,9 +103,9 @@ class Reader:
                 for messages in c.getmany(timeout=0.2).values():
                     self.read[name].extend(messages)
 
-    def values(self, name: str | None = None) -> list[bytes | None]:
+    def values(self, name: str | None = None) -> list[bytes]:
         names = [name] if name else list(self.read)
-        return [m.value for n in names for m in self.read[n]]
+        return [m.value or b"" for n in names for m in self.read[n]]
 
 
 @each
@@ -153,13 +165,11 @@ def test_members_split_the_partitions_and_a_third_triggers_the_listeners(
             c = members[name] = stack.enter_context(consumer(transport, boot, group_id=group))
             # A revoke may commit first: here it commits the positions synchronously.
             native = c if transport == "threads" else c.target  # (called where it lives)
-            listeners[name].on_revoke = lambda revoked, native=native: native.commit()
+            listeners[name].on_revoke = partial(commit_of, native)
             c.subscribe([topic], listener=listeners[name])
             r.members[name], r.read[name] = c, []
-            count = len(r.members)
-            r.poll_until(f"{count} members sharing the partitions", lambda count=count: (
-                all(len(m.assignment()) == 6 // count for m in r.members.values())
-                and set().union(*(m.assignment() for m in r.members.values())) == everything))
+            r.poll_until(f"{len(r.members)} members sharing the partitions",
+                         partial(sharing, r, everything))
             if name == "a":
                 r.poll_until("a read everything", lambda: len(r.read["a"]) == 30)
                 assert listeners["a"].kinds() == ["assigned"]
@@ -304,7 +314,7 @@ def test_a_java_consumer_and_this_consumer_share_a_group(transport: str, broker:
               if line.strip().endswith(tuple(f"-{i}" for i in range(10)))]
     java_parts = {int(v.split("-")[1]) for v in values}
     assert len(values) == 30 and java_parts == set(range(6)) - mine, java["proc"].stderr[-2000:]
-    ours = sorted(v.decode() for v in r.values() if v is not None)
+    ours = sorted(v.decode() for v in r.values())
     assert sorted(ours + values) == sorted(f"v-{p}-{i}" for p in range(6) for i in range(10))
     assert committed(boot, group, topic, 6) == {p: 10 for p in range(6)}
 
@@ -324,7 +334,7 @@ def test_the_consume_transform_produce_example_is_exactly_once(broker: Any) -> N
     proc = subprocess.run([sys.executable, str(example), broker.bootstrap, src, dst, group,
                            "60"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    out = [r.value for r in read_partition(broker.bootstrap, dst, 0, committed=True)]
+    out = [r.value or b"" for r in read_partition(broker.bootstrap, dst, 0, committed=True)]
     assert sorted(out) == sorted(f"REC-{p}-{i}".encode() for p in range(3) for i in range(20))
     assert committed(broker.bootstrap, group, src, 3) == {0: 20, 1: 20, 2: 20}
 
@@ -350,3 +360,28 @@ def test_commit_async_reports_to_its_callback_inside_a_poll(transport: str,
         c.commit_async(offsets={(topic, 0): 2})  # no callback: a failure would go to errors
         r.poll_until("the commit", lambda: committed(boot, group, topic, 1) == {0: 2})
         assert len(c.errors) == 0
+
+
+@each
+def test_a_member_that_stops_polling_loses_its_partitions(transport: str,
+                                                          broker: Any) -> None:
+    topic = group = unique("lost", transport)
+    broker.create_topic(topic, partitions=2, replication_factor=1)
+    boot = broker.bootstrap
+    opts = dict(group_id=group, rebalance_timeout=3.0, session_timeout=6.0)
+    la = Listener()
+    with consumer(transport, boot, **opts) as a:
+        a.subscribe([topic], listener=la)
+        r = Reader(a=a)
+        r.poll_until("a alone", lambda: len(a.assignment()) == 2)
+        with consumer(transport, boot, **opts) as b:
+            b.subscribe([topic])
+            rb = Reader(b=b)
+            # a does not poll: the rebalance goes on without it after rebalance_timeout.
+            rb.poll_until("b with every partition", lambda: len(b.assignment()) == 2)
+            # a learns it was left out (its heartbeats) before it polls again.
+            rb.poll_until("a told it is out", lambda: len(a.errors) > 0)
+            r = Reader(a=a, b=b)
+            r.poll_until("a back in the group", lambda: len(a.assignment()) == 1
+                         and len(b.assignment()) == 1)
+    assert la.kinds()[:3] == ["assigned", "lost", "assigned"], la.calls
