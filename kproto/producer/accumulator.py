@@ -163,8 +163,14 @@ class Accumulator:
 
     def append(self, st: PartitionState, msg: ProducerMessage, timestamp: int, token: int,
                gen: int, mem: int, now: float, producer_id: int, epoch: int,
-               transactional: bool) -> tuple[int, bool, bool]:
-        """Add one record; returns (bytes it took, a new batch was opened, a batch closed)."""
+               transactional: bool, deadline: float | None = None) -> tuple[int, bool, bool]:
+        """Add one record; returns (bytes it took, a new batch was opened, a batch closed).
+
+        ``deadline`` is the record's delivery deadline (``now + delivery_timeout`` when not
+        given); its batch is due no later: a record that waited for metadata before it was
+        placed keeps the deadline it got when it was sent."""
+        if deadline is None:
+            deadline = now + self.delivery_timeout
         queue = st.queue
         batch = queue[-1] if queue and not queue[-1].closed else None
         closed = False
@@ -183,7 +189,7 @@ class Accumulator:
                 compression=self.compression, level=self.level, producer_id=producer_id,
                 producer_epoch=epoch, transactional=transactional, max_bytes=self.batch_size)
             batch = ProducerBatch(self._next_ident, st.topic, st.partition, builder, now,
-                                  now + self.delivery_timeout)
+                                  deadline)
             self._next_ident += 1
             queue.append(batch)
             before = builder.estimated_size
@@ -191,6 +197,8 @@ class Accumulator:
         builder = batch.builder
         assert builder is not None
         size = builder.estimated_size
+        if deadline < batch.deadline:
+            batch.deadline = deadline
         batch.tokens.append(token)
         batch.messages.append(msg)
         gens = batch.gens

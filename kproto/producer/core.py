@@ -321,7 +321,7 @@ class ProducerCore:
             st, msg, timestamp, token, gen, mem, now,
             identity.producer_id if identity is not None and self.txn is not None else -1,
             identity.epoch if identity is not None and self.txn is not None else -1,
-            self.txn is not None)
+            self.txn is not None, deadline)
         if explicit is None:
             notify_record_appended(partitioner, partition, appended, st.all_full())
         if self.txn is not None:
