@@ -40,7 +40,7 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from functools import partial
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kproto.config import from_options
 from kproto.consumer import FetchError, RecordsFetched
@@ -66,6 +66,11 @@ from kproto.group.events import (
 )
 from kproto.group.metadata import ConsumerGroupMetadata
 from kproto.message_types import OFFSET_OLDEST, ConsumerMessage
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from kproto.options import Options
 
 __all__ = ["AsyncGroupConsumer", "GroupConsumerBase", "RebalanceListener"]
 
@@ -135,7 +140,7 @@ class GroupConsumerBase(Feature[L, GroupCore]):
     _errors_class: Any
 
     def __init__(self, bootstrap: str | list[str] | None = None, config: Any = None, *,
-                 client: Any = None, rng: Any = None, **options: Any) -> None:
+                 client: Any = None, rng: Any = None, **options: Unpack[Options]) -> None:
         base = config or (client.config if client is not None else None)
         if not (from_options(base, options) if options or base is None else base).group_id:
             raise ConfigurationError("a group consumer needs group_id")
