@@ -37,6 +37,14 @@ async def main() -> None:
         pc = await consumer.consume_partition("t", 0, OFFSET_OLDEST)
         async for message in pc.messages:
             assert_type(message, ConsumerMessage)
+        assert_type(await pc.seek(3), int)
+        assert_type(await pc.lag(), int)
+    async with kp.GroupConsumer(BOOT, group_id="g") as members:
+        members.subscribe(["t"])
+        assert_type(await members.getone(), ConsumerMessage)
+    async with kp.SyncProducer(BOOT, transactional_id="tx") as txn_producer, \
+            txn_producer.transaction() as inside:
+        assert_type(inside, kp.SyncProducer)
     async with kp.ConsumerGroup(BOOT, group_id="g") as group:
         await group.consume(["t"], Printer())
     async with kp.ClusterAdmin(BOOT) as admin:

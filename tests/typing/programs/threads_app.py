@@ -38,6 +38,16 @@ def main() -> None:
         pc = consumer.consume_partition("t", 0, OFFSET_OLDEST)
         for message in pc.messages:
             assert_type(message, ConsumerMessage)
+        assert_type(pc.seek(3), int)
+        assert_type(pc.lag(), int)
+        assert_type(pc.position(), int)
+    with kp.GroupConsumer(BOOT, group_id="g", enable_auto_commit=False) as members:
+        members.subscribe(["t"])
+        assert_type(members.getone(1.0), ConsumerMessage)
+        members.commit()
+    with kp.SyncProducer(BOOT, transactional_id="tx") as txn_producer, \
+            txn_producer.transaction() as inside:
+        assert_type(inside, kp.SyncProducer)
     with kp.ConsumerGroup(BOOT, group_id="g", assignors=("sticky",)) as group:
         group.consume(["t"], Printer())
     with kp.ClusterAdmin(BOOT) as admin:
