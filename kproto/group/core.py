@@ -452,6 +452,7 @@ class GroupCore:
             if timer is not None:
                 timer.cancel()
         if s.state == JOINING:
+            self._drop_claims(s, now)  # (a claim starting now must not start the session)
             self.core.fail(s.token, ClosedError("the consumer group was closed"))
         elif s.state == STOPPING:
             # Claim loops still running (close was called from one of them): the session
@@ -586,22 +587,28 @@ class GroupCore:
     def _group_topics(self) -> set[str]:
         return set(self.membership.group_topics)
 
-    def _restart_join(self, s: _Session, now: float) -> None:
-        # Batches first: unassigning a claim that is starting reports its start (failed),
-        # which would otherwise complete the batch and run the session on the old join.
+    def _drop_claims(self, s: _Session, now: float) -> None:
+        """Unassign every claim of a session that will not run them (its join restarts, its
+        start is given up, the group closes while it joins). Batches first: unassigning a
+        claim that is starting reports its start (failed), which would otherwise complete
+        the batch and run the session on claims that are gone -- after an abort, a session
+        the core has already dropped, whose consume then waits for a drain that never
+        comes."""
         s.pending.clear()
-        s.joins += 1
         for claim in s.claims.values():
             claim.finished = True
             self._unassign(claim, now)
+
+    def _restart_join(self, s: _Session, now: float) -> None:
+        s.joins += 1
+        self._drop_claims(s, now)
         self.offsets.forget([c.tp for c in s.claims.values()])
         s.claims.clear()
         s.by_tp.clear()
         self.membership.join(s.topics, (), now)
 
     def _abort_start(self, s: _Session, error: BaseException, now: float) -> None:
-        for claim in s.claims.values():
-            self._unassign(claim, now)
+        self._drop_claims(s, now)
         self.offsets.forget([c.tp for c in s.claims.values()])
         if s.deadline is not None:
             s.deadline.cancel()
@@ -654,7 +661,8 @@ class GroupCore:
         def fetched(result: dict[TopicPartition, Committed] | None,
                     err: BaseException | None) -> None:
             t = engine_now(self.core)
-            if self.session is not s or s.state not in (JOINING, RUNNING) or s.joins != joins:
+            if self.session is not s or s.state not in (JOINING, RUNNING) or s.joins != joins \
+                    or self.closed:
                 # Over, or the join restarted since (its own batch starts the claims: these
                 # would fetch its partitions twice, and Fetcher.assign would raise).
                 return
@@ -728,7 +736,7 @@ class GroupCore:
             self._batch_started(s, batch, claims, now)
 
     def _batch_started(self, s: _Session, batch: int, claims: list[_Claim], now: float) -> None:
-        if self.session is not s:
+        if self.session is not s or self.closed:
             return
         infos = tuple(c.info() for c in claims)
         if s.state == JOINING:
