@@ -9,6 +9,12 @@ it ran.
 With KPROTO_BOOTSTRAP set the fixtures wrap that external cluster instead; what only a
 harness-started broker can do (kill, proxy, SASL users, CA) then skips with the reason.
 With CI=true a broker that cannot start fails the tests; elsewhere a missing java or mvn skips.
+
+With KPROTO_TARGET=fake (or ``--target=fake``) the fixtures give the embedded fake cluster
+instead, served on 127.0.0.1 (tests/harness/fake.py): one broker for ``kafka_broker`` and
+``kafka_broker_4x``, three for ``kafka_cluster``; ``kafka_broker_39`` and the authorizer
+brokers skip (version fallback and ACLs need a real broker), and so does every test marked
+``real_broker("why")``.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import pytest
 
 from tests.harness.broker import KafkaCluster
 from tests.harness.external import ExternalKafka, Unavailable
+from tests.harness.fake import FakeKafka
 from tests.harness.jars import VERSIONS, HarnessError, MissingTool, chosen_version
 from tests.harness.runs import tail
 
@@ -45,6 +52,7 @@ class KafkaPool:
         self.failed: dict[tuple[str, int, bool], str] = {}
         self.skipped: dict[tuple[str, int, bool], str] = {}
         self.external: ExternalKafka | None = None
+        self.fakes: dict[int, FakeKafka] = {}
 
     def get(self, version: str, size: int, *, authorizer: bool = False) -> KafkaCluster:
         key = (version, size, authorizer)
@@ -85,10 +93,43 @@ class KafkaPool:
             self.external = external
         return self.external
 
+    def get_fake(self, size: int) -> FakeKafka:
+        if size not in self.fakes:
+            self.fakes[size] = FakeKafka(size)
+        return self.fakes[size]
+
     def close(self) -> None:
         for cluster in self.started.values():
             cluster.close()
         self.started.clear()
+        for fake in self.fakes.values():
+            fake.close()
+        self.fakes.clear()
+
+
+_target: list[str] = []
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--target", choices=("real", "fake"), default=None,
+                     help="what the broker fixtures give: real brokers (default) or the "
+                          "embedded fake cluster; KPROTO_TARGET sets the default")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "real_broker(reason): only meaningful on a real "
+                                       "broker; skipped with KPROTO_TARGET=fake")
+    target = config.getoption("--target", None) or os.environ.get("KPROTO_TARGET", "real")
+    target = target.strip().lower() or "real"
+    if target not in ("real", "fake"):
+        raise pytest.UsageError(f"KPROTO_TARGET must be 'real' or 'fake', not {target!r}")
+    _target[:] = [target]
+
+
+def fake_mode() -> bool:
+    """The broker fixtures give the embedded fake cluster (KPROTO_TARGET=fake)."""
+    return _target[:1] == ["fake"] or (
+        not _target and os.environ.get("KPROTO_TARGET", "").strip().lower() == "fake")
 
 
 def _external_mode() -> bool:
@@ -105,6 +146,11 @@ def kafka_pool() -> Any:
 
 
 def _version_fixture(pool: KafkaPool, version: str) -> KafkaCluster | ExternalKafka:
+    if fake_mode():
+        if version.startswith("3."):
+            pytest.skip(f"needs Kafka {version}: KPROTO_TARGET=fake gives the fake cluster, "
+                        "which speaks the newest versions")
+        return pool.get_fake(1)
     if _external_mode():
         external = pool.get_external()
         if external.version is None or external.version.split(".")[0] != version.split(".")[0]:
@@ -119,6 +165,8 @@ def _version_fixture(pool: KafkaPool, version: str) -> KafkaCluster | ExternalKa
 @pytest.fixture(scope="session")
 def kafka_broker(kafka_pool: KafkaPool) -> KafkaCluster | ExternalKafka:
     """The single broker of the chosen version (KPROTO_KAFKA_VERSION, default the newest)."""
+    if fake_mode():
+        return kafka_pool.get_fake(1)
     if _external_mode():
         return kafka_pool.get_external()
     try:
@@ -133,6 +181,8 @@ def kafka_broker_acl(kafka_pool: KafkaPool) -> KafkaCluster:
     """A broker of the chosen version running KRaft's StandardAuthorizer: User:ANONYMOUS
     (PLAINTEXT) is a super user, a resource without ACLs is open to everyone, so ACLs bind
     the SASL user on the resources they name."""
+    if fake_mode():
+        pytest.skip("ACLs need a real broker (the fake cluster has none)")
     if _external_mode():
         pytest.skip("needs a harness broker with the authorizer enabled")
     try:
@@ -145,6 +195,8 @@ def kafka_broker_acl(kafka_pool: KafkaPool) -> KafkaCluster:
 @pytest.fixture(scope="session")
 def kafka_broker_acl_39(kafka_pool: KafkaPool) -> KafkaCluster:
     """A Kafka 3.9 broker with the StandardAuthorizer, set up as ``kafka_broker_acl``."""
+    if fake_mode():
+        pytest.skip("ACLs need a real broker (the fake cluster has none)")
     if _external_mode():
         pytest.skip("needs a harness broker with the authorizer enabled")
     return kafka_pool.get(V39, 1, authorizer=True)
@@ -165,6 +217,8 @@ def kafka_broker_4x(kafka_pool: KafkaPool) -> KafkaCluster | ExternalKafka:
 @pytest.fixture(scope="session")
 def kafka_cluster(kafka_pool: KafkaPool) -> KafkaCluster | ExternalKafka:
     """Three combined broker+controller nodes of the chosen version (RF 3, min ISR 2)."""
+    if fake_mode():
+        return kafka_pool.get_fake(3)
     if _external_mode():
         external = kafka_pool.get_external()
         if external.size < 3:
@@ -180,7 +234,12 @@ def kafka_cluster(kafka_pool: KafkaPool) -> KafkaCluster | ExternalKafka:
 # -- hooks ----------------------------------------------------------------------------------------
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    fake = fake_mode()
     for item in items:
+        marker = item.get_closest_marker("real_broker")
+        if fake and marker is not None:
+            why = marker.args[0] if marker.args else marker.kwargs.get("reason", "")
+            item.add_marker(pytest.mark.skip(reason=f"real broker only: {why}"))
         names = set(getattr(item, "fixturenames", ()))
         if names.intersection(BROKER_FIXTURES):
             item.add_marker(pytest.mark.broker)
@@ -231,6 +290,9 @@ def pytest_runtest_teardown(item: pytest.Item) -> Any:
     """Hand the shared brokers to the next test as this one found them: proxies forwarding
     normally and every node running (a node a test stopped or killed is restarted)."""
     result = yield
+    for value in getattr(item, "funcargs", {}).values():
+        if isinstance(value, FakeKafka) and not value.closed:
+            value.restart_stopped()
     for cluster in _brokers_of(item):
         if cluster.closed:  # the session is over
             continue
