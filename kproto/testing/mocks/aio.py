@@ -306,6 +306,3 @@ class ConsumerGroup(ConsumerGroupMock):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-
-_ = MockError

@@ -273,6 +273,3 @@ class ConsumerGroup(ConsumerGroupMock):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-_ = MockError
