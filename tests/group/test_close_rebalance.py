@@ -29,6 +29,7 @@ from kproto.events import OperationCompleted
 from kproto.group.events import SessionInfo
 from kproto.protocol import apis
 from kproto.testing import FakeCluster
+from kproto.testing.fake import codes
 from tests.conformance.drivers import TRANSPORTS, open_remote
 from tests.group.members import Ledger, Member
 from tests.group.scripted import COMMIT, FETCH_OFFSETS, HOLD, LEAVE, Harness
@@ -175,3 +176,74 @@ def test_a_group_consumer_closed_while_its_claims_start_closes_at_once(transport
         assert c.assignment() == set()
     group = cluster.groups.groups[OPTIONS["group_id"]]
     assert not group.members
+
+
+
+def hold(api_key: int) -> Callable[[FakeCluster, Ledger], Any]:
+    """Answer the member's next ``api_key`` request only long after the test is over."""
+    return lambda cluster, ledger: cluster.faults.delay(600.0, api_key)
+
+
+def rebalancing(cluster: FakeCluster, ledger: Ledger) -> Any:
+    """Once the session runs, a heartbeat answers REBALANCE_IN_PROGRESS: claims stop."""
+    ledger.wait("the session to hold every partition", lambda: len(ledger.held_by("a")) == 3,
+                BOUND)
+    return cluster.faults.fail(apis.HEARTBEAT, codes.REBALANCE_IN_PROGRESS)
+
+
+STAGES: dict[str, Callable[[FakeCluster, Ledger], Any]] = {
+    "JoinGroup in flight": hold(apis.JOIN_GROUP),
+    "SyncGroup in flight": hold(apis.SYNC_GROUP),
+    "OffsetFetch in flight": hold(apis.OFFSET_FETCH),
+    "heartbeat answering REBALANCE_IN_PROGRESS": rebalancing,
+}
+LEAVE_BOUND = OPTIONS["request_timeout"] + 5.0
+"""The coordinator answers a connection's requests in order (as Kafka does): a LeaveGroup
+sent behind a held JoinGroup, SyncGroup or OffsetFetch waits until its request timeout."""
+
+
+@pytest.mark.parametrize("stage", list(STAGES))
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_consumer_group_closed_at_each_step_of_a_join_closes_bounded(transport: str,
+                                                                      stage: str) -> None:
+    cluster = FakeCluster(3, topics={"t": 3})
+    ledger = Ledger()
+    with open_remote(transport,
+                     lambda mod: mod.ConsumerGroup(cluster.bootstrap, **OPTIONS)) as group:
+        running = stage.startswith("heartbeat")  # (else the rule must catch the first join)
+        rule = None if running else STAGES[stage](cluster, ledger)
+        m = Member(transport, group, ["t"], ledger, "a")
+        rule = rule or STAGES[stage](cluster, ledger)
+        until(f"the {stage} to happen", lambda: rule.count == 0)
+        m._stop.set()
+        took = timed(group.close)
+        m.thread.join(BOUND)
+        assert not m.thread.is_alive(), "consume() did not end after close"
+        assert took < LEAVE_BOUND, f"close took {took:.1f}s"
+    assert all(isinstance(e, ClosedError) for e in m.errors), m.errors
+
+
+@pytest.mark.parametrize("stage", list(STAGES))
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_group_consumer_closed_at_each_step_of_a_join_closes_bounded(transport: str,
+                                                                      stage: str) -> None:
+    cluster = FakeCluster(3, topics={"t": 3})
+    running = stage.startswith("heartbeat")
+    rule = None if running else STAGES[stage](cluster, Ledger())
+    with open_remote(transport,
+                     lambda mod: mod.GroupConsumer(cluster.bootstrap, **OPTIONS)) as c:
+        c.subscribe(["t"])
+        deadline = time.monotonic() + BOUND
+
+        def poll_until(done: Callable[[], bool]) -> None:
+            while not done():
+                assert time.monotonic() < deadline, f"gave up waiting for the {stage}"
+                c.getmany(timeout=0.05)
+
+        if running:
+            poll_until(lambda: len(c.assignment()) == 3)
+            rule = cluster.faults.fail(apis.HEARTBEAT, codes.REBALANCE_IN_PROGRESS)
+        assert rule is not None
+        poll_until(lambda: rule.count == 0)
+        took = timed(c.close)
+        assert took < LEAVE_BOUND, f"close took {took:.1f}s"
