@@ -13,12 +13,26 @@ from __future__ import annotations
 
 from typing import NoReturn
 
+from . import wire
 from .external import ExternalKafka, ExternalNode, Unavailable
+from .jars import HarnessError
 
 REASON = "needs a real broker (KPROTO_TARGET=fake runs on the embedded fake cluster)"
 
 
+class Listeners(dict[str, tuple[str, int]]):
+    """PLAINTEXT only: asking for another listener (the fault proxy's FAULTY, SASL, TLS)
+    is Unavailable, so the test skips with the reason."""
+
+    def __missing__(self, name: str) -> NoReturn:
+        raise Unavailable(f"the {name} listener {REASON}")
+
+
 class FakeNode(ExternalNode):
+    def __init__(self, node_id: int, host: str, port: int) -> None:
+        super().__init__(node_id, host, port)
+        self.listeners = Listeners(self.listeners)
+
     def _unavailable(self, what: str) -> NoReturn:
         raise Unavailable(f"{what} {REASON}")
 
@@ -50,6 +64,27 @@ class FakeKafka(ExternalKafka):
             out[i] = node = FakeNode(i, broker.host, broker.port)
             node.alive = broker.up
         return out
+
+    @property
+    def listeners(self) -> dict[str, tuple[str, int]]:
+        return Listeners({"PLAINTEXT": self.addresses[0]})
+
+    def live_nodes(self) -> list[ExternalNode]:
+        return [n for n in self.nodes.values() if n.alive]
+
+    def wait_for_brokers(self, node_ids: set[int] | None = None, timeout: float = 60.0) -> None:
+        """The fake's metadata changes with a stop or start at once: check it lists
+        ``node_ids`` (default: the running brokers)."""
+        want = node_ids if node_ids is not None else {n.node_id for n in self.live_nodes()}
+        seen = set(self.metadata([]).brokers)
+        if seen != want:
+            raise HarnessError(f"{self.name}: metadata lists {sorted(seen)}, not {sorted(want)}")
+
+    def _conn(self, timeout: float = 10.0) -> wire.Conn:
+        """A running broker's connection (a stopped one's port accepts, then closes)."""
+        node = self.live_nodes()[0]
+        host, port = node.listeners["PLAINTEXT"]
+        return wire.Conn(host, port, timeout=timeout)
 
     # -- a broker dies and comes back: the fake cluster's own stop/start -----------------------
 
