@@ -15,7 +15,10 @@ per leader and round (at most ``max_request_size`` bytes, at most
 next linger, backoff or expiry deadline. A batch still on the wire at its delivery deadline
 fails then too (as KIP-91 has it, delivery_timeout bounds the wait for a response as well);
 its outcome is unknown, so an idempotent producer moves to a new epoch, and the late
-response is ignored.
+response is ignored. The bump waits until nothing is in flight and no queued retry sent
+under the current id is left unresolved: such a batch may have been written (only its
+answer was lost), so it goes again as it was sent and settles first -- re-sent under a new
+id, which has no history at the broker, it would be written twice.
 
 Responses settle batches (success, DUPLICATE_SEQUENCE_NUMBER included), put them back for a
 retry with exponential backoff (retriable errors, lost connections, timeouts; leader errors
@@ -218,12 +221,15 @@ class Sender:
         need_metadata = False
         identity = owner.identity
         blocked = False
+        resolving = False
         if identity is not None and not identity.ready:
             blocked = True
             if identity.state == identity.NONE and owner.txn is None:
                 identity.ensure(now)
-            elif identity.bump_requested and self.inflight_requests == 0:
-                identity.start_bump(now)
+            elif identity.bump_requested:
+                resolving = self._unresolved()
+                if not resolving and self.inflight_requests == 0:
+                    identity.start_bump(now)
             elif identity.state == identity.FAILED:
                 owner.fail_everything(identity.error or KprotoError("producer id failed"))
                 return
@@ -247,7 +253,7 @@ class Sender:
                 if due < wake:
                     wake = due
                 continue
-            if blocked:
+            if blocked and not (resolving and self._sent_before(head)):
                 continue
             leader = cluster.leader(st.topic, st.partition)
             if leader < 0:
@@ -269,7 +275,7 @@ class Sender:
         for leader, states in by_leader.items():
             self._drain(leader, states, now, force)
         if identity is not None and identity.bump_requested and not blocked \
-                and self.inflight_requests == 0:
+                and self._may_bump():
             self._again = True  # a batch expired above: bump now, not at the next send
         if wake != self._timer_when:
             self._arm(wake)
@@ -421,9 +427,27 @@ class Sender:
 
     def _after_responses(self, now: float) -> None:
         identity = self.owner.identity
-        if identity is not None and identity.bump_requested and self.inflight_requests == 0:
+        if identity is not None and identity.bump_requested and self._may_bump():
             identity.start_bump(now)
         self.pump(now)
+
+    def _sent_before(self, batch: ProducerBatch) -> bool:
+        """A queued retry sent under the current producer id and epoch: it may have been
+        written (its answer was lost), so only the broker can say whether it was."""
+        identity = self.owner.identity
+        return (identity is not None and batch.attempts > 0 and batch.base_seq >= 0
+                and (batch.pid, batch.epoch) == (identity.producer_id, identity.epoch))
+
+    def _unresolved(self) -> bool:
+        """Whether a queued batch's outcome under the current id is still unknown. A bump
+        waits for them: re-sent under a new id, a batch already written would be written
+        again (the broker keeps no history for a new id). They go again as they are and
+        settle -- delivered, duplicate (written before), refused (re-sequenced after the
+        bump) or past their deadline -- and the epoch moves on after."""
+        return any(self._sent_before(batch) for st in self.owner.acc for batch in st.queue)
+
+    def _may_bump(self) -> bool:
+        return self.inflight_requests == 0 and not self._unresolved()
 
     def _failed(self, st: PartitionState, batch: ProducerBatch, err: BaseException,
                 now: float) -> None:
@@ -488,6 +512,14 @@ class Sender:
         identity.request_bump()
         if code == INVALID_PRODUCER_EPOCH:
             return False  # as the Java client: the batch fails, the epoch moves on
+        # Refused, so not written, and neither can a later batch of the partition have been
+        # (the broker writes sequences in order): they take new sequences under the new
+        # epoch instead of holding the bump back as unresolved batches.
+        for other in st.queue:
+            if other.base_seq >= 0 and (other.pid, other.epoch) == (batch.pid, batch.epoch) \
+                    and (other.base_seq - batch.base_seq) & SEQ_MASK < 1 << 30:
+                other.base_seq = -1
+        batch.base_seq = -1
         self._retry(st, batch, err, now)
         return True
 

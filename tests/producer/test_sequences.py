@@ -27,8 +27,12 @@ where named, in test_idempotence.py / test_transactions.py):
 9.  INVALID_PRODUCER_EPOCH on Produce: idempotent, the batch fails and the epoch is bumped;
     transactional, abortable with a bump (KIP-588), not fatal.
 10. PRODUCER_FENCED: fatal for a transactional producer (test_transactions).
-11. A batch that got a retriable error while a bump was pending is sent again under the new
-    id, from sequence 0 (every partition restarts at 0).
+11. A batch that got a retriable error while a bump was pending may have been written (a lost
+    answer, a timeout): it goes again under the id and sequence it was written with, and the
+    bump waits for it to settle (Java keeps such batches on their old id until they complete,
+    TransactionManager.maybeUpdateProducerIdAndEpoch). A batch the broker refused as out of
+    order or of an unknown producer was not written: it starts again from sequence 0 under
+    the new id (every partition restarts at 0).
 12. A batch that was sent and then expires (or runs out of retries) leaves its sequence
     unresolved: an idempotent producer bumps at once, without waiting for another send.
 13. The bump waits until no Produce request is in flight (test_idempotence).
@@ -323,9 +327,43 @@ def test_batches_retried_across_a_bump_restart_at_sequence_zero() -> None:
     sim.reply(held, sim.answer(held))
     sim.run_until(lambda: x in sim.delivered() and y in sim.delivered())
     assert len(sim.requests(INIT_PRODUCER_ID)) == 2
-    assert stamps(sim, 0)[-1] == (1002, 0, 0, 1)
-    assert stamps(sim, 1)[-1] == (1002, 0, 0, 1)
+    assert stamps(sim, 0)[-1] == (1002, 0, 0, 1)   # refused: not written, new id from 0
+    assert stamps(sim, 1)[-1] == (1001, 0, 1, 1)   # outcome unknown: as it was sent
     assert sim.values("t", 0) == [b"first", b"x"] and sim.values("t", 1) == [b"first", b"y"]
+
+
+def test_a_written_batch_whose_answer_was_lost_is_not_written_again_across_a_bump() -> None:
+    """Simulation seed 63: a batch written but unanswered (its request timed out) waits for
+    its retry while another partition's batch runs out of time and asks for a bump. The retry
+    goes under the old id and sequence and is answered as the duplicate it is; only then does
+    the epoch move on. Re-sent under a new id it would be written twice."""
+    sim = Sim(topics={"t": [1, 2]}, brokers=(1, 2), request_timeout=1.0, produce_timeout=0.5,
+              delivery_timeout=7.0, retry_backoff=0.2, retry_backoff_max=0.2)
+    warm(sim)
+    for p in (0, 1):
+        acked_once(sim, p)
+    written_once = []
+
+    def lossy(seen: Any) -> Any:
+        [part] = [p.index for t in seen.request.topic_data for p in t.partition_data]
+        if part == 1:  # t[1] is refused with a retriable error until its records expire
+            sim.produce_errors[("t", 1)] = deque([6])
+            return sim.answer(seen)
+        response = sim.answer(seen)
+        if not written_once:
+            written_once.append(seen)
+            return None  # t[0]: written the first time, but the answer is lost
+        return response
+
+    sim.script[PRODUCE] = deque([lossy] * 200)
+    start = sim.now
+    lost = sim.send(b"lost", partition=1)
+    sim.run_until(lambda: sim.now >= start + 1.4)
+    written = sim.send(b"written", partition=0)
+    sim.run_until(lambda: lost in sim.failed() and written in sim.delivered())
+    assert sim.values("t", 0) == [b"first", b"written"]
+    assert stamps(sim, 0)[-1][:3] == stamps(sim, 0)[-2][:3]  # the retry kept id and sequence
+    assert len(sim.requests(INIT_PRODUCER_ID)) == 2          # and the epoch moved on after
 
 
 # -- 14: too large ----------------------------------------------------------------------------

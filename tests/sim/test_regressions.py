@@ -3,8 +3,6 @@ mix unless the name says otherwise). Replay any with ``./dev simulate --seeds 1 
 
 from __future__ import annotations
 
-import pytest
-
 from kproto.testing.sim import FaultMix, run_seed
 from kproto.testing.sim.actors import SLACK
 
@@ -64,10 +62,6 @@ def test_seed_113_a_group_commit_does_not_take_three_request_timeouts() -> None:
     assert _commit_overruns(113) == []
 
 
-@pytest.mark.xfail(strict=False, reason="kproto bug: after an epoch bump an idempotent "
-                   "producer re-sends, under the new producer id, a batch whose earlier "
-                   "attempt was already written (a fix in the sender is under way: drop this "
-                   "marker with it)")
 def test_seed_63_net_a_producer_id_change_does_not_duplicate_a_written_batch() -> None:
     """``--faults spike=0.1,spike_delay=12,cut=0.02 --scenario members=3,partitions=5,
     storm=40,calm=40``: p1's record 129 (sent t=25.50, t[0]) was written at offset 19
@@ -75,7 +69,9 @@ def test_seed_63_net_a_producer_id_change_does_not_duplicate_a_written_batch() -
     the network held it), so the batch waited for a retry. At t=44.094 another batch expired
     in flight (delivery_timeout), ``sequence_gap`` asked for an epoch bump, the producer got
     id 1003, and the waiting batch was re-sequenced (sequence 0) and written again at
-    offset 20. The broker cannot tell: a new producer id has no history."""
+    offset 20. The broker cannot tell: a new producer id has no history. A bump now waits
+    for queued retries sent under the current id: they go again as they were sent (here
+    answered as a duplicate), and the epoch moves on after them."""
     from kproto.testing.sim.__main__ import parse_scenario
 
     out = run_seed(63, parse_scenario("members=3,partitions=5,storm=40,calm=40"),
