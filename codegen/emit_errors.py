@@ -49,6 +49,7 @@ ELSEWHERE = {
     "DroppedAfterApiVersions": "kproto.engine.connection",
     "InvalidArgumentError": "kproto.admin.errors",
     "SimulationStuck": "kproto.testing.sim.simulation",
+    "MockError": "kproto.testing.mocks._script",
 }
 
 

@@ -1571,6 +1571,7 @@ if TYPE_CHECKING:
         TransactionAbortedError,
         TransactionStateError,
     )
+    from kproto.testing.mocks._script import MockError
     from kproto.testing.sim.simulation import SimulationStuck
 
 _ELSEWHERE: dict[str, str] = {
@@ -1589,6 +1590,7 @@ _ELSEWHERE: dict[str, str] = {
     "DroppedAfterApiVersions": "kproto.engine.connection",
     "InvalidArgumentError": "kproto.admin.errors",
     "SimulationStuck": "kproto.testing.sim.simulation",
+    "MockError": "kproto.testing.mocks._script",
 }
 
 
@@ -1765,4 +1767,5 @@ __all__ = [
     "DroppedAfterApiVersions",
     "InvalidArgumentError",
     "SimulationStuck",
+    "MockError",
 ]
