@@ -5,7 +5,6 @@ three-broker cluster, where a warm cache answers without a single request."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,6 +18,7 @@ from kproto.message_types import ProducerMessage
 from kproto.protocol.apis import METADATA
 from kproto.protocol.messages.metadata_request import MetadataRequestTopic
 from tests.conformance.drivers import TRANSPORTS, open_remote
+from tests.conformance.test_admin import eventually
 
 each = pytest.mark.parametrize("transport", TRANSPORTS)
 
@@ -30,16 +30,6 @@ def broker(request: pytest.FixtureRequest) -> Any:
 
 def client(transport: str, bootstrap: str, **options: Any) -> Any:
     return open_remote(transport, lambda mod: mod.Client(bootstrap, **options))
-
-
-def eventually(check: Callable[[], Any], timeout: float = 30.0) -> Any:
-    """``check()`` until it returns a true value (a new topic spreads to brokers in a moment)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
 
 
 def make_topic(bootstrap: str, name: str, partitions: int, replication: int) -> dict[int, Any]:
