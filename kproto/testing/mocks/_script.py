@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from kproto.consumer.events import ConsumerError
-from kproto.errors import ClientTimeoutError
+from kproto.errors import ClientTimeoutError, KprotoError
 from kproto.message_types import ConsumerMessage, Header, ProducerMessage
 from kproto.producer.errors import ProducerError
 
@@ -26,8 +26,8 @@ __all__ = ["ConsumerScript", "GroupScript", "MockError", "PartitionScript", "Pro
            "SessionScript", "Values"]
 
 
-class MockError(AssertionError):
-    """A call the test did not expect, or expectations the code under test left unmet. An
+class MockError(KprotoError, AssertionError):
+    """A call the test did not expect, or expectations the code under test left unmet. Also an
     AssertionError, so that pytest reports it as the test's failure."""
 
 
