@@ -353,9 +353,6 @@ class BrokerConnection:
                 f"{self.address}: correlation id {corr} does not match the oldest request "
                 f"in flight ({req.correlation_id}, {req!r})"), now)
             return
-        self._in_flight.popleft()
-        if self.state == self.READY:
-            self._answered += 1
         try:
             _, response = protocol.decode_response(frame, req.api_key, req.version)
         except DecodeError as exc:
@@ -367,8 +364,12 @@ class BrokerConnection:
                     self._close(exc, now)
                     return
             else:
+                # Still in flight, so the close fails it (first, in order) with the error.
                 self._close(exc, now)
                 return
+        self._in_flight.popleft()
+        if self.state == self.READY:
+            self._answered += 1
         self._metrics.responses += 1
         latency = now - req.sent_at
         self._metrics.latency_total += latency

@@ -53,6 +53,9 @@ class Scram(Mechanism):
     """RFC 5802 client, without channel binding (gs2 header ``n,,``)."""
 
     MIN_ITERATIONS = 4096
+    MAX_ITERATIONS = 16384
+    """Kafka stores SCRAM credentials with 4096-16384 iterations; a server asking for more
+    would only make the client burn CPU (a billion iterations is minutes of PBKDF2)."""
 
     def __init__(self, name: str, username: str, password: str, nonce: str) -> None:
         self.name = name
@@ -102,6 +105,9 @@ class Scram(Mechanism):
         if iterations < self.MIN_ITERATIONS:
             raise AuthenticationError(
                 f"{self.name}: {iterations} iterations is below the minimum {self.MIN_ITERATIONS}")
+        if iterations > self.MAX_ITERATIONS:
+            raise AuthenticationError(
+                f"{self.name}: {iterations} iterations is above the maximum {self.MAX_ITERATIONS}")
         salted = hashlib.pbkdf2_hmac(self._hash().name, self._password, salt, iterations)
         client_key = self._hmac(salted, b"Client Key")
         stored_key = self._hash(client_key).digest()
