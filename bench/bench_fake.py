@@ -26,22 +26,21 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "bench"), str(ROOT / "transports")]
+sys.path[:0] = [str(ROOT), str(ROOT / "transports")]
 
-from bench_consume import (  # noqa: E402  (the same timed consumers as against a broker)
-    kproto_asyncio,
-    kproto_threads,
-    kproto_trio,
-    make_values,
-)
+from bench import consume  # noqa: E402  (the same timed consumers as against a broker)
+from bench.common import make_values  # noqa: E402
 
 TARGET = 200_000
 """Records/s of 100 B the fake cluster must serve (issue 16)."""
 
+def _one_partition(name: str) -> Callable[[str, str, int, int], float]:
+    runner = consume.CLIENTS[name]
+    return lambda bootstrap, topic, want, size: runner(bootstrap, topic, [want], size).wall
+
+
 CLIENTS: dict[str, Callable[[str, str, int, int], float]] = {
-    "kproto-threads": kproto_threads,
-    "kproto-asyncio": kproto_asyncio,
-    "kproto-trio": kproto_trio,
+    name: _one_partition(name) for name in ("kproto-threads", "kproto-asyncio", "kproto-trio")
 }
 
 
