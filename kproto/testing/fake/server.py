@@ -134,6 +134,7 @@ class ServerConnection:
             self.close_reason = reason
             self._frames.clear()
             self._waiting = None
+            self.cluster.waiting.pop(self.conn_id, None)
             self.cluster.forget(self)
 
     @property
@@ -167,6 +168,7 @@ class ServerConnection:
             w.delay_until = None
             return False
         self._waiting = None
+        self.cluster.waiting.pop(self.conn_id, None)
         self._emit(w.api_key, w.version, w.correlation_id, value)
         self._pump(now)
         return True
@@ -227,6 +229,7 @@ class ServerConnection:
         if isinstance(reply, Pending) or delay_until is not None:
             pending = reply if isinstance(reply, Pending) else _ready(reply, None)
             self._waiting = _Waiting(api_key, version, correlation_id, pending, delay_until)
+            self.cluster.waiting[self.conn_id] = self
             self.poll(now)
             return
         self._emit(api_key, version, correlation_id, reply)

@@ -1,4 +1,4 @@
-"""``python -m kproto.testing.sim --seeds N [--seed S] [--faults MIX] [--scenario ...]``.
+"""``python -m kproto.testing.sim --seeds N [--seed/--start S] [--faults MIX] [--scenario ...]``.
 
 Runs seeds S, S+1, ... S+N-1 (S defaults to 1), prints each failing seed's report (its
 violations and the end of its trace) and, last, ``simulate: N seeds, F failures``. Exits 1
@@ -45,7 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m kproto.testing.sim",
                                  description="Run seeded simulations and check invariants.")
     ap.add_argument("--seeds", type=int, default=100, help="how many seeds (default 100)")
-    ap.add_argument("--seed", type=int, default=1, help="the first seed (default 1)")
+    ap.add_argument("--seed", "--start", dest="seed", type=int, default=1,
+                    help="the first seed (default 1); long runs split into disjoint ranges "
+                         "with --start")
     ap.add_argument("--faults", default="default",
                     help="fault mix: none, default, heavy, and/or name=value,... "
                          "(e.g. 'none,stops=0.05')")
