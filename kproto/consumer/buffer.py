@@ -1,7 +1,8 @@
 # Theory of operation: a MessageBuffer holds what the fetcher delivered for one partition
 # and a reader has not taken yet: RecordsFetched chunks, in order, plus a cursor into the
 # chunk being read. Inputs: `push` (a chunk arrived), `take` (the reader wants a message),
-# `clear` (the reader is gone). Output of `take`: the next message and, when it was the
+# `take_chunk` (a batch reader wants the rest of a chunk), `clear` (the reader is gone).
+# Output of `take`: the next message and, when it was the
 # last of its chunk, that chunk's size, which the adapter hands to `Fetcher.release` so the
 # partition's buffer bound counts whole chunks. Adapters read the cursor (`cur`, `idx`)
 # directly on their fast path: a message that is not the last of its chunk needs no call.
@@ -52,6 +53,22 @@ class MessageBuffer:
         self.idx = 0
         self.cur_size = 0
         return cur[i], size
+
+    def take_chunk(self) -> tuple[tuple[ConsumerMessage, ...], int] | None:
+        """What is left of the chunk being read, else the next whole chunk, and the bytes to
+        release; None when nothing is buffered. A whole chunk is handed out as delivered
+        (the fetcher's tuple, no copy)."""
+        cur = self.cur
+        if cur:
+            i = self.idx
+            size = self.cur_size
+            self.cur = ()
+            self.idx = 0
+            self.cur_size = 0
+            return (cur[i:] if i else cur), size
+        if not self.chunks:
+            return None
+        return self.chunks.popleft()
 
     def clear(self) -> None:
         self.chunks.clear()

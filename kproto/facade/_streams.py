@@ -1,16 +1,19 @@
 """The iteration protocols every stream shares: ``for`` / ``async for`` over ``get()``,
-ending when the stream is closed and drained (``get`` raises ClosedError); and the error
-queue of one partition, which a partition consumer and a partition offset manager share."""
+ending when the stream is closed and drained (``get`` raises ClosedError); the error
+queue of one partition, which a partition consumer and a partition offset manager share;
+and the batch iterators of partition consumers and claims (``batches()``), over a
+:class:`BatchSource`."""
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from kproto.consumer.events import ConsumerError
 from kproto.errors import ClientTimeoutError, ClosedError
 from kproto.facade._wait import Op, Park, Signal
+from kproto.message_types import ConsumerMessage
 
 T = TypeVar("T")
 
@@ -88,3 +91,75 @@ class AsyncIterates(Generic[T]):
             return await self.get()
         except ClosedError:
             raise StopAsyncIteration from None
+
+
+Batch = tuple[ConsumerMessage, ...]
+
+
+class BatchSource(Protocol):
+    """A partition's messages read a fetched chunk at a time: ``_take_batch()`` gives the
+    rest of a chunk (its buffer space released) or None when none is buffered, and raises
+    ClosedError at the end (the partition's error after the messages before it);
+    ``_next_batch(timeout)`` parks until one is."""
+
+    @property
+    def _loop(self) -> Any: ...
+
+    def _take_batch(self) -> Batch | None: ...
+
+    def _next_batch(self, timeout: float | None) -> Op[Batch]: ...
+
+
+class AsyncBatches:
+    """``async for batch in pc.batches()``: each batch a tuple of the messages of one
+    fetched chunk (or what is left of it), in offset order; no per-message await. Ends
+    when the partition consumer or claim is closed (or reached its end with
+    ``stop_at_end``); a partition's error is raised after the messages before it."""
+
+    def __init__(self, source: BatchSource) -> None:
+        self._source = source
+
+    async def get(self, timeout: float | None = None) -> Batch:
+        """The next batch; ClientTimeoutError after ``timeout``, ClosedError at the end."""
+        source = self._source
+        got = source._take_batch()
+        if got is not None:
+            return got
+        return await source._loop.drive(source._next_batch(timeout))  # type: ignore[no-any-return]
+
+    def __aiter__(self) -> AsyncBatches:
+        return self
+
+    async def __anext__(self) -> Batch:
+        try:
+            return await self.get()
+        except ClosedError:
+            raise StopAsyncIteration from None
+
+
+class BlockingBatches:
+    """``for batch in pc.batches(timeout)`` (threads): as :class:`AsyncBatches`, each wait
+    bounded by ``timeout`` (ClientTimeoutError). ``lock`` keeps one reader at a time."""
+
+    def __init__(self, source: BatchSource, timeout: float | None, lock: Any) -> None:
+        self._source = source
+        self._timeout = timeout
+        self._lock = lock
+
+    def get(self, timeout: float | None = None) -> Batch:
+        """The next batch; ClientTimeoutError after ``timeout``, ClosedError at the end."""
+        with self._lock:
+            source = self._source
+            got = source._take_batch()
+            if got is not None:
+                return got
+            return source._loop.drive(source._next_batch(timeout))  # type: ignore[no-any-return]
+
+    def __iter__(self) -> BlockingBatches:
+        return self
+
+    def __next__(self) -> Batch:
+        try:
+            return self.get(self._timeout)
+        except ClosedError:
+            raise StopIteration from None

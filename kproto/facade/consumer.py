@@ -40,7 +40,7 @@ from kproto.consumer import (
 from kproto.consumer.lookup import check_targets, list_offsets
 from kproto.errors import ClosedError, ObjectClosedError
 from kproto.facade._feature import EntersClient, Feature, L
-from kproto.facade._streams import AsyncIterates, PartitionErrors
+from kproto.facade._streams import AsyncBatches, AsyncIterates, PartitionErrors
 from kproto.facade._wait import AsyncLoop, Op, call
 from kproto.facade.positioning import AsyncPositioned, Positioned
 from kproto.message_types import OFFSET_NEWEST, OFFSET_OLDEST, ConsumerMessage
@@ -123,6 +123,12 @@ class PartitionConsumerBase(Positioned, PartitionErrors):
             if release:
                 self._consumer._release(self._stream, release)
             return msg
+        self._nothing_buffered()
+        return None
+
+    def _nothing_buffered(self) -> None:
+        """Nothing is buffered: ClosedError once closed, the stopping error, or ClosedError
+        at the end with ``stop_at_end``; else it returns (the reader waits)."""
         if self._closed:
             raise ClosedError(f"{self.topic}[{self.partition}]: the partition consumer is closed")
         if self._fatal is not None:
@@ -133,6 +139,19 @@ class PartitionConsumerBase(Positioned, PartitionErrors):
             raise ClosedError(f"{self.topic}[{self.partition}]: read to offset {self._end_at}, "
                               f"the end when it started (stop_at_end)")
         return None
+
+    def _take_batch(self) -> tuple[ConsumerMessage, ...] | None:
+        """As ``_take``, a fetched chunk (or what is left of it) at a time."""
+        got = self._buf.take_chunk()
+        if got is not None:
+            messages, release = got
+            self._consumer._release(self._stream, release)
+            return messages
+        self._nothing_buffered()
+        return None
+
+    def _next_batch(self, timeout: float | None) -> Op[tuple[ConsumerMessage, ...]]:
+        return self._poll(self._take_batch, timeout, "no message")
 
     def _reached_end(self, cc: ConsumerCore) -> bool:
         if self._stream not in cc.fetcher.streams():
@@ -427,6 +446,13 @@ class AsyncPartitionConsumer(PartitionConsumerBase, AsyncPositioned):
 
     _message_stream: Callable[[Any], Any] = MessageStream
     _error_stream: Callable[[Any], Any] = ErrorStream
+    _batches: Callable[[Any], AsyncBatches] = AsyncBatches
+
+    def batches(self) -> AsyncBatches:
+        """``async for batch in pc.batches()``: the messages a fetched chunk at a time
+        (a tuple each, in offset order), without an await per message; ends as
+        ``messages`` does. Read one of ``messages`` and ``batches()`` at a time."""
+        return self._batches(self)
 
     async def close(self) -> None:
         """Stop consuming; both streams end."""

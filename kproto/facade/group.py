@@ -49,7 +49,7 @@ from kproto.errors import (
 )
 from kproto.events import Event
 from kproto.facade._feature import Feature, L
-from kproto.facade._streams import AsyncIterates
+from kproto.facade._streams import AsyncBatches, AsyncIterates
 from kproto.facade._wait import AsyncLoop, CallUser, Op, Park, Signal, Spawn, Spawned, call, wait
 from kproto.facade.handler import AsyncHandlerProtocol, check_handler, no_op
 from kproto.facade.positioning import AsyncPositioned, Positioned
@@ -161,11 +161,36 @@ class ClaimStream(_Buffer[ConsumerMessage]):
                 self._pos = 0
                 self._group._release(self._stream, size)
             return message
+        self._nothing_buffered()
+        return None
+
+    def _take_batch(self) -> tuple[ConsumerMessage, ...] | None:
+        """As ``_take``, the rest of a fetched chunk at a time (the fetcher's tuple when
+        none of it was read)."""
+        if self._stopped:
+            raise ClosedError("the claim was stopped: its session is ending")
+        if self._chunks:
+            messages, size = self._chunks.popleft()
+            pos, self._pos = self._pos, 0
+            self._group._release(self._stream, size)
+            return messages[pos:] if pos else messages
+        self._nothing_buffered()
+        return None
+
+    def _next_batch(self, timeout: float | None) -> Op[tuple[ConsumerMessage, ...]]:
+        deadline = None if timeout is None else self._loop.now() + timeout
+        while (batch := self._take_batch()) is None:
+            if deadline is not None and self._loop.now() >= deadline:
+                raise ClientTimeoutError(f"no message within {timeout:g}s")
+            yield Park((self._signal,), deadline)
+        return batch
+
+    def _nothing_buffered(self) -> None:
+        """Nothing is buffered: the partition's error once, when it failed."""
         if self._error is not None:
             error, self._error = self._error, None
             self._stopped = True
             raise error
-        return None
 
 
 class ErrorBuffer(_Buffer[GroupError]):
@@ -288,6 +313,14 @@ class Claim(Positioned):
 
 class AsyncClaim(Claim, AsyncPositioned):
     """A claim of the asyncio and trio ConsumerGroup: positioning is awaited."""
+
+    _batches: Callable[[Any], AsyncBatches] = AsyncBatches
+
+    def batches(self) -> AsyncBatches:
+        """``async for batch in claim.batches()``: the claim's messages a fetched chunk at a
+        time (a tuple each, in offset order), without an await per message; ends as
+        ``messages`` does. Read one of ``messages`` and ``batches()`` at a time."""
+        return self._batches(self.messages)
 
 
 class SessionBase:

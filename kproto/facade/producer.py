@@ -24,7 +24,7 @@ bounds, trio's owned nursery and shielded client close, each one's driver for th
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from kproto.config import Config
@@ -165,6 +165,9 @@ class ProducerBase(Feature[LoopT, ProducerCore]):
                  **options: Unpack[Options]) -> None:
         super().__init__(bootstrap, config, client=client, rng=rng, **options)
         self._space = Signal()
+        self._space_fired = 0
+        """Counts ``_space`` firings: a send that saw it move while it ran (an in-process
+        cluster may answer inside the kick) tries again instead of parking."""
         self._close_result: Result[Any] | None = None
         self._setup()
 
@@ -184,6 +187,7 @@ class ProducerBase(Feature[LoopT, ProducerCore]):
             self._settled(event)
             return True
         if isinstance(event, BufferSpaceAvailable) and event.producer == core.ident:
+            self._space_fired += 1
             self._space.fire()
             return True
         return False
@@ -229,12 +233,80 @@ class ProducerBase(Feature[LoopT, ProducerCore]):
         loop = self._loop
         deadline = loop.now() + (self.config.max_block if block is None else block)
         while True:
+            fired = self._space_fired
             try:
                 return self._try_send(msg)
             except BufferFullError:
                 if loop.now() >= deadline:
                     raise
-            yield Park((self._space,), deadline)
+            if self._space_fired == fired:
+                yield Park((self._space,), deadline)
+
+    def _enqueue_batch(self, msgs: Sequence[ProducerMessage], track: bool,
+                       block: float | None = None) -> Op[Result[Any] | None]:
+        """Queue ``msgs`` under one token (``ProducerCore.send_batch``): as many as
+        ``buffer_memory`` takes, then a park on ``_space`` (up to ``block``, else
+        ``max_block``, for the whole call) and the rest. With ``track``, returns the
+        :class:`Result` settled once with the failed ``(message, error)`` pairs; messages
+        left out when the wait ends (or the producer closes) are failures too. Without it,
+        BufferFullError (``queued`` says how many went in) or the closing error is raised
+        and only the messages before ``queued`` were taken."""
+        loop = self._loop
+        core = self._core
+        bound = self.config.max_block if block is None else block
+        deadline = loop.now() + bound
+        n = len(msgs)
+        state = [0, 0]  # token, next index
+
+        def chunk(engine: Any, now: float) -> int:
+            state[0], state[1] = core.send_batch(msgs, now, loop.wall_ms(), state[1],
+                                                 state[0], track)
+            return state[0]
+
+        result: Result[Any] | None = None
+        while True:
+            fired = self._space_fired
+            try:
+                if self._block_results:
+                    self._results_full()  # a full result stream: wait as for memory
+                if state[0]:
+                    loop.run(chunk)
+                else:
+                    self._check_open()
+                    if track:
+                        result = loop.start(chunk)
+                        if result.done() and not state[0]:
+                            result.result()  # the client was closed
+                    else:
+                        loop.run(chunk)
+            except BufferFullError:
+                pass  # wait for a reader of the result streams, as for memory
+            except Exception as exc:
+                if not state[0]:
+                    raise
+                return self._give_up_batch(msgs, state[0], state[1], exc, result)
+            if state[1] >= n:
+                return result
+            if loop.now() >= deadline:
+                err = BufferFullError(
+                    f"buffer_memory ({self.config.buffer_memory} bytes) stayed full for "
+                    f"{bound:g}s: {state[1]} of {n} messages were queued")
+                return self._give_up_batch(msgs, state[0], state[1], err, result)
+            if self._space_fired == fired:
+                yield Park((self._space,), deadline)
+
+    def _give_up_batch(self, msgs: Sequence[ProducerMessage], token: int, index: int,
+                       error: Exception, result: Result[Any] | None) -> Result[Any] | None:
+        """Messages from ``index`` on were not taken: with a tracked batch they fail with
+        ``error``; otherwise ``error`` is raised, naming how many were."""
+        if result is None:
+            if isinstance(error, BufferFullError):
+                error.queued = index
+            raise error
+        core = self._core
+        rest = [(msg, error) for msg in msgs[index:]]
+        self._loop.run(lambda engine, now: core.end_batch(token, rest))
+        return result
 
     # -- operations -----------------------------------------------------------------------
 
@@ -368,6 +440,22 @@ class SendAndWait(ProducerBase[LoopT]):
         finally:
             self._futures.pop(token, None)
 
+    def _send_batch(self, msgs: Sequence[ProducerMessage], block: float | None = None,
+                    timeout: float | None = None) -> Op[list[tuple[int, int]]]:
+        """Queue all under one token, wait for the one settlement: (partition, offset) per
+        message, in order; ProducerErrors naming exactly the messages that failed (the
+        others were delivered: their partition and offset are filled in)."""
+        msgs = _sequence(msgs)
+        result = yield from self._enqueue_batch(msgs, True, block)
+        assert result is not None
+        failed: list[tuple[ProducerMessage, BaseException]] = yield from wait(
+            result, self._loop, timeout, "send_batch")
+        if failed:
+            where = {id(msg): i for i, msg in enumerate(msgs)}
+            failed.sort(key=lambda f: where.get(id(f[0]), -1))
+            raise ProducerErrors([ProducerError(msg, err) for msg, err in failed])
+        return [(-1 if m.partition is None else m.partition, m.offset) for m in msgs]
+
     def _send_messages(self, msgs: Iterable[ProducerMessage], block: float | None = None,
                        timeout: float | None = None) -> Op[None]:
         """Send all, wait for all (for ``timeout`` in all); ProducerErrors lists every
@@ -441,6 +529,11 @@ class SendAndStream(ProducerBase[LoopT]):
             for msg in event.messages:
                 self.errors._push(ProducerError(msg, event.error))
 
+    def _queue_batch(self, msgs: Sequence[ProducerMessage],
+                     block: float | None = None) -> Op[None]:
+        """Queue all under one token; each result goes to ``successes`` / ``errors``."""
+        yield from self._enqueue_batch(_sequence(msgs), False, block)
+
     def send_nowait(self, msg: ProducerMessage) -> None:
         """Queue a message, or raise BufferFullError at once when the buffer is full (or,
         with ``results_when_full='block'``, a result stream is)."""
@@ -450,6 +543,37 @@ class SendAndStream(ProducerBase[LoopT]):
     def _finished(self) -> None:
         self.successes._close()
         self.errors._close()
+
+
+def _sequence(msgs: Sequence[ProducerMessage]) -> Sequence[ProducerMessage]:
+    """``msgs`` as a sequence (a list or tuple is used as it is; an iterable is listed)."""
+    if isinstance(msgs, (list, tuple)):
+        return msgs
+    if isinstance(msgs, (str, bytes, ProducerMessage)) or not isinstance(msgs, Iterable):
+        raise TypeError(f"msgs must be a sequence of ProducerMessage, not {type(msgs).__name__}")
+    return list(msgs)
+
+
+def messages_for(topic: str, values: Iterable[bytes | None],
+                 keys: Iterable[bytes | None] | None = None,
+                 partition: int | None = None) -> list[ProducerMessage]:
+    """``send_many``'s messages: one per value, with the key at the same index."""
+    if not isinstance(topic, str) or not topic:
+        raise TypeError(f"topic must be a non-empty str, not {topic!r}")
+    if isinstance(values, (bytes, str)) or not isinstance(values, Iterable):
+        raise TypeError(f"values must be an iterable of bytes, not {type(values).__name__}")
+    if partition is not None and (type(partition) is not int or partition < 0):
+        raise ValueError(f"partition must be None or an int >= 0, not {partition!r}")
+    if keys is None:
+        return [ProducerMessage(topic, value, None, (), partition) for value in values]
+    if isinstance(keys, (bytes, str)) or not isinstance(keys, Iterable):
+        raise TypeError(f"keys must be None or an iterable of bytes, not {type(keys).__name__}")
+    values, keys = list(values), list(keys)
+    if len(keys) != len(values):
+        raise ValueError(f"keys has {len(keys)} entries and values {len(values)}: "
+                         f"one key per value")
+    return [ProducerMessage(topic, value, key, (), partition)
+            for value, key in zip(values, keys, strict=True)]
 
 
 class AwaitedProducer(EntersClient, ProducerBase[AsyncLoop]):
@@ -529,6 +653,18 @@ class AwaitedSyncProducer(AwaitedProducer, SendAndWait[AsyncLoop]):
         """Send all, wait for all; raises ProducerErrors listing every failed message."""
         await self._drive(self._send_messages(msgs))
 
+    async def send_batch(self, msgs: Sequence[ProducerMessage]) -> list[tuple[int, int]]:
+        """Send many messages with one settlement: returns (partition, offset) per message,
+        in order, once all are settled; raises ProducerErrors naming exactly those that
+        failed (the others were delivered)."""
+        return await self._drive(self._send_batch(msgs))
+
+    async def send_many(self, topic: str, values: Iterable[bytes | None], *,
+                        keys: Iterable[bytes | None] | None = None,
+                        partition: int | None = None) -> list[tuple[int, int]]:
+        """``send_batch`` of one message per value (``keys[i]`` its key) to ``topic``."""
+        return await self._drive(self._send_batch(messages_for(topic, values, keys, partition)))
+
 
 class AwaitedAsyncProducer(AwaitedProducer, SendAndStream[AsyncLoop]):
     """Queues messages without waiting for the broker (sarama's AsyncProducer): results
@@ -546,6 +682,19 @@ class AwaitedAsyncProducer(AwaitedProducer, SendAndStream[AsyncLoop]):
             self._try_send(msg)  # the common case: room in the buffer, nothing to wait for
         except BufferFullError:
             await self._drive(self._enqueue(msg))
+
+    async def send_batch(self, msgs: Sequence[ProducerMessage]) -> None:
+        """Queue many messages at once (one token, one pass in the core); each result goes
+        to ``successes`` or ``errors`` as ``send``'s do. Waits for buffer space as ``send``
+        does, up to ``max_block`` for the whole call; then BufferFullError, whose
+        ``queued`` says how many messages (the first ones) were taken."""
+        await self._drive(self._queue_batch(msgs))
+
+    async def send_many(self, topic: str, values: Iterable[bytes | None], *,
+                        keys: Iterable[bytes | None] | None = None,
+                        partition: int | None = None) -> None:
+        """``send_batch`` of one message per value (``keys[i]`` its key) to ``topic``."""
+        await self._drive(self._queue_batch(messages_for(topic, values, keys, partition)))
 
 
 BP = TypeVar("BP")

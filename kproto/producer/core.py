@@ -11,6 +11,14 @@ batches and settles them. Each settled batch becomes one event, :class:`RecordsD
 :class:`RecordsFailed`, carrying the tokens ``send()`` returned and the messages (filled in
 with partition, offset and timestamp, as sarama does).
 
+Batches of records (``send_batch``): many records under ONE token, appended in one loop
+with the partitioner asked only for records without a partition. The core counts the
+batch's records as they settle (a :class:`_Tracked` per tracked token) and completes the
+token once, with the list of ``(message, error)`` that failed (empty when all were
+delivered), after every record is settled and the caller said no more records follow. The
+per-partition events (RecordsDelivered / RecordsFailed) still carry each record with the
+batch's token, so result streams see every record as they do for ``send()``.
+
 Memory: records count against ``buffer_memory`` from ``send()`` until settled; a send that
 does not fit raises :class:`BufferFullError` and, once memory frees, the core emits
 :class:`BufferSpaceAvailable` so a blocked adapter tries again.
@@ -36,7 +44,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from kproto.config import Config
@@ -94,6 +102,18 @@ class _Held(NamedTuple):
     explicit: int | None
 
 
+class _Tracked:
+    """A ``send_batch`` token's records not yet settled, and those that failed."""
+
+    __slots__ = ("failed", "left", "open")
+
+    def __init__(self) -> None:
+        self.left = 0
+        self.open = True
+        """More records may follow (``send_batch`` is called again with the token)."""
+        self.failed: list[tuple[ProducerMessage, BaseException]] = []
+
+
 class ProducerCore:
     """A producer over one client engine. Every method takes ``now`` (monotonic seconds)."""
 
@@ -136,6 +156,8 @@ class ProducerCore:
         self._flush_waiters: deque[tuple[int, int]] = deque()
         self._exhausted = False
         self._fatal: BaseException | None = None
+        self._tracked: dict[int, _Tracked] = {}
+        """``send_batch`` tokens still settling (see the module's docstring)."""
         client.add_metadata_listener(self._metadata_updated)
         client.add_failure_listener(self._cluster_failed)
         # Validate the partitioner now rather than at the first record.
@@ -189,6 +211,122 @@ class ProducerCore:
         else:
             self._place(msg, token, msg.timestamp, gen, mem, deadline, msg.partition, now)
         return token
+
+    def send_batch(self, msgs: Sequence[ProducerMessage], now: float, timestamp_ms: int,
+                   start: int = 0, token: int = 0, track: bool = True) -> tuple[int, int]:
+        """Queue ``msgs[start:]`` under one token, in order, until ``buffer_memory`` is
+        full; returns ``(token, next)``: ``next == len(msgs)`` when all were taken, else the
+        index of the first left out (call again with ``token`` and ``start=next`` once
+        BufferSpaceAvailable came, or ``end_batch`` to give up). With ``track`` the token
+        completes once, with the failed ``(message, error)`` pairs, when every record taken
+        is settled and all were taken (or ``end_batch`` was called); without it only the
+        per-partition events carry it. A record too large fails alone. Raises what
+        ``send()`` raises, before taking anything."""
+        if self._closing:
+            raise ObjectClosedError("the producer is closed")
+        txn = self.txn
+        if txn is not None:
+            txn.check_send()
+        if not token:
+            # Checked before any is taken, so bad input leaves nothing half-sent.
+            for index, msg in enumerate(msgs):
+                try:
+                    _check_message(msg)
+                except TypeError as exc:
+                    raise TypeError(f"msgs[{index}]: {exc}") from None
+            token = self.client.new_token()
+            if track:
+                self._tracked[token] = _Tracked()
+        tracked = self._tracked.get(token)
+        # One pass over the records with the per-record work inlined and the lookups
+        # hoisted: the call and attribute loads send() pays per record are paid once here.
+        interceptors = self.interceptors
+        acc = self.acc
+        shown = min(self.config.max_request_size, acc.buffer_memory)
+        limit = min(self.config.max_request_size - BATCH_OVERHEAD, acc.buffer_memory)
+        room = acc.buffer_memory - acc.memory - self._held_mem
+        deadline = now + self.config.delivery_timeout
+        gen = self._gen
+        gens = self._gens
+        held = self._held
+        place = self._place
+        i = start
+        n = len(msgs)
+        self.activity += 1
+        while i < n:
+            msg = msgs[i]
+            for interceptor in interceptors:
+                try:
+                    msg = interceptor.on_send(msg)
+                except Exception:
+                    log.exception("producer interceptor %r failed in on_send", interceptor)
+            if interceptors:
+                _check_message(msg)  # what an interceptor returned
+            mem = record_size(msg.key, msg.value, msg.headers)
+            if mem > limit:
+                err = MessageTooLargeError(
+                    f"a record of about {mem + BATCH_OVERHEAD} bytes is larger than "
+                    f"max_request_size/buffer_memory ({shown} bytes)")
+                if interceptors:
+                    self._acknowledged((msg,), err)
+                if tracked is not None:
+                    tracked.failed.append((msg, err))
+                self._emit_failed((token,), (msg,), err)
+                i += 1
+                continue
+            if mem > room:
+                room = acc.buffer_memory - acc.memory - self._held_mem  # settled since
+                if mem > room:
+                    self._exhausted = True
+                    break
+            room -= mem
+            if msg.timestamp is None:
+                msg.timestamp = timestamp_ms
+            if tracked is not None:
+                tracked.left += 1
+            self._incomplete += 1
+            i += 1
+            gens[gen] = gens.get(gen, 0) + 1
+            if self._fatal is not None:
+                self._fail_records((token,), (msg,), {gen: 1}, self._fatal)
+            elif msg.topic in held:
+                self._hold(_Held(msg, token, msg.timestamp, gen, mem, deadline,
+                                 msg.partition), now)
+            else:
+                place(msg, token, msg.timestamp, gen, mem, deadline, msg.partition, now)
+        if i == n:
+            self.end_batch(token)
+        elif self._exhausted:
+            self.sender.pump(now)
+        return token, i
+
+    def end_batch(self, token: int,
+                  failed: Iterable[tuple[ProducerMessage, BaseException]] = ()) -> None:
+        """No more records follow under ``token``: ``failed`` (those never taken, with why)
+        join its failures, and it completes once the records taken are settled."""
+        tracked = self._tracked.get(token)
+        if tracked is None or not tracked.open:
+            return
+        tracked.open = False
+        tracked.failed.extend(failed)
+        if tracked.left == 0:
+            del self._tracked[token]
+            self.client.complete(token, tracked.failed)
+
+    def _batch_settled(self, tokens: Sequence[int], msgs: Sequence[ProducerMessage],
+                       error: BaseException | None) -> None:
+        """Count settled records against the ``send_batch`` tokens they belong to."""
+        tracked_by = self._tracked
+        for token, msg in zip(tokens, msgs, strict=True):
+            tracked = tracked_by.get(token)
+            if tracked is None:
+                continue
+            tracked.left -= 1
+            if error is not None:
+                tracked.failed.append((msg, error))
+            if tracked.left == 0 and not tracked.open:
+                del tracked_by[token]
+                self.client.complete(token, tracked.failed)
 
     def flush(self, now: float) -> int:
         """A token completed once every record sent so far is settled."""
@@ -494,6 +632,8 @@ class ProducerCore:
         self._settle(batch)
         if self.interceptors:
             self._acknowledged(msgs, None)
+        if self._tracked:
+            self._batch_settled(batch.tokens, msgs, None)
         self.client.emit(RecordsDelivered(self.ident, batch.topic, batch.partition, base_offset,
                                           log_append_time, tuple(batch.tokens), tuple(msgs)))
         self._records_settled(batch.gens, batch.record_count)
@@ -571,6 +711,8 @@ class ProducerCore:
                       gens: dict[int, int], error: BaseException) -> None:
         if self.interceptors:
             self._acknowledged(msgs, error)
+        if self._tracked:
+            self._batch_settled(tokens, msgs, error)
         self._emit_failed(tokens, msgs, error)
         self._records_settled(gens, len(tokens))
 

@@ -26,6 +26,10 @@ __all__ = [
 class BufferFullError(KprotoError):
     """The producer holds ``buffer_memory`` bytes of records; sending must wait or give up."""
 
+    queued: int | None = None
+    """From an AsyncProducer's ``send_batch``: how many of its messages (the first ones)
+    were queued before it gave up."""
+
 
 class TransactionStateError(UsageError):
     """An operation the transaction state does not allow (commit without begin, send

@@ -10,7 +10,7 @@ from typing import Any
 
 from kproto.consumer import ConsumerError
 from kproto.errors import ClosedError
-from kproto.facade._streams import Iterates, PartitionErrors
+from kproto.facade._streams import BlockingBatches, Iterates, PartitionErrors
 from kproto.facade.consumer import ConsumerBase, PartitionConsumerBase
 from kproto.facade.positioning import Positioned
 from kproto.message_types import OFFSET_NEWEST, OFFSET_OLDEST, ConsumerMessage
@@ -108,6 +108,13 @@ class PartitionConsumer(PartitionConsumerBase, Positioning):
     errors: ErrorStream
     _message_stream = MessageStream
     _error_stream = ErrorStream
+
+    def batches(self, timeout: float | None = None) -> BlockingBatches:
+        """``for batch in pc.batches()``: the messages a fetched chunk at a time (a tuple
+        each, in offset order); ends as ``messages`` does; each wait bounded by
+        ``timeout`` (ClientTimeoutError). Read one of ``messages`` and ``batches()`` at a
+        time."""
+        return BlockingBatches(self, timeout, self.messages._lock)
 
     def close(self) -> None:
         """Stop consuming; both streams end."""

@@ -7,12 +7,13 @@ object that ends a ``consume`` from another thread.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from kproto.facade import group as facade
-from kproto.facade._streams import Iterates
+from kproto.facade._streams import BlockingBatches, Iterates
 from kproto.facade.group import ClaimStream, ErrorBuffer, GroupBase, SessionBase
 from kproto.facade.handler import GroupHandler as BaseHandler
 from kproto.facade.handler import HandlerProtocol
@@ -83,6 +84,12 @@ class GroupErrors(Iterates[GroupError], ErrorBuffer):
 class Claim(facade.Claim, Positioning):
     __doc__ = facade.Claim.__doc__
     messages: ClaimMessages
+
+    def batches(self, timeout: float | None = None) -> BlockingBatches:
+        """``for batch in claim.batches()``: the claim's messages a fetched chunk at a time
+        (a tuple each, in offset order); ends as ``messages`` does; each wait bounded by
+        ``timeout`` (ClientTimeoutError)."""
+        return BlockingBatches(self.messages, timeout, contextlib.nullcontext())
 
 
 class Session(SessionBase):

@@ -8,7 +8,7 @@ the caller). A close that takes longer than its timeout drops what is left.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from kproto.facade import BlockingLoop
@@ -117,6 +117,19 @@ class SyncProducer(_Producer, facade.SendAndWait[BlockingLoop]):
         """Send all, wait for all; raises ProducerErrors listing every failed message."""
         self._loop.drive(self._send_messages(msgs, timeout, self._bound(timeout)))
 
+    def send_batch(self, msgs: Sequence[ProducerMessage],
+                   timeout: float | None = None) -> list[tuple[int, int]]:
+        """Send many messages with one settlement: returns (partition, offset) per message,
+        in order, once all are settled; raises ProducerErrors naming exactly those that
+        failed (the others were delivered)."""
+        return self._loop.drive(self._send_batch(msgs, timeout, self._bound(timeout)))
+
+    def send_many(self, topic: str, values: Iterable[bytes | None], *,
+                  keys: Iterable[bytes | None] | None = None, partition: int | None = None,
+                  timeout: float | None = None) -> list[tuple[int, int]]:
+        """``send_batch`` of one message per value (``keys[i]`` its key) to ``topic``."""
+        return self.send_batch(facade.messages_for(topic, values, keys, partition), timeout)
+
 
 class AsyncProducer(_Producer, facade.SendAndStream[BlockingLoop]):
     """Queues messages without waiting for the broker (sarama's AsyncProducer): results
@@ -137,3 +150,17 @@ class AsyncProducer(_Producer, facade.SendAndStream[BlockingLoop]):
             except BufferFullError:
                 pass
         self._loop.drive(self._enqueue(msg, timeout))
+
+    def send_batch(self, msgs: Sequence[ProducerMessage], timeout: float | None = None) -> None:
+        """Queue many messages at once (one token, one pass in the core); each result goes
+        to ``successes`` or ``errors`` as ``send``'s do. Blocks for buffer space as ``send``
+        does, up to ``timeout`` (else ``max_block``) for the whole call; then
+        BufferFullError, whose ``queued`` says how many messages (the first ones) were
+        taken."""
+        self._loop.drive(self._queue_batch(msgs, timeout))
+
+    def send_many(self, topic: str, values: Iterable[bytes | None], *,
+                  keys: Iterable[bytes | None] | None = None, partition: int | None = None,
+                  timeout: float | None = None) -> None:
+        """``send_batch`` of one message per value (``keys[i]`` its key) to ``topic``."""
+        self.send_batch(facade.messages_for(topic, values, keys, partition), timeout)

@@ -8,7 +8,7 @@ import trio
 
 from kproto.consumer import ConsumerError
 from kproto.errors import ClosedError
-from kproto.facade._streams import PartitionErrors
+from kproto.facade._streams import AsyncBatches, Batch, PartitionErrors
 from kproto.facade.consumer import AsyncConsumer, AsyncPartitionConsumer
 from kproto.message_types import ConsumerMessage
 from kproto_trio.client import Client
@@ -99,6 +99,16 @@ class ErrorChannel(trio.abc.ReceiveChannel[ConsumerError]):
         await self._pc.close()
 
 
+class Batches(AsyncBatches):
+    __doc__ = AsyncBatches.__doc__
+
+    async def get(self, timeout: float | None = None) -> Batch:
+        # A full checkpoint per batch (trio's rule for an async call; per batch it is cheap)
+        # so a reader that always finds a batch ready still lets other tasks run.
+        await trio.lowlevel.checkpoint()
+        return await super().get(timeout)
+
+
 class PartitionConsumer(AsyncPartitionConsumer):
     """Messages of one partition, from the offset given to ``consume_partition``."""
 
@@ -106,6 +116,7 @@ class PartitionConsumer(AsyncPartitionConsumer):
     errors: ErrorChannel
     _message_stream = MessageChannel
     _error_stream = ErrorChannel
+    _batches = Batches
 
     async def close(self) -> None:
         """Stop consuming; both channels end."""

@@ -27,6 +27,7 @@ from kproto.group.events import GroupError
 from kproto.message_types import ConsumerMessage
 from kproto_trio._loop import Loop
 from kproto_trio.client import Client
+from kproto_trio.consumer import Batches
 
 __all__ = ["Claim", "ClaimMessages", "ConsumerGroup", "GroupErrors", "GroupHandler", "Session"]
 
@@ -73,6 +74,7 @@ class GroupErrors(_Channel[GroupError], ErrorBuffer):
 class Claim(AsyncClaim):
     __doc__ = AsyncClaim.__doc__
     messages: ClaimMessages
+    _batches = Batches
 
 
 class Session(AsyncSession):

@@ -83,6 +83,13 @@ def _settle(script: ProducerScript, msgs: Sequence[ProducerMessage]) -> None:
         raise ProducerErrors(errors)
 
 
+def _settle_batch(script: ProducerScript,
+                  msgs: Sequence[ProducerMessage]) -> list[tuple[int, int]]:
+    """``send_batch``: each message scripted in turn; ProducerErrors names those that fail."""
+    _settle(script, msgs)
+    return [(-1 if m.partition is None else m.partition, m.offset) for m in msgs]
+
+
 def _send_one(script: ProducerScript, msg: ProducerMessage) -> tuple[int, int]:
     err = script.deliver(msg)
     if err is not None:

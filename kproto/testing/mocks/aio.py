@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
+from kproto.facade.producer import messages_for
 from kproto.message_types import ConsumerMessage, ProducerMessage
 from kproto.testing.mocks._common import (
     ConsumerGroupMock,
@@ -16,6 +17,7 @@ from kproto.testing.mocks._common import (
     SessionMock,
     _send_one,
     _settle,
+    _settle_batch,
 )
 from kproto.testing.mocks._script import MockError, PartitionScript, SessionState, Values
 
@@ -78,6 +80,22 @@ class Channel(Stream):
 
     async def __aexit__(self, *exc: object) -> None:
         pass
+
+
+class Batches:
+    """A mock's ``batches()``: each scripted message as a batch of one."""
+
+    def __init__(self, stream: Stream) -> None:
+        self._stream = stream
+
+    async def get(self, timeout: float | None = None) -> tuple[ConsumerMessage, ...]:
+        return (self._stream._take(timeout),)
+
+    def __aiter__(self) -> Batches:
+        return self
+
+    async def __anext__(self) -> tuple[ConsumerMessage, ...]:
+        return (await self._stream.__anext__(),)
 
 
 class _Transaction:
@@ -155,6 +173,14 @@ class SyncProducer(_Producer):
     async def send_messages(self, msgs: Iterable[ProducerMessage]) -> None:
         _settle(self._script, list(msgs))
 
+    async def send_batch(self, msgs: Sequence[ProducerMessage]) -> list[tuple[int, int]]:
+        return _settle_batch(self._script, list(msgs))
+
+    async def send_many(self, topic: str, values: Iterable[bytes | None], *,
+                        keys: Iterable[bytes | None] | None = None,
+                        partition: int | None = None) -> list[tuple[int, int]]:
+        return _settle_batch(self._script, messages_for(topic, values, keys, partition))
+
 
 class AsyncProducer(_Producer):
     """A mock of the awaited AsyncProducer: each send's result is on ``successes`` or
@@ -168,6 +194,16 @@ class AsyncProducer(_Producer):
 
     async def send(self, msg: ProducerMessage) -> None:
         self._queue(msg)
+
+    async def send_batch(self, msgs: Sequence[ProducerMessage]) -> None:
+        for msg in msgs:
+            self._queue(msg)
+
+    async def send_many(self, topic: str, values: Iterable[bytes | None], *,
+                        keys: Iterable[bytes | None] | None = None,
+                        partition: int | None = None) -> None:
+        for msg in messages_for(topic, values, keys, partition):
+            self._queue(msg)
 
 
 class PartitionConsumer(PartitionMock):
@@ -188,6 +224,10 @@ class PartitionConsumer(PartitionMock):
 
     async def close(self) -> None:
         pass
+
+    def batches(self) -> Batches:
+        """The scripted messages, one per batch."""
+        return Batches(self.messages)
 
     async def seek(self, offset: int) -> None:
         self._seek(offset)

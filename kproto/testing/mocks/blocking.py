@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+from kproto.facade.producer import messages_for
 from kproto.message_types import ConsumerMessage, ProducerMessage
 from kproto.testing.mocks._common import (
     ConsumerGroupMock,
@@ -15,6 +16,7 @@ from kproto.testing.mocks._common import (
     SessionMock,
     _send_one,
     _settle,
+    _settle_batch,
 )
 from kproto.testing.mocks._script import MockError, SessionState, Values
 
@@ -127,6 +129,15 @@ class SyncProducer(_Producer):
                       timeout: float | None = None) -> None:
         _settle(self._script, list(msgs))
 
+    def send_batch(self, msgs: Sequence[ProducerMessage],
+                   timeout: float | None = None) -> list[tuple[int, int]]:
+        return _settle_batch(self._script, list(msgs))
+
+    def send_many(self, topic: str, values: Iterable[bytes | None], *,
+                  keys: Iterable[bytes | None] | None = None, partition: int | None = None,
+                  timeout: float | None = None) -> list[tuple[int, int]]:
+        return _settle_batch(self._script, messages_for(topic, values, keys, partition))
+
 
 class AsyncProducer(_Producer):
     """A mock of ``kproto_threads.AsyncProducer``: each send's result is on ``successes`` or
@@ -140,6 +151,16 @@ class AsyncProducer(_Producer):
 
     def send(self, msg: ProducerMessage, timeout: float | None = None) -> None:
         self._queue(msg)
+
+    def send_batch(self, msgs: Sequence[ProducerMessage], timeout: float | None = None) -> None:
+        for msg in msgs:
+            self._queue(msg)
+
+    def send_many(self, topic: str, values: Iterable[bytes | None], *,
+                  keys: Iterable[bytes | None] | None = None, partition: int | None = None,
+                  timeout: float | None = None) -> None:
+        for msg in messages_for(topic, values, keys, partition):
+            self._queue(msg)
 
 
 class PartitionConsumer(PartitionMock):
@@ -159,6 +180,10 @@ class PartitionConsumer(PartitionMock):
 
     def close(self) -> None:
         pass
+
+    def batches(self, timeout: float | None = None) -> Iterator[tuple[ConsumerMessage, ...]]:
+        """The scripted messages, one per batch."""
+        return ((msg,) for msg in self.messages)
 
     def seek(self, offset: int, timeout: float | None = None) -> None:
         self._seek(offset)
