@@ -8,6 +8,7 @@ corpus is ``fuzz/corpus/<name>/``: the committed seeds, captured from a real bro
     python fuzz/fuzz_<name>.py --seconds 600          # atheris (coverage-guided), 10 minutes
     python fuzz/fuzz_<name>.py --seconds 600 -jobs=1  # extra libFuzzer flags pass through
     python fuzz/fuzz_<name>.py --hypothesis --examples 20000   # without atheris
+    python fuzz/fuzz_<name>.py --replay [dir ...]     # every input once (for coverage.py)
 
 atheris writes what it discovers to ``fuzz/.work/<name>/`` (not committed) and reads the
 committed corpus and the built-in seeds as well. ``bounded_pass()`` is the suite's short run:
@@ -40,7 +41,7 @@ OneInput = Callable[[bytes], None]
 def _atheris_wanted() -> bool:
     main = sys.modules.get("__main__")
     script = Path(getattr(main, "__file__", "") or "").name
-    return script.startswith("fuzz_") and "--hypothesis" not in sys.argv
+    return script.startswith("fuzz_") and not {"--hypothesis", "--replay"} & set(sys.argv)
 
 
 @contextlib.contextmanager
@@ -136,16 +137,37 @@ def run_hypothesis(name: str, one_input: OneInput, seeds: Callable[[], list[byte
           "no finding")
 
 
+def replay(name: str, one_input: OneInput, seeds: Callable[[], list[bytes]],
+           dirs: list[Path]) -> None:
+    """Every input once: the built-in seeds, the committed corpus and ``dirs`` (default: what
+    atheris found, ``fuzz/.work/<name>``). Under coverage.py this measures a run's reach:
+
+        coverage run --include='kproto/engine/*' fuzz/fuzz_framer.py --replay
+    """
+    inputs = all_seeds(name, seeds)
+    for directory in dirs or [WORK_ROOT / name]:
+        if directory.is_dir():
+            inputs += [p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file()]
+    for data in inputs:
+        one_input(data)
+    print(f"fuzz_{name}: replayed {len(inputs)} inputs, no finding")
+
+
 def run(name: str, one_input: OneInput, seeds: Callable[[], list[bytes]], doc: str) -> None:
     """The command line shared by every target (see the module docstring)."""
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0], add_help=False)
     parser.add_argument("--hypothesis", action="store_true", help="use the fallback")
     parser.add_argument("--examples", type=int, default=5000)
     parser.add_argument("--seconds", type=int, default=None, help="atheris: stop after this")
+    parser.add_argument("--replay", action="store_true",
+                        help="run every input of the corpus directories once (for coverage)")
     parser.add_argument("-h", "--help", action="store_true")
     args, rest = parser.parse_known_args()
     if args.help:
         print(doc)
+        return
+    if args.replay:
+        replay(name, one_input, seeds, [Path(a) for a in rest if not a.startswith("-")])
         return
     try:
         import atheris

@@ -1,7 +1,7 @@
 """Capture the fuzz targets' seed corpora from a real Kafka broker.
 
-Runs a few kproto clients (the threads transport: producers of every codec, a consumer, an
-admin client, SASL PLAIN and SCRAM producers) against a broker of the test harness, with the
+Runs a few kproto clients (the threads transport: producers of every codec, a consumer, a
+group consumer, an admin client, SASL PLAIN and SCRAM producers) against a broker of the test harness, with the
 engine's connection hooked so that every request and response frame, every byte stream and
 every SASL exchange is recorded, and writes them as inputs of each target:
 
@@ -124,6 +124,11 @@ def run_clients(bootstrap: str, sasl_bootstrap: str) -> None:
         with consumer.consume_partition(TOPIC, 0, OFFSET_OLDEST, stop_at_end=True) as pc:
             for _ in pc.messages:
                 pass
+    with kproto_threads.GroupConsumer(bootstrap, group_id="fuzz-corpus",
+                                      auto_offset_reset="earliest") as group:
+        group.subscribe([TOPIC])
+        group.getone(timeout=60.0)
+        group.commit()
     for mechanism in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"):
         with kproto_threads.SyncProducer(
                 sasl_bootstrap, security_protocol="SASL_PLAINTEXT", sasl_mechanism=mechanism,

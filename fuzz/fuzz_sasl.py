@@ -5,7 +5,8 @@ The first byte picks a side; the rest is split at ``\\xfe\\xfe`` into messages:
 - 0, 1 (SCRAM-SHA-256/512 client, ``kproto.engine.sasl.Scram``): client nonce, server-first,
   server-final. Hostile server messages may only raise ``AuthenticationError``; a completed
   exchange means the server proved it knows the password (the signature verified).
-- 2 (PLAIN client): the server's reply; PLAIN completes on any reply.
+- 2 (PLAIN and OAUTHBEARER clients): the server's reply; PLAIN completes on any reply,
+  OAUTHBEARER on an empty one and fails with ``AuthenticationError`` on an error document.
 - 3, 4, 5 (the fake cluster's ``SaslServer``: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512): client
   messages. Hostile ones may only raise the fake's refusal (``_SaslFailure``, answered as
   SASL_AUTHENTICATION_FAILED); it may only accept a client that proved alice's password.
@@ -25,7 +26,7 @@ import sys
 from _harness import instrumented, run
 
 with instrumented():
-    from kproto.engine.sasl import Plain, Scram
+    from kproto.engine.sasl import OAuthBearer, Plain, Scram
     from kproto.errors import AuthenticationError
     from kproto.testing.fake.sasl import SaslServer, _SaslFailure
 
@@ -78,6 +79,14 @@ def one_input(data: bytes) -> None:
         plain.first()
         if plain.step(parts[0]) is not None or not plain.done:
             raise AssertionError("PLAIN did not complete on the server's reply")
+        bearer = OAuthBearer(lambda: "token", {"k": "v"})
+        bearer.first()
+        try:
+            if bearer.step(parts[0]) is not None or not bearer.done or parts[0]:
+                raise AssertionError("OAUTHBEARER completed on an error document")
+        except AuthenticationError:
+            if not parts[0]:
+                raise
     else:
         _server(SERVER_MECHANISMS[side - 3], parts)
 

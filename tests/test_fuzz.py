@@ -33,9 +33,9 @@ from kproto.errors import AuthenticationError, DecodeError  # noqa: E402
 # Mutations per target: about two seconds each on one core of the CI machine.
 PASSES: list[tuple[ModuleType, int]] = [
     (fuzz_protocol, 8000),
-    (fuzz_records, 30000),
+    (fuzz_records, 15000),
     (fuzz_sasl, 1500),
-    (fuzz_framer, 3000),
+    (fuzz_framer, 2000),
     (fuzz_fake, 3000),
 ]
 
