@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-COMMON = {"acks": 1, "linger": 0.005, "batch_size": 16384}
+COMMON: dict[str, Any] = {"acks": 1, "linger": 0.005, "batch_size": 16384}
 """Producer settings every client gets: acks=1, no idempotence, linger 5 ms, 16 KiB batches."""
 
 
@@ -94,7 +94,7 @@ class Broker:
         if self.cluster is not None:
             self.cluster.create_topic(topic, partitions=partitions)
             return
-        from confluent_kafka.admin import AdminClient, NewTopic
+        from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
         admin = AdminClient({"bootstrap.servers": self.bootstrap})
         for future in admin.create_topics([NewTopic(topic, partitions, 1)]).values():

@@ -160,7 +160,7 @@ def kproto_trio(bootstrap: str, topic: str, counts: list[int], size: int,
         check(sum(r[0] for r in results), sum(r[1] for r in results), sum(counts), size)
         return timing
 
-    return trio.run(main)  # type: ignore[no-any-return]
+    return trio.run(main)
 
 
 def kproto_threads_batch(bootstrap: str, topic: str, counts: list[int], size: int) -> Timing:
@@ -293,7 +293,7 @@ def confluent_kafka(bootstrap: str, topic: str, counts: list[int], size: int) ->
                 if m.error():
                     raise RuntimeError(m.error())
                 count += 1
-                total += len(m.value())
+                total += len(m.value() or b"")
         timing = meter.stop()
     finally:
         c.close()

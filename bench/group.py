@@ -129,9 +129,10 @@ def confluent_kafka(bootstrap: str, topic: str, group: str, shared: Shared, memb
             progress: dict[int, int] = {}
             records = 0
             for m in c.consume(num_messages=POLL_MAX, timeout=0.1):
-                if m.error() is None:
+                p, offset = m.partition(), m.offset()
+                if m.error() is None and p is not None and offset is not None:
                     records += 1
-                    progress[m.partition()] = max(progress.get(m.partition(), 0), m.offset() + 1)
+                    progress[p] = max(progress.get(p, 0), offset + 1)
             if progress:
                 shared.note(member, progress, records)
     finally:
@@ -197,4 +198,4 @@ def run(client: str, bootstrap: str, topic: str, ends: list[int], members: int,
     elapsed = max(shared.last) - shared.first[starter]
     if timed <= 0 or elapsed <= 0:
         raise RuntimeError("every record came in the first poll: too few records to time")
-    return timed / elapsed
+    return float(timed / elapsed)

@@ -13,7 +13,7 @@ import asyncio
 import struct
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from bench.common import COMMON, unique
@@ -102,7 +102,7 @@ def kproto_threads(bootstrap: str, topic: str, rate: int, total: int) -> list[fl
 
         def read() -> None:
             for m in pc.messages:
-                col.see(m.value)
+                col.see(m.value or b"")
                 if col.done:
                     return
 
@@ -118,7 +118,8 @@ def kproto_threads(bootstrap: str, topic: str, rate: int, total: int) -> list[fl
 
 async def _kproto_async(module: Any, bootstrap: str, topic: str, rate: int, total: int,
                         sleep: Callable[[float], Awaitable[Any]],
-                        start: Callable[[Callable[[], Awaitable[None]]], Any]) -> list[float]:
+                        start: Callable[[Callable[[], Coroutine[Any, Any, None]]], Any],
+                        ) -> list[float]:
     from kproto import OFFSET_OLDEST
     from kproto.message_types import ProducerMessage
 
@@ -129,7 +130,7 @@ async def _kproto_async(module: Any, bootstrap: str, topic: str, rate: int, tota
 
         async def read() -> None:
             async for m in pc.messages:
-                col.see(m.value)
+                col.see(m.value or b"")
                 if col.done:
                     return
 
@@ -164,7 +165,7 @@ def kproto_trio(bootstrap: str, topic: str, rate: int, total: int) -> list[float
             nursery.cancel_scope.cancel()
         return lat
 
-    return trio.run(main)  # type: ignore[no-any-return]
+    return trio.run(main)
 
 
 def kafka_python(bootstrap: str, topic: str, rate: int, total: int) -> list[float]:
@@ -181,7 +182,7 @@ def kafka_python(bootstrap: str, topic: str, rate: int, total: int) -> list[floa
         while not col.done and not stop.is_set():
             for records in c.poll(timeout_ms=100).values():
                 for m in records:
-                    col.see(m.value)
+                    col.see(m.value or b"")
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
@@ -216,7 +217,7 @@ def aiokafka(bootstrap: str, topic: str, rate: int, total: int) -> list[float]:
             while not col.done:
                 for records in (await c.getmany(timeout_ms=100)).values():
                     for m in records:
-                        col.see(m.value)
+                        col.see(m.value or b"")
 
         reader = asyncio.create_task(read())
         try:
@@ -248,7 +249,7 @@ def confluent_kafka(bootstrap: str, topic: str, rate: int, total: int) -> list[f
         while not col.done and not stop.is_set():
             m = c.poll(0.05)  # consume(n) would wait for n messages or its timeout
             if m is not None and m.error() is None:
-                col.see(m.value())
+                col.see(m.value() or b"")
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()

@@ -97,7 +97,7 @@ def kproto_trio(bootstrap: str, topic: str, values: list[bytes], codec: str) -> 
 
     import kproto_trio
 
-    return trio.run(_kproto_async, kproto_trio, bootstrap, topic, values, codec)  # type: ignore[no-any-return]
+    return trio.run(_kproto_async, kproto_trio, bootstrap, topic, values, codec)
 
 
 BATCH = 1000
@@ -152,7 +152,7 @@ def kproto_trio_batch(bootstrap: str, topic: str, values: list[bytes], codec: st
     import kproto_trio
 
     batch_call(kproto_trio.AsyncProducer)
-    return trio.run(_kproto_async_batch, kproto_trio, bootstrap, topic, values, codec)  # type: ignore[no-any-return]
+    return trio.run(_kproto_async_batch, kproto_trio, bootstrap, topic, values, codec)
 
 
 # -- peers -----------------------------------------------------------------------------------
