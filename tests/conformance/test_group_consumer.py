@@ -287,7 +287,8 @@ def test_a_java_consumer_and_this_consumer_share_a_group(transport: str, broker:
     def console_consumer() -> None:
         java["proc"] = broker.java_tool(
             "console-consumer", "--bootstrap-server", boot, "--topic", topic, "--group", group,
-            "--timeout-ms", "12000",
+            # It leaves (committing what it read) once it has its half: 3 partitions x 10.
+            "--max-messages", "30", "--timeout-ms", "60000",
             "--property", "print.partition=true",
             "--consumer-property", "group.protocol=classic",
             "--consumer-property", "session.timeout.ms=6000",

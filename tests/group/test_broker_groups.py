@@ -171,7 +171,8 @@ def test_a_java_console_consumer_and_a_kproto_member_split_the_partitions(
     def console_consumer() -> None:
         java["proc"] = kafka_broker.java_tool(
             "console-consumer", "--bootstrap-server", boot, "--topic", topic, "--group", group,
-            "--timeout-ms", "15000",
+            # It leaves (committing what it read) once it has its half: 6 partitions x 10.
+            "--max-messages", "60", "--timeout-ms", "60000",
             "--consumer-property", "group.protocol=classic",
             "--consumer-property", "session.timeout.ms=6000",
             "--consumer-property", "heartbeat.interval.ms=500",
