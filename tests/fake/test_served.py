@@ -263,7 +263,8 @@ def test_a_java_consumer_shares_a_group_with_kproto_members() -> None:
                          "--consumer-property", "auto.offset.reset=earliest",
                          "--consumer-property", "partition.assignment.strategy="
                          "org.apache.kafka.clients.consumer.RangeAssignor",
-                         "--timeout-ms", "8000"),
+                         # It leaves once it has its two partitions' records.
+                         "--max-messages", "10", "--timeout-ms", "60000"),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             group = cluster.groups.groups["mixed"]
