@@ -1,14 +1,11 @@
 """A scripted cluster for pure producer tests: the client core, a producer core and brokers
 that answer by rules, all driven by hand with ``now``.
 
-Brokers keep a log per partition and the producer state (id, epoch, last sequence, the
-last five batches) the way a Kafka 4.4 broker checks it (ProducerAppendInfo.checkSequence):
-a producer the partition has no state for may start at any sequence, a new epoch must start
-at 0, an older epoch is INVALID_PRODUCER_EPOCH, a batch whose first and last sequence match
-one of the last five is a duplicate (answered with its original offset, no error), any other
-sequence that does not follow the last one is OUT_OF_ORDER_SEQUENCE_NUMBER. ``Sim(kafka_45=
-True)`` applies the 4.5 rule instead (KAFKA-15591): a partition that never held a record
-accepts only sequence 0 from an unknown producer. InitProducerId without a transactional id
+Brokers keep each partition's log in the fake cluster's ``PartitionLog``
+(kproto/testing/fake/log.py), the one implementation of Kafka's producer-state rules
+(ProducerAppendInfo.checkSequence: duplicates among the last five batches, epochs, sequence
+gaps; ``Sim(kafka_45=True)`` turns on the 4.5 rule of KAFKA-15591, a never-written partition
+takes only sequence 0 from an unknown producer). InitProducerId without a transactional id
 always hands out a new producer id at epoch 0, also when asked to bump one (as Kafka's
 TransactionCoordinator does).
 A test can hold requests of an API to answer them itself, script the next answers, inject
@@ -20,7 +17,7 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from kproto import protocol
@@ -47,7 +44,8 @@ from kproto.protocol.messages.txn_offset_commit_response import (
     TxnOffsetCommitResponsePartition,
     TxnOffsetCommitResponseTopic,
 )
-from kproto.records import RecordBatch, decode_batches
+from kproto.records import Record, decode_batches
+from kproto.testing.fake.log import PartitionLog, ProducerState
 from tests.core.wire import all_api_versions, frames
 
 PRODUCE, METADATA, API_VERSIONS, FIND_COORDINATOR = 0, 3, 18, 10
@@ -70,19 +68,6 @@ class Seen:
     @property
     def api_key(self) -> int:
         return int(self.header.request_api_key)
-
-
-@dataclass
-class PartitionLog:
-    batches: list[RecordBatch] = field(default_factory=list)
-    next_offset: int = 0
-    # producer id -> (epoch, last sequence, [(first, last sequence, base offset)] of its last
-    # 5 batches)
-    producers: dict[int, tuple[int, int, list[tuple[int, int, int]]]] = field(
-        default_factory=dict)
-
-    def records(self) -> list[Any]:
-        return [r for b in self.batches for r in b.records]
 
 
 class Sim:
@@ -228,10 +213,28 @@ class Sim:
         return [s for s in self.seen if s.api_key == api_key]
 
     def log(self, topic: str = "t", partition: int = 0) -> PartitionLog:
-        return self.logs.setdefault((topic, partition), PartitionLog())
+        """The partition's log: the fake cluster's, with its producer-state rules."""
+        log = self.logs.get((topic, partition))
+        if log is None:
+            log = self.logs[(topic, partition)] = PartitionLog(first_sequence_zero=self.kafka_45)
+        return log
+
+    def records(self, topic: str = "t", partition: int = 0) -> list[Record]:
+        return [r for e in self.log(topic, partition).entries for r in e.records()]
 
     def values(self, topic: str = "t", partition: int = 0) -> list[bytes | None]:
-        return [r.value for r in self.log(topic, partition).records()]
+        return [r.value for r in self.records(topic, partition)]
+
+    def set_last_sequence(self, producer_id: int, seq: int, topic: str = "t",
+                          partition: int = 0, epoch: int | None = None) -> None:
+        """Make the partition believe the producer's last batch ended at ``seq`` (to reach
+        the wrap at 2**31-1 without writing two billion records)."""
+        log = self.log(topic, partition)
+        state = log.producers.get(producer_id)
+        if state is None or (epoch is not None and state.epoch != epoch):
+            state = log.producers[producer_id] = ProducerState(0 if epoch is None else epoch)
+        state.batches.append((seq, seq, max(log.log_end_offset - 1, 0)))
+        state.last_seq = seq
 
     # -- answering -------------------------------------------------------------------------
 
@@ -426,40 +429,8 @@ class Sim:
         return protocol.ProduceResponse(responses=out)
 
     def append(self, tp: tuple[str, int], data: bytes) -> tuple[int, int]:
-        """Apply one batch the way a Kafka broker checks producer state; (error code, offset).
-
-        The duplicate check comes first and needs the same epoch and the exact first and
-        last sequence of one of the producer's last five batches; a duplicate is answered
-        with the original offset and no error.
-        """
-        log = self.log(*tp)
+        """Apply one batch through the fake cluster's producer-state checks; (error code,
+        offset). A duplicate is answered with the original offset and no error."""
         [batch] = decode_batches(data).batches
-        pid = batch.producer_id
-        first = batch.base_sequence
-        last = (first + batch.record_count - 1) & 0x7FFFFFFF
-        if pid >= 0:
-            state = log.producers.get(pid)
-            if state is not None:
-                epoch, last_seq, recent = state
-                if batch.producer_epoch == epoch:
-                    for r_first, r_last, r_offset in recent:
-                        if (r_first, r_last) == (first, last):
-                            return 0, r_offset
-                if batch.producer_epoch < epoch:
-                    return 47, -1
-                if batch.producer_epoch > epoch:
-                    if first != 0:
-                        return 45, -1
-                elif not (first == last_seq + 1 or (first == 0 and last_seq == 0x7FFFFFFF)):
-                    return 45, -1
-            elif self.kafka_45 and not log.batches and first != 0:
-                return 45, -1  # KAFKA-15591: a never-written partition starts at 0
-        base = log.next_offset
-        log.batches.append(batch)
-        log.next_offset += batch.record_count
-        if pid >= 0:
-            state = log.producers.get(pid)
-            recent = list(state[2]) if state and state[0] == batch.producer_epoch else []
-            recent = ([*recent, (first, last, base)])[-5:]
-            log.producers[pid] = (batch.producer_epoch, last, recent)
-        return 0, base
+        result = self.log(*tp).append(batch, data, 0)
+        return result.error, result.base_offset

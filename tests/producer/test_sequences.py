@@ -1,5 +1,6 @@
 """The sequence and epoch state machine of the idempotent and transactional producer, against
-scripted brokers that check producer state like Kafka 4.4 (``Sim(kafka_45=True)``: 4.5).
+scripted brokers that check producer state with the fake cluster's rules (Kafka 4.4;
+``Sim(kafka_45=True)``: 4.5).
 
 Transitions, after the Java client's TransactionManager and Sender (each has a test here or,
 where named, in test_idempotence.py / test_transactions.py):
@@ -100,7 +101,7 @@ def test_scripted_broker_checks_sequences_like_kafka(kafka_45: bool) -> None:
     assert sim.append(tp, raw_batch(7, 0, 5, 2)) == ((45, -1) if kafka_45 else (0, 0))
     if kafka_45:
         assert sim.append(tp, raw_batch(7, 0, 0, 7)) == (0, 0)
-    base = sim.log().next_offset - 2 if not kafka_45 else 0
+    base = sim.log().log_end_offset - 2 if not kafka_45 else 0
     first, last = (5, 6) if not kafka_45 else (0, 6)
     count = last - first + 1
     # A partition that holds records takes any first sequence from another producer (4.5 too).
@@ -120,7 +121,7 @@ def test_scripted_broker_checks_sequences_like_kafka(kafka_45: bool) -> None:
     assert sim.append(tp, raw_batch(7, 1, 2, 1))[0] == 0  # still cached: a duplicate
     assert sim.append(tp, raw_batch(7, 1, 1, 1)) == (45, -1)  # fell out of the cache
     # Wrapping: after 2**31-1 comes 0.
-    sim.log().producers[9] = (0, MAX_SEQ - 1, [])
+    sim.set_last_sequence(9, MAX_SEQ - 1)
     assert sim.append(tp, raw_batch(9, 0, MAX_SEQ, 1))[0] == 0
     assert sim.append(tp, raw_batch(9, 0, 0, 1))[0] == 0
 
@@ -416,8 +417,7 @@ def test_sequences_wrap_to_zero() -> None:
     acked_once(sim)
     st = sim.producer.acc.state("t", 0)
     st.next_seq, st.last_acked = MAX_SEQ - 1, MAX_SEQ - 2
-    epoch, _, recent = sim.log().producers[1001]
-    sim.log().producers[1001] = (epoch, MAX_SEQ - 2, recent)
+    sim.set_last_sequence(1001, MAX_SEQ - 2)
     tokens = [sim.send(b"%d" % i, partition=0) for i in range(3)]
     sim.run_until(lambda: settled(sim, tokens))
     assert sim.failed() == {}

@@ -91,7 +91,7 @@ def check(sim: Sim, sent: dict[int, tuple[int, bytes]], idempotent: bool) -> Non
     assert sim.failed() == {}  # nothing gave up within the delivery timeout
     delivered = sim.delivered()
     for part in range(PARTITIONS):
-        log = sim.log("t", part).records()
+        log = sim.records("t", part)
         values = [r.value for r in log]
         ours = [v for t, (p, v) in sorted(sent.items()) if p == part]
         if idempotent:

@@ -14,7 +14,9 @@ leader epoch filled in; both lie outside the CRC) next to their decoded form. It
   error; an older epoch is INVALID_PRODUCER_EPOCH; a newer epoch must start at sequence 0;
   the same epoch must continue at last sequence + 1 (0 after 2**31-1); a producer the
   partition holds no state for may start at any sequence; any other sequence is
-  OUT_OF_ORDER_SEQUENCE_NUMBER;
+  OUT_OF_ORDER_SEQUENCE_NUMBER. With ``first_sequence_zero`` (Kafka 4.5, KAFKA-15591) a
+  partition that never held a record takes only sequence 0 from a producer it does not know;
+  this is the one copy of these rules (the pure producer tests' brokers use it too);
 - open transactions (producer id to first offset), which bound the ``last_stable_offset``,
   and the aborted transactions index that a read_committed Fetch returns.
 
@@ -87,7 +89,10 @@ class AppendResult:
 class PartitionLog:
     """The log of one partition; see the module docstring."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, first_sequence_zero: bool = False) -> None:
+        self.first_sequence_zero = first_sequence_zero
+        """Kafka 4.5's rule (KAFKA-15591): on a partition that never held a record, a producer
+        the partition does not know must start at sequence 0."""
         self.entries: list[Entry] = []
         self._bases: list[int] = []
         self.log_start_offset = 0
@@ -153,6 +158,12 @@ class PartitionLog:
                             f"Out of order sequence number for producer {pid} at offset "
                             f"{self.log_end_offset}: {first} (incoming seq. number), "
                             f"{last_seq} (current end sequence number)"))
+        elif (pid >= 0 and self.first_sequence_zero and first != 0 and not self.entries
+              and self.log_end_offset == 0):
+            return AppendResult(
+                codes.OUT_OF_ORDER_SEQUENCE_NUMBER, message=(
+                    f"Invalid sequence number for new producer {pid} on an empty partition: "
+                    f"{first} (incoming seq. number), expected 0"))
         base = self.log_end_offset
         self._store(_patch(data, base, leader_epoch), batch, base, leader_epoch)
         if pid >= 0:
