@@ -97,6 +97,8 @@ class FakeCluster:
                                        self._uuid)
         self.txns = TxnCoordinator(self.timers, self._write_markers)
         self.fetch_sessions = FetchSessions(fetch_session_slots, self.rng)
+        self.client_quotas: dict[tuple[tuple[str, str | None], ...], dict[str, float]] = {}
+        """Client quotas by entity (AlterClientQuotas): sorted (type, name) pairs."""
         from kproto.testing.fake.apis import API_MODULES  # the API modules import this one
 
         self.apis: dict[int, Api] = {m.key: m for m in API_MODULES}
@@ -104,6 +106,11 @@ class FakeCluster:
         self.waiting: dict[int, ServerConnection] = {}
         """The connections holding a waiting answer (a long-poll Fetch, a delayed reply):
         the only ones ``wake`` polls and ``next_deadline`` reads."""
+        self.changes = 0
+        """Counts what may have changed the partitions a waiting Fetch reads (a request
+        other than Fetch or Heartbeat, a timer, a topic or leader change, an outside wake):
+        a waiting Fetch re-reads its partitions only when it moved (or when it expires).
+        Re-reading after every request was a sixth of a simulation's time."""
         self.stalled_brokers: set[int] = set()
         self.coordinator_overrides: dict[tuple[int, str], int] = {}
         self._next_conn = 0
@@ -132,6 +139,7 @@ class FakeCluster:
                      configs: Mapping[str, str] | None = None,
                      assignments: Sequence[Sequence[int]] | None = None) -> Topic:
         """Create a topic now (no validation beyond the caller's; see CreateTopics)."""
+        self.changes += 1
         if assignments is None:
             assignments = self.assign_replicas(partitions, replication_factor)
         topic = Topic(name, self._uuid(), [], dict(configs or {}))
@@ -157,6 +165,7 @@ class FakeCluster:
 
     def add_partitions(self, name: str, total: int,
                        assignments: Sequence[Sequence[int]] | None = None) -> None:
+        self.changes += 1
         topic = self.topics[name]
         have = len(topic.partitions)
         rf = len(topic.partitions[0].replicas) if topic.partitions else None
@@ -165,6 +174,7 @@ class FakeCluster:
             self._add_partition(topic, list(replicas))
 
     def delete_topic(self, name: str) -> None:
+        self.changes += 1
         del self.topics[name]
 
     def topic_by_id(self, topic_id: uuid.UUID) -> Topic | None:
@@ -239,8 +249,15 @@ class FakeCluster:
 
     def wake(self, now: float) -> None:
         """Fire the timers due at ``now``, then poll every waiting answer until none makes
-        progress."""
-        self.timers.fire(now)
+        progress. Call it after changing the cluster from outside."""
+        self.changes += 1
+        self.poll_waiting(now)
+
+    def poll_waiting(self, now: float) -> None:
+        """``wake`` after a connection's input or at a deadline: what changed is counted
+        where it changed (the requests served, the timers fired)."""
+        if self.timers.fire(now):
+            self.changes += 1
         progress = True
         while progress:
             progress = False
@@ -264,7 +281,7 @@ class FakeCluster:
         return best
 
     def handle_timer(self, now: float) -> None:
-        self.wake(now)
+        self.poll_waiting(now)
 
     def drop_connections(self, node: int | None = None) -> None:
         """Close every connection (to ``node``), as a network failure would."""
@@ -336,6 +353,7 @@ class FakeCluster:
     def hold_replication(self, topic: str, partition: int) -> None:
         """Followers stop fetching: the high watermark stays, acks=all produces wait,
         acks=1 produces succeed with an unflushed tail."""
+        self.changes += 1
         p = self.partition(topic, partition)
         if p is None:
             raise KeyError(f"no partition {topic}-{partition}")

@@ -31,7 +31,17 @@ from kproto.errors import KprotoError
 from kproto.protocol import apis
 from kproto.testing.fake import codes
 from kproto.testing.fake.apis._base import CLOSE, NO_RESPONSE, Pending, Request
-from kproto.testing.fake.faults import DELAY, DROP, ERROR, STALL
+from kproto.testing.fake.faults import (
+    ANSWER,
+    DELAY,
+    DROP,
+    ERROR,
+    HOLD,
+    LOSE,
+    RESPOND,
+    STALL,
+    HeldRequest,
+)
 
 if TYPE_CHECKING:
     from kproto.testing.fake.cluster import FakeCluster
@@ -41,6 +51,8 @@ __all__ = ["ServerConnection"]
 
 _HEAD = struct.Struct(">hhi")
 _SASL_APIS = (apis.API_VERSIONS, apis.SASL_HANDSHAKE, apis.SASL_AUTHENTICATE)
+_NO_CHANGE = frozenset((apis.FETCH, apis.HEARTBEAT, apis.API_VERSIONS))
+"""APIs whose requests change nothing a waiting Fetch reads (``FakeCluster.changes``)."""
 
 
 def _ready(value: Any, deadline: float | None) -> Pending:
@@ -83,6 +95,7 @@ class ServerConnection:
         self._out = bytearray()
         self._waiting: _Waiting | None = None
         self._close_after_flush = False
+        self._lose_next = False
 
     # -- the caller's side -------------------------------------------------------------------
 
@@ -102,7 +115,7 @@ class ServerConnection:
             self._frames.append(bytes(buf[4:4 + size]))
             del buf[:4 + size]
         self._pump(now)
-        self.cluster.wake(now)
+        self.cluster.poll_waiting(now)
 
     def data_to_send(self) -> bytes:
         out = bytes(self._out)
@@ -136,6 +149,14 @@ class ServerConnection:
             self._waiting = None
             self.cluster.waiting.pop(self.conn_id, None)
             self.cluster.forget(self)
+            held = self.cluster.faults.held
+            if held:
+                held[:] = [h for h in held if h.conn_id != self.conn_id]
+
+    @property
+    def queued_requests(self) -> int:
+        """Whole requests received but not read yet: they wait behind an unanswered one."""
+        return len(self._frames)
 
     @property
     def waiting_deadline(self) -> float | None:
@@ -184,6 +205,8 @@ class ServerConnection:
             self.close("request frame too short for a header")
             return
         api_key, version, correlation_id = _HEAD.unpack_from(frame, 0)
+        if api_key not in _NO_CHANGE:
+            self.cluster.changes += 1
         api = self.cluster.apis.get(api_key)
         if api is None:
             self.close(f"unknown or unsupported API key {api_key}")
@@ -206,7 +229,10 @@ class ServerConnection:
             self.close("request before SASL authentication")
             return
         req = Request(self.cluster, self, api_key, header, body, version, now)
-        decision = self.cluster.faults.on_request(api_key, self.node_id)
+        faults = self.cluster.faults
+        for watch in faults.watchers:
+            watch(api_key, self.node_id, body, version)
+        decision = faults.on_request(api_key, self.node_id)
         delay_until: float | None = None
         if decision is not None:
             if decision.action == DROP:
@@ -221,6 +247,17 @@ class ServerConnection:
                 return
             if decision.action == DELAY:
                 delay_until = now + decision.seconds
+            if decision.action == RESPOND:
+                response = decision.response
+                value = response(body, version) if callable(response) else response
+                if value is not None:
+                    self._emit(api_key, version, correlation_id, value)
+                    return
+            if decision.action == HOLD:
+                self._hold(req, correlation_id)
+                return
+            if decision.action == LOSE:
+                self._lose_next = True
         try:
             reply = api.handle(req)
         except Exception as exc:  # a bug in an API module must not take the caller down
@@ -234,7 +271,52 @@ class ServerConnection:
             return
         self._emit(api_key, version, correlation_id, reply)
 
+    def _hold(self, req: Request, correlation_id: int) -> None:
+        """Park ``req`` in the cluster's ``faults.held`` until the test settles it."""
+        box: list[Any] = []
+        self._held_req = req
+        held = HeldRequest(req.api_key, req.version, req.header, req.body, self.node_id,
+                           req.now, self._settle_held, self.conn_id)
+        self._held_box = box
+        self._held = held
+        self.cluster.faults.held.append(held)
+        self._waiting = _Waiting(req.api_key, req.version, correlation_id,
+                                 Pending(lambda _now, _expired: box[0] if box else None, None),
+                                 None)
+        self.cluster.waiting[self.conn_id] = self
+
+    def _settle_held(self, outcome: str, response: Any, now: float) -> None:
+        held = self.cluster.faults.held
+        if self._held in held:
+            held.remove(self._held)
+        w = self._waiting
+        if self.closed or w is None:
+            return
+        if outcome == ANSWER:
+            self._held_box.append(response)
+        else:
+            if outcome == LOSE:
+                self._lose_next = True
+            req = self._held_req
+            req.now = now
+            api = self.cluster.apis[req.api_key]
+            try:
+                reply = api.handle(req)
+            except Exception as exc:  # as in _serve: close, never raise to the caller
+                self.close(f"request could not be served: {exc!r}")
+                return
+            if isinstance(reply, Pending):
+                w.pending = reply
+            else:
+                self._held_box.append(reply)
+        self.cluster.wake(now)
+
     def _emit(self, api_key: int, version: int, correlation_id: int, reply: Any) -> None:
+        if self._lose_next:
+            self._lose_next = False
+            if reply is not NO_RESPONSE and reply is not CLOSE:
+                self.close(f"API {api_key}: answer lost by a fault hook")
+                return
         if reply is NO_RESPONSE:
             return
         if reply is CLOSE:
@@ -253,3 +335,6 @@ class ServerConnection:
         self._close_after_flush = True
 
     client_id: str | None = None
+    _held: HeldRequest | None = None
+    _held_req: Request
+    _held_box: list[Any]

@@ -26,7 +26,7 @@ class Link:
     """One engine connection (``conn_id`` of ``host``) to broker ``node``."""
 
     __slots__ = ("client_closed", "conn_id", "dead", "down", "down_last", "host", "id",
-                 "node", "server", "up", "up_last")
+                 "label", "node", "server", "up", "up_last")
 
     def __init__(self, link_id: int, host: Host, conn_id: int, node: int) -> None:
         self.id = link_id
@@ -42,7 +42,5 @@ class Link:
         sent: dict[int, str] = {}
         self.up = FrameNamer(True, sent)
         self.down = FrameNamer(False, sent)
-
-    @property
-    def label(self) -> str:
-        return f"{self.host.name}#{self.conn_id}-b{self.node}"
+        self.label = f"{host.name}#{conn_id}-b{node}"
+        """How the trace names it (made once: every delivery's entry uses it)."""

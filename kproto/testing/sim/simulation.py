@@ -322,6 +322,9 @@ class Simulation:
 
     def pump(self) -> None:
         """Perform every running engine's outputs and every broker connection's answers."""
+        # Committed offsets change only inside the cluster, which changes only when the
+        # servers may have something to say: watch them only then.
+        watch = self._servers_dirty
         again = True
         while again:
             again = False
@@ -340,7 +343,8 @@ class Simulation:
             if self._servers_dirty:
                 self._servers_dirty = False
                 self._pump_servers()
-        self._watch_offsets()
+        if watch:
+            self._watch_offsets()
 
     def _pump_host(self, h: Host) -> bool:
         core = h.core

@@ -68,6 +68,9 @@ def _wanted(req: Request, session: FetchSession | None, full: bool) -> list[Cach
         for c in listed:
             old = session.partitions.get(key(c))
             if old is not None:
+                if (old.fetch_offset, old.max_bytes, old.current_leader_epoch) != (
+                        c.fetch_offset, c.max_bytes, c.current_leader_epoch):
+                    req.cluster.changes += 1  # a waiting Fetch of this session reads them
                 old.fetch_offset = c.fetch_offset
                 old.max_bytes = c.max_bytes
                 old.current_leader_epoch = c.current_leader_epoch
@@ -209,10 +212,18 @@ def handle(req: Request) -> Any:
     if failed or total >= body.min_bytes or body.max_wait_ms <= 0 or not wanted:
         return finish(results)
 
+    read_at = cluster.changes
+
     def poll(now: float, expired: bool) -> Any:
+        # Nothing the partitions' answer depends on has changed since they were read (and
+        # no fault rule, which counts its uses, is set): the answer is still "not yet".
+        nonlocal read_at
+        if not expired and read_at == cluster.changes and not cluster.faults.rules:
+            return None
         results, total, failed = _read(req, wanted, last_epochs)
         if failed or total >= body.min_bytes or expired:
             return finish(results)
+        read_at = cluster.changes
         return None
 
     return Pending(poll, req.now + body.max_wait_ms / 1000)
