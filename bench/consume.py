@@ -7,8 +7,8 @@ is known). The clock runs from assigning the partitions to the last message read
 and metadata come before. No consumer group: every client assigns the partitions itself
 (kproto one ``consume_partition`` per partition, read by a thread or task each, as sarama
 users do). Fetch sizes are each client's defaults; confluent-kafka's pause after filling its
-prefetch queue is cut from 1 s to 10 ms. The ``-batch`` runners read whole fetched chunks
-where this kproto has a chunk call (``chunk_call``), else they raise ``NotAvailable``.
+prefetch queue is cut from 1 s to 10 ms. The ``-batch`` runners read a fetched chunk at a time
+with ``PartitionConsumer.batches()`` (no await per record).
 """
 
 from __future__ import annotations
@@ -33,15 +33,12 @@ def bounded(want: int, count: int, deadline: float) -> bool:
 
 Runner = Callable[[str, str, list[int], int], Timing]
 
-CHUNK_CALLS = ("batches", "chunks")
-"""Names a PartitionConsumer's whole-chunk iterator may have; the first one present is used."""
-
-
 def chunk_call(partition_consumer_class: type) -> str:
-    for name in CHUNK_CALLS:
-        if getattr(partition_consumer_class, name, None) is not None:
-            return name
-    raise NotAvailable("not available")
+    """``batches``, the PartitionConsumer's chunk-at-a-time iterator, or NotAvailable on a
+    kproto without it (the row then says so)."""
+    if getattr(partition_consumer_class, "batches", None) is None:
+        raise NotAvailable("not available")
+    return "batches"
 
 
 def check(count: int, total: int, want: int, size: int) -> None:

@@ -5,8 +5,9 @@ The clock runs from the first send to the last acknowledgement; connecting and m
 done before (a warm-up record). Every client uses ``COMMON`` (acks=1, no idempotence, linger
 5 ms, 16 KiB batches), so they do the same work on the wire, and leaves partitioning to its
 default partitioner (no keys); kproto's AsyncProducer keeps no success stream (like sarama's
-default). The ``-batch`` runners use kproto's many-messages-one-settlement call where this
-kproto has one (``batch_call``), else they raise ``NotAvailable``.
+default). The ``-batch`` runners queue 1,000 values a call with ``AsyncProducer.send_many``
+(one call into the core and one token per call, no message objects of the caller's), then
+flush as the per-record runners do.
 """
 
 from __future__ import annotations
@@ -20,23 +21,12 @@ from kproto.message_types import ProducerMessage
 
 Runner = Callable[[str, str, list[bytes], str], Timing]
 
-BATCH_CALLS = ("send_many", "send_batch")
-"""The AsyncProducer's many-messages calls: ``send_many(topic, values)`` (no message objects)
-or ``send_batch(messages)``; the first one present is used."""
-
-
 def batch_call(producer_class: type) -> str:
-    """The name of ``producer_class``'s many-messages call, or NotAvailable."""
-    for name in BATCH_CALLS:
-        if callable(getattr(producer_class, name, None)):
-            return name
-    raise NotAvailable("not available")
-
-
-def _batch_args(call: str, topic: str, values: list[bytes]) -> tuple[Any, ...]:
-    if call == "send_many":
-        return (topic, values)
-    return ([ProducerMessage(topic, v) for v in values],)
+    """``send_many``, the AsyncProducer's many-values call, or NotAvailable on a kproto
+    without it (the row then says so)."""
+    if not callable(getattr(producer_class, "send_many", None)):
+        raise NotAvailable("not available")
+    return "send_many"
 
 
 def _kproto_options(codec: str) -> dict[str, Any]:
@@ -110,12 +100,12 @@ def kproto_threads_batch(bootstrap: str, topic: str, values: list[bytes], codec:
     call = batch_call(kproto_threads.AsyncProducer)
     meter = Meter()
     with kproto_threads.AsyncProducer(bootstrap, **_kproto_options(codec)) as p:
-        send = getattr(p, call)
-        send(*_batch_args(call, topic, [b"warm-up"]))
+        send_many = getattr(p, call)
+        send_many(topic, [b"warm-up"])
         p.flush()
         meter.start()
         for i in range(0, len(values), BATCH):
-            send(*_batch_args(call, topic, values[i:i + BATCH]))
+            send_many(topic, values[i:i + BATCH])
         p.flush()
         timing = meter.stop()
         assert len(p.errors) == 0, p.errors.get(1)
@@ -127,12 +117,12 @@ async def _kproto_async_batch(module: Any, bootstrap: str, topic: str, values: l
     call = batch_call(module.AsyncProducer)
     meter = Meter()
     async with module.AsyncProducer(bootstrap, **_kproto_options(codec)) as p:
-        send = getattr(p, call)
-        await send(*_batch_args(call, topic, [b"warm-up"]))
+        send_many = getattr(p, call)
+        await send_many(topic, [b"warm-up"])
         await p.flush()
         meter.start()
         for i in range(0, len(values), BATCH):
-            await send(*_batch_args(call, topic, values[i:i + BATCH]))
+            await send_many(topic, values[i:i + BATCH])
         await p.flush()
         timing = meter.stop()
         assert len(p.errors) == 0

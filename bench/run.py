@@ -267,8 +267,14 @@ def machine() -> dict[str, Any]:
         mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
     except (OSError, ValueError, IndexError):
         mem_kb = 0
+    import kproto.records
+
+    accelerated = getattr(kproto.records, "ACCELERATED", None)
     return {"cpus": os.cpu_count(), "cpu_model": model, "ram_gib": round(mem_kb / 2**20, 1),
-            "python": platform.python_version(), "platform": platform.platform()}
+            "python": platform.python_version(), "platform": platform.platform(),
+            "load_average": os.getloadavg()[0],
+            "record_path": ("pure (only)" if accelerated is None
+                            else "compiled" if accelerated else "pure")}
 
 
 def parse(argv: list[str] | None) -> tuple[argparse.Namespace, Settings]:
@@ -331,8 +337,9 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows))
     info = machine()
     print(f"\n{info['cpus']} CPUs ({info['cpu_model']}), {info['ram_gib']} GiB RAM, "
-          f"Python {info['python']}; {s.records:,} records per 100 B run (1 KiB: a quarter), "
-          f"best of {s.repeat}, {time.monotonic() - started:.0f} s in all")
+          f"load average {info['load_average']:.1f} at the end; Python {info['python']}, "
+          f"kproto's {info['record_path']} record path; {s.records:,} records per 100 B run "
+          f"(1 KiB: a quarter), best of {s.repeat}, {time.monotonic() - started:.0f} s in all")
     if args.json:
         args.json.write_text(json.dumps(
             {"machine": info, "records": s.records, "repeat": s.repeat,
