@@ -1,12 +1,11 @@
-"""A thousand seeds of a small scenario under the default fault mix, within a CPU budget.
+"""A thousand seeds of a small scenario under the default fault mix.
 
 The seeds are fixed, so this is deterministic: a failure here is a seed to replay with
-``./dev simulate --seeds 1 --seed S --scenario storm=8,calm=8,partitions=2``.
+``./dev simulate --seeds 1 --seed S --scenario storm=8,calm=8,partitions=2``. Its cost is
+measured by ``bench/bench_sim.py`` (row ``ci-small``), never asserted here.
 """
 
 from __future__ import annotations
-
-import time
 
 import pytest
 
@@ -14,18 +13,13 @@ from kproto.testing.sim import Scenario, run_seed
 
 SMALL = Scenario(storm=8.0, calm=8.0, partitions=2)
 SEEDS = 1000
-BUDGET = 240.0
-"""CPU seconds allowed (about 100 on an idle core): room for a busy CI machine."""
 
 
 @pytest.mark.slow
 def test_a_thousand_seeds_hold_every_invariant() -> None:
-    start = time.process_time()
     failures = []
     for seed in range(1, SEEDS + 1):
         out = run_seed(seed, SMALL)
         if not out.ok:
             failures.append(out.report(last=60))
-    spent = time.process_time() - start
     assert not failures, f"{len(failures)} failing seeds; the first:\n{failures[0]}"
-    assert spent < BUDGET, f"{SEEDS} seeds took {spent:.1f}s of CPU"

@@ -1,0 +1,95 @@
+"""The simulator's speed: CPU seconds per 30 simulated minutes, for each kind of scenario.
+
+Issue 17 asks that 30 simulated minutes take well under a second of CPU. Each row runs one
+seed under the default fault mix and prints the CPU time (``time.process_time()``) it took,
+scaled to 30 simulated minutes (``per 30 min``), beside the simulated seconds it covered
+and the run's own CPU time:
+
+- ``producer``: one idempotent producer, a record a second, one broker, 30 minutes;
+- ``member``: one group member, idle (heartbeats, long-polling Fetches), 30 minutes;
+- ``producer+reader``: a producer and a read_committed reader long-polling, 30 minutes;
+- ``default``: the default mixed scenario (3 brokers; idempotent, transactional producers,
+  a reader, two group members; 2 simulated minutes), over ``--seeds`` seeds;
+- ``ci-small``: test_many_seeds' scenario, over ``--seeds`` seeds (also per seed).
+
+    .venv/bin/python bench/bench_sim.py [--seeds N] [--only producer,member,...]
+
+Performance is measured here, never asserted in tests. The machine is shared and small: an
+idle core gives the numbers in docs/simulation.md; under load they grow together.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "transports")]
+
+from kproto.testing.sim import Scenario, run_seed  # noqa: E402
+
+HALF_HOUR = 1800.0
+
+
+def _half_hour(producers: int, readers: int, members: int) -> Scenario:
+    return Scenario(brokers=1, partitions=1, producers=producers, transactional=0,
+                    readers=readers, members=members, storm=HALF_HOUR, calm=0.0, rate=1.0)
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "producer": _half_hour(producers=1, readers=0, members=0),
+    "member": _half_hour(producers=0, readers=0, members=1),
+    "producer+reader": _half_hour(producers=1, readers=1, members=0),
+    "default": Scenario(),
+    "ci-small": Scenario(storm=8.0, calm=8.0, partitions=2),
+}
+LONG = ("producer", "member", "producer+reader")
+"""Rows of one 30-minute seed; the others run ``--seeds`` seeds."""
+
+
+def measure(name: str, seeds: int) -> tuple[float, float, int]:
+    """(CPU seconds, simulated seconds, failing seeds) of the row's runs."""
+    scenario = SCENARIOS[name]
+    count = 1 if name in LONG else seeds
+    cpu = simulated = 0.0
+    failures = 0
+    for seed in range(1, count + 1):
+        start = time.process_time()
+        out = run_seed(seed, scenario)
+        cpu += time.process_time() - start
+        simulated += out.simulated
+        failures += not out.ok
+    return cpu, simulated, failures
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seeds", type=int, default=20,
+                    help="seeds of the default and ci-small rows (default 20)")
+    ap.add_argument("--only", default=",".join(SCENARIOS),
+                    help=f"rows to run, of {', '.join(SCENARIOS)}")
+    args = ap.parse_args()
+    if args.seeds < 1:
+        ap.error("--seeds must be >= 1")
+    names = [n.strip() for n in args.only.split(",") if n.strip()]
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown:
+        ap.error(f"--only: unknown rows {', '.join(unknown)} (rows: {', '.join(SCENARIOS)})")
+    run_seed(1, Scenario(storm=1.0, calm=1.0))  # imports and first-call costs, not timed
+    print(f"{'scenario':<16} {'seeds':>5} {'simulated s':>11} {'CPU s':>8} "
+          f"{'per 30 min':>10} {'per seed':>9}")
+    failed = 0
+    for name in names:
+        cpu, simulated, failures = measure(name, args.seeds)
+        count = 1 if name in LONG else args.seeds
+        failed += failures
+        note = f"  ({failures} failing)" if failures else ""
+        print(f"{name:<16} {count:>5} {simulated:>11.0f} {cpu:>8.2f} "
+              f"{cpu / simulated * HALF_HOUR:>10.2f} {cpu / count:>9.3f}{note}", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
