@@ -51,22 +51,38 @@ def check(count: int, total: int, want: int, size: int) -> None:
 # -- kproto ----------------------------------------------------------------------------------
 
 
-def kproto_threads(bootstrap: str, topic: str, counts: list[int], size: int) -> Timing:
+def _read_messages(pc: Any, want: int) -> tuple[int, int]:
+    count = total = 0
+    if want:
+        for m in pc.messages:
+            count += 1
+            total += len(m.value)
+            if count == want:
+                break
+    return count, total
+
+
+def _read_batches(pc: Any, want: int) -> tuple[int, int]:
+    count = total = 0
+    if want:
+        for chunk in pc.batches():
+            for m in chunk:
+                count += 1
+                total += len(m.value)
+            if count >= want:
+                break
+    return count, total
+
+
+def kproto_threads(bootstrap: str, topic: str, counts: list[int], size: int,
+                   reader: Any = _read_messages) -> Timing:
     import kproto_threads
     from kproto import OFFSET_OLDEST
 
-    got = [0] * len(counts)
-    totals = [0] * len(counts)
+    results: list[tuple[int, int]] = [(0, 0)] * len(counts)
 
     def read(pc: Any, p: int) -> None:
-        want, count, total = counts[p], 0, 0
-        if want:
-            for m in pc.messages:
-                count += 1
-                total += len(m.value)
-                if count == want:
-                    break
-        got[p], totals[p] = count, total
+        results[p] = reader(pc, counts[p])
 
     meter = Meter()
     with kproto_threads.Consumer(bootstrap) as c:
@@ -83,7 +99,7 @@ def kproto_threads(bootstrap: str, topic: str, counts: list[int], size: int) -> 
             for t in threads:
                 t.join(READ_TIMEOUT)
         timing = meter.stop()
-    check(sum(got), sum(totals), sum(counts), size)
+    check(sum(r[0] for r in results), sum(r[1] for r in results), sum(counts), size)
     return timing
 
 
@@ -101,7 +117,7 @@ async def _read_async(pc: Any, want: int) -> tuple[int, int]:
 async def _read_chunks(pc: Any, want: int) -> tuple[int, int]:
     count = total = 0
     if want:
-        async for chunk in getattr(pc, chunk_call(type(pc)))():
+        async for chunk in pc.batches():
             for m in chunk:
                 count += 1
                 total += len(m.value)
@@ -161,39 +177,10 @@ def kproto_trio(bootstrap: str, topic: str, counts: list[int], size: int,
 
 
 def kproto_threads_batch(bootstrap: str, topic: str, counts: list[int], size: int) -> Timing:
-    import kproto_threads
+    import kproto_threads as module
 
-    name = chunk_call(kproto_threads.PartitionConsumer)
-    from kproto import OFFSET_OLDEST
-
-    got = [0] * len(counts)
-    totals = [0] * len(counts)
-
-    def read(pc: Any, p: int) -> None:
-        want, count, total = counts[p], 0, 0
-        if want:
-            for chunk in getattr(pc, name)():
-                for m in chunk:
-                    count += 1
-                    total += len(m.value)
-                if count >= want:
-                    break
-        got[p], totals[p] = count, total
-
-    meter = Meter()
-    with kproto_threads.Consumer(bootstrap) as c:
-        c.partitions(topic)
-        meter.start()
-        pcs = [c.consume_partition(topic, p, OFFSET_OLDEST) for p in range(len(counts))]
-        threads = [threading.Thread(target=read, args=(pc, p), daemon=True)
-                   for p, pc in enumerate(pcs)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(READ_TIMEOUT)
-        timing = meter.stop()
-    check(sum(got), sum(totals), sum(counts), size)
-    return timing
+    chunk_call(module.PartitionConsumer)
+    return kproto_threads(bootstrap, topic, counts, size, reader=_read_batches)
 
 
 def kproto_asyncio_batch(bootstrap: str, topic: str, counts: list[int], size: int) -> Timing:
