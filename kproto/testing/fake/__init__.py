@@ -20,7 +20,7 @@ from kproto._lazy import lazy
 
 if TYPE_CHECKING:
     from kproto.testing.fake.cluster import Broker, FakeCluster, Partition, Topic
-    from kproto.testing.fake.faults import Faults, Rule
+    from kproto.testing.fake.faults import Faults, HeldRequest, Rule
     from kproto.testing.fake.groups import GroupSettings
     from kproto.testing.fake.log import PartitionLog
     from kproto.testing.fake.server import ServerConnection
@@ -30,6 +30,7 @@ __all__ = [
     "FakeCluster",
     "Faults",
     "GroupSettings",
+    "HeldRequest",
     "Partition",
     "PartitionLog",
     "Rule",
@@ -39,6 +40,7 @@ __all__ = [
 
 __getattr__ = lazy(__name__, {
     "Broker": ".cluster", "FakeCluster": ".cluster", "Partition": ".cluster",
-    "Topic": ".cluster", "Faults": ".faults", "Rule": ".faults", "GroupSettings": ".groups",
+    "Topic": ".cluster", "Faults": ".faults", "HeldRequest": ".faults", "Rule": ".faults",
+    "GroupSettings": ".groups",
     "PartitionLog": ".log", "ServerConnection": ".server",
 })

@@ -8,7 +8,15 @@ first that matches is used and its count goes down. A request-level rule decides
 - ``error``: answer the whole request with an error code (nothing is applied);
 - ``delay``: answer as usual, ``seconds`` later (on the caller's clock);
 - ``drop``: close the connection instead of answering;
-- ``stall``: never answer; the connection keeps reading but answers nothing more.
+- ``stall``: never answer; the connection keeps reading but answers nothing more;
+- ``hold``: keep the request, unserved, in ``Faults.held`` until the test releases it (served
+  then, as usual), answers it with a response of its own, or loses its answer; the requests
+  behind it on its connection wait, as they do behind any request a Kafka broker has not
+  answered yet;
+- ``respond``: answer with the test's response (or what its callable builds from the
+  request) instead of serving the request;
+- ``lose``: serve the request (its effects apply: a Produce is written) and close the
+  connection instead of writing the answer, as when a broker's answer is lost on the way.
 
 A partition rule (``topic`` set) is consulted by the APIs that answer per partition
 (Produce, Fetch, ListOffsets, OffsetForLeaderEpoch, OffsetCommit, TxnOffsetCommit,
@@ -24,14 +32,18 @@ cluster, since they change its state.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from kproto.protocol import apis
 from kproto.testing.fake import codes
 
-__all__ = ["Decision", "Faults", "Rule"]
+__all__ = ["Decision", "Faults", "HeldRequest", "Rule"]
 
 ERROR, DELAY, DROP, STALL = "error", "delay", "drop", "stall"
+HOLD, RESPOND, LOSE = "hold", "respond", "lose"
+RELEASE, ANSWER = "release", "answer"
 
 _COORD = (codes.COORDINATOR_NOT_AVAILABLE, codes.NOT_COORDINATOR)
 RETRIABLE: dict[int, tuple[int, ...]] = {
@@ -63,6 +75,7 @@ class Rule:
     node: int | None = None
     topic: str | None = None
     partition: int | None = None
+    response: Any = None
 
     def matches(self, api_key: int, node: int) -> bool:
         return ((self.api_key is None or self.api_key == api_key)
@@ -74,6 +87,53 @@ class Decision:
     action: str
     error: int = 0
     seconds: float = 0.0
+    response: Any = None
+
+
+class HeldRequest:
+    """A request a ``hold`` rule kept back; the test decides its fate, once, with ``now``.
+
+    ``request`` is the decoded body, ``header`` its request header, ``version`` its API
+    version, ``node`` the broker that received it and ``at`` when. After the connection
+    closed (the client went away, a broker stop) it leaves ``Faults.held`` and its methods
+    do nothing, as a real broker drops the work of a closed connection.
+    """
+
+    def __init__(self, api_key: int, version: int, header: Any, request: Any, node: int,
+                 at: float, resolve: Callable[[str, Any, float], None],
+                 conn_id: int = -1) -> None:
+        self.api_key = api_key
+        self.conn_id = conn_id
+        self.version = version
+        self.header = header
+        self.request = request
+        self.node = node
+        self.at = at
+        self.outcome: str | None = None
+        """None while held, then "release", "answer" or "lose"."""
+        self._resolve = resolve
+
+    def release(self, now: float) -> None:
+        """Serve the request now, the usual way (its answer may still wait, as a Fetch's)."""
+        self._settle(RELEASE, None, now)
+
+    def answer(self, response: Any, now: float) -> None:
+        """Answer with ``response`` (a response object of the request's API), unserved."""
+        self._settle(ANSWER, response, now)
+
+    def lose(self, now: float) -> None:
+        """Serve the request now, then close its connection instead of answering."""
+        self._settle(LOSE, None, now)
+
+    def _settle(self, outcome: str, response: Any, now: float) -> None:
+        if self.outcome is not None:
+            raise RuntimeError(f"held request already settled ({self.outcome})")
+        self.outcome = outcome
+        self._resolve(outcome, response, now)
+
+    def __repr__(self) -> str:
+        return (f"HeldRequest(api_key={self.api_key}, version={self.version}, "
+                f"node={self.node}, at={self.at}, outcome={self.outcome})")
 
 
 @dataclass
@@ -90,6 +150,11 @@ class Faults:
 
     def __init__(self) -> None:
         self.rules: list[Rule] = []
+        self.watchers: list[Callable[[int, int, Any, int], None]] = []
+        """Called as ``(api_key, node, request, version)`` for every request a broker
+        reads, before any rule applies (``watch``)."""
+        self.held: list[HeldRequest] = []
+        """The requests ``hold`` rules keep back, oldest first (see ``HeldRequest``)."""
         self._random: _Random | None = None
         self.injected = 0
         """How many faults were applied so far (scripted and random)."""
@@ -123,6 +188,47 @@ class Faults:
         self.rules.append(rule)
         return rule
 
+    def hold(self, api_key: int | None = None, count: int = 1, *,
+             node: int | None = None) -> Rule:
+        """Keep the next ``count`` matching requests in ``held`` until the test releases,
+        answers or loses each (``HeldRequest``); the connection's later requests wait."""
+        rule = Rule(HOLD, api_key, count, node=node)
+        self.rules.append(rule)
+        return rule
+
+    def respond(self, api_key: int, response: Any, count: int = 1, *,
+                node: int | None = None) -> Rule:
+        """Answer the next ``count`` requests of ``api_key`` with ``response`` instead of
+        serving them: a response object, or a callable ``(request, version) -> response``
+        given the decoded request (one that returns None serves the request as usual)."""
+        if response is None:
+            raise ValueError("respond: response must be a response object or a callable")
+        rule = Rule(RESPOND, api_key, count, node=node, response=response)
+        self.rules.append(rule)
+        return rule
+
+    def lose_response(self, api_key: int | None = None, count: int = 1, *,
+                      node: int | None = None) -> Rule:
+        """Serve the next ``count`` matching requests, then close the connection instead of
+        answering: the request took effect, the client never hears of it."""
+        rule = Rule(LOSE, api_key, count, node=node)
+        self.rules.append(rule)
+        return rule
+
+    def watch(self, callback: Callable[[int, int, Any, int], None]) -> None:
+        """Call ``callback(api_key, node, request, version)`` with every request a broker
+        reads (decoded), before the rules: to see what a client sent, e.g. the sequences of
+        its Produce batches, without changing the answers."""
+        self.watchers.append(callback)
+
+    def pop_held(self, api_key: int | None = None) -> HeldRequest:
+        """The oldest held request (of ``api_key``), taken out of ``held``."""
+        for i, h in enumerate(self.held):
+            if api_key is None or h.api_key == api_key:
+                return self.held.pop(i)
+        raise LookupError(f"no held request of API {api_key}" if api_key is not None
+                          else "no held request")
+
     def seeded(self, rng: random.Random, *, error_rate: float = 0.05,
                drop_rate: float = 0.0, delay_rate: float = 0.0,
                max_delay: float = 0.5) -> None:
@@ -130,6 +236,7 @@ class Faults:
         self._random = _Random(rng, error_rate, drop_rate, delay_rate, max_delay)
 
     def clear(self) -> None:
+        """Remove every rule and the random mode (held requests and watchers stay)."""
         self.rules.clear()
         self._random = None
 
@@ -140,7 +247,7 @@ class Faults:
             if rule.topic is None and rule.matches(api_key, node):
                 rule.count -= 1 if rule.count > 0 else 0
                 self.injected += 1
-                return Decision(rule.action, rule.error, rule.seconds)
+                return Decision(rule.action, rule.error, rule.seconds, rule.response)
         r = self._random
         if r is None or api_key in (apis.API_VERSIONS, apis.SASL_HANDSHAKE,
                                     apis.SASL_AUTHENTICATE):
