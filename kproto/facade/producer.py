@@ -166,6 +166,8 @@ class ProducerBase(Feature[LoopT, ProducerCore]):
         super().__init__(bootstrap, config, client=client, rng=rng, **options)
         self._space = Signal()
         self._space_fired = 0
+        self._send_loop: Any = None
+        """The core's loop, kept when the core is made (see ``_try_send``)."""
         """Counts ``_space`` firings: a send that saw it move while it ran (an in-process
         cluster may answer inside the kick) tries again instead of parking."""
         self._close_result: Result[Any] | None = None
@@ -175,6 +177,7 @@ class ProducerBase(Feature[LoopT, ProducerCore]):
         """The kind's own state (waiters or streams)."""
 
     def _make_core(self, engine: Any, now: float) -> ProducerCore:
+        self._send_loop = self._loop
         return ProducerCore(engine, self.config)
 
     # -- events ---------------------------------------------------------------------------
@@ -213,9 +216,14 @@ class ProducerBase(Feature[LoopT, ProducerCore]):
     def _try_send(self, msg: ProducerMessage) -> Any:
         if self._block_results:
             self._results_full()
-        self._check_open()
-        core = self._core
-        loop = self._loop
+        if self._closed:
+            self._check_open()
+        core = self._core_obj
+        if core is None:
+            core = self._core  # it sets _send_loop
+        # The loop is the core's for its whole life: kept, the two property calls that
+        # reach it (feature, then client) are saved on every send (~0.3 us per record).
+        loop = self._send_loop
         before = core.activity
         try:
             token = core.send(msg, loop.now(), loop.wall_ms())
@@ -537,7 +545,8 @@ class SendAndStream(ProducerBase[LoopT]):
     def send_nowait(self, msg: ProducerMessage) -> None:
         """Queue a message, or raise BufferFullError at once when the buffer is full (or,
         with ``results_when_full='block'``, a result stream is)."""
-        with self._loop.lock:  # the engine lock on threads; nothing on asyncio and trio
+        loop = self._send_loop if self._core_obj is not None else self._loop
+        with loop.lock:  # the engine lock on threads; nothing on asyncio and trio
             self._try_send(msg)  # it kicks the loop itself when the engine has work
 
     def _finished(self) -> None:
