@@ -1,7 +1,6 @@
 """The fake cluster's precise fault hooks: hold a request and settle it by hand (release,
-answer, lose), script an answer, lose an answer the broker wrote. First at the wire (a raw
-connection), then with the producer core, as ports of the scripted-broker tests of
-tests/producer (test_idempotence) that need exactly these faults."""
+answer, lose), script an answer, lose an answer the broker wrote, watch requests; at the wire
+(a raw connection). With the producer core they are used by tests/producer/test_idempotence.py."""
 
 from __future__ import annotations
 
@@ -10,19 +9,15 @@ from typing import Any
 import pytest
 
 from kproto import protocol
-from kproto.message_types import ProducerMessage
-from kproto.producer import ProducerCore
 from kproto.protocol import apis
 from kproto.protocol.messages.produce_response import (
     PartitionProduceResponse,
     TopicProduceResponse,
 )
-from kproto.records import decode_batches
 from kproto.testing import FakeCluster, HeldRequest
 from kproto.testing.fake import codes
-from tests.fake.driver import Client, Driver, Raw
+from tests.fake.driver import Raw
 from tests.fake.test_apis import batch, part, produce_req
-from tests.fake.test_end_to_end import TS, delivered, failed
 
 DUPLICATE_SEQUENCE_NUMBER = 46
 
@@ -134,91 +129,3 @@ def test_a_held_request_of_a_closed_connection_leaves_held() -> None:
     assert cluster.faults.held == []
     held.release(2.0)  # nothing to answer: no effect
     assert end_offset(cluster) == 0
-
-
-# -- with the producer core (ported from tests/producer/test_idempotence.py) ------------------
-
-def producer_on(cluster: FakeCluster, **options: Any) -> tuple[Driver, Client, ProducerCore,
-                                                                list[tuple[int, ...]]]:
-    """A driver, a client with an idempotent producer core that has one record delivered,
-    and the (producer id, epoch, base sequence, records) of every batch its Produce
-    requests carry, in order (``Faults.watch``)."""
-    d = Driver(cluster)
-    c = d.client(linger=0.0, **options)
-    stamps: list[tuple[int, ...]] = []
-
-    def watch(api_key: int, _node: int, request: Any, _version: int) -> None:
-        if api_key == apis.PRODUCE:
-            for t in request.topic_data:
-                for p in t.partition_data:
-                    b = decode_batches(p.records).batches[0]
-                    stamps.append((b.producer_id, b.producer_epoch, b.base_sequence,
-                                   b.record_count))
-
-    cluster.faults.watch(watch)
-    producer = ProducerCore(c.core, c.config)
-    first = send(d, producer, b"first")
-    d.run_until(lambda: first in delivered(c))
-    return d, c, producer, stamps
-
-
-def send(d: Driver, producer: ProducerCore, value: bytes) -> int:
-    token = producer.send(ProducerMessage("t", value, partition=0), d.now, TS)
-    d.step()
-    return token
-
-
-def settled(c: Client, tokens: list[int]) -> bool:
-    return all(t in delivered(c) or t in failed(c) for t in tokens)
-
-
-def values(cluster: FakeCluster) -> list[bytes | None]:
-    log = cluster.topics["t"].partitions[0].log
-    return [r.value for e in log.entries for r in e.records()]
-
-
-def test_a_duplicate_of_a_written_batch_is_success_and_stored_once() -> None:
-    cluster = FakeCluster(1, topics={"t": 1})
-    d, c, producer, stamps = producer_on(cluster)
-    cluster.faults.hold(apis.PRODUCE)
-    token = send(d, producer, b"once")
-    d.run_until(lambda: bool(cluster.faults.held))
-    cluster.faults.pop_held(apis.PRODUCE).lose(d.now)  # written, its answer lost
-    d.run_until(lambda: settled(c, [token]))
-    assert values(cluster) == [b"first", b"once"]
-    pid = stamps[0][0]
-    assert stamps == [(pid, 0, 0, 1), (pid, 0, 1, 1), (pid, 0, 1, 1)]
-    assert delivered(c)[token] == ("t", 0, 1)
-
-
-def test_duplicate_sequence_error_code_counts_as_delivered() -> None:
-    cluster = FakeCluster(1, topics={"t": 1})
-    d, c, producer, _ = producer_on(cluster)
-    cluster.faults.respond(
-        apis.PRODUCE, lambda req, _v: error_answer(req, DUPLICATE_SEQUENCE_NUMBER, 41))
-    token = send(d, producer, b"x")
-    d.run_until(lambda: settled(c, [token]))
-    assert delivered(c)[token] == ("t", 0, 41)
-    assert token not in failed(c)
-
-
-def test_up_to_five_batches_in_flight_per_partition() -> None:
-    cluster = FakeCluster(1, topics={"t": 1})
-    d, c, producer, stamps = producer_on(cluster, batch_max_messages=1,
-                                         max_in_flight_per_connection=10)
-    cluster.faults.hold(apis.PRODUCE, count=-1)
-    tokens = [send(d, producer, b"%d" % i) for i in range(8)]
-    producer.flush(d.now)
-    d.step()
-    # The broker reads one request of a connection at a time (as Kafka mutes a channel):
-    # one held, the rest queued behind it; the sixth batch waits for an answer.
-    [held] = cluster.faults.held
-    conn = cluster.connections[held.conn_id]
-    assert 1 + conn.queued_requests == 5
-    cluster.faults.rules.clear()
-    cluster.faults.pop_held().release(d.now)
-    d.run_until(lambda: settled(c, tokens))
-    assert not failed(c)
-    assert values(cluster) == [b"first"] + [b"%d" % i for i in range(8)]
-    pid = stamps[0][0]
-    assert stamps == [(pid, 0, seq, 1) for seq in range(9)]

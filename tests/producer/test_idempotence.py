@@ -6,7 +6,14 @@ brokers (tests/producer/sim.py)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from kproto import protocol
 from kproto.protocol import apis
+from kproto.protocol.messages.produce_response import (
+    PartitionProduceResponse,
+    TopicProduceResponse,
+)
 from kproto.records import decode_batches
 from tests.producer.on_fake import OnFake
 from tests.producer.sim import PRODUCE, Sim
@@ -124,3 +131,51 @@ def test_no_bump_while_requests_are_in_flight() -> None:
     f.release_held()
     f.run_until(lambda: len(f.delivered()) == 3)
     assert len(f.requests(apis.INIT_PRODUCER_ID)) == 2
+
+
+def error_answer(request: Any, code: int, base_offset: int = -1) -> Any:
+    """A Produce answer giving every partition of ``request`` the error ``code``."""
+    return protocol.ProduceResponse(responses=[TopicProduceResponse(
+        name=t.name, partition_responses=[PartitionProduceResponse(
+            index=p.index, error_code=code, base_offset=base_offset, log_start_offset=0)
+            for p in t.partition_data]) for t in request.topic_data])
+
+
+def test_up_to_five_batches_in_flight_per_partition() -> None:
+    f = OnFake(batch_max_messages=1, max_in_flight_per_connection=10)
+    f.acked_once()
+    f.faults.hold(apis.PRODUCE, count=-1)
+    tokens = [f.send(b"%d" % i) for i in range(8)]
+    f.producer.flush(f.now)
+    f.step()
+    # The broker reads one request of a connection at a time (as Kafka mutes a channel):
+    # one held, the rest queued behind it; the sixth batch waits for an answer.
+    [held] = f.faults.held
+    assert 1 + f.cluster.connections[held.conn_id].queued_requests == 5
+    f.faults.rules.clear()
+    f.release_held()
+    f.run_until(lambda: all(t in f.delivered() for t in tokens))
+    assert f.values() == [b"first"] + [b"%d" % i for i in range(8)]
+    assert [s[2] for s in f.stamps()] == list(range(9))
+
+
+def test_a_duplicate_of_a_written_batch_is_success_and_stored_once() -> None:
+    f = OnFake()
+    f.faults.hold(apis.PRODUCE)
+    token = f.send(b"once")
+    f.run_until(lambda: bool(f.faults.held))
+    f.faults.pop_held(apis.PRODUCE).lose(f.now)  # the broker writes the batch, the answer is lost
+    f.run_until(lambda: token in f.delivered() or token in f.failed())
+    assert f.values() == [b"once"]
+    pid = f.stamps()[0][0]
+    assert f.stamps() == [(pid, 0, 0, 1)] * 2
+    assert f.delivered()[token] == ("t", 0, 0)
+
+
+def test_duplicate_sequence_error_code_counts_as_delivered() -> None:
+    f = OnFake()
+    f.faults.respond(apis.PRODUCE, lambda req, _v: error_answer(req, 46, base_offset=41))
+    token = f.send(b"x")
+    f.run_until(lambda: token in f.delivered() or token in f.failed())
+    assert f.delivered()[token] == ("t", 0, 41)
+    assert token not in f.failed()
