@@ -301,7 +301,12 @@ class ProducerBase(Feature[LoopT, ProducerCore]):
                     f"{bound:g}s: {state[1]} of {n} messages were queued")
                 return self._give_up_batch(msgs, state[0], state[1], err, result)
             if self._space_fired == fired:
-                yield Park((self._space,), deadline)
+                try:
+                    yield Park((self._space,), deadline)
+                except BaseException:  # cancelled: what was queued stays queued
+                    if result is not None:
+                        self._loop.run(lambda engine, now: core.end_batch(state[0]))
+                    raise
 
     def _give_up_batch(self, msgs: Sequence[ProducerMessage], token: int, index: int,
                        error: Exception, result: Result[Any] | None) -> Result[Any] | None:

@@ -387,3 +387,35 @@ def test_real_broker_batch_produce_and_consume(transport: str, broker: Any) -> N
         [m.value for m in msgs if m.partition == 1 and m is not big]
     assert values == expected
     assert len(got) > 3  # read across several fetches
+
+
+def test_a_cancelled_send_batch_leaves_what_it_queued_to_be_delivered() -> None:
+    import asyncio
+
+    import kproto_asyncio
+
+    cluster = FakeCluster(1, topics={"t": 1})
+
+    async def main() -> tuple[int, int]:
+        async with kproto_asyncio.SyncProducer(cluster.bootstrap, buffer_memory=4096,
+                                               linger=0.001) as p:
+            await p.send_message(ProducerMessage("t", b"warm", partition=0))
+            with changing(cluster):  # answers held back: the batch waits for space
+                cluster.faults.delay(0.3, apis.PRODUCE, count=3)
+            msgs = [ProducerMessage("t", b"." * 100, partition=0) for _ in range(200)]
+            task = asyncio.create_task(p.send_batch(msgs))
+            for _ in range(200):  # until it parked with part of the batch queued
+                await asyncio.sleep(0.01)
+                if p._core._tracked:
+                    break
+            assert p._core._tracked and not task.done()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await asyncio.wait_for(p.flush(), WAIT)
+            queued = sum(1 for m in msgs if m.offset >= 0)
+            return queued, len(p._core._tracked)
+
+    queued, tracked = asyncio.run(main())
+    assert 0 < queued < 200 and tracked == 0
+    assert cluster.topics["t"].partitions[0].log.log_end_offset == 1 + queued
