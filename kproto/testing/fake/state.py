@@ -25,6 +25,7 @@ TOPIC_DEFAULTS: dict[str, str] = {
     "retention.bytes": "-1",
     "retention.ms": "604800000",
     "segment.bytes": "1073741824",
+    "segment.ms": "604800000",
 }
 """Kafka's defaults for the topic configs the fake cluster knows."""
 

@@ -58,6 +58,8 @@ class Txn:
     last_epoch: int = -1
     partitions: set[tuple[str, int]] = field(default_factory=set)
     groups: set[str] = field(default_factory=set)
+    started: float | None = None
+    """When the open (or last) transaction began, on the cluster's clock."""
 
 
 class TxnCoordinator:
@@ -148,6 +150,7 @@ class TxnCoordinator:
     def _open(self, txn: Txn, now: float) -> None:
         if txn.state != ONGOING:
             txn.state = ONGOING
+            txn.started = now
             txn.partitions = set()
             txn.groups = set()
             self.timers.schedule(("txn", txn.transactional_id), now + txn.timeout_ms / 1000,

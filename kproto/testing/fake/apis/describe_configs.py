@@ -25,7 +25,7 @@ STRING, INT, LONG, LIST = 2, 3, 5, 7
 CONFIG_TYPES = {"cleanup.policy": LIST, "compression.type": STRING,
                 "max.message.bytes": INT, "message.timestamp.type": STRING,
                 "min.insync.replicas": INT, "retention.bytes": LONG, "retention.ms": LONG,
-                "segment.bytes": INT}
+                "segment.bytes": INT, "segment.ms": LONG}
 
 
 def _broker_configs(req: Request) -> dict[str, str]:
