@@ -432,7 +432,7 @@ class Simulation:
             srv = link.server
             if srv is None or srv.closed:
                 return
-            self.trace.add(self.now, link.label, f"-> {link.up.feed(data)} ({len(data)} B)")
+            self.trace.add_delivery(self.now, link.label, "->", link.up, data)
             srv.receive_data(data, self.now)
             return
         h = link.host
@@ -443,7 +443,7 @@ class Simulation:
             return
         if h.links.get(link.conn_id) is not link:
             return
-        self.trace.add(self.now, link.label, f"<- {link.down.feed(data)} ({len(data)} B)")
+        self.trace.add_delivery(self.now, link.label, "<-", link.down, data)
         h.core.receive_data(link.conn_id, data, self.now)
 
     def _connect(self, link: Link) -> None:

@@ -3,13 +3,17 @@
 Entries are ``(time, who, what)`` tuples of plain strings and floats, so two runs of the
 same seed compare equal entry by entry, and ``format`` prints them one a line. Frames are
 named by API (``Produce v9 #12``) by a small parser per direction of each connection that
-reads only the size and the header, never the body.
+reads only the size and the header, never the body. A delivery's entry is written when the
+trace is read (``entries``), not when the bytes pass: most runs are never read, and naming
+every frame was a tenth of the simulator's own time. The parsers then see the chunks in the
+order they passed, so the words are the same.
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Iterable
+from typing import Any
 
 from kproto.protocol.apis import API_SPECS
 
@@ -23,13 +27,41 @@ class Trace:
     """An append-only list of ``(time, who, what)``; see the module docstring."""
 
     def __init__(self, limit: int = 200_000) -> None:
-        self.entries: list[tuple[float, str, str]] = []
+        self._entries: list[tuple[float, str, Any]] = []
+        self._written = 0
+        """Entries before this index are all plain strings."""
         self.limit = limit
         self.dropped = 0
 
+    @property
+    def entries(self) -> list[tuple[float, str, str]]:
+        """Every entry kept, in order (deliveries' words written now, once)."""
+        entries = self._entries
+        for i in range(self._written, len(entries)):
+            time, who, what = entries[i]
+            if not isinstance(what, str):
+                arrow, namer, data = what
+                entries[i] = (time, who, f"{arrow} {namer.feed(data)} ({len(data)} B)")
+        self._written = len(entries)
+        return entries
+
+    @entries.setter
+    def entries(self, value: list[tuple[float, str, str]]) -> None:
+        self._entries = list(value)
+        self._written = len(self._entries)
+
     def add(self, time: float, who: str, what: str) -> None:
-        if len(self.entries) < self.limit:
-            self.entries.append((time, who, what))
+        if len(self._entries) < self.limit:
+            self._entries.append((time, who, what))
+        else:
+            self.dropped += 1
+
+    def add_delivery(self, time: float, who: str, arrow: str, namer: FrameNamer,
+                     data: bytes) -> None:
+        """``who`` got the chunk ``data`` (``arrow``: its direction), its frames named by
+        ``namer`` when the trace is read."""
+        if len(self._entries) < self.limit:
+            self._entries.append((time, who, (arrow, namer, data)))
         else:
             self.dropped += 1
 
