@@ -9,10 +9,12 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from typing import Protocol
 
 from kproto.errors import CorruptRecordError
 
+from ._accel import speedups
 from .codecs import decompress
 from .model import (
     ATTR_COMPRESSION_MASK,
@@ -64,6 +66,14 @@ def _crc32c_first_use(data: bytes | bytearray | memoryview, value: int = 0) -> i
 
 crc32c: _Crc32c = _crc32c_first_use
 """CRC-32C (Castagnoli), the v2 batch checksum; callers read it as ``batch_v2.crc32c``."""
+
+_DecodeRecords = Callable[[bytes, int, int, int, int, int, "int | None"], "list[Record] | None"]
+# The compiled twin of _decode_records (None when absent or KPROTO_PURE is set): it returns
+# None for anything it cannot prove well formed, and then the pure loop runs and decides.
+# Measured in docs/performance.md: about 3x the records per second of the pure loop.
+decode_records_fast: _DecodeRecords | None = (
+    speedups.decode_records if speedups is not None else None
+)
 
 _CONTROL_KEY = struct.Struct(">hh")
 _MARKER_VALUE = struct.Struct(">hi")
@@ -303,7 +313,16 @@ def decode_batch_v2(
             rec_end = end
         if count > (rec_end - pos) // MIN_RECORD_SIZE:
             raise _Bad(f"record count {count} does not fit in {rec_end - pos} bytes")
-        records = _decode_records(buf, pos, rec_end, count, base_offset, base_ts, append_time)
+        fast = decode_records_fast
+        records = (
+            None
+            if fast is None
+            else fast(buf, pos, rec_end, count, base_offset, base_ts, append_time)
+        )
+        if records is None:
+            records = _decode_records(
+                buf, pos, rec_end, count, base_offset, base_ts, append_time
+            )
         control: list[ControlRecord] = []
         if attributes & ATTR_CONTROL:
             control = _control_records(records)

@@ -9,9 +9,10 @@
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from . import batch_v2
+from ._accel import speedups
 from .batch_v2 import ATTRIBUTES_OFFSET, BATCH_HEADER_SIZE, CRC_OFFSET
 from .codecs import compress
 from .legacy import LegacyEncoder, message_size
@@ -63,6 +64,46 @@ def _encode_headers(headers: Headers) -> bytes:
             parts.append(encode_varint(len(hval)))
             parts.append(bytes(hval))
     return b"".join(parts)
+
+
+def _encode_record(
+    delta: int, count: int, key: bytes | None, value: bytes | None, headers: Headers
+) -> bytes:
+    """One v2 record: length, attributes, timestamp delta, offset delta, key, value, headers.
+
+    The reference encoder; `encode_record_fast` is its compiled twin. Lengths and deltas
+    below 4096 come from a table of pre-encoded varints (no loop).
+    """
+    small = _SMALL
+    enc = encode_varint
+    if key is None:
+        kpart = b"\x01"
+    else:
+        n = len(key)
+        kpart = (small[n + 1] if n < _SMALL_MAX else enc(n)) + key
+    if value is None:
+        vpart = b"\x01"
+    else:
+        n = len(value)
+        vpart = (small[n + 1] if n < _SMALL_MAX else enc(n)) + value
+    body = (
+        b"\x00"  # record attributes
+        + (small[delta + 1] if -1 <= delta < _SMALL_MAX else enc(delta))
+        + (small[count + 1] if count < _SMALL_MAX else enc(count))
+        + kpart
+        + vpart
+        + (_encode_headers(headers) if headers else b"\x00")
+    )
+    n = len(body)
+    return (small[n + 1] if n < _SMALL_MAX else enc(n)) + body
+
+
+_EncodeRecord = Callable[[int, int, "bytes | None", "bytes | None", Headers], "bytes | None"]
+# The compiled twin of _encode_record (None when absent or KPROTO_PURE is set): it returns
+# None for arguments of types it does not handle, and then the pure encoder runs.
+encode_record_fast: _EncodeRecord | None = (
+    speedups.encode_record if speedups is not None else None
+)
 
 
 class BatchBuilder:
@@ -177,34 +218,14 @@ class BatchBuilder:
             legacy.append(timestamp, key, value)
         else:
             delta = timestamp - self._base_ts if count else 0
-            small = _SMALL
-            enc = encode_varint
-            if key is None:
-                kpart = b"\x01"
-            else:
-                n = len(key)
-                kpart = (small[n + 1] if n < _SMALL_MAX else enc(n)) + key
-            if value is None:
-                vpart = b"\x01"
-            else:
-                n = len(value)
-                vpart = (small[n + 1] if n < _SMALL_MAX else enc(n)) + value
-            body = (
-                (small[delta + 1] if -1 <= delta < _SMALL_MAX else enc(delta))
-                + (small[count + 1] if count < _SMALL_MAX else enc(count))
-                + kpart
-                + vpart
-                + (_encode_headers(headers) if headers else b"\x00")
-            )
-            n = len(body) + 1  # the attributes byte is written separately
-            prefix = small[n + 1] if n < _SMALL_MAX else enc(n)
-            size = len(prefix) + n
+            fast = encode_record_fast
+            record = None if fast is None else fast(delta, count, key, value, headers)
+            if record is None:
+                record = _encode_record(delta, count, key, value, headers)
+            size = len(record)
             if count and self._size + size > self._max_bytes:
                 return False
-            buf = self._buf
-            buf += prefix
-            buf += b"\x00"  # record attributes
-            buf += body
+            self._buf += record
         if count == 0:
             self._base_ts = self._max_ts = timestamp
         elif timestamp > self._max_ts:

@@ -1,0 +1,19 @@
+# Types of the compiled module built from _speedups.pyx (absent when it was not built).
+from kproto.records.model import Record
+
+def decode_records(
+    buf: bytes,
+    pos: int,
+    end: int,
+    count: int,
+    base_offset: int,
+    base_ts: int,
+    append_time: int | None,
+) -> list[Record] | None: ...
+def encode_record(
+    timestamp_delta: int,
+    offset_delta: int,
+    key: bytes | None,
+    value: bytes | None,
+    headers: object,
+) -> bytes | None: ...
