@@ -276,7 +276,7 @@ class Simulation:
             t = heap[0][0] if heap else math.inf
             for h in hosts:
                 if h.alive and h.frozen_until <= self.now:
-                    d = deadline(h)
+                    d = deadline(h) if h.stale else h.deadline
                     if d is not None and d < t:
                         t = d
             d = cluster.next_deadline()
@@ -303,7 +303,7 @@ class Simulation:
                     touches.dirty = touches.stale = True
             for h in hosts:
                 if h.alive and h.frozen_until <= now:
-                    d = deadline(h)
+                    d = deadline(h) if h.stale else h.deadline
                     if d is not None and d <= now:
                         h.dirty = h.stale = True
                         h.core.handle_timer(now)
