@@ -90,6 +90,18 @@ def test_a_held_request_lost_is_applied_and_its_connection_closes() -> None:
     assert end_offset(cluster) == 1
 
 
+def test_a_held_request_applied_is_written_and_never_answered() -> None:
+    cluster = FakeCluster(1, topics={"t": 1})
+    raw = Raw(cluster)
+    cluster.faults.hold(apis.PRODUCE)
+    raw.send(produce_req(batch([b"a"])), 9)
+    cluster.faults.pop_held().apply(1.0)
+    raw.send(protocol.ApiVersionsRequest(), 0, now=1.5)
+    cluster.handle_timer(100.0)
+    assert raw.responses() == [] and not raw.conn.closed  # silent, and so is what follows
+    assert end_offset(cluster) == 1
+
+
 def test_lose_response_writes_then_drops_the_connection() -> None:
     cluster = FakeCluster(1, topics={"t": 1})
     raw = Raw(cluster)

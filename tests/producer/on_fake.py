@@ -22,15 +22,30 @@ TS = 1_700_000_000_000
 
 
 class OnFake:
-    def __init__(self, partitions: int = 1, **options: Any) -> None:
-        self.cluster = FakeCluster(1, topics={"t": partitions})
+    """``partitions`` of topic "t" led by broker 1, or ``leaders``: the leader of each
+    partition of "t" (brokers 1..max); ``kafka_45``: the partitions apply Kafka 4.5's first
+    sequence rule (``PartitionLog.first_sequence_zero``)."""
+
+    def __init__(self, partitions: int = 1, *, leaders: list[int] | None = None,
+                 kafka_45: bool = False, **options: Any) -> None:
+        leaders = leaders if leaders is not None else [1] * partitions
+        self.cluster = FakeCluster(max(leaders))
+        self.cluster.create_topic("t", assignments=[[n] for n in leaders])
+        for p in self.cluster.topics["t"].partitions:
+            p.log.first_sequence_zero = kafka_45
         self.faults = self.cluster.faults
         self.driver = Driver(self.cluster)
         options.setdefault("linger", 0.0)
         self.client = self.driver.client(**options)
         self.producer = ProducerCore(self.client.core, self.client.config)
         self.seen: list[tuple[int, Any]] = []
-        self.faults.watch(lambda key, _node, req, _version: self.seen.append((key, req)))
+        self.times: list[float] = []
+        """When the broker read each request of ``seen``."""
+        self.faults.watch(self._watch)
+
+    def _watch(self, api_key: int, _node: int, request: Any, _version: int) -> None:
+        self.seen.append((api_key, request))
+        self.times.append(self.driver.now)
 
     @property
     def now(self) -> float:
@@ -71,6 +86,26 @@ class OnFake:
     def requests(self, api_key: int) -> list[Any]:
         return [req for key, req in self.seen if key == api_key]
 
+    def request_times(self, api_key: int) -> list[float]:
+        return [t for (key, _), t in zip(self.seen, self.times, strict=True) if key == api_key]
+
+    def result(self, token: int, limit: float = 120.0) -> Any:
+        """Run until the operation ``token`` completes; ("ok", value) or ("error", exc)."""
+        self.run_until(lambda: self.client.result(token) is not None, limit)
+        return self.client.result(token)
+
+    def settled(self, tokens: list[int]) -> bool:
+        delivered, failed = self.delivered(), self.failed()
+        return all(t in delivered or t in failed for t in tokens)
+
+    def set_last_sequence(self, producer_id: int, seq: int, partition: int = 0) -> None:
+        """Make the partition believe the producer's last batch ended at ``seq`` (to reach
+        the wrap at 2**31-1 without writing two billion records)."""
+        log = self.cluster.topics["t"].partitions[partition].log
+        state = log.producers[producer_id]
+        state.batches.append((seq, seq, max(log.log_end_offset - 1, 0)))
+        state.last_seq = seq
+
     def stamps(self, partition: int = 0) -> list[tuple[int, int, int, int]]:
         """(producer id, epoch, base sequence, records) of every batch sent to the partition."""
         out = []
@@ -83,9 +118,11 @@ class OnFake:
                                     b.record_count))
         return out
 
+    def log(self, partition: int = 0) -> Any:
+        return self.cluster.topics["t"].partitions[partition].log
+
     def values(self, partition: int = 0) -> list[bytes | None]:
-        log = self.cluster.topics["t"].partitions[partition].log
-        return [r.value for e in log.entries for r in e.records()]
+        return [r.value for e in self.log(partition).entries for r in e.records()]
 
     def release_held(self) -> None:
         """Serve every held request in order (clear the hold rule first to stop holding)."""

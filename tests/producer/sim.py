@@ -45,7 +45,7 @@ from kproto.protocol.messages.txn_offset_commit_response import (
     TxnOffsetCommitResponseTopic,
 )
 from kproto.records import Record, decode_batches
-from kproto.testing.fake.log import PartitionLog, ProducerState
+from kproto.testing.fake.log import PartitionLog
 from tests.core.wire import all_api_versions, frames
 
 PRODUCE, METADATA, API_VERSIONS, FIND_COORDINATOR = 0, 3, 18, 10
@@ -224,17 +224,6 @@ class Sim:
 
     def values(self, topic: str = "t", partition: int = 0) -> list[bytes | None]:
         return [r.value for r in self.records(topic, partition)]
-
-    def set_last_sequence(self, producer_id: int, seq: int, topic: str = "t",
-                          partition: int = 0, epoch: int | None = None) -> None:
-        """Make the partition believe the producer's last batch ended at ``seq`` (to reach
-        the wrap at 2**31-1 without writing two billion records)."""
-        log = self.log(topic, partition)
-        state = log.producers.get(producer_id)
-        if state is None or (epoch is not None and state.epoch != epoch):
-            state = log.producers[producer_id] = ProducerState(0 if epoch is None else epoch)
-        state.batches.append((seq, seq, max(log.log_end_offset - 1, 0)))
-        state.last_seq = seq
 
     # -- answering -------------------------------------------------------------------------
 

@@ -1,8 +1,7 @@
 """Idempotent producing against the fake cluster (its log checks sequences as Kafka does), with
 its fault hooks where a test needs one fault at one point: a partition's next Produce failed
 with a given code, requests held and released, an answer scripted or lost (more in
-tests/fake/test_fault_hooks.py). ``stamps`` and ``acked_once`` serve test_sequences' scripted
-brokers (tests/producer/sim.py)."""
+tests/fake/test_fault_hooks.py)."""
 
 from __future__ import annotations
 
@@ -14,27 +13,7 @@ from kproto.protocol.messages.produce_response import (
     PartitionProduceResponse,
     TopicProduceResponse,
 )
-from kproto.records import decode_batches
 from tests.producer.on_fake import OnFake
-from tests.producer.sim import PRODUCE, Sim
-
-
-def stamps(sim: Sim, partition: int = 0) -> list[tuple[int, int, int, int]]:
-    """(producer id, epoch, base sequence, records) of every batch sent to the partition."""
-    out = []
-    for seen in sim.requests(PRODUCE):
-        for t in seen.request.topic_data:
-            for p in t.partition_data:
-                if p.index == partition:
-                    b = decode_batches(p.records).batches[0]
-                    out.append((b.producer_id, b.producer_epoch, b.base_sequence, b.record_count))
-    return out
-
-
-def acked_once(sim: Sim, partition: int = 0) -> None:
-    """One record acknowledged on the partition, so later batches may travel together."""
-    token = sim.send(b"first", partition=partition)
-    sim.run_until(lambda: token in sim.delivered())
 
 
 def test_producer_id_first_then_sequences_per_partition() -> None:

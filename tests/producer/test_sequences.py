@@ -1,6 +1,6 @@
 """The sequence and epoch state machine of the idempotent and transactional producer, against
-scripted brokers that check producer state with the fake cluster's rules (Kafka 4.4;
-``Sim(kafka_45=True)``: 4.5).
+the fake cluster (its partition logs check producer state as Kafka 4.4 does;
+``OnFake(kafka_45=True)``: 4.5), with its fault hooks for the exact faults.
 
 Transitions, after the Java client's TransactionManager and Sender (each has a test here or,
 where named, in test_idempotence.py / test_transactions.py):
@@ -46,7 +46,6 @@ where named, in test_idempotence.py / test_transactions.py):
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Any
 
 import pytest
@@ -58,85 +57,101 @@ from kproto.errors import (
     OutOfOrderSequenceNumberError,
 )
 from kproto.producer import TxnStatus
+from kproto.protocol import apis
 from kproto.protocol.messages.produce_response import (
     PartitionProduceResponse,
     TopicProduceResponse,
 )
-from kproto.records import BatchBuilder
-from tests.producer.sim import INIT_PRODUCER_ID, PRODUCE, Seen, Sim
-from tests.producer.test_core import warm
-from tests.producer.test_idempotence import acked_once, stamps
-from tests.producer.test_transactions import TXN, done, ready
+from kproto.records import BatchBuilder, decode_batches
+from kproto.testing import PartitionLog
+from tests.producer.on_fake import OnFake
 
 MAX_SEQ = 0x7FFFFFFF
+PRODUCE, INIT_PRODUCER_ID = apis.PRODUCE, apis.INIT_PRODUCER_ID
+TXN: dict[str, Any] = {"transactional_id": "tx-1", "transaction_timeout": 15.0}
 
 
-def error_response(seen: Seen, code: int) -> Any:
+def error_response(request: Any, code: int) -> Any:
     return protocol.ProduceResponse(responses=[TopicProduceResponse(
         name=t.name, partition_responses=[PartitionProduceResponse(
             index=p.index, error_code=code, base_offset=-1, log_start_offset=0)
-            for p in t.partition_data]) for t in seen.request.topic_data])
+            for p in t.partition_data]) for t in request.topic_data])
 
 
-def settled(sim: Sim, tokens: list[int]) -> bool:
-    return all(t in sim.delivered() or t in sim.failed() for t in tokens)
+def ids(f: OnFake) -> list[tuple[int, int]]:
+    """(producer id, epoch) of every InitProducerId request."""
+    return [(r.producer_id, r.producer_epoch) for r in f.requests(INIT_PRODUCER_ID)]
 
 
-# -- the scripted broker's rules --------------------------------------------------------------
+def ready(f: OnFake) -> None:
+    assert f.result(f.producer.init_transactions(f.now)) == ("ok", None)
 
 
-def raw_batch(pid: int, epoch: int, seq: int, n: int) -> bytes:
+def in_flight(f: OnFake) -> int:
+    """Requests the broker holds plus those queued behind them: what the client has sent and
+    not had answered (the broker reads one request of a connection at a time)."""
+    return sum(1 + f.cluster.connections[h.conn_id].queued_requests
+               for h in f.faults.held if h.conn_id in f.cluster.connections)
+
+
+# -- the fake cluster's producer-state rules --------------------------------------------------
+
+
+def raw_batch(pid: int, epoch: int, seq: int, n: int) -> tuple[Any, bytes]:
     b = BatchBuilder(producer_id=pid, producer_epoch=epoch, base_sequence=seq)
     for i in range(n):
         b.append(0, None, b"%d" % i, [])
-    return b.build()
+    data = b.build()
+    return decode_batches(data).batches[0], data
 
 
 @pytest.mark.parametrize("kafka_45", [False, True])
-def test_scripted_broker_checks_sequences_like_kafka(kafka_45: bool) -> None:
-    sim = Sim(kafka_45=kafka_45)
-    tp = ("t", 0)
+def test_the_log_checks_sequences_like_kafka(kafka_45: bool) -> None:
+    log = PartitionLog(first_sequence_zero=kafka_45)
+
+    def append(pid: int, epoch: int, seq: int, n: int) -> tuple[int, int]:
+        r = log.append(*raw_batch(pid, epoch, seq, n), leader_epoch=0)
+        return r.error, r.base_offset
+
     # An unknown producer may start anywhere before 4.5; from 4.5 a never-written partition
     # takes only sequence 0.
-    assert sim.append(tp, raw_batch(7, 0, 5, 2)) == ((45, -1) if kafka_45 else (0, 0))
+    assert append(7, 0, 5, 2) == ((45, -1) if kafka_45 else (0, 0))
     if kafka_45:
-        assert sim.append(tp, raw_batch(7, 0, 0, 7)) == (0, 0)
-    base = sim.log().log_end_offset - 2 if not kafka_45 else 0
+        assert append(7, 0, 0, 7) == (0, 0)
+    base = log.log_end_offset - 2 if not kafka_45 else 0
     first, last = (5, 6) if not kafka_45 else (0, 6)
     count = last - first + 1
     # A partition that holds records takes any first sequence from another producer (4.5 too).
-    assert sim.append(tp, raw_batch(8, 0, 40, 1))[0] == 0
+    assert append(8, 0, 40, 1)[0] == 0
     # Duplicates: the exact first and last sequence of a recent batch, answered with its offset.
-    assert sim.append(tp, raw_batch(7, 0, first, count)) == (0, base)
-    assert sim.append(tp, raw_batch(7, 0, first, count + 1)) == (45, -1)  # same first only
-    assert sim.append(tp, raw_batch(7, 0, last + 2, 1)) == (45, -1)  # a gap
-    assert sim.append(tp, raw_batch(7, 0, last + 1, 1))[0] == 0  # the next one
+    assert append(7, 0, first, count) == (0, base)
+    assert append(7, 0, first, count + 1) == (45, -1)  # same first only
+    assert append(7, 0, last + 2, 1) == (45, -1)  # a gap
+    assert append(7, 0, last + 1, 1)[0] == 0  # the next one
     # A new epoch starts at 0; an older epoch is refused.
-    assert sim.append(tp, raw_batch(7, 1, 3, 1)) == (45, -1)
-    assert sim.append(tp, raw_batch(7, 1, 0, 1))[0] == 0
-    assert sim.append(tp, raw_batch(7, 0, last + 2, 1)) == (47, -1)
+    assert append(7, 1, 3, 1) == (45, -1)
+    assert append(7, 1, 0, 1)[0] == 0
+    assert append(7, 0, last + 2, 1) == (47, -1)
     # The duplicate cache holds five batches.
     for seq in range(1, 7):
-        assert sim.append(tp, raw_batch(7, 1, seq, 1))[0] == 0
-    assert sim.append(tp, raw_batch(7, 1, 2, 1))[0] == 0  # still cached: a duplicate
-    assert sim.append(tp, raw_batch(7, 1, 1, 1)) == (45, -1)  # fell out of the cache
+        assert append(7, 1, seq, 1)[0] == 0
+    assert append(7, 1, 2, 1)[0] == 0  # still cached: a duplicate
+    assert append(7, 1, 1, 1) == (45, -1)  # fell out of the cache
     # Wrapping: after 2**31-1 comes 0.
-    sim.set_last_sequence(9, MAX_SEQ - 1)
-    assert sim.append(tp, raw_batch(9, 0, MAX_SEQ, 1))[0] == 0
-    assert sim.append(tp, raw_batch(9, 0, 0, 1))[0] == 0
+    assert append(9, 0, MAX_SEQ - 1, 1)[0] == 0
+    assert append(9, 0, MAX_SEQ, 1)[0] == 0
+    assert append(9, 0, 0, 1)[0] == 0
 
 
 def test_an_idempotent_bump_gets_a_new_producer_id() -> None:
-    sim = Sim()
-    warm(sim)
-    acked_once(sim)
-    sim.producer.identity.request_bump()  # type: ignore[union-attr]
-    sim.producer.sender.pump(sim.now)
-    sim.step()
-    inits = [s.request for s in sim.requests(INIT_PRODUCER_ID)]
-    assert [(r.producer_id, r.producer_epoch) for r in inits] == [(-1, -1), (1001, 0)]
-    assert sim.producer.metrics()["producer_id"] == 1002
-    assert sim.producer.metrics()["producer_epoch"] == 0
+    f = OnFake()
+    f.acked_once()
+    pid = f.stamps()[0][0]
+    f.producer.identity.request_bump()  # type: ignore[union-attr]
+    f.producer.sender.pump(f.now)
+    f.run_until(lambda: len(ids(f)) == 2 and f.producer.metrics()["producer_id"] != pid)
+    assert ids(f) == [(-1, -1), (pid, 0)]
+    assert f.producer.metrics()["producer_epoch"] == 0
 
 
 # -- 2: the first batch travels alone ---------------------------------------------------------
@@ -146,62 +161,65 @@ def test_an_idempotent_bump_gets_a_new_producer_id() -> None:
 def test_a_first_batch_refused_by_a_new_leader_is_not_overtaken(kafka_45: bool) -> None:
     """Right after a topic is created, the first batch (sequences 0-6) gets
     NOT_LEADER_OR_FOLLOWER while a later one (sequence 7) could already be written."""
-    sim = Sim(batch_max_messages=7, linger=5.0, delivery_timeout=30.0, kafka_45=kafka_45)
-    warm(sim)
-    sim.hold_apis.add(PRODUCE)
-    tokens = [sim.send(b"%d" % i, partition=0) for i in range(8)]  # a full batch goes
-    sim.producer.flush(sim.now)  # the eighth record would go at once
-    sim.step()
-    assert len(sim.held) == 1  # the second batch waits for the first one's answer
-    sim.hold_apis.clear()
-    sim.produce_errors[("t", 0)] = deque([6])
-    sim.release(PRODUCE)
-    sim.run_until(lambda: settled(sim, tokens), limit=120)
-    assert sim.failed() == {}
-    assert sim.values() == [b"%d" % i for i in range(8)]
-    assert [s[2:] for s in stamps(sim)] == [(0, 7), (0, 7), (7, 1)]
-    assert len(sim.requests(INIT_PRODUCER_ID)) == 1
+    f = OnFake(batch_max_messages=7, linger=5.0, delivery_timeout=30.0, kafka_45=kafka_45)
+    f.faults.hold(PRODUCE, count=-1)
+    tokens = [f.send(b"%d" % i) for i in range(8)]  # a full batch goes
+    f.producer.flush(f.now)  # the eighth record would go at once
+    f.step()
+    assert in_flight(f) == 1  # the second batch waits for the first one's answer
+    f.faults.rules.clear()
+    f.faults.fail(PRODUCE, 6, topic="t", partition=0)
+    f.release_held()
+    f.run_until(lambda: f.settled(tokens), limit=120)
+    assert f.failed() == {}
+    assert f.values() == [b"%d" % i for i in range(8)]
+    assert [s[2:] for s in f.stamps()] == [(0, 7), (0, 7), (7, 1)]
+    assert len(ids(f)) == 1
 
 
 def test_every_partition_and_every_new_id_start_with_one_batch() -> None:
-    sim = Sim(topics={"t": [1, 1]}, batch_max_messages=1, max_in_flight_per_connection=20)
-    warm(sim)
-    sim.hold_apis.add(PRODUCE)
+    f = OnFake(partitions=2, batch_max_messages=1, max_in_flight_per_connection=20)
+    f.faults.hold(PRODUCE, count=-1)
     for i in range(4):
-        sim.send(b"%d" % i, partition=0)
-        sim.send(b"%d" % i, partition=1)
-    sim.producer.flush(sim.now)
-    sim.step()
-    assert [len(stamps(sim, p)) for p in (0, 1)] == [1, 1]  # one batch per partition
-    sim.hold_apis.clear()
-    sim.release(PRODUCE)
-    sim.run_until(lambda: len(sim.delivered()) == 8)
+        f.send(b"%d" % i, partition=0)
+        f.send(b"%d" % i, partition=1)
+    f.producer.flush(f.now)
+    f.step()
+    # One batch per partition: the broker holds one request, one more waits behind it.
+    assert in_flight(f) == 2
+    f.faults.rules.clear()
+    f.release_held()
+    f.run_until(lambda: len(f.delivered()) == 8)
+    assert [s[2] for s in f.stamps(0)] == [0, 1, 2, 3]
+    assert [s[2] for s in f.stamps(1)] == [0, 1, 2, 3]
     # After a bump (a new id) the first batch travels alone again.
-    sim.producer.identity.request_bump()  # type: ignore[union-attr]
-    sim.producer.sender.pump(sim.now)
-    sim.step()
-    sim.hold_apis.add(PRODUCE)
+    pid = f.stamps()[0][0]
+    f.producer.identity.request_bump()  # type: ignore[union-attr]
+    f.producer.sender.pump(f.now)
+    f.run_until(lambda: f.producer.metrics()["producer_id"] != pid)
+    f.faults.hold(PRODUCE, count=-1)
     for i in range(3):
-        sim.send(b"n%d" % i, partition=0)
-    sim.producer.flush(sim.now)
-    sim.step()
-    assert len(stamps(sim, 0)) == 4 + 1
-    sim.hold_apis.clear()
-    sim.release(PRODUCE)
-    sim.run_until(lambda: len(sim.delivered()) == 11)
-    assert [s[:3] for s in stamps(sim)][-3:] == [(1002, 0, 0), (1002, 0, 1), (1002, 0, 2)]
+        f.send(b"n%d" % i, partition=0)
+    f.producer.flush(f.now)
+    f.step()
+    assert in_flight(f) == 1
+    f.faults.rules.clear()
+    f.release_held()
+    f.run_until(lambda: len(f.delivered()) == 11)
+    new = f.producer.metrics()["producer_id"]
+    assert [s[:3] for s in f.stamps()][-3:] == [(new, 0, 0), (new, 0, 1), (new, 0, 2)]
 
 
 # -- 4: retriable errors back off -------------------------------------------------------------
 
 
 def test_a_retriable_error_is_retried_after_the_backoff() -> None:
-    sim = Sim(retry_backoff=1.0, retry_backoff_max=1.0)
-    warm(sim)
-    sim.produce_errors[("t", 0)] = deque([6, 19])
-    token = sim.send(b"x", partition=0)
-    sim.run_until(lambda: token in sim.delivered())
-    times = [s.at for s in sim.requests(PRODUCE)]
+    f = OnFake(retry_backoff=1.0, retry_backoff_max=1.0)
+    f.faults.fail(PRODUCE, 6, topic="t", partition=0)
+    f.faults.fail(PRODUCE, 19, topic="t", partition=0)
+    token = f.send(b"x")
+    f.run_until(lambda: token in f.delivered())
+    times = f.request_times(PRODUCE)
     assert len(times) == 3
     assert times[1] - times[0] >= 0.8 and times[2] - times[1] >= 0.8
 
@@ -213,64 +231,64 @@ def test_a_gap_nothing_can_fill_bumps_the_epoch_at_once_and_sends_again() -> Non
     """The broker lost the producer's state (it may then take any sequence, before 4.5): a
     later batch is written, the earlier one is refused as out of order and nothing lower is
     left to fill the gap."""
-    sim = Sim(batch_max_messages=1, delivery_timeout=30.0)
-    warm(sim)
-    acked_once(sim)
-    sim.hold_apis.add(PRODUCE)
-    a = sim.send(b"a", partition=0)
-    b = sim.send(b"b", partition=0)
-    assert len(sim.requests(PRODUCE)) == 3
-    sim.log().producers.clear()
-    sim.hold_apis.clear()
-    sim.produce_errors[("t", 0)] = deque([6])  # a is not written, b is
-    sim.release(PRODUCE)
-    sim.run_until(lambda: settled(sim, [a, b]), limit=60)
-    assert sim.failed() == {}
-    assert sim.values() == [b"first", b"b", b"a"]  # nothing lost, nothing twice
-    inits = sim.requests(INIT_PRODUCER_ID)
-    assert len(inits) == 2 and (inits[1].request.producer_id, inits[1].request.producer_epoch) \
-        == (1001, 0)
-    refused = [s for s in sim.requests(PRODUCE) if s.at <= inits[1].at]
-    assert inits[1].at == refused[-1].at  # at once, no backoff, no further send
-    assert stamps(sim)[-2:] == [(1001, 0, 1, 1), (1002, 0, 0, 1)]
+    f = OnFake(batch_max_messages=1, delivery_timeout=30.0)
+    f.acked_once()
+    pid = f.stamps()[0][0]
+    f.faults.hold(PRODUCE, count=-1)
+    a = f.send(b"a")
+    b = f.send(b"b")
+    assert in_flight(f) == 2
+    f.log().producers.clear()
+    f.faults.rules.clear()
+    f.faults.fail(PRODUCE, 6, topic="t", partition=0)  # a is not written, b is
+    f.release_held()
+    f.run_until(lambda: f.settled([a, b]), limit=60)
+    assert f.failed() == {}
+    assert f.values() == [b"first", b"b", b"a"]  # nothing lost, nothing twice
+    assert ids(f)[1:] == [(pid, 0)]
+    init_at = f.request_times(INIT_PRODUCER_ID)[1]
+    refused = [t for t in f.request_times(PRODUCE) if t <= init_at]
+    assert init_at == refused[-1]  # at once, no backoff, no further send
+    new = f.producer.metrics()["producer_id"]
+    assert f.stamps()[-2:] == [(pid, 0, 1, 1), (new, 0, 0, 1)]
 
 
 def test_a_sent_batch_that_expires_bumps_the_epoch_without_another_send() -> None:
-    sim = Sim(batch_max_messages=1, retry_backoff=2.0, retry_backoff_max=2.0,
-              delivery_timeout=3.0)
-    warm(sim)
-    acked_once(sim)
-    sim.produce_errors[("t", 0)] = deque([7, 7])  # REQUEST_TIMED_OUT, twice
-    token = sim.send(b"x", partition=0)
-    sim.advance(3.5)
-    assert token in sim.failed()
-    assert "delivery_timeout" in str(sim.failed()[token])
-    assert len(sim.requests(INIT_PRODUCER_ID)) == 2
-    assert sim.producer.metrics()["producer_id"] == 1002
+    f = OnFake(batch_max_messages=1, retry_backoff=2.0, retry_backoff_max=2.0,
+               delivery_timeout=3.0)
+    f.acked_once()
+    pid = f.stamps()[0][0]
+    f.faults.fail(PRODUCE, 7, count=2, topic="t", partition=0)  # REQUEST_TIMED_OUT, twice
+    token = f.send(b"x")
+    f.advance(3.5)
+    assert token in f.failed()
+    assert "delivery_timeout" in str(f.failed()[token])
+    assert len(ids(f)) == 2
+    assert f.producer.metrics()["producer_id"] not in (pid, -1)
 
 
 def test_a_real_gap_in_a_transaction_is_abortable_and_the_abort_bumps() -> None:
-    sim = Sim(**TXN)
-    ready(sim)
-    sim.producer.begin_transaction(sim.now)
-    first = sim.send(b"first", partition=0)
-    sim.run_until(lambda: first in sim.delivered())
-    sim.hold_apis.add(PRODUCE)
-    a = sim.send(b"a", partition=0)
-    b = sim.send(b"b", partition=0)
-    assert len(sim.requests(PRODUCE)) == 3
-    sim.log().producers.clear()
-    sim.hold_apis.clear()
-    sim.produce_errors[("t", 0)] = deque([6])  # a is not written, b is
-    sim.release(PRODUCE)
-    sim.run_until(lambda: a in sim.failed())
-    assert isinstance(sim.failed()[a], OutOfOrderSequenceNumberError)
-    assert b in sim.delivered()
-    assert sim.producer.txn_status() == TxnStatus.IN_ERROR | TxnStatus.ABORTABLE_ERROR
-    assert done(sim, sim.producer.abort_transaction(sim.now)) == ("ok", None)
-    inits = [s.request for s in sim.requests(INIT_PRODUCER_ID)]
-    assert [(r.producer_id, r.producer_epoch) for r in inits][-1] == (1001, 0)
-    assert sim.producer.metrics()["producer_epoch"] == 1
+    f = OnFake(**TXN)
+    ready(f)
+    f.producer.begin_transaction(f.now)
+    first = f.send(b"first")
+    f.run_until(lambda: first in f.delivered())
+    pid = f.stamps()[0][0]
+    f.faults.hold(PRODUCE, count=-1)
+    a = f.send(b"a")
+    b = f.send(b"b")
+    assert in_flight(f) == 2
+    f.log().producers.clear()  # the broker lost the producer's state
+    f.faults.rules.clear()
+    f.faults.fail(PRODUCE, 6, topic="t", partition=0)  # a is not written, b is
+    f.release_held()
+    f.run_until(lambda: a in f.failed())
+    assert isinstance(f.failed()[a], OutOfOrderSequenceNumberError)
+    assert b in f.delivered()
+    assert f.producer.txn_status() == TxnStatus.IN_ERROR | TxnStatus.ABORTABLE_ERROR
+    assert f.result(f.producer.abort_transaction(f.now)) == ("ok", None)
+    assert ids(f)[-1] == (pid, 0)
+    assert f.producer.metrics()["producer_epoch"] == 1
 
 
 # -- 8, 9: lost producer state and old epochs -------------------------------------------------
@@ -279,58 +297,60 @@ def test_a_real_gap_in_a_transaction_is_abortable_and_the_abort_bumps() -> None:
 @pytest.mark.parametrize("code", [59, 47])
 def test_unknown_producer_or_old_epoch_in_a_transaction_is_abortable_with_a_bump(
         code: int) -> None:
-    sim = Sim(**TXN)
-    ready(sim)
-    sim.producer.begin_transaction(sim.now)
-    sim.produce_errors[("t", 0)] = deque([code])
-    token = sim.send(b"x", partition=0)
-    sim.run_until(lambda: token in sim.failed())
-    assert sim.producer.txn_status() == TxnStatus.IN_ERROR | TxnStatus.ABORTABLE_ERROR
-    assert done(sim, sim.producer.abort_transaction(sim.now)) == ("ok", None)
-    assert len(sim.requests(INIT_PRODUCER_ID)) == 2
-    sim.producer.begin_transaction(sim.now)
-    ok = sim.send(b"y", partition=0)
-    assert done(sim, sim.producer.commit_transaction(sim.now)) == ("ok", None)
-    assert ok in sim.delivered()
-    assert stamps(sim)[-1][1:3] == (1, 0)
+    f = OnFake(**TXN)
+    ready(f)
+    f.producer.begin_transaction(f.now)
+    f.faults.fail(PRODUCE, code, topic="t", partition=0)
+    token = f.send(b"x")
+    f.run_until(lambda: token in f.failed())
+    assert f.producer.txn_status() == TxnStatus.IN_ERROR | TxnStatus.ABORTABLE_ERROR
+    assert f.result(f.producer.abort_transaction(f.now)) == ("ok", None)
+    assert len(ids(f)) == 2
+    f.producer.begin_transaction(f.now)
+    ok = f.send(b"y")
+    assert f.result(f.producer.commit_transaction(f.now)) == ("ok", None)
+    assert ok in f.delivered()
+    assert f.stamps()[-1][1:3] == (1, 0)
 
 
 def test_an_old_epoch_fails_an_idempotent_batch_and_bumps() -> None:
-    sim = Sim()
-    warm(sim)
-    sim.produce_errors[("t", 0)] = deque([47])
-    token = sim.send(b"x", partition=0)
-    sim.run_until(lambda: token in sim.failed())
-    assert isinstance(sim.failed()[token], InvalidProducerEpochError)
-    sim.run_until(lambda: len(sim.requests(INIT_PRODUCER_ID)) == 2)
-    later = sim.send(b"y", partition=0)
-    sim.run_until(lambda: later in sim.delivered())
-    assert stamps(sim)[-1] == (1002, 0, 0, 1)
+    f = OnFake()
+    f.acked_once()
+    f.faults.fail(PRODUCE, 47, topic="t", partition=0)
+    token = f.send(b"x")
+    f.run_until(lambda: token in f.failed())
+    assert isinstance(f.failed()[token], InvalidProducerEpochError)
+    f.run_until(lambda: len(ids(f)) == 2)
+    later = f.send(b"y")
+    f.run_until(lambda: later in f.delivered())
+    new = f.producer.metrics()["producer_id"]
+    assert f.stamps()[-1] == (new, 0, 0, 1) and new != f.stamps()[0][0]
 
 
 # -- 11: batches waiting during a bump restart under the new id ------------------------------
 
 
 def test_batches_retried_across_a_bump_restart_at_sequence_zero() -> None:
-    sim = Sim(topics={"t": [1, 1]}, linger=1.0)
-    warm(sim)
+    f = OnFake(partitions=2, linger=1.0)
     for p in (0, 1):
-        acked_once(sim, p)
-    sim.hold_apis.add(PRODUCE)
-    x = sim.send(b"x", partition=0)
-    y = sim.send(b"y", partition=1)
-    sim.producer.flush(sim.now)
-    sim.step()
-    [held] = sim.held  # both batches in one request
-    sim.hold_apis.clear()
-    sim.produce_errors[("t", 0)] = deque([59])  # the broker lost the producer: bump
-    sim.produce_errors[("t", 1)] = deque([6])  # a plain retriable error
-    sim.reply(held, sim.answer(held))
-    sim.run_until(lambda: x in sim.delivered() and y in sim.delivered())
-    assert len(sim.requests(INIT_PRODUCER_ID)) == 2
-    assert stamps(sim, 0)[-1] == (1002, 0, 0, 1)   # refused: not written, new id from 0
-    assert stamps(sim, 1)[-1] == (1001, 0, 1, 1)   # outcome unknown: as it was sent
-    assert sim.values("t", 0) == [b"first", b"x"] and sim.values("t", 1) == [b"first", b"y"]
+        f.acked_once(p)
+    pid = f.stamps()[0][0]
+    f.faults.hold(PRODUCE)
+    x = f.send(b"x", partition=0)
+    y = f.send(b"y", partition=1)
+    f.producer.flush(f.now)
+    f.step()
+    [held] = f.faults.held  # both batches in one request
+    assert len(held.request.topic_data[0].partition_data) == 2
+    f.faults.fail(PRODUCE, 59, topic="t", partition=0)  # the broker lost the producer: bump
+    f.faults.fail(PRODUCE, 6, topic="t", partition=1)  # a plain retriable error
+    f.faults.pop_held().release(f.now)
+    f.run_until(lambda: x in f.delivered() and y in f.delivered())
+    assert len(ids(f)) == 2
+    new = f.producer.metrics()["producer_id"]
+    assert f.stamps(0)[-1] == (new, 0, 0, 1)   # refused: not written, new id from 0
+    assert f.stamps(1)[-1] == (pid, 0, 1, 1)   # outcome unknown: as it was sent
+    assert f.values(0) == [b"first", b"x"] and f.values(1) == [b"first", b"y"]
 
 
 def test_a_written_batch_whose_answer_was_lost_is_not_written_again_across_a_bump() -> None:
@@ -338,88 +358,79 @@ def test_a_written_batch_whose_answer_was_lost_is_not_written_again_across_a_bum
     its retry while another partition's batch runs out of time and asks for a bump. The retry
     goes under the old id and sequence and is answered as the duplicate it is; only then does
     the epoch move on. Re-sent under a new id it would be written twice."""
-    sim = Sim(topics={"t": [1, 2]}, brokers=(1, 2), request_timeout=1.0, produce_timeout=0.5,
-              delivery_timeout=7.0, retry_backoff=0.2, retry_backoff_max=0.2)
-    warm(sim)
+    f = OnFake(leaders=[1, 2], request_timeout=1.0, produce_timeout=0.5,
+               delivery_timeout=7.0, retry_backoff=0.2, retry_backoff_max=0.2)
     for p in (0, 1):
-        acked_once(sim, p)
-    written_once = []
-
-    def lossy(seen: Any) -> Any:
-        [part] = [p.index for t in seen.request.topic_data for p in t.partition_data]
-        if part == 1:  # t[1] is refused with a retriable error until its records expire
-            sim.produce_errors[("t", 1)] = deque([6])
-            return sim.answer(seen)
-        response = sim.answer(seen)
-        if not written_once:
-            written_once.append(seen)
-            return None  # t[0]: written the first time, but the answer is lost
-        return response
-
-    sim.script[PRODUCE] = deque([lossy] * 200)
-    start = sim.now
-    lost = sim.send(b"lost", partition=1)
-    sim.run_until(lambda: sim.now >= start + 1.4)
-    written = sim.send(b"written", partition=0)
-    sim.run_until(lambda: lost in sim.failed() and written in sim.delivered())
-    assert sim.values("t", 0) == [b"first", b"written"]
-    assert stamps(sim, 0)[-1][:3] == stamps(sim, 0)[-2][:3]  # the retry kept id and sequence
-    assert len(sim.requests(INIT_PRODUCER_ID)) == 2          # and the epoch moved on after
+        f.acked_once(p)
+    # t[1] (broker 2) is refused with a retriable error until its records expire; t[0]
+    # (broker 1) is written the first time but never answered.
+    f.faults.fail(PRODUCE, 6, count=-1, topic="t", partition=1)
+    f.faults.hold(PRODUCE, node=1)
+    start = f.now
+    lost = f.send(b"lost", partition=1)
+    f.run_until(lambda: f.now >= start + 1.4)
+    written = f.send(b"written", partition=0)
+    f.run_until(lambda: bool(f.faults.held))
+    f.faults.pop_held().apply(f.now)  # written, but the answer never comes
+    f.run_until(lambda: lost in f.failed() and written in f.delivered())
+    assert f.values(0) == [b"first", b"written"]
+    assert f.stamps(0)[-1][:3] == f.stamps(0)[-2][:3]  # the retry kept id and sequence
+    assert len(ids(f)) == 2                              # and the epoch moved on after
 
 
 # -- 14: too large ----------------------------------------------------------------------------
 
 
 def test_a_batch_too_large_is_split_with_its_sequences_and_order_holds() -> None:
-    sim = Sim(batch_max_messages=4, linger=5.0)
-    warm(sim)
-    acked_once(sim)
-    sim.max_message_bytes["t"] = 350  # 2 records of 100 bytes fit, 4 do not
-    sim.hold_apis.add(PRODUCE)
-    tokens = [sim.send(b"%d" % i + b"v" * 99, partition=0) for i in range(5)]
-    sim.producer.flush(sim.now)
-    sim.step()
-    assert len(stamps(sim)) == 1 + 2  # 4 records, then 1
-    sim.hold_apis.clear()
-    sim.release(PRODUCE)
-    sim.run_until(lambda: settled(sim, tokens))
-    assert sim.failed() == {}
-    assert sim.values()[1:] == [b"%d" % i + b"v" * 99 for i in range(5)]
+    f = OnFake(batch_max_messages=4, linger=5.0)
+    f.acked_once()
+    pid = f.stamps()[0][0]
+    f.cluster.topics["t"].configs["max.message.bytes"] = "350"  # 2 records of 100 B fit
+    f.faults.hold(PRODUCE, count=-1)
+    tokens = [f.send(b"%d" % i + b"v" * 99) for i in range(5)]
+    f.producer.flush(f.now)
+    f.step()
+    assert in_flight(f) == 2  # 4 records, then 1
+    f.faults.rules.clear()
+    f.release_held()
+    f.run_until(lambda: f.settled(tokens))
+    assert f.failed() == {}
+    assert f.values()[1:] == [b"%d" % i + b"v" * 99 for i in range(5)]
     # (id, epoch, sequence, records): the batch of 4, the one behind it, the halves, then
     # the one behind it again with its own sequence.
-    assert stamps(sim)[1:] == [(1001, 0, 1, 4), (1001, 0, 5, 1), (1001, 0, 1, 2),
-                               (1001, 0, 3, 2), (1001, 0, 5, 1)]
-    assert len(sim.requests(INIT_PRODUCER_ID)) == 1
+    assert f.stamps()[1:] == [(pid, 0, 1, 4), (pid, 0, 5, 1), (pid, 0, 1, 2),
+                              (pid, 0, 3, 2), (pid, 0, 5, 1)]
+    assert len(ids(f)) == 1
 
 
 def test_a_single_record_too_large_fails_alone_naming_its_size_and_the_limit() -> None:
-    sim = Sim(batch_max_messages=1)
-    warm(sim)
-    acked_once(sim)
-    sim.max_message_bytes["t"] = 500
-    big = sim.send(b"B" * 1000, partition=0)
-    sim.run_until(lambda: big in sim.failed())
-    err = sim.failed()[big]
+    f = OnFake(batch_max_messages=1)
+    f.acked_once()
+    f.cluster.topics["t"].configs["max.message.bytes"] = "500"
+    big = f.send(b"B" * 1000)
+    f.run_until(lambda: big in f.failed())
+    err = f.failed()[big]
     assert isinstance(err, MessageTooLargeError)
     assert "1000 bytes of key and value" in str(err) and "(500 bytes)" in str(err)
-    after = sim.send(b"small", partition=0)
-    sim.run_until(lambda: after in sim.delivered())
-    assert sim.values() == [b"first", b"small"]
-    assert stamps(sim)[-1] == (1002, 0, 0, 1)  # the gap it left needs a new epoch
+    after = f.send(b"small")
+    f.run_until(lambda: after in f.delivered())
+    assert f.values() == [b"first", b"small"]
+    new = f.producer.metrics()["producer_id"]
+    assert f.stamps()[-1] == (new, 0, 0, 1) and new != f.stamps()[0][0]  # a new epoch
 
 
 # -- 15: wrapping ----------------------------------------------------------------------------
 
 
 def test_sequences_wrap_to_zero() -> None:
-    sim = Sim(batch_max_messages=1)
-    warm(sim)
-    acked_once(sim)
-    st = sim.producer.acc.state("t", 0)
+    f = OnFake(batch_max_messages=1)
+    f.acked_once()
+    pid = f.stamps()[0][0]
+    st = f.producer.acc.state("t", 0)
     st.next_seq, st.last_acked = MAX_SEQ - 1, MAX_SEQ - 2
-    sim.set_last_sequence(1001, MAX_SEQ - 2)
-    tokens = [sim.send(b"%d" % i, partition=0) for i in range(3)]
-    sim.run_until(lambda: settled(sim, tokens))
-    assert sim.failed() == {}
-    assert [s[2] for s in stamps(sim)][-3:] == [MAX_SEQ - 1, MAX_SEQ, 0]
-    assert len(sim.requests(INIT_PRODUCER_ID)) == 1
+    f.set_last_sequence(pid, MAX_SEQ - 2)
+    tokens = [f.send(b"%d" % i) for i in range(3)]
+    f.run_until(lambda: f.settled(tokens))
+    assert f.failed() == {}
+    assert [s[2] for s in f.stamps()][-3:] == [MAX_SEQ - 1, MAX_SEQ, 0]
+    assert len(ids(f)) == 1

@@ -43,7 +43,7 @@ __all__ = ["Decision", "Faults", "HeldRequest", "Rule"]
 
 ERROR, DELAY, DROP, STALL = "error", "delay", "drop", "stall"
 HOLD, RESPOND, LOSE = "hold", "respond", "lose"
-RELEASE, ANSWER = "release", "answer"
+RELEASE, ANSWER, APPLY = "release", "answer", "apply"
 
 _COORD = (codes.COORDINATOR_NOT_AVAILABLE, codes.NOT_COORDINATOR)
 RETRIABLE: dict[int, tuple[int, ...]] = {
@@ -110,7 +110,7 @@ class HeldRequest:
         self.node = node
         self.at = at
         self.outcome: str | None = None
-        """None while held, then "release", "answer" or "lose"."""
+        """None while held, then "release", "answer", "lose" or "apply"."""
         self._resolve = resolve
 
     def release(self, now: float) -> None:
@@ -124,6 +124,12 @@ class HeldRequest:
     def lose(self, now: float) -> None:
         """Serve the request now, then close its connection instead of answering."""
         self._settle(LOSE, None, now)
+
+    def apply(self, now: float) -> None:
+        """Serve the request now and never answer it: the connection stays open and silent
+        (its later requests wait), as behind a broker whose answer is stuck; the client's
+        request timeout decides what happens next."""
+        self._settle(APPLY, None, now)
 
     def _settle(self, outcome: str, response: Any, now: float) -> None:
         if self.outcome is not None:

@@ -33,6 +33,7 @@ from kproto.testing.fake import codes
 from kproto.testing.fake.apis._base import CLOSE, NO_RESPONSE, Pending, Request
 from kproto.testing.fake.faults import (
     ANSWER,
+    APPLY,
     DELAY,
     DROP,
     ERROR,
@@ -305,7 +306,9 @@ class ServerConnection:
             except Exception as exc:  # as in _serve: close, never raise to the caller
                 self.close(f"request could not be served: {exc!r}")
                 return
-            if isinstance(reply, Pending):
+            if outcome == APPLY:
+                pass  # applied; the answer never comes
+            elif isinstance(reply, Pending):
                 w.pending = reply
             else:
                 self._held_box.append(reply)
