@@ -146,6 +146,8 @@ def test_acls_without_an_authorizer_fail_per_acl(transport: str, broker: Any) ->
 
 
 @each
+@pytest.mark.real_broker("finalized feature levels (metadata.version) are KRaft's; the fake "
+                         "cluster has none to update")
 def test_update_features_reports_each_feature(transport: str, broker: Any) -> None:
     with admin(transport, broker.bootstrap) as a:
         out = a.update_features({"metadata.version": FeatureUpdate(32000),
@@ -320,6 +322,8 @@ ACCEPTED = [
 ]
 
 
+@pytest.mark.real_broker("compares kproto's local checks with Kafka's own validation of broker, "
+                         "logger and client-metrics configs")
 def test_incremental_checks_match_the_broker(broker: Any) -> None:
     """What check_incremental_entries refuses before sending, Kafka refuses too (asked with a
     raw IncrementalAlterConfigs, validate_only), and what it lets through, Kafka accepts: the

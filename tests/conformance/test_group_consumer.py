@@ -277,6 +277,7 @@ def test_a_static_member_rejoins_without_a_rebalance(transport: str, broker: Any
 
 
 @pytest.mark.interop
+@pytest.mark.real_broker("runs Kafka's Java console consumer from the harness broker's jars")
 @each
 def test_a_java_consumer_and_this_consumer_share_a_group(transport: str, broker: Any) -> None:
     topic = group = unique("java", transport)

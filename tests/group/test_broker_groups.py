@@ -157,6 +157,7 @@ def test_repeated_rebalances_lose_nothing_and_never_share_a_partition(
 
 
 @pytest.mark.interop
+@pytest.mark.real_broker("runs Kafka's Java console consumer from the harness broker's jars")
 @each
 def test_a_java_console_consumer_and_a_kproto_member_split_the_partitions(
         transport: str, kafka_broker: Any) -> None:

@@ -45,9 +45,13 @@ class FakeKafka(ExternalKafka):
 
     def __init__(self, size: int) -> None:
         import kproto_threads.fake
-        from kproto.testing import FakeCluster
+        from kproto.testing import FakeCluster, GroupSettings
 
-        self.cluster = FakeCluster(size, default_replication_factor=size)
+        # As the harness configures its brokers (tests/harness/config.py): sessions down to
+        # 1 s (group.min.session.timeout.ms), no initial rebalance delay.
+        self.cluster = FakeCluster(size, default_replication_factor=size,
+                                   group_settings=GroupSettings(min_session_timeout=1.0,
+                                                                initial_rebalance_delay=0.0))
         self._served = kproto_threads.fake.serve(self.cluster)
         # Not a client's thread: tests that check a client left no "kproto-..." thread behind
         # must not see the server that outlives them.
