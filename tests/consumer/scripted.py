@@ -4,6 +4,13 @@
 from its own picture (brokers, leaders, leader epochs, topic ids) and hands every other
 request to the test as a ``Req``, which the test answers with ``reply``. Helpers build
 Fetch, ListOffsets and OffsetForLeaderEpoch responses and record batches.
+
+Why it is not the fake cluster: these tests answer every Fetch by hand with bytes a broker
+would not produce from a log (batches at offsets of the test's choosing, truncated or corrupt
+data, aborted-transaction lists, diverging epochs, per-partition errors mixed in one
+response) and assert how the fetcher reacts; the fake cluster's ``Faults.hold`` with
+``HeldRequest.answer`` could carry those answers, but the answers stay hand-built, so only
+the connection and metadata plumbing here would move.
 """
 
 from __future__ import annotations

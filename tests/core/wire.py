@@ -1,4 +1,10 @@
-"""A scripted broker for pure engine tests: parse the client's frames, build replies."""
+"""A scripted broker for pure engine tests: parse the client's frames, build replies.
+
+Kept beside the fake cluster: engine tests need frames cut by hand (partial writes,
+correlation ids), ApiVersions with any advertised range (``all_api_versions(overrides)``
+for version negotiation and fallback) and replies the cluster would never send; the fake
+cluster advertises its own fixed versions.
+"""
 
 from __future__ import annotations
 

@@ -7,6 +7,12 @@ generation after generation with the member as leader, its own SyncGroup assignm
 back, heartbeats accepted, offsets stored. Tests queue replacements in ``script[api_key]``
 (a response, or a callable building one) or ``hold`` an API to answer later by hand.
 A fake fetcher stands in for the fetch engine so the session logic is tested alone.
+
+It does not re-implement Kafka's group rules (the fake cluster's ``groups.py`` is the one
+coordinator that does): it is a one-member stub whose answers the tests replace. The same
+precision is now available on the fake cluster (``Faults.hold`` for ``hold``/``HOLD``,
+``HeldRequest.answer`` for ``answer_held`` builders, ``Faults.respond`` for ``script``,
+``Faults.watch`` for ``log``); moving these tests there is mechanical but not done yet.
 """
 
 from __future__ import annotations

@@ -10,6 +10,12 @@ always hands out a new producer id at epoch 0, also when asked to bump one (as K
 TransactionCoordinator does).
 A test can hold requests of an API to answer them itself, script the next answers, inject
 produce error codes per partition, or take a broker down.
+
+The sequence and idempotence tests run on the fake cluster itself (tests/producer/on_fake.py
+with the fake's fault hooks); this one stays for test_core, test_transactions,
+test_dead_leader, test_partitioning and the seeded test_simulation, whose assertions lean on
+its request log with arrival times and connections, leaders of -1, and its transaction
+bookkeeping (``ended``, ``committed_offsets``).
 """
 
 from __future__ import annotations
