@@ -4,6 +4,11 @@
 client its ``bootstrap`` (a ``fake://`` address) to reach it in-process on every transport, or
 serve it on 127.0.0.1 with an adapter's ``serve_fake`` for other clients; a pure test can also
 ``connect`` to its brokers and move bytes and time itself. Names load on first use.
+
+For property-based tests (Hypothesis, the ``kproto[testing]`` extra): ``strategies`` draws
+messages, headers, keys, values, record batches and fault schedules, and
+``SimulatedKafkaMachine`` drives an application against the simulated cluster
+(``kproto.testing.sim``); importing this package does not import Hypothesis.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ if TYPE_CHECKING:
         Topic,
     )
     from kproto.testing.fake.pipe import changing
+    from kproto.testing.stateful import SimulatedKafkaMachine
 
 __all__ = [
     "Broker",
@@ -37,9 +43,11 @@ __all__ = [
     "PartitionLog",
     "Rule",
     "ServerConnection",
+    "SimulatedKafkaMachine",
     "Topic",
     "changing",
 ]
 
-__getattr__ = lazy(__name__, {name: ".fake" for name in __all__ if name != "changing"}
-                   | {"changing": ".fake.pipe"})
+__getattr__ = lazy(__name__, {name: ".fake" for name in __all__
+                              if name not in ("changing", "SimulatedKafkaMachine")}
+                   | {"changing": ".fake.pipe", "SimulatedKafkaMachine": ".stateful"})
