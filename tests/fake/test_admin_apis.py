@@ -240,3 +240,14 @@ def test_partition_reassignment_completes_at_once() -> None:
     listed = raw.call(protocol.ListPartitionReassignmentsRequest(timeout_ms=1000,
                                                                  topics=None), 0)
     assert listed.error_code == 0 and listed.topics == []
+
+
+def test_versions_kafka_4_removed_are_not_served() -> None:
+    """KIP-896: DescribeLogDirs and the ACL APIs start at version 1 on Kafka 4.x."""
+    cluster = FakeCluster(1)
+    resp = Raw(cluster).call(protocol.ApiVersionsRequest(client_software_name="kproto",
+                                                         client_software_version="1.0"), 3)
+    served = {k.api_key: (k.min_version, k.max_version) for k in resp.api_keys}
+    assert [served[k] for k in (29, 30, 31, 35)] == [(1, 3), (1, 3), (1, 3), (1, 4)]
+    assert [served[k] for k in (33, 43, 45, 46, 47, 48, 49, 61, 65, 66)] == [
+        (0, 2), (0, 2), (0, 0), (0, 0), (0, 0), (0, 1), (0, 1), (0, 0), (0, 0), (0, 1)]

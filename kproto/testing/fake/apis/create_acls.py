@@ -2,6 +2,7 @@
 
 Theory of operation: a Kafka broker without ``authorizer.class.name`` answers each creation
 with SECURITY_DISABLED ("No Authorizer is configured."); so does the fake.
+Versions from 1: Kafka 4.0 removed version 0 (KIP-896).
 """
 
 from __future__ import annotations
@@ -27,4 +28,4 @@ def error_response(body: Any, version: int, code: int) -> Any:
         ca.AclCreationResult(error_code=code, error_message=message) for _ in body.creations])
 
 
-API = Api(apis.CREATE_ACLS, 0, 3, handle, error_response)
+API = Api(apis.CREATE_ACLS, 1, 3, handle, error_response)

@@ -2,6 +2,7 @@
 
 Theory of operation: as a Kafka broker without an authorizer, each filter's result carries
 SECURITY_DISABLED and matches nothing.
+Versions from 1: Kafka 4.0 removed version 0 (KIP-896).
 """
 
 from __future__ import annotations
@@ -27,4 +28,4 @@ def error_response(body: Any, version: int, code: int) -> Any:
         for _ in body.filters])
 
 
-API = Api(apis.DELETE_ACLS, 0, 3, handle, error_response)
+API = Api(apis.DELETE_ACLS, 1, 3, handle, error_response)

@@ -2,6 +2,7 @@
 
 Theory of operation: as a Kafka broker without an authorizer, the whole request fails with
 SECURITY_DISABLED and no resources.
+Versions from 1: Kafka 4.0 removed version 0 (KIP-896).
 """
 
 from __future__ import annotations
@@ -24,4 +25,4 @@ def error_response(body: Any, version: int, code: int) -> Any:
     return protocol.DescribeAclsResponse(error_code=code, error_message=message, resources=[])
 
 
-API = Api(apis.DESCRIBE_ACLS, 0, 3, handle, error_response)
+API = Api(apis.DESCRIBE_ACLS, 1, 3, handle, error_response)

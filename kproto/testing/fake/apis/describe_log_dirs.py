@@ -4,6 +4,7 @@ Theory of operation: every fake broker has one log directory, ``/kproto-fake/<no
 it holds a replica of each partition whose replicas name the broker, sized as its log
 (followers catch up at once, so the lag is 0). Topics null asks for every replica; named
 partitions the broker does not hold are left out, as Kafka leaves them out.
+Versions from 1: Kafka 4.0 removed version 0 (KIP-896).
 """
 
 from __future__ import annotations
@@ -53,4 +54,4 @@ def error_response(body: Any, version: int, code: int) -> Any:
     return protocol.DescribeLogDirsResponse(error_code=code, results=[])
 
 
-API = Api(apis.DESCRIBE_LOG_DIRS, 0, 4, handle, error_response)
+API = Api(apis.DESCRIBE_LOG_DIRS, 1, 4, handle, error_response)
