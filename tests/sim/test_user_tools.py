@@ -155,3 +155,10 @@ def test_the_short_counterexample_fails_the_buggy_copier_only() -> None:
     with pytest.raises(AssertionError, match="written twice"):
         _replay(EXAMPLE.BuggyCopierMachine)
     _replay(EXAMPLE.FixedCopierMachine)
+
+
+def test_the_explicit_faults_example_in_the_docs_runs() -> None:
+    text = (ROOT / "docs" / "simulation.md").read_text()
+    section = text.split("## Explicit faults\n", 1)[1]
+    block = section.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(block, "docs/simulation.md", "exec"), {})
