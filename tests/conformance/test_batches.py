@@ -361,8 +361,8 @@ def test_real_broker_batch_produce_and_consume(transport: str, broker: Any) -> N
     topic = name(f"batch-{transport}")
     broker.create_topic(topic, partitions=3, config={"max.message.bytes": "4000"})
     msgs = [ProducerMessage(topic, b"%04d" % i + b"." * 60, partition=i % 3)
-            for i in range(1500)]
-    big = msgs[700] = ProducerMessage(topic, b"B" * 6000, partition=700 % 3)
+            for i in range(600)]
+    big = msgs[301] = ProducerMessage(topic, b"B" * 6000, partition=301 % 3)
     with producer(transport, "SyncProducer", broker.bootstrap, linger=0.005,
                   batch_size=16384, acks=-1) as p:
         placed = p.send_many(topic, [b"k%d" % i for i in range(90)],
@@ -380,7 +380,7 @@ def test_real_broker_batch_produce_and_consume(transport: str, broker: Any) -> N
         assert [m.offset for m in mine] == list(range(before[part],
                                                       before[part] + len(mine)))
     with open_remote(transport, lambda mod: mod.Consumer(
-            broker.bootstrap, max_partition_fetch_bytes=8192)) as c:
+            broker.bootstrap, max_partition_fetch_bytes=4096)) as c:
         got = read(transport, c, topic, 1, 10_000, first=1, stop_at_end=True)
     values = [m.value for m in flat(got)]
     expected = [b"k%d" % i for i in range(90) if placed[i][0] == 1] + \
