@@ -77,8 +77,11 @@ def one_input(data: bytes) -> None:
         api = protocol.API_SPECS[header.request_api_key]
         frame = protocol.encode_request(request, version, header.correlation_id,
                                         header.client_id)[4:]
-        if protocol.decode_request(frame)[1] != request:
-            raise AssertionError(f"{api.name} v{version}: request frame does not round-trip")
+        # Canonical, not identical: unknown tagged fields come back in ascending tag order.
+        again = protocol.encode_request(protocol.decode_request(frame)[1], version,
+                                        header.correlation_id, header.client_id)[4:]
+        if again != frame:
+            raise AssertionError(f"{api.name} v{version}: unstable request frame")
     else:
         _stable(cls, msg, version)
 
