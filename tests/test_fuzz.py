@@ -161,3 +161,36 @@ def test_scram_refuses_an_iteration_count_above_kafkas_maximum() -> None:
     client = Scram("SCRAM-SHA-256", "alice", "alice-secret", "nonce")
     client.first()
     assert client.step(b"r=nonceSERVER,s=c2FsdA==,i=16384") is not None
+
+
+# -- the framers' refusals, as the targets' seeds exercise them --------------------------------
+
+
+def _api_versions_answer() -> bytes:
+    good = fuzz_framer.seeds()[0][3:]
+    return good[:4 + int.from_bytes(good[:4], "big")]
+
+
+def test_the_client_refuses_an_oversized_frame_from_its_size_alone() -> None:
+    session = fuzz_framer.Session(0)
+    session.feed(_api_versions_answer() + (fuzz_framer.MAX_FRAME + 1).to_bytes(4, "big"), 1.0)
+    assert isinstance(session.closed_with, DecodeError)
+    assert "max_frame_size of 65536 bytes" in str(session.closed_with)
+    assert not session.conn._rbuf
+    assert session.completed == [0, 1, 2]
+
+
+def test_the_client_closes_on_a_response_with_a_wrong_correlation_id() -> None:
+    session = fuzz_framer.Session(0)
+    stray = protocol.encode_response(protocol.MetadataResponse(), 12, 9, 3)
+    session.feed(_api_versions_answer() + stray, 1.0)
+    assert isinstance(session.closed_with, DecodeError)
+    assert "correlation id 9 does not match" in str(session.closed_with)
+    assert session.completed == [0, 1, 2]
+
+
+def test_the_fake_refuses_an_oversized_request_from_its_size_alone() -> None:
+    _, conn = fuzz_fake._connect(False)
+    conn.receive_data((fuzz_fake.MAX_REQUEST + 1).to_bytes(4, "big") + b"\0" * 100, 0.0)
+    assert conn.closed and "outside 0..262144" in conn.close_reason
+    assert not conn.data_to_send()
