@@ -15,7 +15,7 @@ from hypothesis.stateful import invariant, precondition, rule, run_state_machine
 from kproto.consumer import ConsumerCore
 from kproto.consumer.events import FetchError, RecordsFetched
 from kproto.errors import LogTruncationError
-from kproto.message_types import OFFSET_OLDEST
+from kproto.message_types import OFFSET_OLDEST, ProducerMessage
 from kproto.producer import RecordsDelivered, RecordsFailed
 from kproto.protocol import apis
 from kproto.testing.fake import codes
@@ -25,7 +25,7 @@ from kproto.testing.sim.invariants import check_one_owner
 from kproto.testing.sim.schedule import Fault, apply_fault
 from kproto.testing.stateful import QUIET, SimulatedKafkaMachine
 
-QUICK = settings(max_examples=12, stateful_step_count=8, deadline=None, derandomize=True,
+QUICK = settings(max_examples=15, stateful_step_count=8, deadline=None, derandomize=True,
                  database=None, report_multiple_bugs=False)
 
 
@@ -34,10 +34,23 @@ def _scenario(partitions: int) -> Scenario:
                     readers=0, members=0, storm=QUIET.storm, calm=0.0, options=QUIET.options)
 
 
+class _Bursts(SimulatedKafkaMachine):
+    """Adds a rule sending many records at once, so that batches of several records, and
+    several batches in flight per partition, are common."""
+
+    @rule(count=st.integers(1, 40), partition=st.one_of(st.none(), st.integers(0, 3)))
+    def burst(self, count: int, partition: int | None) -> None:
+        parts = self.scenario.partitions
+        self.step(f"burst of {count}")
+        for _ in range(count):
+            self.inputs.send_message(ProducerMessage(
+                "t", b"x", partition=None if partition is None else partition % parts))
+
+
 # -- the producer ---------------------------------------------------------------------------
 
 
-class ProducerMachine(SimulatedKafkaMachine):
+class ProducerMachine(_Bursts):
     """Every record settles exactly once; stored once, in send order per partition; acked
     records are in the log where their acknowledgement says (teardown's checks)."""
 
@@ -149,7 +162,7 @@ class FetchReader(Actor):
         self.consumer.close(self.now)
 
 
-class FetcherMachine(SimulatedKafkaMachine):
+class FetcherMachine(_Bursts):
     """Every record is delivered once and in order through seeks, leader moves and
     truncations by unclean leader changes; once settled the reader holds the whole log."""
 
@@ -171,6 +184,7 @@ class FetcherMachine(SimulatedKafkaMachine):
     def truncate(self, partition: int, seconds: float) -> None:
         self.step(f"unclean leader change of t[{partition}] in {seconds:.3f}s")
         apply_fault(self.sim, Fault("unclean", partition, seconds))
+        self.run_for(seconds + 0.01)  # the records written meanwhile are lost
 
     @invariant()
     def delivered_once_in_order(self) -> None:
@@ -204,6 +218,9 @@ class GroupMachine(SimulatedKafkaMachine):
     def __init__(self) -> None:
         super().__init__()
         self.members: list[GroupMember] = [GroupMember(self.sim)]
+
+    def send(self, message: ProducerMessage) -> None:
+        """Not a rule here: membership is what this machine tests."""
 
     def live(self) -> list[GroupMember]:
         return [m for m in self.members if m.host.alive and not m.closing]
