@@ -20,8 +20,9 @@ NOTICE = "kproto: C extension not built ({}); using the pure-Python record code"
 
 
 def _notice(reason: object) -> None:
-    print(NOTICE.format(str(reason).splitlines()[0] if str(reason) else "no reason"),
-          file=sys.stderr)
+    if isinstance(reason, BaseException):
+        reason = type(reason).__name__  # a compiler's error is long: the class says enough
+    print(NOTICE.format(reason), file=sys.stderr)
 
 
 class OptionalBuildExt(build_ext):
