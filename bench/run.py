@@ -155,10 +155,18 @@ def bench_produce(broker: Broker, s: Settings, log: Callable[[str], None]) -> li
         scenario = scenario_name(size, codec, parts)
         log(f"produce {scenario}: {count:,} records")
 
-        def once(name: str, size: int = size, codec: str = codec, parts: int = parts,
-                 values: list[bytes] = values) -> Timing:
-            topic = unique(f"bench-p-{size}-{codec}-{parts}")
-            broker.create_topic(topic, parts)
+        # Every run gets a fresh topic, all created before the first run: a topic's
+        # partitions may refuse produce requests (NOT_LEADER) for a moment after its
+        # metadata lists their leaders, and that moment would fall on one client's clock.
+        topics = {name: [unique(f"bench-p-{size}-{codec}-{parts}") for _ in range(s.repeat)]
+                  for name in s.clients}
+        for names in topics.values():
+            for topic in names:
+                broker.create_topic(topic, parts)
+
+        def once(name: str, codec: str = codec, values: list[bytes] = values,
+                 topics: dict[str, list[str]] = topics) -> Timing:
+            topic = topics[name].pop()
             if name == "java":
                 return java.produce(java_version, broker.bootstrap, topic, values, codec)
             return produce.CLIENTS[name](broker.bootstrap, topic, values, codec)
