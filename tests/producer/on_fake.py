@@ -9,6 +9,7 @@ what the producer sent (ids, epochs, sequences) and on the partition's log itsel
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from kproto.message_types import ProducerMessage
@@ -21,38 +22,59 @@ from tests.fake.driver import Driver
 TS = 1_700_000_000_000
 
 
+@dataclass
+class Seen:
+    """A request a broker read: the node, the decoded body, its version and when."""
+
+    api_key: int
+    node: int
+    request: Any
+    version: int
+    at: float
+
+
 class OnFake:
     """``partitions`` of topic "t" led by broker 1, or ``leaders``: the leader of each
-    partition of "t" (brokers 1..max); ``kafka_45``: the partitions apply Kafka 4.5's first
-    sequence rule (``PartitionLog.first_sequence_zero``)."""
+    partition of "t" (brokers 1..max); or ``topics``: the leaders of each topic's partitions
+    (none: no topic, and none is created on request); ``brokers``: at least this many;
+    ``kafka_45``: the partitions apply Kafka 4.5's first sequence rule
+    (``PartitionLog.first_sequence_zero``); ``seed``: the client's random choices."""
 
     def __init__(self, partitions: int = 1, *, leaders: list[int] | None = None,
-                 kafka_45: bool = False, **options: Any) -> None:
-        leaders = leaders if leaders is not None else [1] * partitions
-        self.cluster = FakeCluster(max(leaders))
-        self.cluster.create_topic("t", assignments=[[n] for n in leaders])
-        for p in self.cluster.topics["t"].partitions:
-            p.log.first_sequence_zero = kafka_45
+                 topics: dict[str, list[int]] | None = None, brokers: int = 1,
+                 kafka_45: bool = False, seed: int = 1, **options: Any) -> None:
+        if topics is None:
+            topics = {"t": leaders if leaders is not None else [1] * partitions}
+        nodes = max([brokers, *(n for ls in topics.values() for n in ls)])
+        self.cluster = FakeCluster(nodes, auto_create_topics=False)
+        for name, ls in topics.items():
+            self.cluster.create_topic(name, assignments=[[n] for n in ls])
+            for p in self.cluster.topics[name].partitions:
+                p.log.first_sequence_zero = kafka_45
         self.faults = self.cluster.faults
         self.driver = Driver(self.cluster)
         options.setdefault("linger", 0.0)
-        self.client = self.driver.client(**options)
+        self.client = self.driver.client(seed, **options)
         self.producer = ProducerCore(self.client.core, self.client.config)
         self.seen: list[tuple[int, Any]] = []
         self.times: list[float] = []
         """When the broker read each request of ``seen``."""
+        self.log_of: list[Seen] = []
+        """Every request the brokers read, with node, version and arrival time."""
         self.faults.watch(self._watch)
 
-    def _watch(self, api_key: int, _node: int, request: Any, _version: int) -> None:
+    def _watch(self, api_key: int, node: int, request: Any, version: int) -> None:
         self.seen.append((api_key, request))
         self.times.append(self.driver.now)
+        self.log_of.append(Seen(api_key, node, request, version, self.driver.now))
 
     @property
     def now(self) -> float:
         return self.driver.now
 
-    def send(self, value: bytes, partition: int = 0) -> int:
-        token = self.producer.send(ProducerMessage("t", value, partition=partition),
+    def send(self, value: bytes = b"v", partition: int | None = 0, topic: str = "t",
+             key: bytes | None = None) -> int:
+        token = self.producer.send(ProducerMessage(topic, value, key=key, partition=partition),
                                    self.now, TS)
         self.driver.step()
         return token
@@ -71,7 +93,8 @@ class OnFake:
         for e in self.client.events:
             if isinstance(e, RecordsDelivered):
                 for i, token in enumerate(e.tokens):
-                    out[token] = (e.topic, e.partition, e.base_offset + i)
+                    offset = e.base_offset + i if e.base_offset >= 0 else -1
+                    out[token] = (e.topic, e.partition, offset)
         return out
 
     def failed(self) -> dict[int, BaseException]:
@@ -85,6 +108,10 @@ class OnFake:
 
     def requests(self, api_key: int) -> list[Any]:
         return [req for key, req in self.seen if key == api_key]
+
+    def received(self, api_key: int) -> list[Seen]:
+        """The requests of ``api_key`` the brokers read, with node, version and time."""
+        return [s for s in self.log_of if s.api_key == api_key]
 
     def request_times(self, api_key: int) -> list[float]:
         return [t for (key, _), t in zip(self.seen, self.times, strict=True) if key == api_key]
@@ -118,11 +145,11 @@ class OnFake:
                                     b.record_count))
         return out
 
-    def log(self, partition: int = 0) -> Any:
-        return self.cluster.topics["t"].partitions[partition].log
+    def log(self, partition: int = 0, topic: str = "t") -> Any:
+        return self.cluster.topics[topic].partitions[partition].log
 
-    def values(self, partition: int = 0) -> list[bytes | None]:
-        return [r.value for e in self.log(partition).entries for r in e.records()]
+    def values(self, partition: int = 0, topic: str = "t") -> list[bytes | None]:
+        return [r.value for e in self.log(partition, topic).entries for r in e.records()]
 
     def release_held(self) -> None:
         """Serve every held request in order (clear the hold rule first to stop holding)."""
