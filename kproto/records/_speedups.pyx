@@ -32,6 +32,7 @@ cdef extern from "Python.h":
     object PyType_GenericAlloc(object cls, Py_ssize_t n)
     void PyTuple_SET_ITEM(object t, Py_ssize_t i, object o)  # steals a reference
     long long PyLong_AsLongLongAndOverflow(object o, int* overflow) except? -1
+    void PyObject_GC_UnTrack(object o)
 
 
 cdef object Record = _Record
@@ -187,6 +188,12 @@ def decode_records(object buf, Py_ssize_t pos, Py_ssize_t end, Py_ssize_t count,
         PyTuple_SET_ITEM(rec, 3, value)
         Py_INCREF(headers)
         PyTuple_SET_ITEM(rec, 4, headers)
+        # A Record holds only ints, bytes, None and tuples of str and bytes: it can be in
+        # no reference cycle, so the garbage collector need not track it (CPython does the
+        # same for plain tuples of such values, but not for tuple subclasses). Untracked,
+        # a fetch's records no longer trigger and lengthen collections: measured +15% on
+        # decoding 10,000 records of 100 B (docs/performance.md).
+        PyObject_GC_UnTrack(rec)
         PyList_Append(records, rec)
     if pos != end:
         return None
