@@ -34,6 +34,13 @@ class OptionalBuildExt(build_ext):
         except Exception as exc:  # a missing compiler raises several distutils classes
             _notice(exc)
 
+    def copy_file(self, infile: str, outfile: str, *args: Any, **kwargs: Any) -> Any:
+        """Replace an in-place module by a new file, never by rewriting the old one: processes
+        that loaded the old one keep their mapping intact (a rewrite can crash them)."""
+        if outfile.endswith((".so", ".pyd")) and os.path.exists(outfile):
+            os.unlink(outfile)
+        return super().copy_file(infile, outfile, *args, **kwargs)
+
     def build_extension(self, ext: Any) -> None:
         try:
             super().build_extension(ext)
