@@ -200,11 +200,12 @@ class FixedCopierMachine(CopierMachine):
 
 
 if __name__ == "__main__":
-    from hypothesis import settings
+    from hypothesis import Phase, settings
     from hypothesis.stateful import run_state_machine_as_test
 
     quick = settings(max_examples=60, stateful_step_count=10, deadline=None,
-                     derandomize=True, database=None)
+                     derandomize=True, database=None, report_multiple_bugs=False,
+                     phases=[Phase.generate, Phase.shrink])
     run_state_machine_as_test(FixedCopierMachine, settings=quick)
     print("exactly-once copier: no counterexample")
     run_state_machine_as_test(BuggyCopierMachine, settings=quick)

@@ -105,14 +105,7 @@ def _stop(sim: Simulation, f: Fault) -> str:
     node = up[f.target % len(up)]
     sim.cluster.stop_broker(node, sim.now)
     sim.downed.add(node)
-
-    def restart() -> None:
-        if node in sim.downed:
-            sim.downed.discard(node)
-            sim.trace.add(sim.now, "fault", f"broker b{node} restarts")
-            sim.cluster.start_broker(node, sim.now)
-
-    sim.after(f.seconds, restart)
+    sim.after(f.seconds, partial(sim._restart, node))
     return f"broker b{node} stops for {f.seconds:.3f}s"
 
 
@@ -154,20 +147,8 @@ def _unclean(sim: Simulation, f: Fault) -> str:
     if not parts:
         return "unclean: every partition is held already"
     part = parts[f.target % len(parts)]
-    sim.held.add(part)
-    sim.cluster.hold_replication(*part)
-
-    def change() -> None:
-        if part not in sim.held:
-            return
-        sim.held.discard(part)
-        lost = sim.cluster.unclean_leader_change(part[0], part[1], sim.now)
-        sim.history.unclean.add(part)
-        sim.trace.add(sim.now, "fault",
-                      f"{part[0]}[{part[1]}] unclean leader change: {lost} offsets lost")
-
-    sim.after(f.seconds, change)
-    return f"{part[0]}[{part[1]}] replication held for {f.seconds:.3f}s"
+    sim.unclean_change(part, f.seconds)
+    return f"{part[0]}[{part[1]}] unclean leader change in {f.seconds:.3f}s"
 
 
 def _pause(sim: Simulation, f: Fault) -> str:

@@ -607,6 +607,11 @@ class Simulation:
         part = self.fault_rng.choice(self._partitions())
         if part in self.held:
             return
+        self.unclean_change(part, 1.0 + 3.0 * self.fault_rng.random())
+
+    def unclean_change(self, part: tuple[str, int], delay: float) -> None:
+        """Hold ``part``'s replication now and change its leader uncleanly ``delay`` later
+        (what was written meanwhile is lost), unless the calm released it first."""
         self.held.add(part)
         self.trace.add(self.now, "fault", f"{part[0]}[{part[1]}] replication held")
         self.cluster.hold_replication(*part)
@@ -620,7 +625,7 @@ class Simulation:
             self.trace.add(self.now, "fault",
                            f"{part[0]}[{part[1]}] unclean leader change: {lost} offsets lost")
 
-        self.after(1.0 + 3.0 * self.fault_rng.random(), change)
+        self.after(delay, change)
 
     def _fault_pause(self) -> None:
         alive = [h for h in self.hosts if h.alive and h.frozen_until <= self.now]
