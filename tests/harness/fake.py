@@ -5,8 +5,12 @@ The cluster is served on 127.0.0.1 (``kproto_threads.fake.serve``), so every cli
 uses (kproto on any transport, confluent-kafka, the harness's own wire helpers) reaches it
 as it would a broker; it is set up as the harness configures its brokers (automatic topic
 creation, one partition by default, replication factor = brokers). What only a real broker
-has (its logs, the fault proxy, killing a JVM, the Java tools) raises ``Unavailable``, which
-the fixtures turn into a skip with the reason. ``.cluster`` is the FakeCluster itself.
+has (its logs, killing a JVM, the Java tools) raises ``Unavailable``, which the fixtures
+turn into a skip with the reason. ``.cluster`` is the FakeCluster itself.
+
+As on the harness's brokers, each broker has a FAULTY listener (its own port) advertised at
+the address of a ``FaultProxy`` forwarding to it, so a client bootstrapped through
+``node.proxy`` keeps talking through the proxies (``.proxy``, ``.proxies``).
 """
 
 from __future__ import annotations
@@ -16,22 +20,29 @@ from typing import NoReturn
 from . import wire
 from .external import ExternalKafka, ExternalNode, Unavailable
 from .jars import HarnessError
+from .proxy import FaultProxy
 
 REASON = "needs a real broker (KPROTO_TARGET=fake runs on the embedded fake cluster)"
 
 
 class Listeners(dict[str, tuple[str, int]]):
-    """PLAINTEXT only: asking for another listener (the fault proxy's FAULTY, SASL, TLS)
-    is Unavailable, so the test skips with the reason."""
+    """PLAINTEXT and FAULTY: asking for another listener (SASL, TLS) is Unavailable, so the
+    test skips with the reason."""
 
     def __missing__(self, name: str) -> NoReturn:
         raise Unavailable(f"the {name} listener {REASON}")
 
 
 class FakeNode(ExternalNode):
-    def __init__(self, node_id: int, host: str, port: int) -> None:
+    def __init__(self, node_id: int, host: str, port: int, proxy: FaultProxy) -> None:
         super().__init__(node_id, host, port)
-        self.listeners = Listeners(self.listeners)
+        self.listeners = Listeners(self.listeners, FAULTY=proxy.address)
+        self._proxy = proxy
+
+    @property
+    def proxy(self) -> FaultProxy:
+        """The FaultProxy in front of this broker's FAULTY listener."""
+        return self._proxy
 
     def _unavailable(self, what: str) -> NoReturn:
         raise Unavailable(f"{what} {REASON}")
@@ -52,10 +63,15 @@ class FakeKafka(ExternalKafka):
         self.cluster = FakeCluster(size, default_replication_factor=size,
                                    group_settings=GroupSettings(min_session_timeout=1.0,
                                                                 initial_rebalance_delay=0.0))
-        self._served = kproto_threads.fake.serve(self.cluster)
+        self._served = kproto_threads.fake.serve(self.cluster, listeners=("FAULTY",))
         # Not a client's thread: tests that check a client left no "kproto-..." thread behind
         # must not see the server that outlives them.
         self._served._thread.name = "fake-cluster-server"
+        self._proxies: dict[int, FaultProxy] = {}
+        for node_id, port in self._served.ports["FAULTY"].items():
+            proxy = FaultProxy("127.0.0.1", port, name=f"faulty-fake{size}-{node_id}")
+            self._proxies[node_id] = proxy
+            self._served.advertise("FAULTY", node_id, *proxy.address)
         super().__init__(self._served.bootstrap, None)
         self.name = f"fake cluster of {size} at {self.bootstrap}"
         self.closed = False
@@ -68,13 +84,25 @@ class FakeKafka(ExternalKafka):
         """Every broker of the cluster, up or stopped (``alive`` says which)."""
         out: dict[int, ExternalNode] = {}
         for i, broker in sorted(self.cluster.brokers.items()):
-            out[i] = node = FakeNode(i, broker.host, broker.port)
+            out[i] = node = FakeNode(i, broker.host, broker.port, self._proxies[i])
             node.alive = broker.up
         return out
 
     @property
     def listeners(self) -> dict[str, tuple[str, int]]:
-        return Listeners({"PLAINTEXT": self.addresses[0]})
+        return self.nodes[min(self._proxies)].listeners
+
+    def bootstrap_for(self, listener: str) -> str:
+        return ",".join(f"{h}:{p}" for n in self.nodes.values() for h, p in [n.listeners[listener]])
+
+    @property
+    def proxy(self) -> FaultProxy:
+        """The FaultProxy of the first broker's FAULTY listener."""
+        return self._proxies[min(self._proxies)]
+
+    @property
+    def proxies(self) -> dict[int, FaultProxy]:
+        return dict(self._proxies)
 
     def live_nodes(self) -> list[ExternalNode]:
         return [n for n in self.nodes.values() if n.alive]
@@ -112,7 +140,10 @@ class FakeKafka(ExternalKafka):
             self.cluster.start_broker(node_id, now)
 
     def restart_stopped(self) -> None:
-        """Hand the cluster to the next test with every broker up."""
+        """Hand the cluster to the next test with every broker up and every proxy
+        forwarding normally."""
+        for proxy in self._proxies.values():
+            proxy.restore()
         for node_id, broker in self.cluster.brokers.items():
             if not broker.up:
                 self.restart(node_id)
@@ -120,4 +151,6 @@ class FakeKafka(ExternalKafka):
     def close(self) -> None:
         if not self.closed:
             self.closed = True
+            for proxy in self._proxies.values():
+                proxy.close()
             self._served.close()

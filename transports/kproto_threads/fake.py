@@ -38,7 +38,8 @@ class _Sock:
 class Served:
     """A fake cluster served on sockets; ``bootstrap`` is its address list."""
 
-    def __init__(self, cluster: FakeCluster, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, cluster: FakeCluster, host: str = "127.0.0.1", port: int = 0,
+                 listeners: tuple[str, ...] = ()) -> None:
         self._sel = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
         for s in (self._wake_r, self._wake_w):
@@ -50,18 +51,33 @@ class Served:
         self._socks: dict[int, _Sock] = {}
         self._stop = False
         for i, node_id in enumerate(cluster.brokers):
-            listener = socket.create_server((host, port + i if port else 0))
-            listener.setblocking(False)
-            self._listeners.append(listener)
-            self._sel.register(listener, selectors.EVENT_READ, node_id)
-            self._server.advertise(node_id, host, listener.getsockname()[1])
+            self._listen(host, port + i if port else 0, node_id, "")
+        # Extra named listeners: a free port per broker, advertising itself until
+        # ``advertise`` names another address (a proxy in front of it).
+        self.ports: dict[str, dict[int, int]] = {
+            name: {node_id: self._listen(host, 0, node_id, name) for node_id in cluster.brokers}
+            for name in listeners}
         self._thread = threading.Thread(target=self._run, name="kproto-fake-server",
                                         daemon=True)
         self._thread.start()
 
+    def _listen(self, host: str, port: int, node_id: int, name: str) -> int:
+        """Listen for ``node_id`` on listener ``name`` ("" the main one); the bound port."""
+        listener = socket.create_server((host, port))
+        listener.setblocking(False)
+        self._listeners.append(listener)
+        self._sel.register(listener, selectors.EVENT_READ, (node_id, name))
+        bound: int = listener.getsockname()[1]
+        self._server.advertise(node_id, host, bound, name)
+        return bound
+
     @property
     def bootstrap(self) -> str:
         return self._server.bootstrap
+
+    def advertise(self, listener: str, node_id: int, host: str, port: int) -> None:
+        """Connections accepted on ``listener`` are told ``host:port`` for ``node_id``."""
+        self._server.advertise(node_id, host, port, listener)
 
     def close(self) -> None:
         self._stop = True
@@ -100,20 +116,20 @@ class Served:
             with contextlib.suppress(OSError):
                 while self._wake_r.recv(4096):
                     pass
-        elif isinstance(data, int):
-            self._accept(fileobj, data)
+        elif isinstance(data, tuple):
+            self._accept(fileobj, *data)
         else:
             if mask & selectors.EVENT_READ:
                 self._read(data)
             if mask & selectors.EVENT_WRITE and data.conn_id in self._socks:
                 self._flush(data)
 
-    def _accept(self, listener: socket.socket, node_id: int) -> None:
+    def _accept(self, listener: socket.socket, node_id: int, name: str) -> None:
         try:
             sock, peer = listener.accept()
         except OSError:
             return
-        conn_id = self._server.accept(node_id, time.monotonic(), str(peer[0]))
+        conn_id = self._server.accept(node_id, time.monotonic(), str(peer[0]), name)
         if conn_id is None:  # the broker is stopped
             sock.close()
             return
@@ -166,6 +182,8 @@ class Served:
             served.sock.close()
 
 
-def serve(cluster: FakeCluster, host: str = "127.0.0.1", port: int = 0) -> Served:
-    """Serve ``cluster`` on ``host`` (one port per broker) until ``close()``."""
-    return Served(cluster, host, port)
+def serve(cluster: FakeCluster, host: str = "127.0.0.1", port: int = 0,
+          listeners: tuple[str, ...] = ()) -> Served:
+    """Serve ``cluster`` on ``host`` (one port per broker, and one more per broker for each
+    name in ``listeners``: ``Served.ports[name]``) until ``close()``."""
+    return Served(cluster, host, port, listeners)

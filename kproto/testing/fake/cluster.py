@@ -233,13 +233,16 @@ class FakeCluster:
             return None
         return self.connect_node(broker.node_id, now, client_host)
 
-    def connect_node(self, node_id: int, now: float,
-                     client_host: str = "/127.0.0.1") -> ServerConnection | None:
+    def connect_node(self, node_id: int, now: float, client_host: str = "/127.0.0.1",
+                     listener: str = "") -> ServerConnection | None:
+        """``listener`` names the one it came in on, whose addresses its Metadata, FindCoordinator
+        and DescribeCluster answers advertise (``Broker.listeners``; "" is the main one)."""
         broker = self.brokers.get(node_id)
         if broker is None or not broker.up:
             return None
         self._next_conn += 1
         conn = ServerConnection(self, self._next_conn, node_id, client_host, now)
+        conn.listener = listener
         self.connections[conn.conn_id] = conn
         return conn
 

@@ -284,19 +284,25 @@ class FakeServer(_Member):
     connections.
     """
 
-    def advertise(self, node_id: int, host: str, port: int) -> None:
+    def advertise(self, node_id: int, host: str, port: int, listener: str = "") -> None:
+        """``listener`` (not ""): the address advertised to connections accepted on it."""
         with self.exchange.lock:
             broker = self.cluster.brokers[node_id]
-            broker.host, broker.port = host, port
+            if listener:
+                broker.listeners[listener] = (host, port)
+            else:
+                broker.host, broker.port = host, port
 
     @property
     def bootstrap(self) -> str:
         """``host:port,...`` of every broker, as advertised."""
         return ",".join(f"{b.host}:{b.port}" for b in self.cluster.brokers.values())
 
-    def accept(self, node_id: int, now: float, peer: str = "127.0.0.1") -> int | None:
+    def accept(self, node_id: int, now: float, peer: str = "127.0.0.1",
+               listener: str = "") -> int | None:
         with self.exchange.lock:
-            conn = self.cluster.connect_node(node_id, self._cluster_now(now), "/" + peer)
+            conn = self.cluster.connect_node(node_id, self._cluster_now(now), "/" + peer,
+                                             listener)
             if conn is None:
                 return None
             self.conns[conn.conn_id] = conn

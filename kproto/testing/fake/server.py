@@ -82,6 +82,7 @@ class ServerConnection:
         self.conn_id = conn_id
         self.node_id = node_id
         self.client_host = client_host
+        self.listener = ""  # the listener it came in on ("": the main one)
         self.opened_at = now
         self.closed = False
         self.close_reason = ""

@@ -55,6 +55,13 @@ class Broker:
     port: int
     rack: str | None = None
     up: bool = True
+    # Other listeners' advertised addresses (e.g. a fault proxy's), by listener name: a
+    # client that came in on one is told that listener's addresses, as Kafka does.
+    listeners: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+    def address(self, listener: str) -> tuple[str, int]:
+        """``(host, port)`` advertised on ``listener`` (the main address if it has none)."""
+        return self.listeners.get(listener, (self.host, self.port))
 
 
 @dataclass(eq=False)

@@ -23,8 +23,9 @@ def handle(req: Request) -> Any:
     return protocol.DescribeClusterResponse(
         error_code=0, cluster_id=cluster.cluster_id,
         controller_id=min(b.node_id for b in live) if live else -1,
-        brokers=[dc.DescribeClusterBroker(broker_id=b.node_id, host=b.host, port=b.port,
-                                          rack=b.rack) for b in live])
+        brokers=[dc.DescribeClusterBroker(broker_id=b.node_id, host=host, port=port,
+                                          rack=b.rack)
+                 for b in live for host, port in [b.address(req.conn.listener)]])
 
 
 def error_response(body: Any, version: int, code: int) -> Any:

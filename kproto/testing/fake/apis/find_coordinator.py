@@ -23,8 +23,8 @@ def _lookup(req: Request, key_type: int, key: str) -> tuple[int, int, str, int]:
     node = req.cluster.coordinator_for(key_type, key)
     if node is None:
         return codes.COORDINATOR_NOT_AVAILABLE, -1, "", -1
-    b = req.cluster.brokers[node]
-    return codes.NONE, node, b.host, b.port
+    host, port = req.cluster.brokers[node].address(req.conn.listener)
+    return codes.NONE, node, host, port
 
 
 def handle(req: Request) -> Any:

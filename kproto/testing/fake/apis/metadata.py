@@ -76,8 +76,9 @@ def handle(req: Request) -> Any:
                                                    topic_id=_ZERO, partitions=[]))
     live = [b for b in cluster.brokers.values() if b.up]
     return protocol.MetadataResponse(
-        brokers=[md.MetadataResponseBroker(node_id=b.node_id, host=b.host, port=b.port,
-                                           rack=b.rack) for b in live],
+        brokers=[md.MetadataResponseBroker(node_id=b.node_id, host=host, port=port,
+                                           rack=b.rack)
+                 for b in live for host, port in [b.address(req.conn.listener)]],
         cluster_id=cluster.cluster_id,
         controller_id=min(b.node_id for b in live) if live else -1,
         topics=topics)
