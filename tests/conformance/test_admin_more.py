@@ -93,6 +93,8 @@ def test_log_dirs_quotas_producers_transactions(transport: str, broker: Any) -> 
 
 
 @each
+@pytest.mark.real_broker("SCRAM credentials made by AlterUserScramCredentials: the fake cluster's "
+                         "users are fixed when it is made")
 def test_scram_credentials_authenticate_then_stop(transport: str, broker: Any) -> None:
     user = f"admin-scram-{transport}-{int(time.time() * 1000)}"
     host, port = broker.listeners["SASL_PLAINTEXT"]

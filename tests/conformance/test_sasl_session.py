@@ -13,6 +13,10 @@ from kproto.errors import AuthenticationError
 from tests.conformance.drivers import TRANSPORTS, open_remote
 from tests.harness.config import REAUTH_MS
 
+pytestmark = pytest.mark.real_broker(
+    "OAUTHBEARER and SASL session lifetimes (connections.max.reauth.ms) are the harness "
+    "broker's; the fake cluster has PLAIN and SCRAM with sessions that never expire")
+
 
 def unsecured_token(subject: str, lifetime: float = 3600.0) -> str:
     """A JWS with alg "none", which Kafka's unsecured validator accepts (for tests only)."""

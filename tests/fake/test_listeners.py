@@ -13,6 +13,7 @@ import kproto_threads
 import kproto_threads.fake
 from kproto import protocol
 from kproto.testing import FakeCluster
+from kproto.testing.fake import codes
 from tests.fake.driver import Raw
 
 
@@ -61,3 +62,25 @@ def test_a_served_extra_listener_advertises_what_it_is_given() -> None:
         with kproto_threads.Client(served.bootstrap) as client:  # the main listener: unchanged
             assert {(b.host, b.port) for b in client.metadata(["t"]).brokers} == \
                 {(b.host, b.port) for b in cluster.brokers.values()}
+
+
+def test_sasl_listeners_require_authentication_and_the_others_do_not() -> None:
+    cluster = FakeCluster(1, sasl_users={"alice": "pw"}, sasl_listeners=("SASL_PLAINTEXT",))
+    plain = Raw(cluster)
+    assert plain.call(protocol.MetadataRequest(topics=[]), 12).brokers
+    refused = plain.call(protocol.SaslHandshakeRequest(mechanism="PLAIN"), 1)
+    assert refused.error_code == codes.ILLEGAL_SASL_STATE  # as KafkaApis on a plain listener
+    secured = Raw(cluster)
+    conn = cluster.connect_node(1, 0.0, listener="SASL_PLAINTEXT")
+    assert conn is not None
+    secured.conn = conn
+    assert secured.call(protocol.SaslHandshakeRequest(mechanism="PLAIN"), 1).error_code == 0
+    auth = secured.call(protocol.SaslAuthenticateRequest(auth_bytes=b"\0alice\0pw"), 2)
+    assert auth.error_code == 0
+    assert secured.call(protocol.MetadataRequest(topics=[]), 12).brokers
+    unauthenticated = cluster.connect_node(1, 0.0, listener="SASL_PLAINTEXT")
+    assert unauthenticated is not None
+    raw = Raw(cluster)
+    raw.conn = unauthenticated
+    raw.send(protocol.MetadataRequest(topics=[]), 12)
+    assert unauthenticated.closed

@@ -10,7 +10,9 @@ turn into a skip with the reason. ``.cluster`` is the FakeCluster itself.
 
 As on the harness's brokers, each broker has a FAULTY listener (its own port) advertised at
 the address of a ``FaultProxy`` forwarding to it, so a client bootstrapped through
-``node.proxy`` keeps talking through the proxies (``.proxy``, ``.proxies``).
+``node.proxy`` keeps talking through the proxies (``.proxy``, ``.proxies``). A
+SASL_PLAINTEXT listener (its own port per broker) requires the harness's SASL user with
+PLAIN or SCRAM (``.sasl_users``); PLAINTEXT and FAULTY need no authentication.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 from typing import NoReturn
 
 from . import wire
+from .config import SASL_USER, SASL_WRONG_PASSWORD
 from .external import ExternalKafka, ExternalNode, Unavailable
 from .jars import HarnessError
 from .proxy import FaultProxy
@@ -26,17 +29,19 @@ REASON = "needs a real broker (KPROTO_TARGET=fake runs on the embedded fake clus
 
 
 class Listeners(dict[str, tuple[str, int]]):
-    """PLAINTEXT and FAULTY: asking for another listener (SASL, TLS) is Unavailable, so the
-    test skips with the reason."""
+    """PLAINTEXT, FAULTY and SASL_PLAINTEXT: asking for another listener (TLS) is
+    Unavailable, so the test skips with the reason."""
 
     def __missing__(self, name: str) -> NoReturn:
         raise Unavailable(f"the {name} listener {REASON}")
 
 
 class FakeNode(ExternalNode):
-    def __init__(self, node_id: int, host: str, port: int, proxy: FaultProxy) -> None:
+    def __init__(self, node_id: int, host: str, port: int, proxy: FaultProxy,
+                 sasl_port: int) -> None:
         super().__init__(node_id, host, port)
-        self.listeners = Listeners(self.listeners, FAULTY=proxy.address)
+        self.listeners = Listeners(self.listeners, FAULTY=proxy.address,
+                                   SASL_PLAINTEXT=(host, sasl_port))
         self._proxy = proxy
 
     @property
@@ -59,11 +64,16 @@ class FakeKafka(ExternalKafka):
         from kproto.testing import FakeCluster, GroupSettings
 
         # As the harness configures its brokers (tests/harness/config.py): sessions down to
-        # 1 s (group.min.session.timeout.ms), no initial rebalance delay.
+        # 1 s (group.min.session.timeout.ms), no initial rebalance delay; the SASL user
+        # authenticates on SASL_PLAINTEXT only.
+        user, password = SASL_USER
         self.cluster = FakeCluster(size, default_replication_factor=size,
+                                   sasl_users={user: password},
+                                   sasl_listeners=("SASL_PLAINTEXT",),
                                    group_settings=GroupSettings(min_session_timeout=1.0,
                                                                 initial_rebalance_delay=0.0))
-        self._served = kproto_threads.fake.serve(self.cluster, listeners=("FAULTY",))
+        self._served = kproto_threads.fake.serve(self.cluster,
+                                                 listeners=("FAULTY", "SASL_PLAINTEXT"))
         # Not a client's thread: tests that check a client left no "kproto-..." thread behind
         # must not see the server that outlives them.
         self._served._thread.name = "fake-cluster-server"
@@ -84,13 +94,23 @@ class FakeKafka(ExternalKafka):
         """Every broker of the cluster, up or stopped (``alive`` says which)."""
         out: dict[int, ExternalNode] = {}
         for i, broker in sorted(self.cluster.brokers.items()):
-            out[i] = node = FakeNode(i, broker.host, broker.port, self._proxies[i])
+            out[i] = node = FakeNode(i, broker.host, broker.port, self._proxies[i],
+                                     self._served.ports["SASL_PLAINTEXT"][i])
             node.alive = broker.up
         return out
 
     @property
     def listeners(self) -> dict[str, tuple[str, int]]:
         return self.nodes[min(self._proxies)].listeners
+
+    @property
+    def sasl_users(self) -> dict[str, tuple[str, str]]:
+        """The harness's user and password, by mechanism (PLAIN and SCRAM; no OAUTHBEARER)."""
+        return {m: SASL_USER for m in self.cluster.sasl_mechanisms}
+
+    @property
+    def sasl_bad_credentials(self) -> tuple[str, str]:
+        return (SASL_USER[0], SASL_WRONG_PASSWORD)
 
     def bootstrap_for(self, listener: str) -> str:
         return ",".join(f"{h}:{p}" for n in self.nodes.values() for h, p in [n.listeners[listener]])

@@ -71,6 +71,7 @@ class FakeCluster:
         default_replication_factor: int | None = None,
         sasl_users: Mapping[str, str] | None = None,
         sasl_mechanisms: Sequence[str] = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"),
+        sasl_listeners: Sequence[str] | None = None,
         group_settings: GroupSettings | None = None,
         max_request_bytes: int = 104_857_600,
         epoch_ms: int = 1_700_000_000_000,
@@ -88,6 +89,9 @@ class FakeCluster:
         self.default_replication_factor = default_replication_factor
         self.sasl_users: dict[str, str] = dict(sasl_users or {})
         self.sasl_mechanisms = tuple(sasl_mechanisms)
+        # With ``sasl_users``, the listeners whose connections must authenticate (None: every
+        # one); the others are plain, as a broker with PLAINTEXT and SASL_PLAINTEXT listeners.
+        self.sasl_listeners = None if sasl_listeners is None else frozenset(sasl_listeners)
         self.max_request_bytes = max_request_bytes
         self.epoch_ms = epoch_ms
         self.topics: dict[str, Topic] = {}
@@ -243,6 +247,8 @@ class FakeCluster:
         self._next_conn += 1
         conn = ServerConnection(self, self._next_conn, node_id, client_host, now)
         conn.listener = listener
+        if self.sasl_listeners is not None and listener not in self.sasl_listeners:
+            conn.authenticated = True  # a plain listener: SaslHandshake is ILLEGAL_SASL_STATE
         self.connections[conn.conn_id] = conn
         return conn
 
