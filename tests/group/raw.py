@@ -15,6 +15,7 @@ from kproto.protocol.messages.produce_request import PartitionProduceData, Topic
 from kproto.records import BatchBuilder
 
 RETRIABLE = {3, 5, 6}  # UNKNOWN_TOPIC_OR_PARTITION, LEADER_NOT_AVAILABLE, NOT_LEADER_OR_FOLLOWER
+COORDINATOR_LOAD_IN_PROGRESS = 14
 
 
 class Raw:
@@ -74,10 +75,16 @@ def produce(address: str, topic: str, partition: int, values: list[bytes],
 
 def committed(address: str, group: str, topic: str, partitions: int) -> dict[int, int]:
     """What ``group`` committed for each partition of ``topic`` (-1: nothing). The address
-    must be the group's coordinator (a single broker is)."""
-    with Raw(address) as raw:
-        resp = raw.request(protocol.OffsetFetchRequest(group_id=group, topics=[
-            OffsetFetchRequestTopic(name=topic, partition_indexes=list(range(partitions)))]), 5)
+    must be the group's coordinator (a single broker is); asked again while it is still
+    loading the group's offsets (a coordinator that just took over after another died)."""
+    deadline = time.monotonic() + 30.0
+    while True:
+        with Raw(address) as raw:
+            resp = raw.request(protocol.OffsetFetchRequest(group_id=group, topics=[
+                OffsetFetchRequestTopic(name=topic, partition_indexes=list(range(partitions)))]), 5)
+        if resp.error_code != COORDINATOR_LOAD_IN_PROGRESS or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)  # the new coordinator is still reading the offsets topic: ask again
     assert resp.error_code == 0, resp.error_code
     return {p.partition_index: p.committed_offset for t in resp.topics for p in t.partitions}
 
