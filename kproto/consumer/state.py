@@ -29,7 +29,7 @@ OnStart = Callable[[int, int, "BaseException | None"], None]
 class PartitionState:
     """Everything the fetcher knows about one assigned partition."""
 
-    __slots__ = ("buffered", "busy", "failures", "fetch_size", "gen", "high_watermark",
+    __slots__ = ("active_at", "buffered", "busy", "failures", "fetch_size", "gen", "high_watermark",
                  "last_stable_offset", "leader", "leader_epoch", "log_start_offset",
                  "md_failures", "needs_metadata", "on_start", "partition", "paused", "phase",
                  "position", "position_epoch", "replica", "replica_until", "report_moves", "reset_to",
@@ -62,6 +62,9 @@ class PartitionState:
         self.paused = False
         self.buffered = 0
         """Bytes delivered and not released by the reader yet."""
+        self.active_at = 0.0
+        """When records were last delivered or released: a full buffer whose reader took a
+        chunk lately is draining and will be fetchable soon."""
         self.fetch_size = fetch_size
         self.gen = 0
         self.seeks = 0
