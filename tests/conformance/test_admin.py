@@ -90,12 +90,16 @@ def test_topics_and_configs(transport: str, broker: Any) -> None:
         assert not entries["retention.ms"].default
         a.incremental_alter_config(TOPIC, name, {
             "cleanup.policy": IncrementalAlterConfigsEntry(SET, "compact")})
-        entries = {e.name: e for e in a.describe_config(resource)}
-        assert entries["cleanup.policy"].value == "compact"
+        # The controller accepted the change; the broker answering describe_config applies
+        # it from the metadata log a moment later.
+        entries = eventually(lambda: (e := {e.name: e for e in a.describe_config(resource)})[
+            "cleanup.policy"].value == "compact" and e)
+        assert entries, "cleanup.policy never became compact"
         assert entries["retention.ms"].value == "3600000"  # incremental: the rest stays
         a.alter_config(TOPIC, name, {"segment.ms": "7200000"})
-        entries = {e.name: e for e in a.describe_config(resource)}
-        assert entries["segment.ms"].value == "7200000"
+        entries = eventually(lambda: (e := {e.name: e for e in a.describe_config(resource)})[
+            "segment.ms"].value == "7200000" and e)
+        assert entries, "segment.ms never became 7200000"
         assert entries["retention.ms"].default  # alter_config replaces every dynamic config
 
         deleted = a.delete_topics([name, f"{name}-b", f"{name}-missing"])
