@@ -1,5 +1,5 @@
-"""Seeded fault simulation: an idempotent producer against scripted brokers (Kafka 4.4
-rules, or 4.5's) that lose connections (before or after storing a batch), move leaders,
+"""Seeded fault simulation: an idempotent producer against the fake cluster (Kafka 4.4
+rules, or 4.5's) whose brokers, through its fault hooks, lose connections (before or after storing a batch), move leaders,
 answer with retriable errors and refuse batches above a topic's size limit (the producer
 splits them). Whatever happens, every acknowledged record is stored exactly once, in send
 order, at the offset the producer reported, and every record is settled exactly once."""
@@ -7,19 +7,19 @@ order, at the offset the producer reported, and every record is settled exactly 
 from __future__ import annotations
 
 import random
-from collections import deque
 
 import pytest
 
 from kproto.message_types import ProducerMessage
 from kproto.producer import RecordsDelivered, RecordsFailed
-from tests.producer.sim import PRODUCE, Sim
+from kproto.protocol.apis import PRODUCE
+from tests.producer.on_fake import OnFake
 
 PARTITIONS = 3
 RETRIABLE = [6, 7, 19, 20, 5]  # NOT_LEADER, REQUEST_TIMED_OUT, NOT_ENOUGH_REPLICAS(_AFTER), LNA
 
 
-def run(seed: int, idempotent: bool = True, kafka_45: bool = False) -> Sim:
+def run(seed: int, idempotent: bool = True, kafka_45: bool = False) -> OnFake:
     rng = random.Random(seed)
     options = {"batch_max_messages": rng.choice([1, 2, 5]), "linger": rng.choice([0.0, 0.01]),
                "request_timeout": 2.0, "retry_backoff": 0.01, "retry_backoff_max": 0.2,
@@ -27,11 +27,12 @@ def run(seed: int, idempotent: bool = True, kafka_45: bool = False) -> Sim:
                "delivery_timeout": 600.0}
     if not idempotent:
         options |= {"idempotent": False, "acks": 1}
-    sim = Sim(topics={"t": [1, 2, 1]}, brokers=(1, 2), seed=seed, kafka_45=kafka_45,
-              **options)
+    sim = OnFake(leaders=[1, 2, 1], seed=seed, kafka_45=kafka_45, **options)
+    cluster, faults = sim.cluster, sim.faults
     if rng.random() < 0.3:
-        sim.max_message_bytes["t"] = 120  # batches of more than about 3 records are split
-    sim.hold_apis.add(PRODUCE)
+        # batches of more than about 3 records are split
+        cluster.topics["t"].configs["max.message.bytes"] = "120"
+    faults.hold(PRODUCE, count=-1)
     counters = [0] * PARTITIONS
     sent: dict[int, tuple[int, bytes]] = {}
     for _ in range(250):
@@ -45,53 +46,55 @@ def run(seed: int, idempotent: bool = True, kafka_45: bool = False) -> Sim:
                                           sim.now, 1)
                 sent[token] = (part, value)
             sim.step()
-        elif action < 0.65 and sim.held:
-            sim.reply(sim.held[0], sim.answer(sim.held[0]))  # answered normally
-        elif action < 0.72 and sim.held:
-            seen = sim.held[0]
+        elif action < 0.65 and faults.held:
+            faults.pop_held().release(sim.now)  # answered normally
+            sim.step()
+        elif action < 0.72 and faults.held:
+            held = faults.pop_held()
             if rng.random() < 0.5:
-                sim.answer(seen)  # stored, but the answer is lost with the connection
-            node = seen.node
-            sim.kill(node)
-            sim.revive(node)
-        elif action < 0.78 and sim.held:
-            seen = sim.held[0]
-            sim.produce_errors.setdefault(("t", seen.request.topic_data[0]
-                                           .partition_data[0].index), deque()).append(
-                rng.choice(RETRIABLE))
-            sim.reply(seen, sim.answer(seen))
+                held.lose(sim.now)  # stored, but the answer is lost with the connection
+            cluster.drop_connections(held.node)  # the broker's connections go
+            sim.step()
+        elif action < 0.78 and faults.held:
+            held = faults.pop_held()
+            faults.fail(PRODUCE, rng.choice(RETRIABLE), topic="t",
+                        partition=held.request.topic_data[0].partition_data[0].index)
+            held.release(sim.now)
+            sim.step()
         elif action < 0.82:
-            leaders = sim.topics["t"]
             part = rng.randrange(PARTITIONS)
-            leaders[part] = 3 - leaders[part]  # the leader moves to the other broker
+            leader = cluster.topics["t"].partitions[part].leader
+            # the leader moves to the other broker
+            cluster.move_leader("t", part, 3 - leader, sim.now)
+            sim.step()
         else:
             sim.advance(rng.choice([0.001, 0.01, 0.05, 0.3]))
     # Calm: no more faults; everything must settle.
-    sim.hold_apis.clear()
-    sim.release()
+    faults.clear()
+    sim.release_held()
     sim.run_until(lambda: settled(sim) == len(sent), limit=600)
     check(sim, sent, idempotent)
     return sim
 
 
-def settled(sim: Sim) -> int:
+def settled(sim: OnFake) -> int:
     n = 0
-    for ev in sim.events:
+    for ev in sim.client.events:
         if isinstance(ev, (RecordsDelivered, RecordsFailed)):
             n += len(ev.tokens)
     return n
 
 
-def check(sim: Sim, sent: dict[int, tuple[int, bytes]], idempotent: bool) -> None:
+def check(sim: OnFake, sent: dict[int, tuple[int, bytes]], idempotent: bool) -> None:
     seen_tokens: list[int] = []
-    for ev in sim.events:
+    for ev in sim.client.events:
         if isinstance(ev, (RecordsDelivered, RecordsFailed)):
             seen_tokens += ev.tokens
     assert sorted(seen_tokens) == sorted(sent)  # each settled exactly once
     assert sim.failed() == {}  # nothing gave up within the delivery timeout
     delivered = sim.delivered()
     for part in range(PARTITIONS):
-        log = sim.records("t", part)
+        log = [r for e in sim.log(part).entries for r in e.records()]
         values = [r.value for r in log]
         ours = [v for t, (p, v) in sorted(sent.items()) if p == part]
         if idempotent:
