@@ -16,35 +16,38 @@ from kproto.message_types import ProducerMessage
 from tests.conformance.drivers import TRANSPORTS
 from tests.group.raw import Raw
 from tests.producer.helpers import producer, read_partition
+from tests.producer.on_fake import OnFake
 from tests.producer.sim import FIND_COORDINATOR, METADATA, Sim
 
 TXN: dict[str, Any] = {"transactional_id": "tx-dead", "transaction_timeout": 15.0}
 
-# -- pure: scripted brokers ---------------------------------------------------------------------
+# -- pure: the fake cluster (the coordinator test: scripted brokers) -------------------------
 
 
 def test_batches_move_to_the_new_leader_while_the_old_one_stays_dead() -> None:
-    sim = Sim(topics={"t": [1, 2]}, brokers=(1, 2, 3))
-    sim.client.add_topics(["t"], sim.now)
+    sim = OnFake(leaders=[1, 2], brokers=3)
+    for p in sim.cluster.topics["t"].partitions:
+        p.replicas[:] = [p.leader, 2 if p.leader != 2 else 3]
+        p.isr[:] = list(p.replicas)
+    sim.client.core.add_topics(["t"], sim.now)
     before = sim.send(b"before", partition=0)
     sim.run_until(lambda: before in sim.delivered())
-    sim.kill(1)
+    # Broker 1 dies; until the controller notices, partition 0 still names it as leader.
+    sim.cluster.brokers[1].up = False
+    sim.cluster.drop_connections(1)
     killed_at = sim.now
     tokens = [sim.send(b"%d" % i, partition=0) for i in range(3)]
-    # Until the controller notices, the metadata still names broker 1 as the leader.
     sim.advance(9.0)
     assert not set(tokens) & (set(sim.delivered()) | set(sim.failed()))
-    asked = [s for s in sim.requests(METADATA) if s.at > killed_at]
+    asked = [s for s in sim.received(METADATA) if s.at > killed_at]
     assert all(s.node in (2, 3) for s in asked)  # of live brokers only
     assert len(asked) >= 5, "the producer stopped asking where the leader went"
     assert len(asked) <= 30, "metadata requests not paced by a backoff"
-    sim.topics["t"] = [2, 2]  # broker 2 takes over
+    sim.cluster.move_leader("t", 0, 2, sim.now)  # broker 2 takes over
     moved_at = sim.now
     sim.run_until(lambda: set(tokens) <= set(sim.delivered()), limit=60)
-    # The next refresh (paced by the reconnect backoff, at most 1 s + 20% jitter) shows the
-    # new leader, and the batches go at once, without waiting out their retry backoff.
     assert sim.now - moved_at <= 1.3
-    assert sim.values("t", 0) == [b"before", b"0", b"1", b"2"]
+    assert sim.values(0) == [b"before", b"0", b"1", b"2"]
     assert not sim.failed()
 
 

@@ -1,7 +1,7 @@
 """Seeded fault simulation: an idempotent producer against the fake cluster (Kafka 4.4
-rules, or 4.5's) whose brokers, through its fault hooks, lose connections (before or after storing a batch), move leaders,
-answer with retriable errors and refuse batches above a topic's size limit (the producer
-splits them). Whatever happens, every acknowledged record is stored exactly once, in send
+rules, or 4.5's) whose brokers, through its fault hooks, lose connections (before or after
+storing a batch), move leaders, answer with retriable errors and refuse batches above a
+topic's size limit (the producer splits them). Whatever happens, every acknowledged record is stored exactly once, in send
 order, at the offset the producer reported, and every record is settled exactly once."""
 
 from __future__ import annotations
