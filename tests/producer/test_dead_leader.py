@@ -13,15 +13,16 @@ import pytest
 
 from kproto import protocol
 from kproto.message_types import ProducerMessage
+from kproto.protocol.apis import END_TXN, FIND_COORDINATOR, METADATA
+from kproto.protocol.messages.find_coordinator_response import Coordinator
 from tests.conformance.drivers import TRANSPORTS
 from tests.group.raw import Raw
 from tests.producer.helpers import producer, read_partition
 from tests.producer.on_fake import OnFake
-from tests.producer.sim import FIND_COORDINATOR, METADATA, Sim
 
 TXN: dict[str, Any] = {"transactional_id": "tx-dead", "transaction_timeout": 15.0}
 
-# -- pure: the fake cluster (the coordinator test: scripted brokers) -------------------------
+# -- pure: the fake cluster ------------------------------------------------------------------
 
 
 def test_batches_move_to_the_new_leader_while_the_old_one_stays_dead() -> None:
@@ -52,26 +53,45 @@ def test_batches_move_to_the_new_leader_while_the_old_one_stays_dead() -> None:
 
 
 def test_a_transaction_commits_after_its_coordinator_died_for_good() -> None:
-    sim = Sim(topics={"t": [2, 3]}, brokers=(1, 2, 3), **TXN)
+    sim = OnFake(leaders=[2, 3], brokers=3, **TXN)
+    cluster = sim.cluster
+    cluster.move_coordinator(1, "tx-dead", 1)
+    b1 = cluster.brokers[1]
+
+    def names_broker_1(req: Any, version: int) -> Any:
+        """What FindCoordinator answers until the controller notices broker 1 is gone."""
+        if version >= 4:
+            return protocol.FindCoordinatorResponse(coordinators=[Coordinator(
+                key=k, node_id=1, host=b1.host, port=b1.port, error_code=0)
+                for k in req.coordinator_keys])
+        return protocol.FindCoordinatorResponse(error_code=0, node_id=1, host=b1.host,
+                                                port=b1.port)
 
     def done(token: int) -> Any:
-        sim.run_until(lambda: sim.completed(token) is not None, limit=120)
-        return sim.completed(token)
+        return sim.result(token)
 
     assert done(sim.producer.init_transactions(sim.now)) == ("ok", None)
-    sim.kill(1)  # the coordinator
+    b1.up = False  # the coordinator dies
+    cluster.drop_connections(1)
+    sim.faults.respond(FIND_COORDINATOR, names_broker_1, count=-1)
     killed_at = sim.now
     sim.producer.begin_transaction(sim.now)
     token = sim.send(b"x", partition=0)
     commit = sim.producer.commit_transaction(sim.now)
     sim.advance(5.0)  # FindCoordinator still names broker 1
-    assert sim.completed(commit) is None
-    sim.coordinator = 2
+    assert sim.client.result(commit) is None
+    sim.faults.clear()
+    cluster.move_coordinator(1, "tx-dead", 2)
     moved_at = sim.now
     assert done(commit) == ("ok", None)
     assert sim.now - moved_at <= 1.3
-    assert token in sim.delivered() and sim.ended == [("tx-dead", True)]
-    assert all(s.node != 1 for s in sim.requests(FIND_COORDINATOR) if s.at > killed_at)
+    ended = [(r.request.transactional_id, r.request.committed)
+             for r in sim.received(END_TXN)]
+    assert token in sim.delivered() and ended == [("tx-dead", True)]
+    assert sim.log(0).last_stable_offset == sim.log(0).log_end_offset  # the marker is in
+    finds = [s for s in sim.received(FIND_COORDINATOR) if s.at > killed_at]
+    assert all(s.node != 1 for s in finds)
+    assert any(s.at < moved_at for s in finds)  # it asked, and heard broker 1 again
 
 
 # -- real brokers: the three-broker cluster, a broker killed and never restarted ---------------
