@@ -11,11 +11,11 @@ TransactionCoordinator does).
 A test can hold requests of an API to answer them itself, script the next answers, inject
 produce error codes per partition, or take a broker down.
 
-The sequence and idempotence tests run on the fake cluster itself (tests/producer/on_fake.py
-with the fake's fault hooks), and so do the partitioner tests; this one stays for test_core,
-test_transactions, test_dead_leader and the seeded test_simulation, whose assertions lean on
-its request log with arrival times and connections, leaders of -1, and its transaction
-bookkeeping (``ended``, ``committed_offsets``).
+The core, sequence, idempotence, partitioner, dead-leader and seeded simulation tests run on
+the fake cluster itself (tests/producer/on_fake.py with the fake's fault hooks); this one
+stays for test_transactions, whose assertions lean on its transaction bookkeeping
+(``ended`` and ``committed_offsets`` as the coordinator received them, scripted coordinator
+errors, a version-2 TxnOffsetCommit coordinator).
 """
 
 from __future__ import annotations
