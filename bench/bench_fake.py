@@ -32,7 +32,7 @@ from bench import consume  # noqa: E402  (the same timed consumers as against a 
 from bench.common import make_values  # noqa: E402
 
 TARGET = 200_000
-"""Records/s of 100 B the fake cluster must serve (issue 16)."""
+"""Records/s of 100 B the fake cluster must serve, so that it never limits a test suite."""
 
 def _one_partition(name: str) -> Callable[[str, str, int, int], float]:
     runner = consume.CLIENTS[name]

@@ -1,6 +1,6 @@
 """The simulator's speed: CPU seconds per 30 simulated minutes, for each kind of scenario.
 
-Issue 17 asks that 30 simulated minutes take well under a second of CPU. Each row runs one
+The aim: 30 simulated minutes in well under a second of CPU. Each row runs one
 seed under the default fault mix and prints the CPU time (``time.process_time()``) it took,
 scaled to 30 simulated minutes (``per 30 min``), beside the simulated seconds it covered
 and the run's own CPU time:
