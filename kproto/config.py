@@ -100,6 +100,8 @@ class Config:
     transactional_id: str | None = None
     transaction_timeout: float = 60.0
     max_in_flight_per_partition: int = 5
+    """Batches of one partition on the wire at once; without idempotence, 1 keeps the
+    send order even when a batch is answered with an error (docs/producer.md, Order)."""
     max_block: float = 60.0
     """How long a send may wait for buffer space, and how long transaction operations
     (init, commit, abort, add offsets) may take; 0 makes a full buffer raise at once."""

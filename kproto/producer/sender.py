@@ -5,10 +5,14 @@ requests in flight per broker) and one timer. ``pump(now)`` runs after every inp
 make a batch sendable (a batch filled up, a response, new metadata, a timer, a flush): it
 expires queued batches past their delivery deadline, finds the partitions whose first batch
 is due (full, lingered long enough, flushing, or a retry whose backoff ended), whose leader
-is known and reachable, and that have room in flight (one batch per partition without
-idempotence, up to ``max_in_flight_per_partition`` with it once the partition's first batch
-under the current producer id and epoch was acknowledged, one before that; a retry only
-travels alone, so a partition's batches reach the log in order). It groups them by leader,
+is known and reachable, and that have room in flight (up to ``max_in_flight_per_partition``
+batches per partition; with idempotence only once the partition's first batch under the
+current producer id and epoch was acknowledged, one before that; a retry only travels alone).
+With idempotence a partition's batches reach the log in order whatever fails; without it
+they do too unless a batch is answered with an error while a later one of its partition,
+already on the wire, is stored (then the retry lands after it, as in the Java client with
+``max.in.flight.requests.per.connection`` above 1): ``max_in_flight_per_partition=1`` keeps
+the order always, at one round trip per batch. It groups them by leader,
 assigns sequence numbers to batches sent for the first time, and sends one ProduceRequest
 per leader and round (at most ``max_request_size`` bytes, at most
 ``max_in_flight_per_connection`` requests out per broker). Then it arms its timer for the
@@ -144,7 +148,11 @@ class Sender:
         self._sent_to: dict[tuple[str, int], int] = {}
         """The broker each partition's latest batch went to."""
         cfg = self.config
-        self._partition_cap = cfg.max_in_flight_per_partition if cfg.idempotent else 1
+        # Several batches per partition on the wire without idempotence too: with one, a
+        # single partition's throughput was one batch per round trip, and the producer sat
+        # waiting for answers (produce 100 B, one partition, asyncio: about 0.5 core busy
+        # against aiokafka's 0.9; see docs/performance.md for the numbers after).
+        self._partition_cap = cfg.max_in_flight_per_partition
         self._request_timeout = max(cfg.request_timeout, cfg.produce_timeout + 5.0)
         self._timeout_ms = int(cfg.produce_timeout * 1000)
 

@@ -236,8 +236,27 @@ def test_non_retriable_error_fails_at_once() -> None:
     assert len(sim.received(PRODUCE)) == 1
 
 
+def test_without_idempotence_a_partitions_batches_are_pipelined() -> None:
+    # Up to max_in_flight_per_partition batches of one partition on the wire: the producer
+    # does not wait a round trip per batch.
+    sim = OnFake(batch_max_messages=1, max_in_flight_per_partition=3, **PLAIN)
+    warm(sim)
+    sim.faults.hold(PRODUCE, count=-1)
+    for i in range(6):
+        sim.send(b"%d" % i, partition=0)
+    # One held by the broker, two written behind it (unread), three waiting in the producer.
+    queued = sum(c.queued_requests for c in sim.client.conns.values())
+    assert (len(sim.faults.held), queued) == (1, 2)
+    assert sim.producer.sender.inflight_requests == 3
+    sim.faults.clear()
+    sim.release_held()
+    sim.run_until(lambda: len(sim.delivered()) == 6)
+    assert sim.values() == [b"%d" % i for i in range(6)]
+    assert len(sim.received(PRODUCE)) == 6
+
+
 def test_without_idempotence_one_batch_in_flight_per_partition_keeps_order() -> None:
-    sim = OnFake(batch_max_messages=1, **PLAIN)
+    sim = OnFake(batch_max_messages=1, max_in_flight_per_partition=1, **PLAIN)
     warm(sim)
     sim.faults.hold(PRODUCE, count=-1)
     for i in range(5):
