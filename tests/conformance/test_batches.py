@@ -389,6 +389,36 @@ def test_real_broker_batch_produce_and_consume(transport: str, broker: Any) -> N
     assert len(got) > 3  # read across several fetches
 
 
+@each
+def test_real_broker_takes_a_plain_producers_pipelined_batches_in_order(
+        transport: str, broker: Any) -> None:
+    """Without idempotence several batches of one partition are on the wire at once (one
+    connection, the broker answering in order): stored in send order, none lost."""
+    topic = name(f"pipelined-{transport}")
+    broker.create_topic(topic, partitions=1)
+    msgs = [ProducerMessage(topic, b"%04d" % i + b"." * 96, partition=0) for i in range(1000)]
+    with producer(transport, "SyncProducer", broker.bootstrap, idempotent=False, acks=1,
+                  batch_max_messages=25, max_in_flight_per_partition=5) as p:
+        peak = in_loop(transport, p, _watch_in_flight)
+        p.send_batch(msgs)
+    assert [m.offset for m in msgs] == list(range(1000))
+    assert 1 < peak[0] <= 5  # pipelined, within the cap
+
+
+def _watch_in_flight(p: Any) -> list[int]:
+    """The most Produce requests the producer had on the wire at once (updated as it sends)."""
+    sender = p._core.sender
+    peak = [0]
+    send = sender._send
+
+    def counting(leader: int, batches: Any, now: float) -> None:
+        send(leader, batches, now)
+        peak[0] = max(peak[0], sender.inflight_requests)
+
+    sender._send = counting
+    return peak
+
+
 def test_a_cancelled_send_batch_leaves_what_it_queued_to_be_delivered() -> None:
     import asyncio
 
