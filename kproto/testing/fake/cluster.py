@@ -115,6 +115,10 @@ class FakeCluster:
         other than Fetch or Heartbeat, a timer, a topic or leader change, an outside wake):
         a waiting Fetch re-reads its partitions only when it moved (or when it expires).
         Re-reading after every request was a sixth of a simulation's time."""
+        self.outbox: set[ServerConnection] | None = None
+        """When a driver sets it to a set: every connection that got bytes to send or closed
+        is added, so the driver reads only those instead of asking every connection after
+        every step (``has_output``, ``closed``). The driver empties it; None: not kept."""
         self.stalled_brokers: set[int] = set()
         self.coordinator_overrides: dict[tuple[int, str], int] = {}
         self._next_conn = 0

@@ -200,6 +200,9 @@ class GroupCoordinator:
     def __init__(self, timers: Timers, settings: GroupSettings,
                  new_uuid: Callable[[], uuid.UUID]) -> None:
         self.groups: dict[str, ClassicGroup] = {}
+        self.offset_writes = 0
+        """Counts commits of offsets (OffsetCommit, a committed transaction's offsets): a
+        watcher of the committed offsets reads them again only when it moved."""
         self.timers = timers
         self.settings = settings
         self._uuid = new_uuid
@@ -635,6 +638,7 @@ class GroupCoordinator:
         for group in self.groups.values():
             pending = group.pending_txn_offsets.pop(producer_id, None)
             if pending and commit:
+                self.offset_writes += 1
                 group.offsets.update(pending)
 
     def delete(self, group_id: str) -> int:

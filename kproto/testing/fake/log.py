@@ -104,6 +104,10 @@ class PartitionLog:
         """(producer id, first offset, marker offset) of every aborted transaction."""
         self.epochs: list[tuple[int, int]] = []
         """The leader epoch cache: (epoch, start offset), ascending."""
+        self.writes = 0
+        """Counts the changes a reader of the log could see (a batch or marker stored, the
+        high watermark or log start moved, a truncation, a new epoch): a waiting Fetch
+        re-reads its partitions only when their counts (or ``FakeCluster.changes``) moved."""
 
     # -- views -------------------------------------------------------------------------------
 
@@ -195,6 +199,7 @@ class PartitionLog:
                                   leader_epoch))
         self._bases.append(base)
         self.log_end_offset = base + batch.last_offset_delta + 1
+        self.writes += 1
         if not self.hold_replication:
             self.high_watermark = self.log_end_offset
 
@@ -215,12 +220,14 @@ class PartitionLog:
         """Followers caught up: the high watermark reaches the end of the log."""
         self.hold_replication = False
         self.high_watermark = self.log_end_offset
+        self.writes += 1
 
     def truncate(self, offset: int) -> None:
         """Drop every batch at or after ``offset`` (rounded down to a batch boundary) and
         rebuild the producer state from what is left, as a follower does after an unclean
         leader election."""
         keep = [e for e in self.entries if e.last_offset < offset]
+        self.writes += 1
         self.entries = []
         self._bases = []
         self.producers = {}
@@ -251,6 +258,7 @@ class PartitionLog:
         if offset > self.high_watermark or offset < 0:
             return codes.OFFSET_OUT_OF_RANGE
         if offset > self.log_start_offset:
+            self.writes += 1
             self.log_start_offset = offset
             drop = 0
             while drop < len(self.entries) and self.entries[drop].last_offset < offset:
@@ -314,6 +322,7 @@ class PartitionLog:
     def assign_epoch(self, epoch: int) -> None:
         """A leader of ``epoch`` starts at the current end (Partition.makeLeader)."""
         if not self.epochs or self.epochs[-1][0] < epoch:
+            self.writes += 1
             self.epochs.append((epoch, self.log_end_offset))
 
     def epoch_end_offset(self, requested: int) -> tuple[int, int]:

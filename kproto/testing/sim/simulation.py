@@ -166,6 +166,10 @@ def _ignore(ok: bool, value: Any) -> None:
     return None
 
 
+def _link_id(link: Link) -> int:
+    return link.id
+
+
 class Simulation:
     """One seeded run; see the module docstring. ``run()`` returns the ``History``."""
 
@@ -191,11 +195,14 @@ class Simulation:
                                    rng=random.Random(self.rng.getrandbits(64)),
                                    group_settings=GroupSettings())
         self.cluster.create_topic(TOPIC, self.scenario.partitions)
+        self.cluster.outbox = set()
         self.cluster.faults.seeded(broker_rng, error_rate=self.mix.broker_errors,
                                    drop_rate=self.mix.broker_drops,
                                    delay_rate=self.mix.broker_delays, max_delay=2.0)
         self.hosts: list[Host] = []
         self.links: dict[int, Link] = {}
+        self._served: dict[int, Link] = {}
+        """The live link of each broker connection, by the connection's id."""
         self._heap: list[tuple[float, int, Callable[[], None], Any]] = []
         self._seq = 0
         self._link_ids = 0
@@ -208,7 +215,11 @@ class Simulation:
 
         self._make_actors = actors if actors is not None else actor_module.start_scenario
         self._group_offsets: dict[tuple[str, int], int] = {}
+        self._offsets_mark = (-1, -1)
         self._servers_dirty = True
+        self._cluster_stale = True
+        """The cluster may have changed since ``_cluster_deadline`` was read."""
+        self._cluster_deadline: float | None = None
 
     # -- scheduling ---------------------------------------------------------------------
 
@@ -272,6 +283,10 @@ class Simulation:
         # Hosts' engines are called between runs (actors' close(), users' code): pump all.
         self.touch_all()
         self._servers_dirty = True
+        # The cluster changes only in callbacks, at its timers and when a link ends
+        # (``_kill``): its deadline is read again only then. Reading it twice a step was
+        # 32,460 scans of the waiting connections for 2 default seeds, most unchanged.
+        self._cluster_stale = True
         while True:
             t = heap[0][0] if heap else math.inf
             for h in hosts:
@@ -279,7 +294,10 @@ class Simulation:
                     d = deadline(h) if h.stale else h.deadline
                     if d is not None and d < t:
                         t = d
-            d = cluster.next_deadline()
+            if self._cluster_stale:
+                self._cluster_stale = False
+                self._cluster_deadline = cluster.next_deadline()
+            d = self._cluster_deadline
             if d is not None and d < t and not (d <= self.now and fired == self.now):
                 t = d
             if t > end:
@@ -296,7 +314,7 @@ class Simulation:
             while heap and heap[0][0] <= now:
                 _, _, fn, touches = heapq.heappop(heap)
                 fn()
-                self._servers_dirty = True
+                self._servers_dirty = self._cluster_stale = True
                 if touches is ALL:
                     self.touch_all()
                 elif touches is not None:
@@ -307,14 +325,17 @@ class Simulation:
                     if d is not None and d <= now:
                         h.dirty = h.stale = True
                         h.core.handle_timer(now)
-            d = cluster.next_deadline()
+            if self._cluster_stale:
+                self._cluster_stale = False
+                self._cluster_deadline = cluster.next_deadline()
+            d = self._cluster_deadline
             if d is not None and d <= now and fired != now:
                 # A waiting answer held by a delay fault reports the delay's end as its
                 # deadline until it is answered; once fired at this instant, the cluster
                 # is woken again by the next input or the next instant, not in a loop.
                 fired = now
                 cluster.handle_timer(now)
-                self._servers_dirty = True
+                self._servers_dirty = self._cluster_stale = True
             self.pump()
         self.now = max(self.now, end)
 
@@ -383,11 +404,21 @@ class Simulation:
             h.actor.on_event(event)
 
     def _pump_servers(self) -> None:
-        for link in list(self.links.values()):
+        # Only the connections the cluster put in its outbox (bytes to send, or closed), in
+        # the links' order as before: asking every link's has_output after every step was
+        # 6% of the default scenario's time (14,540 scans, 287,080 has_output calls / 2 seeds).
+        outbox = self.cluster.outbox
+        if not outbox:
+            return
+        served = self._served
+        ready = [link for srv in outbox if (link := served.get(srv.conn_id)) is not None]
+        outbox.clear()
+        ready.sort(key=_link_id)
+        for link in ready:
             srv = link.server
-            if srv is None:
+            if srv is None or link.id not in self.links:
                 continue
-            if srv.has_output:  # most links have none: no empty bytes object per link
+            if srv.has_output:
                 out = srv.data_to_send()
                 if not link.dead:
                     self._send(link, False, out)
@@ -460,6 +491,7 @@ class Simulation:
             self._to_client(link, self._latency(), "connection refused")
             return
         link.server = srv
+        self._served[srv.conn_id] = link
         self.trace.add(self.now, link.label, "connected")
         self.after(self._latency(), lambda: self._made(link), h)
 
@@ -481,7 +513,10 @@ class Simulation:
         if link.id not in self.links:
             return
         del self.links[link.id]
+        self._cluster_stale = True
         srv = link.server
+        if srv is not None:
+            self._served.pop(srv.conn_id, None)
         if srv is not None and not srv.closed:
             srv.connection_lost(self.now)
             self.cluster.forget(srv)
@@ -657,7 +692,15 @@ class Simulation:
     # -- observations ---------------------------------------------------------------------
 
     def _watch_offsets(self) -> None:
-        groups = self.cluster.groups.groups
+        # Offsets move only when the coordinator counts a commit, or when a group starts
+        # being watched: scanning every group's offsets after every step was 2.5% of the
+        # default scenario's time.
+        coordinator = self.cluster.groups
+        mark = (coordinator.offset_writes, len(self.history.groups))
+        if mark == self._offsets_mark:
+            return
+        self._offsets_mark = mark
+        groups = coordinator.groups
         seen = self._group_offsets
         for gid in self.history.groups:
             group = groups.get(gid)

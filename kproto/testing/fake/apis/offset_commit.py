@@ -51,6 +51,7 @@ def handle(req: Request) -> Any:
             if not pcode and meta is not None and len(meta.encode()) > MAX_METADATA:
                 pcode = codes.OFFSET_METADATA_TOO_LARGE
             if not pcode:
+                req.cluster.groups.offset_writes += 1
                 group.offsets[(t.name, p.partition_index)] = Committed(
                     p.committed_offset, p.committed_leader_epoch if v >= 6 else -1, meta,
                     req.cluster.wall_ms(req.now))
