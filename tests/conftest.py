@@ -31,8 +31,11 @@ from tests.harness.fake import FakeKafka
 from tests.harness.jars import VERSIONS, HarnessError, MissingTool, chosen_version
 from tests.harness.runs import tail
 
-BROKER_FIXTURES = ("kafka_broker", "kafka_broker_39", "kafka_broker_4x", "kafka_broker_acl")
+BROKER_FIXTURES = ("kafka_broker", "kafka_broker_39", "kafka_broker_4x", "kafka_broker_acl",
+                   "kafka_broker_acl_39")
 CLUSTER_FIXTURES = ("kafka_cluster",)
+BROKER_FREE_ENV = "KPROTO_BROKER_FREE"
+"""Set by the pass that runs only the broker-free tests: a test starting a broker fails."""
 V39 = next(v for v in VERSIONS if v.startswith("3."))
 V4X = next(v for v in VERSIONS if v.startswith("4."))
 LOG_LINES = 60
@@ -63,6 +66,10 @@ class KafkaPool:
             pytest.fail(f"(failed earlier in this session; the first error has the log) {first}", pytrace=False)
         if key in self.skipped:
             pytest.skip(self.skipped[key])
+        if os.environ.get(BROKER_FREE_ENV):
+            pytest.fail(f"{BROKER_FREE_ENV} is set but this test starts Kafka {version}: mark it "
+                        "(a broker fixture, or a parameter naming one, marks it 'broker')",
+                        pytrace=False)
         cluster = KafkaCluster(version, size, authorizer=authorizer)
         try:
             cluster.start()
@@ -241,6 +248,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             why = marker.args[0] if marker.args else marker.kwargs.get("reason", "")
             item.add_marker(pytest.mark.skip(reason=f"real broker only: {why}"))
         names = set(getattr(item, "fixturenames", ()))
+        # A test may take its broker by name at run time (request.getfixturevalue(param)):
+        # a parameter value naming a broker fixture marks it too.
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None:
+            names.update(v for v in callspec.params.values() if isinstance(v, str))
         if names.intersection(BROKER_FIXTURES):
             item.add_marker(pytest.mark.broker)
         if names.intersection(CLUSTER_FIXTURES):
