@@ -20,26 +20,31 @@ T = TypeVar("T")
 def drive(op: Op[T], lock: Any) -> T:
     value: Any = None
     error: BaseException | None = None
+    parked: Park | None = None
+    event: threading.Event | None = None
     while True:
         with lock:
+            # A park's wakers come off in the same hold of the engine lock that resumes the
+            # operation: one acquisition per wake-up instead of two, so a reader woken while
+            # the IO thread holds the lock (the next answer arriving) waits for it once.
+            if parked is not None and event is not None:
+                for waitable in parked.on:
+                    waitable.remove_waker(event.set)
+                parked = None
             try:
                 cmd = op.send(value) if error is None else op.throw(error)
             except StopIteration as stop:
                 return stop.value  # type: ignore[no-any-return]
             value = error = None
             if isinstance(cmd, Park):
-                event = threading.Event()
+                parked, event = cmd, threading.Event()
                 for waitable in cmd.on:
                     waitable.add_waker(event.set)
         try:
             if isinstance(cmd, Park):
-                try:
-                    event.wait(None if cmd.deadline is None
-                               else max(0.0, cmd.deadline - time.monotonic()))
-                finally:
-                    with lock:
-                        for waitable in cmd.on:
-                            waitable.remove_waker(event.set)
+                assert event is not None  # set with ``parked`` above
+                event.wait(None if cmd.deadline is None
+                           else max(0.0, cmd.deadline - time.monotonic()))
             elif isinstance(cmd, CallUser):
                 value = cmd.fn(*cmd.args)
             else:

@@ -112,9 +112,21 @@ class Loop(LoopBase):
     # -- the IO thread -------------------------------------------------------------------
 
     def _run(self) -> None:
+        ready: list[tuple[selectors.SelectorKey, int]] = []
         try:
             while True:
+                # One hold of the engine lock per turn: the bytes just read, the timer, and
+                # then what they made the engine ask for (the next Fetch written, records
+                # handed to the readers). Taken twice (read, release, then pump), the lock
+                # fell free in between, so a user thread parked on it woke only to find it
+                # taken again (a lost wake-up on a busy machine), and the answer's effects
+                # waited for the second acquisition: 2 lock round trips per turn, now 1.
                 with self.lock:
+                    for key, mask in ready:
+                        if key.data is None:
+                            self._drain_wakeups()
+                        else:
+                            self._on_ready(key.data, mask)
                     now = time.monotonic()
                     self.core.handle_timer(now)
                     if self._fake is not None:  # in-process: the link takes actions and writes
@@ -126,12 +138,6 @@ class Loop(LoopBase):
                                 else self.core.next_deadline())
                 timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
                 ready = self._sel.select(timeout)
-                with self.lock:
-                    for key, mask in ready:
-                        if key.data is None:
-                            self._drain_wakeups()
-                        else:
-                            self._on_ready(key.data, mask)
         except BaseException:  # pragma: no cover - a bug; make it visible
             log.exception("kproto IO thread crashed")
             raise
