@@ -1,8 +1,10 @@
 """Drives the engine from trio: a task per connection and one timer task.
 
 Reads feed the engine as they arrive; writes go through a per-connection sender task
-woken when the engine has bytes for it (trio streams allow one sender at a time). The timer
-task sleeps until ``next_deadline()`` or until poked because the deadline moved.
+woken when the engine has bytes for it (trio streams allow one sender at a time), except
+that a connection's receiver sends what its own answer made the engine queue (the next
+Fetch) itself, at once, when the sender is idle. The timer task sleeps until
+``next_deadline()`` or until poked because the deadline moved.
 
 These tasks run in the Client's nursery but under shielded cancel scopes of their own: a
 cancelled scope around ``async with Client/ConsumerGroup/...`` cancels the user's code, and the
@@ -14,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
+import select
 import ssl
 import threading
 import time
@@ -35,16 +38,19 @@ from kproto_trio._drive import drive as _drive
 log = logging.getLogger("kproto.trio")
 
 _RECV = 256 * 1024
+_DIRECT = 1024
+"""The most a receiver sends itself (a Fetch request is a few hundred bytes)."""
 
 
 class _Conn:
-    __slots__ = ("cancel", "conn_id", "outbuf", "stream", "wake")
+    __slots__ = ("cancel", "conn_id", "outbuf", "sending", "stream", "wake")
 
     def __init__(self, conn_id: int) -> None:
         self.conn_id = conn_id
         self.stream: trio.abc.Stream | None = None
         self.outbuf = bytearray()
         self.wake = trio.Event()
+        self.sending = False  # a task of this connection is in send_all
         # Shielded: a cancelled scope around the client must not cut the connection that
         # the close (a final commit, a LeaveGroup) still needs; Loop.close cancels it.
         self.cancel = trio.CancelScope(shield=True)
@@ -180,6 +186,20 @@ class Loop(LoopBase):
                     return
                 self.core.receive_data(conn.conn_id, data, trio.current_time())
                 self.pump()
+                if conn.outbuf and not conn.sending and _fits_now(stream, conn.outbuf):
+                    # What the answer made the engine queue here (the next Fetch of a
+                    # consumer) goes out now, not when the sender task's turn comes: that
+                    # turn came after every task the answer woke (the reader among them,
+                    # up to 64 messages a turn), so the next long poll reached the broker
+                    # late. Measured on the latency bench under load: the Fetch handed
+                    # out -> sent p50 0.48 ms, p90 8.7 ms, p99 25 ms before; p50 0.1 ms,
+                    # p90 0.2-0.9 ms after.
+                    try:
+                        await self._send_now(conn, stream)
+                    except (OSError, trio.BrokenResourceError,
+                            trio.ClosedResourceError) as exc:
+                        self._report_lost(conn, f"send failed: {describe_os_error(exc)}")
+                        return
         except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             self._report_lost(conn, f"receive failed: {describe_os_error(exc)}")
 
@@ -189,13 +209,38 @@ class Loop(LoopBase):
             while True:
                 await conn.wake.wait()
                 conn.wake = trio.Event()
-                while conn.outbuf:
-                    data = bytes(conn.outbuf)
-                    conn.outbuf.clear()
-                    await conn.stream.send_all(data)
+                await self._send_out(conn)
         except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             self._report_lost(conn, f"send failed: {describe_os_error(exc)}")
             scope.cancel()
+
+    async def _send_out(self, conn: _Conn) -> None:
+        """Send the connection's queued bytes, unless another of its tasks is sending (that
+        one sends them: it loops until the buffer is empty)."""
+        if conn.sending:
+            return
+        assert conn.stream is not None
+        conn.sending = True
+        try:
+            while conn.outbuf:
+                data = bytes(conn.outbuf)
+                conn.outbuf.clear()
+                await conn.stream.send_all(data)
+        finally:
+            conn.sending = False
+
+    async def _send_now(self, conn: _Conn, stream: trio.abc.Stream) -> None:
+        """The receiver's send: what is queued now, once (what its send's checkpoint lets
+        other tasks add is the sender task's)."""
+        conn.sending = True
+        try:
+            data = bytes(conn.outbuf)
+            conn.outbuf.clear()
+            await stream.send_all(data)
+        finally:
+            conn.sending = False
+        if conn.outbuf:
+            conn.wake.set()
 
     def _report_lost(self, conn: _Conn, reason: str, tls_failed: bool = False) -> None:
         if self._conns.get(conn.conn_id) is conn:
@@ -207,3 +252,16 @@ class Loop(LoopBase):
 
     async def _shut(self, conn: _Conn) -> None:
         conn.cancel.cancel()
+
+
+def _fits_now(stream: trio.abc.Stream, data: bytearray) -> bool:
+    """A receiver may send ``data`` itself only if that cannot block: a small request on a
+    plain socket whose send buffer has room. Blocked in a send, it would stop reading, and
+    a broker whose answer to this connection is stuck behind an unread receive buffer reads
+    no request: neither side would move. TLS streams are left to the sender task (a TLS
+    send may need to read)."""
+    if len(data) > _DIRECT or not isinstance(stream, trio.SocketStream):
+        return False
+    poller = select.poll()
+    poller.register(stream.socket.fileno(), select.POLLOUT)
+    return bool(poller.poll(0))
