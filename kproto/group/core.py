@@ -701,15 +701,18 @@ class GroupCore:
                 waiting.add(stream)
                 starts.append((claim, offset, epoch))
             nothing_to_start = not waiting
-            # Every stream is in ``waiting`` before the first start can be reported.
-            for claim, offset, epoch in starts:
-                tp = claim.tp
-                self.fetcher.assign(tp.topic, tp.partition, offset, t, leader_epoch=epoch,
-                                    on_start=partial(self._claim_started, s, batch),
-                                    stream=claim.stream,
-                                    start_timeout=self.config.request_timeout)
-                if self.paused_all or tp in self.paused:
-                    self.fetcher.pause([claim.stream], t)
+            # Every stream is in ``waiting`` before the first start can be reported. All
+            # claims are assigned before anything is sent: one ListOffsets per broker for
+            # those without a commit, and one first Fetch with all of them.
+            with self.fetcher.assigning(t):
+                for claim, offset, epoch in starts:
+                    tp = claim.tp
+                    self.fetcher.assign(tp.topic, tp.partition, offset, t, leader_epoch=epoch,
+                                        on_start=partial(self._claim_started, s, batch),
+                                        stream=claim.stream,
+                                        start_timeout=self.config.request_timeout)
+                    if self.paused_all or tp in self.paused:
+                        self.fetcher.pause([claim.stream], t)
             if nothing_to_start:
                 s.pending.pop(batch, None)
                 self._batch_started(s, batch, claims, t)

@@ -24,7 +24,7 @@ from kproto.message_types import OFFSET_OLDEST, ProducerMessage
 from kproto.producer import ProducerCore, RecordsDelivered
 from kproto.testing import FakeCluster
 from tests.consumer.scripted import LIST_OFFSETS, PartitionReply, batch, list_offsets_response
-from tests.consumer.test_fetcher import Rig
+from tests.consumer.test_fetcher import Rig, records_of
 from tests.fake.driver import Client, Driver
 
 SHORT = 20  # ms: fetcher._HURRY_WAIT
@@ -237,3 +237,82 @@ def test_a_group_claim_of_twelve_partitions_is_read_without_long_poll_stalls(
         assert took < 0.4, took
     else:
         assert took > 1.0, took
+
+
+# -- starts are not held up behind a large fetch answer ----------------------------------------
+
+def max_bytes(req: Any) -> int:
+    return int(req.body.max_bytes)
+
+
+def test_the_first_fetch_after_a_start_and_fetches_while_one_starts_ask_for_little() -> None:
+    rig = Rig(topics={"t": [1, 1]})
+    full = rig.core.config.fetch_max_bytes
+    rig.consume("t", 0, OFFSET_OLDEST)
+    [lo] = [r for r in rig.step() if r.api_key == LIST_OFFSETS]
+    lo.reply(list_offsets_response({("t", 0): (0, 0)}), rig.now)
+    # t[0] just started: a next consume_partition's ListOffsets would queue behind this.
+    fetch = rig.one_fetch(rig.step())
+    assert max_bytes(fetch) == fetcher_module._START_BYTES
+    rig.consume("t", 1, OFFSET_OLDEST)
+    [lo] = [r for r in rig.step() if r.api_key == LIST_OFFSETS]
+    fetch = rig.one_fetch(rig.answer(fetch, {("t", 0): PartitionReply(batch(0, [b"a"]))}))
+    assert set(rig.parts(fetch)) == {("t", 0)}
+    assert max_bytes(fetch) == fetcher_module._START_BYTES  # t[1] is starting
+    lo.reply(list_offsets_response({("t", 1): (0, 0)}), rig.now)
+    rig.step()
+    fetch = rig.one_fetch(rig.answer(fetch, {}))
+    assert max_bytes(fetch) == fetcher_module._START_BYTES  # the first after t[1] started
+    fetch = rig.one_fetch(rig.answer(fetch, {}))
+    assert set(rig.parts(fetch)) == {("t", 0), ("t", 1)}
+    assert max_bytes(fetch) == full  # nothing starting: full size
+
+
+def test_a_batch_cut_by_a_small_fetch_is_asked_for_again_without_growing_the_fetch() -> None:
+    rig = Rig(topics={"t": [1, 1]}, max_partition_fetch_bytes=4096)
+    rig.consume("t", 0, 0)
+    rig.consume("t", 1, OFFSET_OLDEST)
+    reqs = rig.step()
+    [lo] = [r for r in reqs if r.api_key == LIST_OFFSETS]
+    fetch = rig.one_fetch(reqs)
+    assert max_bytes(fetch) == fetcher_module._START_BYTES
+    lo.reply(list_offsets_response({("t", 1): (0, 0)}), rig.now)
+    data = batch(0, [b"y" * 3000])
+    fetch = rig.one_fetch(rig.answer(fetch, {("t", 0): PartitionReply(data[:100])}))
+    assert rig.parts(fetch)[("t", 0)].partition_max_bytes == 4096  # not doubled
+    assert records_of(rig.events()) == []
+    fetch = rig.one_fetch(rig.answer(fetch, {("t", 0): PartitionReply(data)}))
+    assert [o for *_, o, _ in records_of(rig.events())] == [0]
+
+
+def test_partitions_assigned_together_resolve_their_start_in_one_list_offsets() -> None:
+    rig = Rig(topics={"t": [1, 1, 1]})
+    with rig.fetcher.assigning(rig.now):
+        for p in range(3):
+            rig.fetcher.assign("t", p, OFFSET_OLDEST, rig.now)
+        assert rig.step() == []  # nothing goes out before the block ends
+    [lo] = rig.step()
+    assert lo.api_key == LIST_OFFSETS
+    assert sorted(p.partition_index for t in lo.body.topics for p in t.partitions) == [0, 1, 2]
+
+
+def test_a_group_member_starts_all_its_claims_with_one_list_offsets_and_one_fetch(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[tuple[str, list[int]]] = []
+    for name in ("_send_list_offsets", "_send_fetch"):
+        real = getattr(fetcher_module.Fetcher, name)
+
+        def spy(self: Any, node: int, parts: list[Any], now: float, real: Any = real,
+                name: str = name) -> None:
+            sent.append((name, sorted(st.partition for st in parts)))
+            real(self, node, parts, now)
+
+        monkeypatch.setattr(fetcher_module.Fetcher, name, spy)
+    d = Driver(FakeCluster(1, topics={"t": 12}))
+    fill(d, 12, 5, 100)
+    c = d.client(seed=7, group_id="g", auto_offset_reset="earliest")
+    group = GroupCore(c.core, c.config)
+    info = d.wait(c, group.consume(["t"], d.now), limit=30)
+    assert isinstance(info, SessionInfo) and len(info.claims) == 12
+    assert sent[:2] == [("_send_list_offsets", list(range(12))),
+                        ("_send_fetch", list(range(12)))]

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from kproto import protocol
@@ -68,6 +69,10 @@ class FakeFetcher:
 
     def start(self, stream: int, offset: int, error: BaseException | None = None) -> None:
         self.on_start[stream](stream, offset, error)
+
+    @contextmanager
+    def assigning(self, now: float) -> Iterator[None]:
+        yield
 
     def unassign(self, stream: int, now: float) -> None:
         if self.assigned.pop(stream, None) is not None:
