@@ -82,6 +82,8 @@ class Options(TypedDict, total=False):
     transactional_id: str | None
     transaction_timeout: float
     max_in_flight_per_partition: int
+    """Batches of one partition on the wire at once; without idempotence, 1 keeps the
+    send order even when a batch is answered with an error (docs/producer.md, Order)."""
     max_block: float
     """How long a send may wait for buffer space, and how long transaction operations
     (init, commit, abort, add offsets) may take; 0 makes a full buffer raise at once."""
