@@ -10,6 +10,9 @@ and the run's own CPU time:
 - ``producer+reader``: a producer and a read_committed reader long-polling, 30 minutes;
 - ``default``: the default mixed scenario (3 brokers; idempotent, transactional producers,
   a reader, two group members; 2 simulated minutes), over ``--seeds`` seeds;
+- ``default-30min``: the same clients for a full 30 simulated minutes (a one-minute storm,
+  then 29 calm minutes of heartbeats, long polls and metadata refreshes), one seed, so the
+  figure per 30 minutes is measured, not scaled from 2 minutes;
 - ``ci-small``: test_many_seeds' scenario, over ``--seeds`` seeds (also per seed).
 
     .venv/bin/python bench/bench_sim.py [--seeds N] [--only producer,member,...]
@@ -43,9 +46,10 @@ SCENARIOS: dict[str, Scenario] = {
     "member": _half_hour(producers=0, readers=0, members=1),
     "producer+reader": _half_hour(producers=1, readers=1, members=0),
     "default": Scenario(),
+    "default-30min": Scenario(storm=60.0, calm=HALF_HOUR - 60.0),
     "ci-small": Scenario(storm=8.0, calm=8.0, partitions=2),
 }
-LONG = ("producer", "member", "producer+reader")
+LONG = ("producer", "member", "producer+reader", "default-30min")
 """Rows of one 30-minute seed; the others run ``--seeds`` seeds."""
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import deque
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from kproto.records import Record, RecordBatch, build_control_batch, decode_batches
 from kproto.testing.fake import codes
@@ -108,6 +109,13 @@ class PartitionLog:
         """Counts the changes a reader of the log could see (a batch or marker stored, the
         high watermark or log start moved, a truncation, a new epoch): a waiting Fetch
         re-reads its partitions only when their counts (or ``FakeCluster.changes``) moved."""
+
+    all_writes: ClassVar[int] = 0
+    """``writes`` summed over every log in the process: when it has not moved, no log did."""
+
+    def _wrote(self) -> None:
+        self.writes += 1
+        PartitionLog.all_writes += 1
 
     # -- views -------------------------------------------------------------------------------
 
@@ -199,7 +207,7 @@ class PartitionLog:
                                   leader_epoch))
         self._bases.append(base)
         self.log_end_offset = base + batch.last_offset_delta + 1
-        self.writes += 1
+        self._wrote()
         if not self.hold_replication:
             self.high_watermark = self.log_end_offset
 
@@ -220,14 +228,14 @@ class PartitionLog:
         """Followers caught up: the high watermark reaches the end of the log."""
         self.hold_replication = False
         self.high_watermark = self.log_end_offset
-        self.writes += 1
+        self._wrote()
 
     def truncate(self, offset: int) -> None:
         """Drop every batch at or after ``offset`` (rounded down to a batch boundary) and
         rebuild the producer state from what is left, as a follower does after an unclean
         leader election."""
         keep = [e for e in self.entries if e.last_offset < offset]
-        self.writes += 1
+        self._wrote()
         self.entries = []
         self._bases = []
         self.producers = {}
@@ -258,7 +266,7 @@ class PartitionLog:
         if offset > self.high_watermark or offset < 0:
             return codes.OFFSET_OUT_OF_RANGE
         if offset > self.log_start_offset:
-            self.writes += 1
+            self._wrote()
             self.log_start_offset = offset
             drop = 0
             while drop < len(self.entries) and self.entries[drop].last_offset < offset:
@@ -322,7 +330,7 @@ class PartitionLog:
     def assign_epoch(self, epoch: int) -> None:
         """A leader of ``epoch`` starts at the current end (Partition.makeLeader)."""
         if not self.epochs or self.epochs[-1][0] < epoch:
-            self.writes += 1
+            self._wrote()
             self.epochs.append((epoch, self.log_end_offset))
 
     def epoch_end_offset(self, requested: int) -> tuple[int, int]:

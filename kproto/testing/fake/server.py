@@ -109,6 +109,12 @@ class ServerConnection:
         self._waiting: _Waiting | None = None
         self._close_after_flush = False
         self._lose_next = False
+        self.quiet: tuple[int, int] | None = None
+        """Set by a waiting Fetch that found nothing new: (``cluster.changes``,
+        ``PartitionLog.all_writes``) when it read. While both stay so and before
+        ``quiet_until`` (its expiry), polling it would answer "not yet" again, so
+        ``FakeCluster.poll_waiting`` skips it. Cleared whenever the waiting answer is polled."""
+        self.quiet_until = 0.0
 
     # -- the caller's side -------------------------------------------------------------------
 
@@ -189,6 +195,7 @@ class ServerConnection:
         w = self._waiting
         if w is None or self.closed:
             return False
+        self.quiet = None
         expired = w.pending.deadline is not None and now >= w.pending.deadline
         try:
             value = w.pending.poll(now, expired)
@@ -294,6 +301,7 @@ class ServerConnection:
                            req.now, self._settle_held, self.conn_id)
         self._held_box = box
         self._held = held
+        self.quiet = None
         self.cluster.faults.held.append(held)
         self._waiting = _Waiting(req.api_key, req.version, correlation_id,
                                  Pending(lambda _now, _expired: box[0] if box else None, None),

@@ -93,11 +93,14 @@ class Actor:
             if not host.alive:
                 return
             if host.frozen_until > self.sim.now:
-                self.sim.at(host.frozen_until, run)
+                self.sim.at(host.frozen_until, run, host)
                 return
             fn()
 
-        self.sim.after(delay, run)
+        # ``fn`` calls this process's engine only: the others need no pump and no new
+        # deadline after it (touching every host after each application step was a third
+        # of the hosts' pumps in the default scenario).
+        self.sim.after(delay, run, host)
 
 
 class _ProducerBase(Actor):

