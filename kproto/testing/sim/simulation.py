@@ -314,10 +314,16 @@ class Simulation:
             while heap and heap[0][0] <= now:
                 _, _, fn, touches = heapq.heappop(heap)
                 fn()
-                self._servers_dirty = self._cluster_stale = True
                 if touches is ALL:
+                    self._servers_dirty = self._cluster_stale = True
                     self.touch_all()
-                elif touches is not None:
+                elif touches is None:
+                    self._servers_dirty = self._cluster_stale = True
+                else:
+                    # One process's engine only (a delivery to it, its application's step):
+                    # the cluster is untouched unless a link ended, which ``_kill`` marks.
+                    # Re-reading the cluster's deadline after each of them too: 75,300
+                    # scans instead of 47,700 in 30 simulated minutes of the default mix.
                     touches.dirty = touches.stale = True
             for h in hosts:
                 if h.alive and h.frozen_until <= now:
@@ -360,9 +366,10 @@ class Simulation:
                     else:
                         h.dirty = False
             # Broker connections answer only to deliveries and the cluster's timers (an
-            # engine's writes reach them through the heap): most steps have none to read.
-            if self._servers_dirty:
-                self._servers_dirty = False
+            # engine's writes reach them through the heap): most steps have none to read,
+            # and the cluster's outbox names those that do.
+            self._servers_dirty = False
+            if self.cluster.outbox:
                 self._pump_servers()
         if watch:
             self._watch_offsets()
