@@ -15,7 +15,7 @@ import kproto_trio
 from kproto.message_types import ProducerMessage
 from kproto.testing import FakeCluster
 
-LINGER = 0.5
+LINGER = 0.1
 
 
 def _stored_batches(cluster: FakeCluster) -> list[list[bytes | None]]:
