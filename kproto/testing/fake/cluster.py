@@ -282,16 +282,16 @@ class FakeCluster:
             # polled at all: its poll would say "not yet" again. That skipped 9 of 10 polls
             # (404,000 in 30 simulated minutes of the default simulation).
             rules = self.faults.rules
+            stamp = (self.changes, PartitionLog.all_writes)
             for conn_id in sorted(self.waiting):
                 conn = self.waiting.get(conn_id)
                 if conn is None:
                     continue
-                quiet = conn.quiet
-                if (quiet is not None and not rules and now < conn.quiet_until
-                        and quiet == (self.changes, PartitionLog.all_writes)):
+                if conn.quiet == stamp and not rules and now < conn.quiet_until:
                     continue
                 if conn.poll(now):
                     progress = True
+                stamp = (self.changes, PartitionLog.all_writes)
 
     def next_deadline(self) -> float | None:
         # A driver asks this after every step (the simulator twice a step): one plain loop
