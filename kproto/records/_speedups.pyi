@@ -17,3 +17,12 @@ def encode_record(
     value: bytes | None,
     headers: object,
 ) -> bytes | None: ...
+def slot_offsets(cls: type, names: tuple[str, ...]) -> tuple[int, ...] | None: ...
+def build_messages(
+    cls: type,
+    offsets: tuple[int, ...],
+    topic: str,
+    partition: int,
+    records: list[Record],
+    kind: int,
+) -> list[object] | None: ...

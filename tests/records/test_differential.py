@@ -319,3 +319,65 @@ def test_built_batches_round_trip_on_both_paths(data: st.DataObject) -> None:
     _, raw = _both(lambda: build(2, Compression.NONE, rows))
     _, result = _both(lambda: decode_batches(raw))
     assert [r.value for r in result.batches[0].records] == [v for _, _, v, _ in rows]
+
+
+# ------------------------------------------------------------------ consumer messages
+
+
+def _build_on(compiled: bool, topic: str, partition: int, records: list[Any],
+              kind: int) -> list[Any]:
+    from kproto.consumer import decode
+
+    saved = decode._OFFSETS, decode.speedups
+    decode._OFFSETS = FAST.slot_offsets(decode.ConsumerMessage, decode._FIELDS) if compiled else None
+    decode.speedups = FAST if compiled else None
+    try:
+        return decode._build(topic, partition, records, kind)
+    finally:
+        decode._OFFSETS, decode.speedups = saved
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    rows=st.lists(st.tuples(st.integers(-(2**63), 2**63 - 1), st.integers(-(2**63), 2**63 - 1),
+                            payload, payload, headers), max_size=40),
+    topic=st.text(max_size=20),
+    partition=st.integers(0, 2**31 - 1),
+    kind=st.sampled_from([0, 1]),
+)
+def test_messages_are_built_alike(rows: list[Any], topic: str, partition: int,
+                                  kind: int) -> None:
+    import gc
+
+    from kproto.records import Record
+
+    records = [Record(o, t, k, v, tuple(h)) for o, t, k, v, h in rows]
+    fast = _build_on(True, topic, partition, records, kind)
+    pure = _build_on(False, topic, partition, records, kind)
+    assert fast == pure
+    for m, p in zip(fast, pure, strict=True):
+        assert type(m) is type(p)
+        for name in ("topic", "partition", "offset", "key", "value", "headers", "timestamp",
+                     "timestamp_type"):
+            assert getattr(m, name) is getattr(p, name) or getattr(m, name) == getattr(p, name)
+        assert not gc.is_tracked(m)  # no cycle is possible through its fields
+    del fast
+    gc.collect()  # the compiled objects release what they hold like any other
+
+
+def test_the_compiled_message_builder_is_used_and_declines_what_it_cannot_prove() -> None:
+    from kproto.consumer import decode
+    from kproto.message_types import ConsumerMessage
+    from kproto.records import Record
+
+    assert decode._OFFSETS is not None or os.environ.get("KPROTO_PURE", "") not in ("", "0")
+    offsets = FAST.slot_offsets(ConsumerMessage, decode._FIELDS)
+    assert offsets is not None and len(set(offsets)) == 8
+    built = FAST.build_messages(ConsumerMessage, offsets, "t", 1, [Record(5, 6, b"k", b"v", ())], 0)
+    assert built == [ConsumerMessage("t", 1, 5, b"k", b"v", (), 6, 0)]
+    # Not exact Records (a plain tuple), a wrong offsets tuple, a class with its own fields:
+    # None, and the pure builder decides.
+    assert FAST.build_messages(ConsumerMessage, offsets, "t", 1, [(5, 6, b"k", b"v", ())], 0) is None
+    assert FAST.build_messages(ConsumerMessage, offsets[:7], "t", 1, [], 0) is None
+    assert FAST.slot_offsets(Record, ("offset",)) is None
+    assert FAST.slot_offsets(ConsumerMessage, ("topic", "nope")) is None
