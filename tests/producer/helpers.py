@@ -107,9 +107,14 @@ def end_offset(address: str, topic: str, partition: int) -> int:
 
 
 def read_partition(address: str, topic: str, partition: int, *, committed: bool = False,
-                   timeout: float = 60.0) -> list[Record]:
+                   settle: bool = True, timeout: float = 60.0) -> list[Record]:
     """Every record of a partition, up to its current end, read with Fetch v11 from the
-    leader at ``address`` (``committed``: read_committed, aborted transactions removed)."""
+    leader at ``address`` (``committed``: read_committed, aborted transactions removed).
+
+    A committed read waits (bounded) until the last stable offset passes that end: a
+    coordinator writes a transaction's markers after it has answered EndTxn, so right after
+    a commit the partition's last records may still be undecided. ``settle=False`` reads
+    only up to the last stable offset as it is (for a transaction left open on purpose)."""
     end = end_offset(address, topic, partition)
     out: list[Record] = []
     offset = 0
@@ -128,8 +133,8 @@ def read_partition(address: str, topic: str, partition: int, *, committed: bool 
             assert part.error_code == 0, f"fetch error {part.error_code}"
             batches = decode_batches(part.records or b"").batches
             if committed:
-                limit = part.last_stable_offset
-                end = min(end, limit) if limit >= 0 else end
+                if not settle and part.last_stable_offset >= 0:
+                    end = min(end, part.last_stable_offset)
                 records = filter_committed(batches, part.aborted_transactions or [],
                                            min_offset=offset)
             else:
