@@ -13,7 +13,11 @@ and the run's own CPU time:
 - ``default-30min``: the same clients for a full 30 simulated minutes (a one-minute storm,
   then 29 calm minutes of heartbeats, long polls and metadata refreshes), one seed, so the
   figure per 30 minutes is measured, not scaled from 2 minutes;
-- ``ci-small``: test_many_seeds' scenario, over ``--seeds`` seeds (also per seed).
+- ``ci-small``: test_many_seeds' scenario, over ``--seeds`` seeds (also per seed);
+- ``codec``: the codec's share of an idle long poll: an incremental-session Fetch v17 with
+  no partitions encoded and decoded, its empty answer (v16) encoded and decoded, as many
+  times as the ``default-30min`` run makes Fetches (21,600); the rest of a round trip's
+  cost is the engines', the fake cluster's and the simulator's bookkeeping.
 
     .venv/bin/python bench/bench_sim.py [--seeds N] [--only producer,member,...]
 
@@ -51,6 +55,27 @@ SCENARIOS: dict[str, Scenario] = {
 }
 LONG = ("producer", "member", "producer+reader", "default-30min")
 """Rows of one 30-minute seed; the others run ``--seeds`` seeds."""
+IDLE_FETCHES = 21_600
+"""Fetch round trips of the ``default-30min`` run (three long-polling consumers, 0.5 s)."""
+
+
+def codec_floor() -> float:
+    """CPU seconds of the codec alone for ``IDLE_FETCHES`` idle Fetch round trips."""
+    from kproto import protocol
+    from kproto.protocol.apis import FETCH
+    req = protocol.FetchRequest(replica_id=-1, max_wait_ms=500, min_bytes=1,
+                                max_bytes=50 << 20, isolation_level=1, session_id=1,
+                                session_epoch=7, topics=[], forgotten_topics_data=[],
+                                rack_id="")
+    resp = protocol.FetchResponse(throttle_time_ms=0, error_code=0, session_id=1,
+                                  responses=[])
+    start = time.process_time()
+    for corr in range(IDLE_FETCHES):
+        frame = protocol.encode_request(req, 17, corr, "sim")
+        protocol.decode_request(frame[4:])
+        answer = protocol.encode_response(resp, 16, corr, FETCH)
+        protocol.decode_response(answer[4:], FETCH, 16)
+    return time.process_time() - start
 
 
 def measure(name: str, seeds: int) -> tuple[float, float, int]:
@@ -72,20 +97,26 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", type=int, default=20,
                     help="seeds of the default and ci-small rows (default 20)")
-    ap.add_argument("--only", default=",".join(SCENARIOS),
-                    help=f"rows to run, of {', '.join(SCENARIOS)}")
+    ap.add_argument("--only", default=",".join([*SCENARIOS, "codec"]),
+                    help=f"rows to run, of {', '.join(SCENARIOS)}, codec")
     args = ap.parse_args()
     if args.seeds < 1:
         ap.error("--seeds must be >= 1")
     names = [n.strip() for n in args.only.split(",") if n.strip()]
-    unknown = [n for n in names if n not in SCENARIOS]
+    unknown = [n for n in names if n not in SCENARIOS and n != "codec"]
     if unknown:
-        ap.error(f"--only: unknown rows {', '.join(unknown)} (rows: {', '.join(SCENARIOS)})")
+        ap.error(f"--only: unknown rows {', '.join(unknown)} "
+                 f"(rows: {', '.join(SCENARIOS)}, codec)")
     run_seed(1, Scenario(storm=1.0, calm=1.0))  # imports and first-call costs, not timed
     print(f"{'scenario':<16} {'seeds':>5} {'simulated s':>11} {'CPU s':>8} "
           f"{'per 30 min':>10} {'per seed':>9}")
     failed = 0
     for name in names:
+        if name == "codec":
+            cpu = codec_floor()
+            print(f"{name:<16} {'-':>5} {'-':>11} {cpu:>8.2f} {cpu:>10.2f} "
+                  f"{cpu / IDLE_FETCHES * 1e6:>7.1f}us  (per Fetch round trip)", flush=True)
+            continue
         cpu, simulated, failures = measure(name, args.seeds)
         count = 1 if name in LONG else args.seeds
         failed += failures
