@@ -103,6 +103,9 @@ class Env:
         """The operation under test starts now (stalled ones: the broker stops answering)."""
         if self.phase in STALLED:
             self.proxy.stall()
+            # Latched here too: an operation that needs no answer (a plain consumer's close)
+            # may end, and close its connections, before anyone asks ``under_way``.
+            self.connected = self.connected or self.proxy.connection_count() > 0
         self.blocking.set()
 
     def under_way(self) -> bool:
