@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-import time
 from pathlib import Path
 from types import ModuleType
 
@@ -42,10 +41,8 @@ PASSES: list[tuple[ModuleType, int]] = [
 
 @pytest.mark.parametrize("module, count", PASSES, ids=[m.NAME for m, _ in PASSES])
 def test_bounded_pass_finds_nothing(module: ModuleType, count: int) -> None:
-    started = time.monotonic()
     ran = _harness.bounded_pass(module.NAME, module.one_input, module.seeds, count)
     assert ran >= count + len(module.seeds())
-    assert time.monotonic() - started < 20
 
 
 @pytest.mark.parametrize("module", [m for m, _ in PASSES], ids=[m.NAME for m, _ in PASSES])
@@ -147,20 +144,31 @@ def test_a_response_that_does_not_decode_fails_its_request() -> None:
     fuzz_framer.one_input(good[:api_versions_end] + bad)
 
 
-def test_scram_refuses_an_iteration_count_above_kafkas_maximum() -> None:
+def test_scram_refuses_an_iteration_count_above_kafkas_maximum(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """Found by fuzz_sasl: a server-first message with i=1000000000 made the client run a
-    billion PBKDF2 rounds (minutes of CPU, the fuzzer's timeout)."""
+    billion PBKDF2 rounds (minutes of CPU, the fuzzer's timeout). Refused before any round:
+    PBKDF2 is never called with it."""
+    import hashlib
+    rounds: list[int] = []
+    real = hashlib.pbkdf2_hmac
+
+    def counting(name: str, password: bytes, salt: bytes, iterations: int,
+                 dklen: int | None = None) -> bytes:
+        rounds.append(iterations)
+        return real(name, password, salt, iterations, dklen)
+    monkeypatch.setattr(hashlib, "pbkdf2_hmac", counting)
     client = Scram("SCRAM-SHA-256", "alice", "alice-secret", "nonce")
     client.first()
-    started = time.monotonic()
     with pytest.raises(AuthenticationError, match="above the maximum 16384"):
         client.step(b"r=nonceSERVER,s=c2FsdA==,i=1000000000")
-    assert time.monotonic() - started < 1
+    assert rounds == []
     fuzz_sasl.one_input(b"\x00nonce\xfe\xfer=nonceSERVER,s=c2FsdA==,i=1000000000")
     # Kafka's own range still works
     client = Scram("SCRAM-SHA-256", "alice", "alice-secret", "nonce")
     client.first()
     assert client.step(b"r=nonceSERVER,s=c2FsdA==,i=16384") is not None
+    assert rounds == [16384]
 
 
 # -- the framers' refusals, as the targets' seeds exercise them --------------------------------
