@@ -7,7 +7,9 @@ expires queued batches past their delivery deadline, finds the partitions whose 
 is due (full, lingered long enough, flushing, or a retry whose backoff ended), whose leader
 is known and reachable, and that have room in flight (up to ``max_in_flight_per_partition``
 batches per partition; with idempotence only once the partition's first batch under the
-current producer id and epoch was acknowledged, one before that; a retry only travels alone).
+current producer id and epoch was acknowledged, one before that, and to one broker at a time:
+after a leader change, once those on the wire to the old leader settled; a retry only travels
+alone).
 With idempotence a partition's batches reach the log in order whatever fails; without it
 they do too unless a batch is answered with an error while a later one of its partition,
 already on the wire, is stored (then the retry lands after it, as in the Java client with
@@ -269,6 +271,13 @@ class Sender:
             leader = cluster.leader(st.topic, st.partition)
             if leader < 0:
                 need_metadata = True
+                continue
+            if st.in_flight and identity is not None \
+                    and self._sent_to.get((st.topic, st.partition), leader) != leader:
+                # Batches still on the wire to the old leader settle first (their response,
+                # failure or timeout pumps): batches sent meanwhile to the new one could push
+                # them out of the broker's five-batch duplicate window, and their retries
+                # would then be refused as out of order though already written.
                 continue
             if self.client.in_backoff(leader, now):
                 wake = min(wake, now + self.config.retry_backoff)

@@ -42,6 +42,9 @@ where named, in test_idempotence.py / test_transactions.py):
     meanwhile is a plain retry. A single record too large fails alone (with its size and the
     topic's limit) and the epoch is bumped.
 15. Sequences wrap from 2**31-1 to 0.
+16. After a partition's leader moved, its new batches wait until those on the wire to the old
+    leader settled (answered, failed or timed out; retried first): sent meanwhile, later
+    batches could push them out of the broker's five-batch window.
 """
 
 from __future__ import annotations
@@ -376,6 +379,43 @@ def test_a_written_batch_whose_answer_was_lost_is_not_written_again_across_a_bum
     assert f.values(0) == [b"first", b"written"]
     assert f.stamps(0)[-1][:3] == f.stamps(0)[-2][:3]  # the retry kept id and sequence
     assert len(ids(f)) == 2                              # and the epoch moved on after
+
+
+# -- 16: the broker's duplicate window --------------------------------------------------
+
+
+def test_after_a_leader_change_new_batches_wait_for_those_on_the_wire_to_the_old_one() -> None:
+    """Simulation seed 801120: three batches were written by the old leader but their
+    answers never came; five later batches went to the new leader meanwhile and were
+    acknowledged, which pushed the three out of the broker's five-batch window. Their
+    retries were refused as out of order, the producer moved to a new id and wrote them a
+    second time. A partition's batches now go to one broker at a time: the batch on the
+    wire to the old leader is retried first (a duplicate, with its offset), then the rest."""
+    # t[0] on broker 1; t[1] on broker 2, so the client has a connection there to learn the
+    # new leader from while broker 1 stays silent.
+    f = OnFake(leaders=[1, 2], batch_max_messages=1, request_timeout=1.0,
+               produce_timeout=0.5, delivery_timeout=30.0, retry_backoff=0.1,
+               retry_backoff_max=0.1)
+    f.acked_once(0)
+    f.acked_once(1)
+    f.faults.hold(PRODUCE, node=1)
+    a = f.send(b"a")
+    f.run_until(lambda: bool(f.faults.held))
+    f.faults.pop_held().apply(f.now)  # written by broker 1, never answered
+    a_seq = f.stamps()[-1][2]
+    f.advance(0.3)
+    f.cluster.move_leader("t", 0, 2, f.now)
+    f.client.core.request_metadata_update(f.now)
+    f.run_until(lambda: f.client.core.cluster.leader("t", 0) == 2)
+    later = [f.send(b"%d" % i) for i in range(6)]
+    f.run_until(lambda: f.settled([a, *later]))
+    assert f.failed() == {}
+    assert f.values() == [b"first", b"a", *(b"%d" % i for i in range(6))]  # once, in order
+    assert f.delivered()[a][2] == 1  # the retry was answered as the duplicate it is
+    to_new = [p for s in f.received(PRODUCE) if s.node == 2
+              for t in s.request.topic_data for p in t.partition_data if p.index == 0]
+    assert decode_batches(to_new[0].records).batches[0].base_sequence == a_seq
+    assert len(ids(f)) == 1  # no new producer id
 
 
 # -- 14: too large ----------------------------------------------------------------------------

@@ -90,3 +90,21 @@ def test_seed_87_net_records_settle_within_delivery_timeout() -> None:
                    FaultMix.parse("spike=0.1,spike_delay=12,cut=0.02"))
     late = [v for v in out.violations if v.invariant == "bounded" and " send " in v.message]
     assert late == [], out.report()
+
+
+def test_seed_801120_mix_batches_wait_for_those_on_the_wire_to_an_old_leader() -> None:
+    """``--faults default,unclean=0.02,crashes=0.02,pauses=0.03,slow_handlers=0.05
+    --scenario transactional=2,readers=2,storm=40,calm=30``: p1's batches with sequences
+    16-18 for t[2] were written by b2 at t=5.7-6.8, but their answers were held by the
+    network and b2 stopped at t=7.39. Meanwhile the client learned t[2]'s new leader and sent
+    it sequences 19-23, acknowledged, which pushed 16-18 out of the broker's five-batch
+    window: their retries were refused as out of order, the producer took a new id and wrote
+    records 41, 42 and 46 (and 58) a second time, after later ones. A partition's batches
+    now go to one broker at a time."""
+    from kproto.testing.sim.__main__ import parse_scenario
+
+    out = run_seed(801120, parse_scenario("transactional=2,readers=2,storm=40,calm=30"),
+                   FaultMix.parse("default,unclean=0.02,crashes=0.02,pauses=0.03,"
+                                  "slow_handlers=0.05"))
+    assert not [v for v in out.violations if v.invariant in ("no-duplicates", "order")], \
+        out.report()
