@@ -381,43 +381,6 @@ def test_a_written_batch_whose_answer_was_lost_is_not_written_again_across_a_bum
     assert len(ids(f)) == 2                              # and the epoch moved on after
 
 
-# -- 16: the broker's duplicate window --------------------------------------------------
-
-
-def test_after_a_leader_change_new_batches_wait_for_those_on_the_wire_to_the_old_one() -> None:
-    """Simulation seed 801120: three batches were written by the old leader but their
-    answers never came; five later batches went to the new leader meanwhile and were
-    acknowledged, which pushed the three out of the broker's five-batch window. Their
-    retries were refused as out of order, the producer moved to a new id and wrote them a
-    second time. A partition's batches now go to one broker at a time: the batch on the
-    wire to the old leader is retried first (a duplicate, with its offset), then the rest."""
-    # t[0] on broker 1; t[1] on broker 2, so the client has a connection there to learn the
-    # new leader from while broker 1 stays silent.
-    f = OnFake(leaders=[1, 2], batch_max_messages=1, request_timeout=1.0,
-               produce_timeout=0.5, delivery_timeout=30.0, retry_backoff=0.1,
-               retry_backoff_max=0.1)
-    f.acked_once(0)
-    f.acked_once(1)
-    f.faults.hold(PRODUCE, node=1)
-    a = f.send(b"a")
-    f.run_until(lambda: bool(f.faults.held))
-    f.faults.pop_held().apply(f.now)  # written by broker 1, never answered
-    a_seq = f.stamps()[-1][2]
-    f.advance(0.3)
-    f.cluster.move_leader("t", 0, 2, f.now)
-    f.client.core.request_metadata_update(f.now)
-    f.run_until(lambda: f.client.core.cluster.leader("t", 0) == 2)
-    later = [f.send(b"%d" % i) for i in range(6)]
-    f.run_until(lambda: f.settled([a, *later]))
-    assert f.failed() == {}
-    assert f.values() == [b"first", b"a", *(b"%d" % i for i in range(6))]  # once, in order
-    assert f.delivered()[a][2] == 1  # the retry was answered as the duplicate it is
-    to_new = [p for s in f.received(PRODUCE) if s.node == 2
-              for t in s.request.topic_data for p in t.partition_data if p.index == 0]
-    assert decode_batches(to_new[0].records).batches[0].base_sequence == a_seq
-    assert len(ids(f)) == 1  # no new producer id
-
-
 # -- 14: too large ----------------------------------------------------------------------------
 
 
@@ -474,3 +437,40 @@ def test_sequences_wrap_to_zero() -> None:
     assert f.failed() == {}
     assert [s[2] for s in f.stamps()][-3:] == [MAX_SEQ - 1, MAX_SEQ, 0]
     assert len(ids(f)) == 1
+
+
+# -- 16: the broker's duplicate window ------------------------------------------------------
+
+
+def test_after_a_leader_change_new_batches_wait_for_those_on_the_wire_to_the_old_one() -> None:
+    """Simulation seed 801120: three batches were written by the old leader but their
+    answers never came; five later batches went to the new leader meanwhile and were
+    acknowledged, which pushed the three out of the broker's five-batch window. Their
+    retries were refused as out of order, the producer moved to a new id and wrote them a
+    second time. A partition's batches now go to one broker at a time: the batch on the
+    wire to the old leader is retried first (a duplicate, with its offset), then the rest."""
+    # t[0] on broker 1; t[1] on broker 2, so the client has a connection there to learn the
+    # new leader from while broker 1 stays silent.
+    f = OnFake(leaders=[1, 2], batch_max_messages=1, request_timeout=1.0,
+               produce_timeout=0.5, delivery_timeout=30.0, retry_backoff=0.1,
+               retry_backoff_max=0.1)
+    f.acked_once(0)
+    f.acked_once(1)
+    f.faults.hold(PRODUCE, node=1)
+    a = f.send(b"a")
+    f.run_until(lambda: bool(f.faults.held))
+    f.faults.pop_held().apply(f.now)  # written by broker 1, never answered
+    a_seq = f.stamps()[-1][2]
+    f.advance(0.3)
+    f.cluster.move_leader("t", 0, 2, f.now)
+    f.client.core.request_metadata_update(f.now)
+    f.run_until(lambda: f.client.core.cluster.leader("t", 0) == 2)
+    later = [f.send(b"%d" % i) for i in range(6)]
+    f.run_until(lambda: f.settled([a, *later]))
+    assert f.failed() == {}
+    assert f.values() == [b"first", b"a", *(b"%d" % i for i in range(6))]  # once, in order
+    assert f.delivered()[a][2] == 1  # the retry was answered as the duplicate it is
+    to_new = [p for s in f.received(PRODUCE) if s.node == 2
+              for t in s.request.topic_data for p in t.partition_data if p.index == 0]
+    assert decode_batches(to_new[0].records).batches[0].base_sequence == a_seq
+    assert len(ids(f)) == 1  # no new producer id
