@@ -106,8 +106,8 @@ class _Claim:
 
 class _Session:
     __slots__ = ("abandon_error", "by_tp", "claims", "deadline", "drain_timer", "fatal", "id",
-                 "joins", "lost", "pending", "state", "stop_reason", "token", "topics",
-                 "waiting_metadata")
+                 "joins", "lost", "pending", "starting", "state", "stop_reason", "token",
+                 "topics", "waiting_metadata")
 
     def __init__(self, sid: int, token: int, topics: tuple[str, ...]) -> None:
         self.id = sid
@@ -118,6 +118,10 @@ class _Session:
         self.by_tp: dict[TopicPartition, _Claim] = {}
         self.pending: dict[int, tuple[set[int], list[_Claim]]] = {}
         """Claims started together (a batch) -> (streams not started yet, the claims)."""
+        self.starting: set[TopicPartition] = set()
+        """Assigned partitions whose committed offsets are being fetched: no claims yet, but
+        owned (a rejoin meanwhile must name them, or the leader gives them to another member
+        while this one starts consuming them)."""
         self.deadline: TimerHandle | None = None
         self.drain_timer: TimerHandle | None = None
         self.stop_reason = ""
@@ -133,7 +137,8 @@ class _Session:
         return [c for c in self.claims.values() if not c.finished]
 
     def held(self) -> set[TopicPartition]:
-        return {c.tp for c in self.claims.values() if not c.finished and not c.revoking}
+        return {c.tp for c in self.claims.values()
+                if not c.finished and not c.revoking} | self.starting
 
 
 def topic_partitions(partitions: Mapping[str, Iterable[int]] | Iterable[tuple[str, int]]
@@ -484,7 +489,7 @@ class GroupCore:
         if s is None:
             return
         if s.state == JOINING:
-            self._start_claims(s, list(assignment.partitions), now)
+            self._start_claims(s, list(assignment.partitions), generation, now)
             return
         if s.state != RUNNING:
             return
@@ -494,6 +499,8 @@ class GroupCore:
         revoked = held - new
         added = sorted(new - held)
         if revoked:
+            # Those still starting are dropped before they become claims.
+            s.starting -= revoked
             streams = []
             for c in s.claims.values():
                 if c.tp in revoked and not c.finished:
@@ -502,9 +509,14 @@ class GroupCore:
                     self._unassign(c, now)
             log.info("group %s: generation %d revokes %s", self.group_id, generation,
                      sorted(revoked))
-            self.core.emit(ClaimsStopping(self.id, s.id, tuple(streams), "revoked"))
+            if streams:
+                self.core.emit(ClaimsStopping(self.id, s.id, tuple(streams), "revoked"))
         if added:
-            self._start_claims(s, added, now)
+            self._start_claims(s, added, generation, now)
+        if revoked and not any(c.revoking and not c.finished for c in s.claims.values()):
+            # Only partitions that had not started were revoked: nothing to wait for, so
+            # rejoin at once for others to take them.
+            self.membership.join(s.topics, sorted(s.held()), now)
 
     def rebalance_started(self, reason: str, now: float) -> None:
         s = self.session
@@ -595,6 +607,7 @@ class GroupCore:
         the core has already dropped, whose consume then waits for a drain that never
         comes."""
         s.pending.clear()
+        s.starting.clear()
         for claim in s.claims.values():
             claim.finished = True
             self._unassign(claim, now)
@@ -650,12 +663,15 @@ class GroupCore:
         unreachable.__cause__ = error
         return unreachable
 
-    def _start_claims(self, s: _Session, parts: list[TopicPartition], now: float) -> None:
+    def _start_claims(self, s: _Session, parts: list[TopicPartition], generation: int,
+                      now: float) -> None:
+        """Start claims for ``parts``, which ``generation`` assigned."""
         self._batches += 1
         batch = self._batches
         joins = s.joins
+        s.starting.update(parts)
         if not parts:
-            self._batch_started(s, batch, [], now)
+            self._batch_started(s, batch, [], generation, now)
             return
 
         def fetched(result: dict[TopicPartition, Committed] | None,
@@ -667,6 +683,7 @@ class GroupCore:
                 # would fetch its partitions twice, and Fetcher.assign would raise).
                 return
             if err is not None or result is None:
+                s.starting.difference_update(parts)
                 error = err or KprotoError("no committed offsets")
                 if s.state == JOINING:
                     self._abort_start(s, error, t)
@@ -679,6 +696,9 @@ class GroupCore:
             starts: list[tuple[_Claim, int, int]] = []
             s.pending[batch] = (waiting, claims)
             for tp in parts:
+                if tp not in s.starting:
+                    continue  # revoked while its offsets were fetched
+                s.starting.discard(tp)
                 committed = result.get(tp, Committed(-1))
                 stream = self.core.new_token()
                 claim = _Claim(stream, tp)
@@ -708,18 +728,18 @@ class GroupCore:
                 for claim, offset, epoch in starts:
                     tp = claim.tp
                     self.fetcher.assign(tp.topic, tp.partition, offset, t, leader_epoch=epoch,
-                                        on_start=partial(self._claim_started, s, batch),
+                                        on_start=partial(self._claim_started, s, batch, generation),
                                         stream=claim.stream,
                                         start_timeout=self.config.request_timeout)
                     if self.paused_all or tp in self.paused:
                         self.fetcher.pause([claim.stream], t)
             if nothing_to_start:
                 s.pending.pop(batch, None)
-                self._batch_started(s, batch, claims, t)
+                self._batch_started(s, batch, claims, generation, t)
 
         self.offsets.fetch(parts, now, fetched)
 
-    def _claim_started(self, s: _Session, batch: int, stream: int, offset: int,
+    def _claim_started(self, s: _Session, batch: int, generation: int, stream: int, offset: int,
                        error: BaseException | None) -> None:
         now = engine_now(self.core)
         claim = s.claims.get(stream)
@@ -736,9 +756,10 @@ class GroupCore:
         waiting.discard(stream)
         if not waiting:
             del s.pending[batch]
-            self._batch_started(s, batch, claims, now)
+            self._batch_started(s, batch, claims, generation, now)
 
-    def _batch_started(self, s: _Session, batch: int, claims: list[_Claim], now: float) -> None:
+    def _batch_started(self, s: _Session, batch: int, claims: list[_Claim], generation: int,
+                       now: float) -> None:
         if self.session is not s or self.closed:
             return
         infos = tuple(c.info() for c in claims)
@@ -749,12 +770,12 @@ class GroupCore:
                 s.deadline = None
             self._arm_auto_commit(now)
             log.info("group %s: session %d runs generation %d with %s", self.group_id, s.id,
-                     self.membership.generation,
+                     generation,
                      [f"{c.tp.topic}[{c.tp.partition}]" for c in claims])
             self.core.complete(s.token, SessionInfo(self.id, s.id, self.membership.member_id,
-                                                    self.membership.generation, infos))
+                                                    generation, infos))
         elif s.state == RUNNING and infos:
-            self.core.emit(ClaimsStarted(self.id, s.id, infos))
+            self.core.emit(ClaimsStarted(self.id, s.id, infos, generation))
 
     def _rebalance(self, s: _Session, reason: str, now: float) -> None:
         if not self.membership.cooperative:

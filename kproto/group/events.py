@@ -67,11 +67,14 @@ class ClaimsStopping(Event):
 
 @dataclass(frozen=True, slots=True)
 class ClaimsStarted(Event):
-    """Cooperative rebalancing gave the running session more partitions: run their claims."""
+    """Cooperative rebalancing gave the running session more partitions: run their claims.
+    ``generation_id`` is the generation that assigned them (later than the session's
+    ``SessionInfo.generation_id``: a cooperative session outlives generations)."""
 
     group: int
     session: int
     claims: tuple[ClaimInfo, ...]
+    generation_id: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,9 @@ What responses do, and what the owner (:class:`MembershipOwner`) hears:
   rejoin; heartbeats go on until it does).
 - ILLEGAL_GENERATION / UNKNOWN_MEMBER_ID on a heartbeat: the generation (and for the latter
   the member id) is reset and ``membership_lost`` is reported: the partitions are gone.
-  During a join they just restart the join.
+  During a join they restart the join, unless partitions are kept through a cooperative
+  rejoin: those are gone too, so ``membership_lost`` is reported (as the Java client gives
+  them up as lost when its generation or member id was reset).
 - FENCED_INSTANCE_ID, authorization failures, inconsistent protocols and other non-retriable
   errors: ``membership_failed`` (fatal).
 - NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE, lost connections, timeouts: find the
@@ -234,6 +236,24 @@ class Membership:
         attempt = self._attempt
         self.link.with_coordinator(partial(self._send_join, attempt), now)
 
+    def _reset_in_join(self, code: int, api: str, now: float) -> None:
+        """UNKNOWN_MEMBER_ID or ILLEGAL_GENERATION answered the join or sync: the coordinator
+        no longer counts this member (or its generation) and may have given its partitions
+        to others already. Without partitions join afresh. With some kept through a
+        cooperative rejoin they are lost, as when a heartbeat says so: report it (the owner
+        stops them without committing and joins again without them)."""
+        unknown = code == UnknownMemberIdError.code
+        if not self._owned:
+            self.reset(member_id=unknown)
+            self._restart(now)
+            return
+        self._stop()
+        self.state = UNJOINED
+        self.reset(member_id=unknown)
+        self._owned = ()
+        self.owner.membership_lost(error_for_code(code)(
+            f"{api} for group {self.group_id!r} during a cooperative rejoin"), now)
+
     def _retry_later(self, attempt: int, err: BaseException, now: float) -> None:
         self._failures += 1
         delay = backoff_delay(self.config, self.core, self._failures)
@@ -296,13 +316,8 @@ class Membership:
             self.member_id = resp.member_id
             self._restart(now)
             return
-        if code == UnknownMemberIdError.code:
-            self.reset(member_id=True)
-            self._restart(now)
-            return
-        if code == IllegalGenerationError.code:
-            self.reset(member_id=False)
-            self._restart(now)
+        if code in (UnknownMemberIdError.code, IllegalGenerationError.code):
+            self._reset_in_join(code, "JoinGroup", now)
             return
         if code in COORDINATOR_MOVED:
             self.link.mark_dead(error_for_code(code).name, now)
@@ -417,13 +432,8 @@ class Membership:
         if code == RebalanceInProgressError.code:
             self._restart(now)
             return
-        if code == UnknownMemberIdError.code:
-            self.reset(member_id=True)
-            self._restart(now)
-            return
-        if code == IllegalGenerationError.code:
-            self.reset(member_id=False)
-            self._restart(now)
+        if code in (UnknownMemberIdError.code, IllegalGenerationError.code):
+            self._reset_in_join(code, "SyncGroup", now)
             return
         if code in COORDINATOR_MOVED:
             self.link.mark_dead(error_for_code(code).name, now)

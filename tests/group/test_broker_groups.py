@@ -262,6 +262,53 @@ def test_cooperative_sticky_keeps_unmoved_partitions_flowing_during_a_rebalance(
 
 
 @each
+def test_a_cooperative_member_removed_from_the_group_loses_its_partitions(
+        transport: str, kafka_broker: Any) -> None:
+    """a's traffic runs 4s late. When b joins, the coordinator waits the 3s rebalance
+    timeout for a's rejoin, removes it and gives b every partition. a hears it late, from a
+    heartbeat answered UNKNOWN_MEMBER_ID (here; or from its cooperative rejoin, answered
+    the same when a heartbeat had said "rebalancing" in time: tests/group/
+    test_cooperative_core.py and simulation seeds 920121, 920066): the partitions it kept
+    are lost, as the Java client has it. Its session ends without committing them and it
+    joins again as a new member; nothing is lost and no generation has two owners."""
+    topic = group = unique("coop-removed", transport)
+    kafka_broker.create_topic(topic, partitions=4)
+    boot = kafka_broker.bootstrap
+    host, port = kafka_broker.listeners["FAULTY"]
+    proxy = kafka_broker.proxy
+    ledger = Ledger()
+    opts = dict(group_id=group, assignors=("cooperative-sticky",),
+                **{**FAST, "rebalance_timeout": 3.0, "session_timeout": 12.0})
+    fill(boot, topic, 4, 5, "a")
+    ends = {(topic, p): 5 for p in range(4)}
+    try:
+        with member(transport, f"{host}:{port}", [topic], ledger, "a", **opts) as a:
+            ledger.wait("a alone with every partition", lambda: len(ledger.held_by("a")) == 4)
+            ledger.wait("a processed the first records", lambda: ledger.complete(ends))
+            proxy.delay(4.0)
+            with member(transport, boot, [topic], ledger, "b", **opts) as b:
+                ledger.wait("b with every partition", lambda: len(ledger.held_by("b")) == 4)
+                ledger.wait("a's claims of its first session ended",
+                            lambda: not ledger.held_by("a"))
+                # (the ledger's wait looks again at least every second)
+                ledger.wait("a's first session over", lambda: a.sessions + len(a.errors) > 0)
+                assert (a.sessions, a.errors) == (1, [])
+                first = {(t, p) for t, p, _g, what in ledger.claim_loops["a"] if what == "end"}
+                assert first == set(ends)
+                proxy.restore()
+                ledger.wait("a and b with two partitions each",
+                            lambda: len(ledger.held_by("a")) == 2 and len(ledger.held_by("b")) == 2)
+                fill(boot, topic, 4, 5, "b")
+                ends = {tp: 10 for tp in ends}
+                ledger.wait("every record processed", lambda: ledger.complete(ends))
+            assert not b.errors
+    finally:
+        proxy.restore()
+    assert not ledger.violations, ledger.violations
+    assert committed(boot, group, topic, 4) == {p: 10 for p in range(4)}
+
+
+@each
 def test_heartbeats_keep_a_member_whose_handler_is_slower_than_the_session_timeout(
         transport: str, kafka_broker: Any) -> None:
     topic = group = unique("slow", transport)

@@ -88,6 +88,8 @@ def test_partitions_added_by_a_cooperative_sync_start_new_claims() -> None:
     [started] = h.of(ClaimsStarted)
     assert started.session == info.session
     assert {c.partition for c in started.claims} == {3, 4, 5}
+    assert (info.generation_id, started.generation_id) == (1, 2), \
+        "added claims name the generation that gave them, not the session's first"
     assert not h.of(ClaimsStopping)
     assert h.group.claims(info.session) == {"t": [0, 1, 2, 3, 4, 5]}
     assert h.group.generation_id == 2
@@ -156,3 +158,91 @@ def test_a_commit_racing_a_cooperative_rejoin_only_fails_the_commit() -> None:
         assert "ILLEGAL_GENERATION" in str(exc)
     assert not h.of(ClaimsStopping), "the member is still in the group"
     assert h.group.membership.state == "stable" and h.group.generation_id == 2
+
+
+def _lost_in_rejoin(api: int, code: int) -> None:
+    """A cooperative member keeps t[0], t[1] through a rejoin that the coordinator answers
+    ``code`` (it removed the member meanwhile): the kept partitions are lost, as when a
+    heartbeat says so -- stopped, their marks never committed, and the next join claims
+    nothing and carries no stale generation."""
+    from tests.group.scripted import HOLD
+    h = Harness({"t": 2}, assignors=("cooperative-sticky",))
+    info = h.start()
+    h.run(lambda g, now: g.mark_offset(info.session, "t", 0, 7))
+    commits = h.broker.count(COMMIT)
+    if api == JOIN:
+        h.broker.script[JOIN].append(lambda r, v: protocol.JoinGroupResponse(error_code=code))
+    else:
+        h.broker.script[JOIN].append(h.broker.join)
+        h.broker.script[SYNC].append(
+            lambda r, v: protocol.SyncGroupResponse(error_code=code, protocol_type="consumer",
+                                                    protocol_name=r.protocol_name))
+    h.broker.script[JOIN].append(HOLD)  # were the join retried at once, it would park here
+    rebalance(h)
+    [stop] = h.of(ClaimsStopping)
+    assert set(stop.streams) == {c.stream for c in info.claims}
+    assert "membership was lost" in stop.reason
+    for c in info.claims:
+        h.run(lambda g, now, c=c: g.claim_finished(info.session, c.stream, now))
+    [drained] = h.of(SessionDrained)
+    assert drained.session == info.session
+    h.run(lambda g, now: g.finish_session(info.session, now))
+    assert h.broker.count(COMMIT) == commits, "a lost partition's marks are not committed"
+    assert h.group.membership.generation == -1
+    assert (h.group.membership.member_id == "") == (code == 25)
+    joins = h.broker.count(JOIN)
+    h.broker.script[JOIN].clear()
+    h.start()
+    assert h.broker.count(JOIN) > joins
+    sub = decode_subscription(h.broker.requests(JOIN)[joins][0].protocols[0].metadata)
+    assert sub.owned_partitions == () and sub.generation == -1
+
+
+def test_a_cooperative_rejoin_answered_unknown_member_loses_the_kept_partitions() -> None:
+    _lost_in_rejoin(JOIN, 25)
+
+
+def test_a_cooperative_sync_answered_illegal_generation_loses_the_kept_partitions() -> None:
+    _lost_in_rejoin(SYNC, 22)
+
+
+def test_partitions_still_starting_are_owned_and_can_be_revoked_before_they_start() -> None:
+    """Simulation seed 920670 (tests/sim/test_regressions.py): partitions a cooperative
+    sync added, whose committed offsets were still being fetched, were left out of a
+    rejoin's owned partitions; the leader gave them to another member while this one went
+    on to consume them."""
+    from tests.group.scripted import FETCH_OFFSETS, HOLD
+    h = Harness({"t": 6}, assignors=("cooperative-sticky",))
+    h.broker.script[JOIN].extend([h.broker.join, with_other(h, tuple(T[3:]), 1)])
+    info = h.start()
+    assert {c.partition for c in info.claims} == {0, 1, 2}
+    # The other member leaves; generation 2's SyncGroup answer (adding t[3..5]) comes in one
+    # read with a heartbeat's "rebalancing" (the group moved on meanwhile).
+    h.broker.script[SYNC].append(HOLD)
+    rebalance(h)
+    h.broker.script[HEARTBEAT].append(HOLD)
+    h.advance(1.0)
+    h.broker.script[FETCH_OFFSETS].append(HOLD)
+    h.broker.script[JOIN].append(HOLD)
+    h.broker.answer_held(h.now, {HEARTBEAT: lambda r, v: h.broker.heartbeat(r, v, error=27)})
+    h.step()
+    assert h.group.generation_id == 2 and not h.of(ClaimsStarted)
+    sub = decode_subscription(h.broker.last(JOIN).protocols[0].metadata)
+    assert set(sub.owned_partitions) == set(T), "the rejoin names those still starting"
+    # Their committed offsets are late (the coordinator is loading) and the other member
+    # is back, owning t[3..5] under a later generation: this member, the leader, leaves
+    # them with it. Revoked before they became claims, they are dropped (no loop to stop)
+    # and this member rejoins at once.
+    joins = h.broker.count(JOIN)
+    h.broker.script[JOIN].extend([with_other(h, tuple(T[3:]), 5)] * 2)
+    h.broker.answer_held(h.now, {
+        FETCH_OFFSETS: lambda r, v: h.broker.fetch_offsets(r, v, error=14),
+        JOIN: with_other(h, tuple(T[3:]), 5)})
+    h.advance(1.0)
+    assert not h.of(ClaimsStopping)
+    assert h.broker.count(JOIN) == joins + 1
+    last = decode_subscription(h.broker.last(JOIN).protocols[0].metadata)
+    assert set(last.owned_partitions) == set(T[:3])
+    assert h.broker.count(FETCH_OFFSETS) >= 3, "the late offsets were fetched again"
+    assert not h.of(ClaimsStarted), "offsets fetched for them start nothing"
+    assert h.group.claims(info.session) == {"t": [0, 1, 2]}

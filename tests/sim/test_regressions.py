@@ -108,3 +108,43 @@ def test_seed_801120_mix_batches_wait_for_those_on_the_wire_to_an_old_leader() -
                                   "slow_handlers=0.05"))
     assert not [v for v in out.violations if v.invariant in ("no-duplicates", "order")], \
         out.report()
+
+
+def _cooperative(seed: int) -> list[str]:
+    """``--faults default,coordinator_moves=0.05,pauses=0.04,resets=0.04,leader_moves=0.04
+    --scenario members=4,readers=0,partitions=6,rate=10,storm=40,calm=40 --option
+    assignors=cooperative-sticky``: the group-ownership violations of a seed."""
+    from kproto.testing.sim.__main__ import parse_options, parse_scenario
+
+    scenario = parse_options(["assignors=cooperative-sticky"], parse_scenario(
+        "members=4,readers=0,partitions=6,rate=10,storm=40,calm=40"))
+    out = run_seed(seed, scenario, FaultMix.parse(
+        "default,coordinator_moves=0.05,pauses=0.04,resets=0.04,leader_moves=0.04"))
+    return [v.message for v in out.violations
+            if v.invariant in ("one-owner", "commits-forward")]
+
+
+def test_seed_920121_coop_partitions_kept_through_a_rejoin_are_lost_with_the_membership() -> None:
+    """g3, a cooperative member keeping t[4] and t[5] through a rejoin, had been removed from
+    the group: its JoinGroup was answered UNKNOWN_MEMBER_ID at t=7.056, and generation 3 had
+    given t[4] to g2 and t[5] to g5. g3 joined afresh and went on consuming both; under its
+    new member id and generation 4 it committed t[4] at 10 (t=8.548) after g2 had committed
+    21. A join or sync answered UNKNOWN_MEMBER_ID or ILLEGAL_GENERATION now loses the kept
+    partitions, as a heartbeat's answer does."""
+    assert _cooperative(920121) == []
+
+
+def test_seed_920066_coop_a_removed_member_does_not_consume_beside_the_new_owners() -> None:
+    """g2 was removed during a cooperative rejoin (its commits answered UNKNOWN_MEMBER_ID at
+    t=34.47); generation 7 gave its t[2] to g5 and t[3] to g1, and in generation 8 g2 still
+    took messages of both beside them."""
+    assert _cooperative(920066) == []
+
+
+def test_seed_920670_coop_partitions_still_starting_are_named_in_a_rejoin() -> None:
+    """g3, the leader, got generation 4's SyncGroup answer (held by the network for 4.9s,
+    adding t[2]) in one read with a heartbeat's "rebalancing"; it fetched t[2]'s committed
+    offset and rejoined at once, naming as owned only the partitions whose claims had
+    started. Its own assignment for generation 5 gave t[2] to g2, and both consumed it. A
+    partition whose offsets are being fetched now counts as owned."""
+    assert _cooperative(920670) == []

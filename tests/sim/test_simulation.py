@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from kproto.testing.sim import FaultMix, Scenario, Simulation, run_seed
-from kproto.testing.sim.__main__ import main, parse_scenario
+from kproto.testing.sim.__main__ import main, parse_options, parse_scenario
 
 QUICK = Scenario(storm=10.0, calm=10.0, partitions=2)
 
@@ -75,6 +75,23 @@ def test_a_scenario_checks_its_fields() -> None:
         parse_scenario("nope=1")
 
 
+def test_client_options_are_typed_by_their_config_field_and_checked_at_once() -> None:
+    base = parse_scenario("members=1")
+    sc = parse_options(["assignors=cooperative-sticky+range", "batch_size=200",
+                        "idempotent=false", "linger=0", "group_instance_id=none"], base)
+    assert sc.options["assignors"] == ("cooperative-sticky", "range")
+    assert sc.options["batch_size"] == 200 and sc.options["idempotent"] is False
+    assert sc.options["linger"] == 0.0 and sc.options["group_instance_id"] is None
+    assert sc.options["request_timeout"] == base.options["request_timeout"]
+    assert base.options.get("batch_size") is None, "the base scenario is not changed"
+    for bad, says in (("nosuch=1", "nosuch=1"), ("batch_size", "NAME=VALUE"),
+                      ("batch_size=big", "batch_size must be of type int"),
+                      ("idempotent=maybe", "idempotent must be of type bool"),
+                      ("batch_size=0", "batch_size"), ("assignors=nope", "unknown assignor")):
+        with pytest.raises(ValueError, match=says):
+            parse_options([bad], base)
+
+
 def test_the_command_line_prints_the_summary_last(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["--seeds", "2", "--seed", "5", "--faults", "none",
                  "--scenario", "storm=5,calm=5,members=1"])
@@ -85,6 +102,11 @@ def test_the_command_line_prints_the_summary_last(capsys: pytest.CaptureFixture[
         main(["--seeds", "0"])
     with pytest.raises(SystemExit):
         main(["--faults", "nope=1"])
+    with pytest.raises(SystemExit):
+        main(["--option", "batch_size=big"])
+    code = main(["--seeds", "1", "--faults", "none", "--scenario", "storm=5,calm=5,members=1",
+                 "--option", "assignors=cooperative-sticky"])
+    assert code == 0
 
 
 def test_a_simulation_can_be_driven_step_by_step() -> None:

@@ -1,17 +1,24 @@
-"""``python -m kproto.testing.sim --seeds N [--seed/--start S] [--faults MIX] [--scenario ...]``.
+"""``python -m kproto.testing.sim --seeds N [--seed/--start S] [--faults MIX] [--scenario ...]
+[--option NAME=VALUE ...]``.
 
 Runs seeds S, S+1, ... S+N-1 (S defaults to 1), prints each failing seed's report (its
 violations and the end of its trace) and, last, ``simulate: N seeds, F failures``. Exits 1
 when any seed failed. ``--trace`` prints the whole trace of every seed run (with ``--seed S``
-and ``--seeds 1``: one replay).
+and ``--seeds 1``: one replay). ``--option`` sets a client option (a :class:`kproto.Config`
+field) for every client over the scenario's own, e.g. ``--option
+assignors=cooperative-sticky --option batch_size=200``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Sequence
+from typing import Any
 
+from kproto.config import Config
+from kproto.errors import ConfigurationError
 from kproto.testing.sim.faults import FaultMix
 from kproto.testing.sim.runner import run_seed
 from kproto.testing.sim.simulation import Scenario
@@ -41,6 +48,49 @@ def parse_scenario(text: str) -> Scenario:
     return Scenario(**ints, **floats)  # type: ignore[arg-type]
 
 
+def parse_options(items: Sequence[str], base: Scenario) -> Scenario:
+    """``NAME=VALUE`` client options over ``base.options``: each a field of
+    :class:`kproto.Config`; a value is read as the field's default is typed (an option whose
+    default is a tuple, like ``assignors``, takes its items joined by ``+``). Checked at once:
+    a bad name or value raises ValueError naming it."""
+    if not items:
+        return base
+    kinds = {f.name: f.default for f in dataclasses.fields(Config)}
+    options = dict(base.options)
+    for item in items:
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        if not sep or name not in kinds:
+            raise ValueError(f"option: {item!r} is not NAME=VALUE with NAME a kproto.Config "
+                             "field")
+        options[name] = _option_value(name, text.strip(), kinds[name])
+    try:
+        Config(**options)
+    except (TypeError, ValueError, ConfigurationError) as exc:
+        raise ValueError(f"option: {exc}") from None
+    return dataclasses.replace(base, options=options)
+
+
+def _option_value(name: str, text: str, default: Any) -> Any:
+    if isinstance(default, tuple):
+        return tuple(p for p in text.split("+") if p)
+    if text.lower() in ("none", "null") and default is None:
+        return None
+    try:
+        if isinstance(default, bool):
+            if text.lower() not in ("true", "false"):
+                raise ValueError
+            return text.lower() == "true"
+        if isinstance(default, int):
+            return int(text)
+        if isinstance(default, float):
+            return float(text)
+    except ValueError:
+        raise ValueError(f"option: {name} must be of type {type(default).__name__}, "
+                         f"not {text!r}") from None
+    return text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m kproto.testing.sim",
                                  description="Run seeded simulations and check invariants.")
@@ -54,6 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--scenario", default="",
                     help="name=value,... over the default scenario "
                          f"({', '.join(SCENARIO_FIELDS)})")
+    ap.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
+                    help="a client option (kproto.Config field) for every client, over the "
+                         "scenario's; repeat for more (tuples: items joined by '+')")
     ap.add_argument("--trace", action="store_true", help="print every run's whole trace")
     ap.add_argument("--last", type=int, default=200,
                     help="trace entries shown for a failing seed (default 200)")
@@ -62,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ap.error("--seeds must be >= 1")
     try:
         mix = FaultMix.parse(args.faults)
-        scenario = parse_scenario(args.scenario)
+        scenario = parse_options(args.option, parse_scenario(args.scenario))
     except ValueError as exc:
         ap.error(str(exc))
     failures = 0

@@ -346,6 +346,8 @@ class GroupMember(Actor):
         self.group = GroupCore(host.core, host.config)
         self.session: SessionInfo | None = None
         self.handlers: dict[int, _Handler] = {}
+        self.owned: set[tuple[int, int]] = set()
+        """(generation, partition) this member took a message of."""
         self.closing = False
         self.wake(0.0, self.consume)
 
@@ -369,12 +371,13 @@ class GroupMember(Actor):
         self.session = info
         self.note(f"session gen {info.generation_id}: "
                   + ", ".join(f"t[{c.partition}]@{c.initial_offset}" for c in info.claims))
-        self._claims(info.claims, info)
+        self._claims(info.claims, info.generation_id, info.member_id)
 
-    def _claims(self, claims: Any, info: SessionInfo) -> None:
+    def _claims(self, claims: Any, generation: int, member_id: str) -> None:
+        # A cooperative session outlives generations (and member ids, when its membership
+        # was reset during a rejoin): claims it adds belong to the generation that gave them.
         for c in claims:
-            self.sim.history.claimed(GROUP, info.generation_id, c.topic, c.partition,
-                                     info.member_id)
+            self.sim.history.claimed(GROUP, generation, c.topic, c.partition, member_id)
             self.handlers[c.stream] = _Handler(c.stream, c.topic, c.partition)
 
     def on_event(self, event: Event) -> None:
@@ -397,7 +400,7 @@ class GroupMember(Actor):
                     self._next(hd)
         elif isinstance(event, ClaimsStarted):
             if s is not None and event.session == s.session:
-                self._claims(event.claims, s)
+                self._claims(event.claims, event.generation_id, self.group.member_id)
         elif isinstance(event, SessionDrained):
             if s is None or event.session != s.session:
                 return
@@ -427,6 +430,15 @@ class GroupMember(Actor):
             return
         msg = hd.queue.popleft()
         hd.busy = True
+        # A cooperative member keeps partitions across generations without a new claim:
+        # taking a message is acting as the owner in the generation it is in now.
+        generation = self.group.generation_id
+        if generation >= 0 and (generation, hd.partition) not in self.owned:
+            self.owned.add((generation, hd.partition))
+            self.note(f"takes t[{hd.partition}] in generation {generation} as "
+                      f"{self.group.member_id}")
+            self.sim.history.claimed(GROUP, generation, hd.topic, hd.partition,
+                                     self.group.member_id)
         rng = self.sim.app_rng
         mix = self.sim.active
         took = rng.random() * 0.02
