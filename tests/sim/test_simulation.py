@@ -160,3 +160,29 @@ def test_a_seed_replays_identically_in_another_process() -> None:
     here = run_seed(7, QUICK, FaultMix.heavy())
     digests.add(hashlib.sha256(repr(here.trace.entries).encode()).hexdigest())
     assert len(digests) == 1
+
+
+def test_a_crashed_static_member_comes_back_with_its_partitions_in_its_generation() -> None:
+    """``static_members`` run with a group instance id each; a crashed one's process comes
+    back with the same id within the session timeout and takes over its generation and
+    partitions without a rebalance (KIP-345)."""
+    sc = Scenario(members=0, static_members=2, producers=1, transactional=0, readers=0,
+                  storm=30.0, calm=20.0)
+    for seed in range(1, 200):
+        out = run_seed(seed, sc, FaultMix.none().with_(crashes=0.02))
+        died = [who for _t, _f, what in out.trace.entries if "dies" in what
+                for who in [what.split()[0]]]
+        if died:
+            break
+    else:
+        raise AssertionError("no seed in 1..199 crashed a member")
+    assert out.ok, out.report()
+    sessions = [(who, what) for _t, who, what in out.trace.entries
+                if what.startswith("session gen")]
+    before = next(what for who, what in sessions if who == died[0])
+    after = [what for who, what in sessions if who not in ("g1", "g2")]
+    assert after and after[0].split(":")[0] == before.split(":")[0], (before, after)
+    assert {p.split("@")[0] for p in after[0].split(": ")[1].split(", ")} == \
+        {p.split("@")[0] for p in before.split(": ")[1].split(", ")}
+    assert {o for owners in out.history.owners.values() for o in owners} == \
+        {"static-1", "static-2"}

@@ -24,7 +24,7 @@ from kproto.testing.sim.runner import run_seed
 from kproto.testing.sim.simulation import Scenario
 
 SCENARIO_FIELDS = ("brokers", "partitions", "producers", "plain_producers", "transactional",
-                   "readers", "members", "storm", "calm", "rate")
+                   "readers", "members", "static_members", "storm", "calm", "rate")
 
 
 def parse_scenario(text: str) -> Scenario:

@@ -53,6 +53,8 @@ def start_scenario(sim: Simulation) -> None:
         Reader(sim)
     for _ in range(sc.members):
         GroupMember(sim)
+    for i in range(sc.static_members):
+        GroupMember(sim, instance=f"static-{i + 1}")
 
 
 def _start(cls: Any, *args: Any) -> None:
@@ -338,9 +340,12 @@ class GroupMember(Actor):
 
     crashable = True
 
-    def __init__(self, sim: Simulation) -> None:
-        host = sim.host("g", group_id=GROUP)
+    def __init__(self, sim: Simulation, instance: str | None = None) -> None:
+        host = sim.host("g", group_id=GROUP, group_instance_id=instance)
         super().__init__(sim, host)
+        self.instance = instance
+        """The group instance id of a static member (KIP-345): its process, when it crashes,
+        comes back with the same one."""
         sim.history.groups.add(GROUP)
         sim.history.coordinator_keys.add((0, GROUP))
         self.group = GroupCore(host.core, host.config)
@@ -373,11 +378,17 @@ class GroupMember(Actor):
                   + ", ".join(f"t[{c.partition}]@{c.initial_offset}" for c in info.claims))
         self._claims(info.claims, info.generation_id, info.member_id)
 
+    def _owner(self, member_id: str) -> str:
+        # A static member's process that crashed and came back within the session timeout
+        # takes over its generation and partitions under a new member id: one owner.
+        return self.instance or member_id
+
     def _claims(self, claims: Any, generation: int, member_id: str) -> None:
         # A cooperative session outlives generations (and member ids, when its membership
         # was reset during a rejoin): claims it adds belong to the generation that gave them.
         for c in claims:
-            self.sim.history.claimed(GROUP, generation, c.topic, c.partition, member_id)
+            self.sim.history.claimed(GROUP, generation, c.topic, c.partition,
+                                     self._owner(member_id))
             self.handlers[c.stream] = _Handler(c.stream, c.topic, c.partition)
 
     def on_event(self, event: Event) -> None:
@@ -438,7 +449,7 @@ class GroupMember(Actor):
             self.note(f"takes t[{hd.partition}] in generation {generation} as "
                       f"{self.group.member_id}")
             self.sim.history.claimed(GROUP, generation, hd.topic, hd.partition,
-                                     self.group.member_id)
+                                     self._owner(self.group.member_id))
         rng = self.sim.app_rng
         mix = self.sim.active
         took = rng.random() * 0.02
@@ -467,7 +478,9 @@ class GroupMember(Actor):
         self.sim.kill_host(self.host, "the member's process crashed")
         sim = self.sim
         if not sim.stopping:
-            sim.after(1.0 + 4.0 * sim.fault_rng.random(), lambda: _start(GroupMember, sim))
+            instance = self.instance
+            sim.after(1.0 + 4.0 * sim.fault_rng.random(),
+                      lambda: _start(GroupMember, sim, instance))
 
     def close(self) -> None:
         self.closing = True

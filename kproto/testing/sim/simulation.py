@@ -76,6 +76,9 @@ class Scenario:
     """read_committed partition consumers reading every partition from the oldest offset."""
     members: int = 2
     """Members of one consumer group."""
+    static_members: int = 0
+    """More members of that group, each with a group instance id (KIP-345); a crashed one
+    comes back with the same id."""
     storm: float = 60.0
     """Simulated seconds of workload and faults."""
     calm: float = 60.0
@@ -95,7 +98,8 @@ class Scenario:
         for name in ("brokers", "partitions"):
             if getattr(self, name) < 1:
                 raise ValueError(f"Scenario.{name} must be >= 1")
-        for name in ("producers", "plain_producers", "transactional", "readers", "members"):
+        for name in ("producers", "plain_producers", "transactional", "readers", "members",
+                     "static_members"):
             if getattr(self, name) < 0:
                 raise ValueError(f"Scenario.{name} must be >= 0")
         for name in ("storm", "calm", "rate"):
