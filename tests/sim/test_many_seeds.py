@@ -1,4 +1,5 @@
-"""A thousand seeds of a small scenario under the default fault mix.
+"""A thousand seeds of a small scenario under the default fault mix, and two hundred with
+cooperative and static group members.
 
 The seeds are fixed, so this is deterministic: a failure here is a seed to replay with
 ``./dev simulate --seeds 1 --seed S --scenario storm=8,calm=8,partitions=2``. Its cost is
@@ -20,6 +21,26 @@ def test_a_thousand_seeds_hold_every_invariant() -> None:
     failures = []
     for seed in range(1, SEEDS + 1):
         out = run_seed(seed, SMALL)
+        if not out.ok:
+            failures.append(out.report(last=60))
+    assert not failures, f"{len(failures)} failing seeds; the first:\n{failures[0]}"
+
+
+COOPERATIVE_SEEDS = 200
+
+
+@pytest.mark.slow
+def test_cooperative_and_static_members_hold_every_invariant() -> None:
+    """Cooperative rebalancing and static membership, which the default scenario does not
+    run: ``./dev simulate --seeds 1 --seed S --scenario
+    storm=8,calm=8,partitions=3,static_members=1 --option assignors=cooperative-sticky``."""
+    from kproto.testing.sim.__main__ import parse_options, parse_scenario
+
+    scenario = parse_options(["assignors=cooperative-sticky"], parse_scenario(
+        "storm=8,calm=8,partitions=3,static_members=1"))
+    failures = []
+    for seed in range(1, COOPERATIVE_SEEDS + 1):
+        out = run_seed(seed, scenario)
         if not out.ok:
             failures.append(out.report(last=60))
     assert not failures, f"{len(failures)} failing seeds; the first:\n{failures[0]}"
