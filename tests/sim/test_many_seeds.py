@@ -16,14 +16,18 @@ SMALL = Scenario(storm=8.0, calm=8.0, partitions=2)
 SEEDS = 1000
 
 
-@pytest.mark.slow
-def test_a_thousand_seeds_hold_every_invariant() -> None:
+def _assert_all_hold(scenario: Scenario, seeds: int) -> None:
     failures = []
-    for seed in range(1, SEEDS + 1):
-        out = run_seed(seed, SMALL)
+    for seed in range(1, seeds + 1):
+        out = run_seed(seed, scenario)
         if not out.ok:
             failures.append(out.report(last=60))
     assert not failures, f"{len(failures)} failing seeds; the first:\n{failures[0]}"
+
+
+@pytest.mark.slow
+def test_a_thousand_seeds_hold_every_invariant() -> None:
+    _assert_all_hold(SMALL, SEEDS)
 
 
 COOPERATIVE_SEEDS = 200
@@ -38,9 +42,4 @@ def test_cooperative_and_static_members_hold_every_invariant() -> None:
 
     scenario = parse_options(["assignors=cooperative-sticky"], parse_scenario(
         "storm=8,calm=8,partitions=3,static_members=1"))
-    failures = []
-    for seed in range(1, COOPERATIVE_SEEDS + 1):
-        out = run_seed(seed, scenario)
-        if not out.ok:
-            failures.append(out.report(last=60))
-    assert not failures, f"{len(failures)} failing seeds; the first:\n{failures[0]}"
+    _assert_all_hold(scenario, COOPERATIVE_SEEDS)
