@@ -242,17 +242,21 @@ class Membership:
         to others already. Without partitions join afresh. With some kept through a
         cooperative rejoin they are lost, as when a heartbeat says so: report it (the owner
         stops them without committing and joins again without them)."""
-        unknown = code == UnknownMemberIdError.code
         if not self._owned:
-            self.reset(member_id=unknown)
+            self.reset(member_id=code == UnknownMemberIdError.code)
             self._restart(now)
             return
+        self._lose(code, f"{api} for group {self.group_id!r} during a cooperative rejoin", now)
+
+    def _lose(self, code: int, what: str, now: float) -> None:
+        """The coordinator answered UNKNOWN_MEMBER_ID or ILLEGAL_GENERATION (``code``) and
+        this member holds partitions: stop, forget the generation (and the member id) and
+        tell the owner they are gone."""
         self._stop()
         self.state = UNJOINED
-        self.reset(member_id=unknown)
+        self.reset(member_id=code == UnknownMemberIdError.code)
         self._owned = ()
-        self.owner.membership_lost(error_for_code(code)(
-            f"{api} for group {self.group_id!r} during a cooperative rejoin"), now)
+        self.owner.membership_lost(error_for_code(code)(what), now)
 
     def _retry_later(self, attempt: int, err: BaseException, now: float) -> None:
         self._failures += 1
@@ -548,11 +552,7 @@ class Membership:
                 self.owner.rebalance_started("the group is rebalancing", now)
             return
         if code in (IllegalGenerationError.code, UnknownMemberIdError.code):
-            self._stop()
-            self.state = UNJOINED
-            self.reset(member_id=code == UnknownMemberIdError.code)
-            self.owner.membership_lost(error_for_code(code)(
-                f"heartbeat for group {self.group_id!r}"), now)
+            self._lose(code, f"heartbeat for group {self.group_id!r}", now)
             return
         if code in COORDINATOR_MOVED:
             self.link.mark_dead(error_for_code(code).name, now)
