@@ -702,11 +702,24 @@ class ProducerCore:
                 self.fail(st.queue.popleft(), error)
         self._fail_held(error)
 
-    def drop_unsent(self, error: BaseException) -> None:
-        """Fail every record not yet on the wire (a transaction abort)."""
+    def drop_unsent(self, error: BaseException, keep_sequenced: bool = False) -> None:
+        """Fail every record not yet on the wire. ``keep_sequenced`` (a transaction abort):
+        a batch waiting to be sent again keeps its place if it holds sequence numbers of
+        the current producer id and epoch. The broker expects them next (or has them), so
+        it goes out again and is aborted with the transaction; dropped, it would leave a
+        gap in the partition's sequence that the next transaction's first batch runs into
+        (OUT_OF_ORDER_SEQUENCE_NUMBER). Java keeps such batches on an abort too."""
+        identity = self.identity if keep_sequenced else None
         for st in self.acc:
+            kept: list[ProducerBatch] = []
             while st.queue:
-                self.fail(st.queue.popleft(), error)
+                batch = st.queue.popleft()
+                if identity is not None and batch.base_seq >= 0 and \
+                        (batch.pid, batch.epoch) == (identity.producer_id, identity.epoch):
+                    kept.append(batch)
+                else:
+                    self.fail(batch, error)
+            st.queue.extend(kept)
         self._fail_held(error)
 
     def _fail_held(self, error: BaseException) -> None:

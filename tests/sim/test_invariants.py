@@ -29,6 +29,17 @@ def clean() -> History:
     h.committed("g", "t", 0, 1, 1.0)
     h.committed("g", "t", 0, 2, 2.0)
     h.operation("p1", "send", 0.0, 0.1, 31.0, True)
+    # Group "eos" transforms u into o: every committed record of u below its offsets once
+    # (u[1]@2 is aborted; so is o[1]@1, an output written from it and aborted with it).
+    h.transforms["eos"] = ("u", "o")
+    h.logs[("u", 0)] = [(0, b"a", False), (1, b"b", False)]
+    h.logs[("u", 1)] = [(0, b"c", True), (2, b"d", True)]
+    h.uncommitted[("u", 1)] = {2}
+    h.logs[("o", 0)] = [(0, b"0:0:a", True), (1, b"0:1:b", True)]
+    h.logs[("o", 1)] = [(0, b"1:0:c", True), (1, b"1:2:d", True)]
+    h.uncommitted[("o", 1)] = {1}
+    h.committed("eos", "u", 0, 2, 1.5)
+    h.committed("eos", "u", 1, 3, 1.5)
     return h
 
 
@@ -115,8 +126,47 @@ def test_an_operation_that_never_settled_is_caught() -> None:
     _only(h, "bounded")
 
 
+def test_a_transformed_record_missing_from_the_output_is_caught() -> None:
+    h = clean()
+    h.logs[("o", 0)].pop()
+    _only(h, "exactly-once")
+    assert "u[0]@1 (below the committed offset 2) is written to o 0 times" in \
+        str(check(h)[0])
+    h.unclean.add(("o", 0))  # an unclean change of the output may lose it
+    assert check(h) == []
+
+
+def test_a_record_transformed_twice_is_caught() -> None:
+    h = clean()
+    h.logs[("o", 0)].append((2, b"0:1:b", True))
+    _only(h, "exactly-once")
+    h.uncommitted[("o", 0)] = {2}  # the second copy's transaction aborted
+    assert check(h) == []
+
+
+def test_an_output_committed_without_its_offsets_is_caught() -> None:
+    h = clean()
+    h.commits = [c for c in h.commits if c[0] != "eos" or c[2] != 0]
+    h.committed("eos", "u", 0, 1, 1.5)
+    _only(h, "exactly-once")
+    assert "u[0]@1 is written to o but the committed offset is 1" in str(check(h)[0])
+
+
+def test_an_output_of_an_aborted_input_is_caught() -> None:
+    h = clean()
+    h.uncommitted[("o", 1)] = set()
+    _only(h, "exactly-once")
+    assert "no committed input record" in str(check(h)[0])
+
+
+def test_an_output_with_another_value_is_caught() -> None:
+    h = clean()
+    h.logs[("o", 0)][0] = (0, b"0:0:z", True)
+    _only(h, "exactly-once")
+
+
 @pytest.mark.parametrize("name", sorted(CHECKS))
 def test_every_checker_is_tested_here(name: str) -> None:
     tested = {"acked-not-lost", "no-duplicates", "settles", "order", "one-owner",
-              "commits-forward", "no-aborted-reads", "bounded"}
+              "commits-forward", "no-aborted-reads", "bounded", "exactly-once"}
     assert name in tested

@@ -1,5 +1,5 @@
-"""A thousand seeds of a small scenario under the default fault mix, and two hundred with
-cooperative and static group members.
+"""A thousand seeds of a small scenario under the default fault mix, two hundred with
+cooperative and static group members, and a hundred with exactly-once transformers.
 
 The seeds are fixed, so this is deterministic: a failure here is a seed to replay with
 ``./dev simulate --seeds 1 --seed S --scenario storm=8,calm=8,partitions=2``. Its cost is
@@ -43,3 +43,17 @@ def test_cooperative_and_static_members_hold_every_invariant() -> None:
     scenario = parse_options(["assignors=cooperative-sticky"], parse_scenario(
         "storm=8,calm=8,partitions=3,static_members=1"))
     _assert_all_hold(scenario, COOPERATIVE_SEEDS)
+
+
+TRANSFORMER_SEEDS = 100
+
+
+@pytest.mark.slow
+def test_exactly_once_transformers_hold_every_invariant() -> None:
+    """Consume-transform-produce in transactions, which the default scenario does not run:
+    ``./dev simulate --seeds 1 --seed S --scenario
+    storm=8,calm=8,partitions=2,transformers=2,members=1``."""
+    from kproto.testing.sim.__main__ import parse_scenario
+
+    _assert_all_hold(parse_scenario("storm=8,calm=8,partitions=2,transformers=2,members=1"),
+                     TRANSFORMER_SEEDS)

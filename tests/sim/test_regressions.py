@@ -148,3 +148,21 @@ def test_seed_920670_coop_partitions_still_starting_are_named_in_a_rejoin() -> N
     started. Its own assignment for generation 5 gave t[2] to g2, and both consumed it. A
     partition whose offsets are being fetched now counts as owned."""
     assert _cooperative(920670) == []
+
+
+def test_seed_930041_eos_an_abort_keeps_a_batch_that_already_has_its_sequence() -> None:
+    """``--scenario transformers=2,members=1``. Transformer e2's batch to o[2] (sequences 23
+    and 24) was cut off on the wire and waited to be sent again when its transaction aborted
+    (a TxnOffsetCommit fenced at t=16.889). The abort dropped it with the unsent records,
+    so the producer's next sequence was 25 where the broker expected 23: the next
+    transaction's first batch was refused OUT_OF_ORDER_SEQUENCE_NUMBER and that transaction
+    aborted too (t=17.839). An abort now keeps batches that hold sequence numbers of the
+    current producer id and epoch: they go out again and are aborted with the
+    transaction."""
+    from kproto.testing.sim.__main__ import parse_scenario
+
+    out = run_seed(930041, parse_scenario("transformers=2,members=1"))
+    assert out.ok, out.report()
+    assert "e2" in {host for _, host, _ in out.trace.entries}
+    refused = [what for _, _, what in out.trace.entries if "OutOfOrderSequence" in what]
+    assert refused == [], refused

@@ -1,4 +1,5 @@
-"""The simulated applications: producers, transactional producers, readers, group members.
+"""The simulated applications: producers, transactional producers, readers, group members,
+transformers (consume-transform-produce, exactly once).
 
 Theory of operation: each actor owns one ``Host`` (a client process) and is a small state
 machine woken by the scheduler (``sim.after``) and by its engine's events (``on_event``).
@@ -32,12 +33,16 @@ if TYPE_CHECKING:
     from kproto.events import Event
     from kproto.testing.sim.simulation import Host, Simulation
 
-__all__ = ["GroupMember", "Producer", "Reader", "TransactionalProducer", "start_scenario"]
+__all__ = ["GroupMember", "Producer", "Reader", "TransactionalProducer", "Transformer",
+           "start_scenario"]
 
 SLACK = 1.0
 """Added to every bound: timers fire at their deadline, the answer takes a latency more."""
 TS = 1_700_000_000_000
 GROUP = "sim-group"
+EOS_GROUP = "sim-eos"
+OUT = "o"
+"""The topic the transformers write to (as many partitions as t)."""
 
 
 def start_scenario(sim: Simulation) -> None:
@@ -55,6 +60,8 @@ def start_scenario(sim: Simulation) -> None:
         GroupMember(sim)
     for i in range(sc.static_members):
         GroupMember(sim, instance=f"static-{i + 1}")
+    for _ in range(sc.transformers):
+        Transformer(sim)
 
 
 def _start(cls: Any, *args: Any) -> None:
@@ -339,15 +346,21 @@ class GroupMember(Actor):
     """A consumer group member running sessions back to back; see the module docstring."""
 
     crashable = True
+    group_id = GROUP
+    early_records = False
+    """Whether records of a claim that come before the session is reported are kept for it.
+    A plain member drops them (it processes at least once and nothing checks that it saw
+    every record; the runs of the seeds in tests/sim/test_regressions.py depend on it); a
+    transformer keeps them, as kproto's ConsumerGroup does."""
 
     def __init__(self, sim: Simulation, instance: str | None = None) -> None:
-        host = sim.host("g", group_id=GROUP, group_instance_id=instance)
+        host = self._new_host(sim, instance)
         super().__init__(sim, host)
         self.instance = instance
         """The group instance id of a static member (KIP-345): its process, when it crashes,
         comes back with the same one."""
-        sim.history.groups.add(GROUP)
-        sim.history.coordinator_keys.add((0, GROUP))
+        sim.history.groups.add(self.group_id)
+        sim.history.coordinator_keys.add((0, self.group_id))
         self.group = GroupCore(host.core, host.config)
         self.session: SessionInfo | None = None
         self.handlers: dict[int, _Handler] = {}
@@ -355,6 +368,9 @@ class GroupMember(Actor):
         """(generation, partition) this member took a message of."""
         self.closing = False
         self.wake(0.0, self.consume)
+
+    def _new_host(self, sim: Simulation, instance: str | None) -> Host:
+        return sim.host("g", group_id=GROUP, group_instance_id=instance)
 
     @property
     def cfg(self) -> Any:
@@ -374,6 +390,9 @@ class GroupMember(Actor):
             return
         info: SessionInfo = value
         self.session = info
+        # Records kept for claims of a session that ended before it was reported are void.
+        streams = {c.stream for c in info.claims}
+        self.handlers = {k: hd for k, hd in self.handlers.items() if k in streams}
         self.note(f"session gen {info.generation_id}: "
                   + ", ".join(f"t[{c.partition}]@{c.initial_offset}" for c in info.claims))
         self._claims(info.claims, info.generation_id, info.member_id)
@@ -387,16 +406,24 @@ class GroupMember(Actor):
         # A cooperative session outlives generations (and member ids, when its membership
         # was reset during a rejoin): claims it adds belong to the generation that gave them.
         for c in claims:
-            self.sim.history.claimed(GROUP, generation, c.topic, c.partition,
+            self.sim.history.claimed(self.group_id, generation, c.topic, c.partition,
                                      self._owner(member_id))
-            self.handlers[c.stream] = _Handler(c.stream, c.topic, c.partition)
+            if c.stream not in self.handlers:
+                self.handlers[c.stream] = _Handler(c.stream, c.topic, c.partition)
+        for c in claims:
+            self._next(self.handlers[c.stream])
 
     def on_event(self, event: Event) -> None:
         s = self.session
         if isinstance(event, RecordsFetched):
             hd = self.handlers.get(event.stream)
             if hd is None:
-                return
+                # A claim's first records may come before its session is reported: they
+                # wait in its handler, if this member keeps them (see ``early_records``).
+                if not (self.early_records and self.group.owns_stream(event.stream)):
+                    return
+                hd = self.handlers[event.stream] = _Handler(event.stream, event.topic,
+                                                            event.partition)
             hd.queue.extend(event.messages)
             if event.size:
                 self.group.release(event.stream, event.size, self.now)
@@ -441,15 +468,7 @@ class GroupMember(Actor):
             return
         msg = hd.queue.popleft()
         hd.busy = True
-        # A cooperative member keeps partitions across generations without a new claim:
-        # taking a message is acting as the owner in the generation it is in now.
-        generation = self.group.generation_id
-        if generation >= 0 and (generation, hd.partition) not in self.owned:
-            self.owned.add((generation, hd.partition))
-            self.note(f"takes t[{hd.partition}] in generation {generation} as "
-                      f"{self.group.member_id}")
-            self.sim.history.claimed(GROUP, generation, hd.topic, hd.partition,
-                                     self._owner(self.group.member_id))
+        self._took(hd)
         rng = self.sim.app_rng
         mix = self.sim.active
         took = rng.random() * 0.02
@@ -473,14 +492,26 @@ class GroupMember(Actor):
 
         self.wake(took, processed)
 
-    def crash(self) -> None:
+    def _took(self, hd: _Handler) -> None:
+        """Record taking a message of ``hd``'s partition. A cooperative member keeps
+        partitions across generations without a new claim: taking a message is acting as
+        the owner in the generation it is in now."""
+        generation = self.group.generation_id
+        if generation >= 0 and (generation, hd.partition) not in self.owned:
+            self.owned.add((generation, hd.partition))
+            self.note(f"takes t[{hd.partition}] in generation {generation} as "
+                      f"{self.group.member_id}")
+            self.sim.history.claimed(self.group_id, generation, hd.topic, hd.partition,
+                                     self._owner(self.group.member_id))
+
+    def crash(self, reason: str = "the member's process crashed") -> None:
         """The process dies; another member starts a few seconds later."""
-        self.sim.kill_host(self.host, "the member's process crashed")
+        self.sim.kill_host(self.host, reason)
         sim = self.sim
         if not sim.stopping:
-            instance = self.instance
+            instance, kind = self.instance, type(self)
             sim.after(1.0 + 4.0 * sim.fault_rng.random(),
-                      lambda: _start(GroupMember, sim, instance))
+                      lambda: _start(kind, sim, instance))
 
     def close(self) -> None:
         self.closing = True
@@ -493,3 +524,179 @@ class GroupMember(Actor):
     def _close_group(self) -> None:
         self.host.op("group close", self.group.close(self.now),
                      2 * self.cfg.request_timeout + SLACK)
+
+
+class Transformer(GroupMember):
+    """Consume-transform-produce, exactly once: a member of group ``sim-eos`` reading t
+    read_committed that writes each record it takes to o (same partition, the value
+    prefixed with where it came from) in a transaction that also commits the group's
+    offsets, under the member's generation (KIP-447: a member a rebalance left behind is
+    fenced by the group coordinator).
+
+    One transaction at a time, over every claim: take up to five queued messages, begin,
+    send their transformations, add the offsets, commit. A rebalance lets the transaction
+    in flight end before the claims return. A transaction that fails is aborted and the
+    session ends: the positions are past records whose output did not commit, and the next
+    session starts from the committed offsets. A producer that cannot abort is given up:
+    the process dies and a new one takes its place.
+    """
+
+    group_id = EOS_GROUP
+    early_records = True
+
+    def __init__(self, sim: Simulation, instance: str | None = None) -> None:
+        super().__init__(sim, instance)
+        self.producer = ProducerCore(self.host.core, self.host.config)
+        sim.history.transforms[EOS_GROUP] = ("t", OUT)
+        sim.history.coordinator_keys.add((1, self.txn_id))
+        self.inited = False
+        """The producer's init_transactions succeeded (the first consume waits for it)."""
+        self.busy = False
+        """A transaction is in flight: claims that must stop wait for its end."""
+        self.txn = 0
+
+    def _new_host(self, sim: Simulation, instance: str | None) -> Host:
+        self.txn_id = f"eos-{sim.name('eosid')}"
+        return sim.host("e", group_id=EOS_GROUP, group_instance_id=instance,
+                        transactional_id=self.txn_id, isolation_level="read_committed",
+                        enable_auto_commit=False)
+
+    @property
+    def bound(self) -> float:
+        return float(self.cfg.max_block) + SLACK
+
+    def consume(self) -> None:
+        if self.inited:
+            super().consume()
+        else:
+            self._init()
+
+    def _init(self) -> None:
+        if self.closing:
+            return
+        try:
+            token = self.producer.init_transactions(self.now)
+        except KprotoError as exc:
+            self.crash(f"its transactional producer cannot start: {exc!r}")
+            return
+        self.host.op("init_transactions", token, self.bound, self._inited)
+
+    def _inited(self, ok: bool, value: Any) -> None:
+        if not ok:
+            self.wake(1.0, self._init)
+            return
+        self.inited = True
+        self.consume()
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, RecordsDelivered):
+            for token in event.tokens:
+                self.host.settle(token, True, None)
+        elif isinstance(event, RecordsFailed):
+            for token in event.tokens:
+                self.host.settle(token, False, event.error)
+        else:
+            if isinstance(event, RecordsFetched) and event.stream in self.handlers:
+                for m in event.messages:
+                    self.sim.history.reads.append((self.host.name, m.topic, m.partition,
+                                                   m.offset, m.value, "read_committed"))
+            super().on_event(event)
+
+    def _next(self, hd: _Handler) -> None:
+        self._step()
+
+    def _step(self) -> None:
+        s = self.session
+        if self.busy or s is None:
+            return
+        for hd in list(self.handlers.values()):
+            if hd.stopping and not hd.done:
+                hd.done = True
+                hd.queue.clear()
+                self.group.claim_finished(s.session, hd.stream, self.now)
+        batch: list[ConsumerMessage] = []
+        limit = 1 + self.sim.app_rng.randrange(5)
+        for hd in self.handlers.values():
+            while hd.queue and not hd.stopping and len(batch) < limit:
+                self._took(hd)
+                batch.append(hd.queue.popleft())
+        if not batch:
+            return
+        self.busy = True
+        self.txn += 1
+        try:
+            token = self.producer.begin_transaction(self.now)
+        except KprotoError as exc:
+            self._abort(s, f"begin refused: {exc!r}")
+            return
+        self.host.op("begin_transaction", token, self.bound,
+                     lambda ok, v: self._send(s, batch) if ok else self._abort(s, "begin failed"))
+
+    def _send(self, s: SessionInfo, batch: list[ConsumerMessage]) -> None:
+        offsets: dict[tuple[str, int], int] = {}
+        for m in batch:
+            value = b"%d:%d:" % (m.partition, m.offset) + (m.value or b"")
+            try:
+                token = self.producer.send(ProducerMessage(OUT, value, partition=m.partition),
+                                           self.now, TS + int(self.now * 1000))
+            except KprotoError as exc:
+                self._abort(s, f"send refused: {exc!r}")
+                return
+            self.host.op("send", token, self.cfg.delivery_timeout + SLACK)
+            offsets[(m.topic, m.partition)] = m.offset + 1
+        try:
+            token = self.producer.add_offsets_to_txn(offsets, self.group.group_metadata(s),
+                                                     self.now)
+        except KprotoError as exc:
+            self._abort(s, f"add_offsets_to_txn refused: {exc!r}")
+            return
+        self.host.op("add_offsets_to_txn", token, self.bound,
+                     lambda ok, v: self._commit(s, offsets) if ok
+                     else self._abort(s, "add_offsets_to_txn failed"))
+
+    def _commit(self, s: SessionInfo, offsets: dict[tuple[str, int], int]) -> None:
+        txn = self.txn
+        try:
+            token = self.producer.commit_transaction(self.now)
+        except KprotoError as exc:
+            self._abort(s, f"commit refused: {exc!r}")
+            return
+
+        def done(ok: bool, value: Any) -> None:
+            if not ok:
+                self._abort(s, "commit failed")
+                return
+            self.note(f"transaction {txn} committed: " + ", ".join(
+                f"{t}[{p}]@{o}" for (t, p), o in sorted(offsets.items())))
+            self.busy = False
+            self._step()
+
+        self.host.op("commit_transaction", token, self.bound, done)
+
+    def _abort(self, s: SessionInfo, why: str) -> None:
+        self.note(f"transaction {self.txn}: {why}; aborting")
+        try:
+            token = self.producer.abort_transaction(self.now)
+        except KprotoError as exc:
+            self.crash(f"its transactional producer cannot abort: {exc!r}")
+            return
+
+        def done(ok: bool, value: Any) -> None:
+            if not ok:
+                self.crash("its transactional producer could not abort")
+                return
+            self.busy = False
+            if self.session is not None and self.session.session == s.session:
+                # Nothing more of this session: its positions are past what was aborted.
+                for hd in self.handlers.values():
+                    hd.stopping = True
+                self.group.stop_session(s.session, "a transaction aborted", self.now)
+            self._step()
+
+        self.host.op("abort_transaction", token, self.bound, done)
+
+    def _close_group(self) -> None:
+        super()._close_group()
+        cfg = self.cfg
+        self.host.op("producer close", self.producer.close(self.now),
+                     cfg.delivery_timeout + cfg.max_block + SLACK)

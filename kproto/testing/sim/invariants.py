@@ -74,6 +74,13 @@ class History:
     """(topic, partition) -> (offset, value, transactional) of every data record at the end."""
     aborted_ranges: dict[tuple[str, int], list[tuple[int, int, int]]] = field(
         default_factory=dict)
+    uncommitted: dict[tuple[str, int], set[int]] = field(default_factory=dict)
+    """(topic, partition) -> offsets of transactional records whose transaction did not
+    commit (aborted, or still open at the end): what read_committed never returns."""
+    transforms: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Group -> (input topic, output topic) of consume-transform-produce members: each input
+    record at ``p``, offset ``n`` is written to the output's partition ``p`` with the value
+    ``b"p:n:" + its value``, in a transaction that commits the group's offsets."""
     unclean: set[tuple[str, int]] = field(default_factory=set)
     groups: set[str] = field(default_factory=set)
     coordinator_keys: set[tuple[int, str]] = field(default_factory=set)
@@ -223,6 +230,67 @@ def check_bounded(h: History) -> list[Violation]:
     return out
 
 
+def check_exactly_once(h: History) -> list[Violation]:
+    """Consume-transform-produce with transactions: each committed input record below the
+    group's final committed offset has exactly one committed output, with its value; none
+    at or above it has any (the output and the offsets commit together). Partitions with an
+    unclean leader change are excepted, on either side."""
+    out = []
+    for group, (src, dst) in sorted(h.transforms.items()):
+        final: dict[int, int] = {}
+        for g, topic, part, offset, _time in h.commits:
+            if g == group and topic == src:
+                final[part] = offset
+        written: dict[tuple[int, int], list[tuple[int, int, bytes]]] = defaultdict(list)
+        for (topic, part), rows in sorted(h.logs.items()):
+            if topic != dst or (topic, part) in h.unclean:
+                continue
+            gone = h.uncommitted.get((topic, part), set())
+            for off, value, _ in rows:
+                if off in gone or value is None:
+                    continue
+                head, _, body = value.partition(b":")
+                mid, _, rest = body.partition(b":")
+                try:
+                    key = (int(head), int(mid))
+                except ValueError:
+                    out.append(Violation("exactly-once", f"{dst}[{part}]@{off} holds "
+                                         f"{value!r}, not an output record"))
+                    continue
+                written[key].append((part, off, rest))
+        for (topic, part), rows in sorted(h.logs.items()):
+            if topic != src or (topic, part) in h.unclean or (dst, part) in h.unclean:
+                continue
+            gone = h.uncommitted.get((topic, part), set())
+            upto = final.get(part, 0)
+            for off, value, _ in rows:
+                if off in gone:
+                    continue
+                copies = written.pop((part, off), [])
+                where = f"group {group!r}: {src}[{part}]@{off}"
+                if off >= upto:
+                    if copies:
+                        out.append(Violation("exactly-once", f"{where} is written to {dst} "
+                                             f"but the committed offset is {upto}"))
+                elif len(copies) != 1:
+                    out.append(Violation("exactly-once", f"{where} (below the committed "
+                                         f"offset {upto}) is written to {dst} "
+                                         f"{len(copies)} times" + "".join(
+                                             f", {dst}[{p}]@{o}" for p, o, _ in copies)))
+                elif copies[0][2] != (value or b""):
+                    p, o, got = copies[0]
+                    out.append(Violation("exactly-once", f"{where} holds {value!r} but "
+                                         f"{dst}[{p}]@{o} was written from {got!r}"))
+        for (part, off), copies in sorted(written.items()):
+            if (src, part) in h.unclean:
+                continue
+            out.append(Violation("exactly-once", f"group {group!r}: {dst} holds a committed "
+                                 f"output of {src}[{part}]@{off}, which is no committed "
+                                 f"input record: " + ", ".join(
+                                     f"{dst}[{p}]@{o}" for p, o, _ in copies)))
+    return out
+
+
 CHECKS: dict[str, Callable[[History], list[Violation]]] = {
     "acked-not-lost": check_acked_not_lost,
     "no-duplicates": check_no_duplicates,
@@ -232,6 +300,7 @@ CHECKS: dict[str, Callable[[History], list[Violation]]] = {
     "commits-forward": check_commits_forward,
     "no-aborted-reads": check_no_aborted_reads,
     "bounded": check_bounded,
+    "exactly-once": check_exactly_once,
 }
 
 

@@ -52,6 +52,8 @@ from kproto.testing.sim.trace import Trace
 __all__ = ["Host", "Scenario", "Simulation", "SimulationStuck"]
 
 TOPIC = "t"
+OUT = "o"
+"""Where transformers write (``Scenario.transformers``)."""
 ALL: Any = object()
 """``Simulation.at``'s default ``touches``: the callback may call any host's engine."""
 
@@ -79,6 +81,9 @@ class Scenario:
     static_members: int = 0
     """More members of that group, each with a group instance id (KIP-345); a crashed one
     comes back with the same id."""
+    transformers: int = 0
+    """Consume-transform-produce members of a second group, exactly once: each record of t
+    they take is written to topic o in a transaction with the group's offsets."""
     storm: float = 60.0
     """Simulated seconds of workload and faults."""
     calm: float = 60.0
@@ -99,7 +104,7 @@ class Scenario:
             if getattr(self, name) < 1:
                 raise ValueError(f"Scenario.{name} must be >= 1")
         for name in ("producers", "plain_producers", "transactional", "readers", "members",
-                     "static_members"):
+                     "static_members", "transformers"):
             if getattr(self, name) < 0:
                 raise ValueError(f"Scenario.{name} must be >= 0")
         for name in ("storm", "calm", "rate"):
@@ -199,6 +204,8 @@ class Simulation:
                                    rng=random.Random(self.rng.getrandbits(64)),
                                    group_settings=GroupSettings())
         self.cluster.create_topic(TOPIC, self.scenario.partitions)
+        if self.scenario.transformers:
+            self.cluster.create_topic(OUT, self.scenario.partitions)
         self.cluster.outbox = set()
         self.cluster.faults.seeded(broker_rng, error_rate=self.mix.broker_errors,
                                    drop_rate=self.mix.broker_drops,
@@ -626,7 +633,8 @@ class Simulation:
             self.cluster.start_broker(node, self.now)
 
     def _partitions(self) -> list[tuple[str, int]]:
-        return [(TOPIC, p) for p in range(self.scenario.partitions)]
+        topics = (TOPIC, OUT) if self.scenario.transformers else (TOPIC,)
+        return [(t, p) for t in topics for p in range(self.scenario.partitions)]
 
     def _fault_leader(self) -> None:
         topic, index = self.fault_rng.choice(self._partitions())
@@ -726,6 +734,8 @@ class Simulation:
 
     def _finish(self) -> None:
         h = self.history
+        self._offsets_mark = (-1, -1)
+        self._watch_offsets()
         for host in self.hosts:
             if host.alive:
                 for kind, start, took, bound in host.unsettled():
@@ -733,12 +743,25 @@ class Simulation:
         for topic, t in self.cluster.topics.items():
             for p in t.partitions:
                 rows: list[tuple[int, bytes | None, bool]] = []
+                # A transactional record is committed once its producer's COMMIT marker
+                # follows it; an ABORT marker, or none by the end, leaves it uncommitted.
+                open_txns: dict[int, list[int]] = {}
+                uncommitted: set[int] = set()
                 for e in p.log.entries:
-                    if e.batch.is_control:
+                    b = e.batch
+                    if b.is_control:
+                        offsets = open_txns.pop(b.producer_id, [])
+                        if not (b.control and b.control[0].is_commit):
+                            uncommitted.update(offsets)
                         continue
                     for r in e.records():
-                        rows.append((r.offset, r.value, e.batch.is_transactional))
+                        rows.append((r.offset, r.value, b.is_transactional))
+                        if b.is_transactional:
+                            open_txns.setdefault(b.producer_id, []).append(r.offset)
+                for offsets in open_txns.values():
+                    uncommitted.update(offsets)
                 h.logs[(topic, p.index)] = rows
+                h.uncommitted[(topic, p.index)] = uncommitted
                 h.aborted_ranges[(topic, p.index)] = [
                     (pid, first, last) for pid, first, last in p.log.aborted]
         h.end = self.now
