@@ -45,6 +45,9 @@ where named, in test_idempotence.py / test_transactions.py):
 16. After a partition's leader moved, its new batches wait until those on the wire to the old
     leader settled (answered, failed or timed out; retried first): sent meanwhile, later
     batches could push them out of the broker's five-batch window.
+17. An abort fails the batches never sent, but one waiting to be sent again holds sequence
+    numbers the broker expects next: it goes again and is aborted with the transaction
+    (Java's RecordAccumulator.abortUndrainedBatches keeps batches that have a sequence).
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ from kproto.errors import (
     InvalidProducerEpochError,
     MessageTooLargeError,
     OutOfOrderSequenceNumberError,
+    TransactionAbortedError,
 )
 from kproto.producer import TxnStatus
 from kproto.protocol import apis
@@ -474,3 +478,32 @@ def test_after_a_leader_change_new_batches_wait_for_those_on_the_wire_to_the_old
               for t in s.request.topic_data for p in t.partition_data if p.index == 0]
     assert decode_batches(to_new[0].records).batches[0].base_sequence == a_seq
     assert len(ids(f)) == 1  # no new producer id
+
+
+# -- 17: an abort keeps a batch that holds its sequence ----------------------------------------
+
+
+def test_an_abort_sends_again_a_batch_waiting_with_its_sequence() -> None:
+    """Found by the simulator (tests/sim/test_regressions.py, seed 930041): failed with the
+    unsent records, the batch left a gap that the next transaction's first batch ran into
+    (OUT_OF_ORDER_SEQUENCE_NUMBER, and that transaction aborted too)."""
+    f = OnFake(**TXN, retry_backoff=2.0, retry_backoff_max=2.0)
+    ready(f)
+    f.producer.begin_transaction(f.now)
+    first = f.send(b"first")
+    f.run_until(lambda: first in f.delivered())
+    f.faults.fail(PRODUCE, 6, topic="t", partition=0)  # NOT_LEADER: not written, retried
+    a = f.send(b"a")
+    unsent = f.send(b"unsent")  # queued behind a's retry, never sent
+    f.run_until(lambda: len(f.requests(PRODUCE)) == 2)
+    assert f.stamps()[-1][2] == 1  # a went out with sequence 1 and waits for its retry
+    assert f.result(f.producer.abort_transaction(f.now)) == ("ok", None)
+    assert a in f.delivered()  # written again, then aborted with the transaction
+    assert f.stamps()[-1][2] == 1
+    f.producer.begin_transaction(f.now)
+    b = f.send(b"b")
+    assert f.result(f.producer.commit_transaction(f.now)) == ("ok", None)
+    assert b in f.delivered() and list(f.failed()) == [unsent]
+    assert isinstance(f.failed()[unsent], TransactionAbortedError)
+    assert f.stamps()[-1][2] == 2
+    assert f.log().aborted  # first and a, aborted
