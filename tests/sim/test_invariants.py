@@ -22,6 +22,7 @@ def clean() -> History:
     h.txns[("x1", 2)] = "aborted"
     h.logs[("t", 0)] = [(0, b"p1:1", False), (1, b"p1:2", False)]
     h.logs[("t", 1)] = [(0, b"x1:1:1", True), (2, b"x1:2:2", True)]
+    h.uncommitted[("t", 1)] = {2}
     h.reads.append(("r1", "t", 1, 0, b"x1:1:1", "read_committed"))
     h.claimed("g", 1, "t", 0, "m1")
     h.claimed("g", 1, "t", 1, "m2")
@@ -165,8 +166,50 @@ def test_an_output_with_another_value_is_caught() -> None:
     _only(h, "exactly-once")
 
 
+def _reader(h: History, start: int | None, offsets: list[int]) -> None:
+    """Reader r2 reads t[0] (p1:1 at 0, p1:2 at 1, p1:3 at 2) from ``start``."""
+    if (2, b"p1:3", False) not in h.logs[("t", 0)]:
+        h.logs[("t", 0)].append((2, b"p1:3", False))
+        h.sent[b"p1:3"] = Sent("p1", 3, "t", 0, b"p1:3", 0.4, "idempotent", acked=(2, 0.5))
+    h.read_from.append(("r2", "t", 0, start, len(h.reads)))
+    for off in offsets:
+        h.reads.append(("r2", "t", 0, off, b"p1:%d" % (off + 1), "read_committed"))
+
+
+def test_a_reader_that_reads_every_committed_record_passes() -> None:
+    h = clean()
+    _reader(h, None, [0, 1, 2])
+    _reader(h, 1, [1])  # a new stream from offset 1, read up to 1
+    assert check(h) == []
+
+
+@pytest.mark.parametrize(("start", "offsets", "what"), [
+    (None, [0, 2], "1 committed ones missed [1], 0 read twice"),
+    (None, [1, 2], "1 committed ones missed [0]"),
+    (1, [1, 1, 2], "0 committed ones missed [], 1 read twice"),
+    (0, [1, 0, 2], "out of order"),
+])
+def test_a_reader_skipping_repeating_or_reordering_records_is_caught(
+        start: int | None, offsets: list[int], what: str) -> None:
+    h = clean()
+    _reader(h, start, offsets)
+    _only(h, "reads-complete")
+    assert what in str(check(h)[0])
+    h.unclean.add(("t", 0))
+    assert [v for v in check(h) if v.invariant == "reads-complete"] == []
+
+
+def test_a_reader_passes_over_aborted_records() -> None:
+    h = clean()
+    h.read_from.append(("r1", "t", 1, None, 0))  # its read of t[1]@0, x1:1:1
+    assert check(h) == []
+    h.reads.append(("r1", "t", 1, 2, b"x1:2:2", "read_committed"))
+    assert {v.invariant for v in check(h)} == {"no-aborted-reads", "reads-complete"}
+
+
 @pytest.mark.parametrize("name", sorted(CHECKS))
 def test_every_checker_is_tested_here(name: str) -> None:
     tested = {"acked-not-lost", "no-duplicates", "settles", "order", "one-owner",
-              "commits-forward", "no-aborted-reads", "bounded", "exactly-once"}
+              "commits-forward", "no-aborted-reads", "bounded", "exactly-once",
+              "reads-complete"}
     assert name in tested

@@ -306,6 +306,9 @@ class Reader(Actor):
             self.wake(1.0, lambda: self.start(partition, offset))
             return
         self.streams[stream] = partition
+        self.sim.history.read_from.append((self.host.name, "t", partition,
+                                           None if offset == OFFSET_OLDEST else offset,
+                                           len(self.sim.history.reads)))
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, RecordsFetched) and event.stream in self.streams:

@@ -60,6 +60,10 @@ class History:
     """(producer, transaction) -> ``committed``, ``aborted`` or ``unknown``."""
     reads: list[tuple[str, str, int, int, bytes | None, str]] = field(default_factory=list)
     """(reader, topic, partition, offset, value, isolation level)."""
+    read_from: list[tuple[str, str, int, int | None, int]] = field(default_factory=list)
+    """(reader, topic, partition, start offset or None for the oldest, len(reads) then): a
+    read_committed reader's stream of a partition starts; its reads of that partition up to
+    its next start must be every committed record from there, once, in order."""
     owners: dict[tuple[str, int, str, int], set[str]] = field(
         default_factory=lambda: defaultdict(set))
     """(group, generation, topic, partition) -> member ids that claimed it."""
@@ -216,6 +220,40 @@ def check_no_aborted_reads(h: History) -> list[Violation]:
     return out
 
 
+def check_reads_complete(h: History) -> list[Violation]:
+    """A read_committed reader's stream of a partition returns every committed record from
+    where it started, once each, in offset order (partitions with an unclean leader change
+    excepted: truncation replaces what was read)."""
+    out = []
+    runs: dict[tuple[str, str, int], list[tuple[int | None, int]]] = defaultdict(list)
+    for reader, topic, part, start, index in h.read_from:
+        runs[(reader, topic, part)].append((start, index))
+    for (reader, topic, part), starts in sorted(runs.items(), key=lambda kv: kv[0]):
+        if (topic, part) in h.unclean:
+            continue
+        gone = h.uncommitted.get((topic, part), set())
+        visible = [off for off, _v, _t in h.logs.get((topic, part), []) if off not in gone]
+        where = f"{reader} {topic}[{part}]"
+        bounds = [index for _, index in starts[1:]] + [len(h.reads)]
+        for (start, first), last in zip(starts, bounds, strict=True):
+            got = [r[3] for r in h.reads[first:last]
+                   if r[0] == reader and r[1] == topic and r[2] == part]
+            if not got:
+                continue
+            lo = visible[0] if start is None and visible else (start or 0)
+            expected = [off for off in visible if lo <= off <= got[-1]]
+            if got != expected:
+                missing = sorted(set(expected) - set(got))
+                extra = len(got) - len(set(got))
+                order = "" if got == sorted(got) else ", out of order"
+                out.append(Violation("reads-complete", f"{where} from "
+                                     f"{'the oldest' if start is None else start} read "
+                                     f"{len(got)} records up to offset {got[-1]}: "
+                                     f"{len(missing)} committed ones missed "
+                                     f"{missing[:5]}, {extra} read twice{order}"))
+    return out
+
+
 def check_bounded(h: History) -> list[Violation]:
     """Every user operation completes or fails within its bound."""
     out = []
@@ -299,6 +337,7 @@ CHECKS: dict[str, Callable[[History], list[Violation]]] = {
     "one-owner": check_one_owner,
     "commits-forward": check_commits_forward,
     "no-aborted-reads": check_no_aborted_reads,
+    "reads-complete": check_reads_complete,
     "bounded": check_bounded,
     "exactly-once": check_exactly_once,
 }
