@@ -62,6 +62,8 @@ def start_scenario(sim: Simulation) -> None:
         GroupMember(sim, instance=f"static-{i + 1}")
     for _ in range(sc.transformers):
         Transformer(sim)
+    for i in range(sc.static_transformers):
+        Transformer(sim, instance=f"eos-static-{i + 1}")
 
 
 def _start(cls: Any, *args: Any) -> None:

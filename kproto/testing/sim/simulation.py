@@ -84,6 +84,8 @@ class Scenario:
     transformers: int = 0
     """Consume-transform-produce members of a second group, exactly once: each record of t
     they take is written to topic o in a transaction with the group's offsets."""
+    static_transformers: int = 0
+    """More transformers, each with a group instance id (KIP-345)."""
     storm: float = 60.0
     """Simulated seconds of workload and faults."""
     calm: float = 60.0
@@ -104,7 +106,7 @@ class Scenario:
             if getattr(self, name) < 1:
                 raise ValueError(f"Scenario.{name} must be >= 1")
         for name in ("producers", "plain_producers", "transactional", "readers", "members",
-                     "static_members", "transformers"):
+                     "static_members", "transformers", "static_transformers"):
             if getattr(self, name) < 0:
                 raise ValueError(f"Scenario.{name} must be >= 0")
         for name in ("storm", "calm", "rate"):
@@ -204,7 +206,7 @@ class Simulation:
                                    rng=random.Random(self.rng.getrandbits(64)),
                                    group_settings=GroupSettings())
         self.cluster.create_topic(TOPIC, self.scenario.partitions)
-        if self.scenario.transformers:
+        if self.scenario.transformers or self.scenario.static_transformers:
             self.cluster.create_topic(OUT, self.scenario.partitions)
         self.cluster.outbox = set()
         self.cluster.faults.seeded(broker_rng, error_rate=self.mix.broker_errors,
@@ -633,7 +635,8 @@ class Simulation:
             self.cluster.start_broker(node, self.now)
 
     def _partitions(self) -> list[tuple[str, int]]:
-        topics = (TOPIC, OUT) if self.scenario.transformers else (TOPIC,)
+        sc = self.scenario
+        topics = (TOPIC, OUT) if sc.transformers or sc.static_transformers else (TOPIC,)
         return [(t, p) for t in topics for p in range(self.scenario.partitions)]
 
     def _fault_leader(self) -> None:
