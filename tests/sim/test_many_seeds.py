@@ -1,5 +1,6 @@
 """A thousand seeds of a small scenario under the default fault mix, two hundred with
-cooperative and static group members, and a hundred with exactly-once transformers.
+cooperative and static group members, and a hundred with exactly-once transformers and a
+seeking reader.
 
 The seeds are fixed, so this is deterministic: a failure here is a seed to replay with
 ``./dev simulate --seeds 1 --seed S --scenario storm=8,calm=8,partitions=2``. Its cost is
@@ -49,13 +50,14 @@ TRANSFORMER_SEEDS = 100
 
 
 @pytest.mark.slow
-def test_exactly_once_transformers_hold_every_invariant() -> None:
+def test_exactly_once_transformers_and_a_seeker_hold_every_invariant() -> None:
     """Consume-transform-produce in transactions (one transformer with a group instance
-    id), which the default scenario does not run:
+    id) and a reader that seeks, which the default scenario does not run:
     ``./dev simulate --seeds 1 --seed S --scenario
-    storm=8,calm=8,partitions=2,transformers=1,static_transformers=1,members=1``."""
+    storm=8,calm=8,partitions=2,transformers=1,static_transformers=1,members=1,seekers=1``."""
     from kproto.testing.sim.__main__ import parse_scenario
 
     _assert_all_hold(parse_scenario(
-        "storm=8,calm=8,partitions=2,transformers=1,static_transformers=1,members=1"),
+        "storm=8,calm=8,partitions=2,transformers=1,static_transformers=1,members=1,"
+        "seekers=1"),
         TRANSFORMER_SEEDS)

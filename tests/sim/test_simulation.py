@@ -186,3 +186,22 @@ def test_a_crashed_static_member_comes_back_with_its_partitions_in_its_generatio
         {p.split("@")[0] for p in before.split(": ")[1].split(", ")}
     assert {o for owners in out.history.owners.values() for o in owners} == \
         {"static-1", "static-2"}
+
+
+def test_a_seeker_reads_on_from_each_offset_it_moves_to() -> None:
+    """``seekers`` move a partition's stream back to an offset they passed; what a stream
+    fetched before the seek (and delivered after it) is dropped, and the next record read
+    is the first committed one at or after the new offset."""
+    sc = Scenario(readers=0, seekers=1, members=0, storm=30.0, calm=10.0)
+    out = run_seed(5, sc, FaultMix.none())
+    assert out.ok, out.report()
+    h = out.history
+    moves = [(part, start, index) for who, _t, part, start, index in h.read_from
+             if who == "s1" and start is not None]
+    assert len(moves) >= 3
+    committed = {p: [off for off, _v, _txn in h.logs[("t", p)]
+                     if off not in h.uncommitted.get(("t", p), set())] for p in range(3)}
+    for part, start, index in moves:
+        after = [r[3] for r in h.reads[index:] if r[0] == "s1" and r[2] == part]
+        if after:
+            assert after[0] == min(o for o in committed[part] if o >= start), (part, start)

@@ -24,7 +24,7 @@ from kproto.testing.sim.runner import run_seed
 from kproto.testing.sim.simulation import Scenario
 
 SCENARIO_FIELDS = ("brokers", "partitions", "producers", "plain_producers", "transactional",
-                   "readers", "members", "static_members", "transformers",
+                   "readers", "seekers", "members", "static_members", "transformers",
                    "static_transformers", "storm", "calm", "rate")
 
 

@@ -1,5 +1,5 @@
-"""The simulated applications: producers, transactional producers, readers, group members,
-transformers (consume-transform-produce, exactly once).
+"""The simulated applications: producers, transactional producers, readers (some seeking),
+group members, transformers (consume-transform-produce, exactly once).
 
 Theory of operation: each actor owns one ``Host`` (a client process) and is a small state
 machine woken by the scheduler (``sim.after``) and by its engine's events (``on_event``).
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from kproto.consumer import ConsumerCore
 from kproto.consumer.events import FetchError, RecordsFetched
-from kproto.errors import KprotoError
+from kproto.errors import KprotoError, NotAssignedError
 from kproto.group.core import GroupCore
 from kproto.group.events import ClaimsStarted, ClaimsStopping, SessionDrained, SessionInfo
 from kproto.message_types import OFFSET_OLDEST, ConsumerMessage, ProducerMessage
@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     from kproto.events import Event
     from kproto.testing.sim.simulation import Host, Simulation
 
-__all__ = ["GroupMember", "Producer", "Reader", "TransactionalProducer", "Transformer",
-           "start_scenario"]
+__all__ = ["GroupMember", "Producer", "Reader", "Seeker", "TransactionalProducer",
+           "Transformer", "start_scenario"]
 
 SLACK = 1.0
 """Added to every bound: timers fire at their deadline, the answer takes a latency more."""
@@ -56,6 +56,8 @@ def start_scenario(sim: Simulation) -> None:
         TransactionalProducer(sim)
     for _ in range(sc.readers):
         Reader(sim)
+    for _ in range(sc.seekers):
+        Seeker(sim)
     for _ in range(sc.members):
         GroupMember(sim)
     for i in range(sc.static_members):
@@ -291,12 +293,14 @@ class TransactionalProducer(_ProducerBase):
 class Reader(Actor):
     """Reads every partition from the oldest offset, read_committed."""
 
-    def __init__(self, sim: Simulation) -> None:
-        host = sim.host("r", isolation_level="read_committed")
+    def __init__(self, sim: Simulation, prefix: str = "r") -> None:
+        host = sim.host(prefix, isolation_level="read_committed")
         super().__init__(sim, host)
         self.consumer = ConsumerCore(host.core, host.config)
         self.streams: dict[int, int] = {}
         self.position: dict[int, int] = {}
+        self.sought: dict[int, int] = {}
+        """The fetcher's seek count of a stream after this reader's latest seek of it."""
         for p in range(sim.scenario.partitions):
             self.start(p, OFFSET_OLDEST)
 
@@ -314,6 +318,8 @@ class Reader(Actor):
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, RecordsFetched) and event.stream in self.streams:
+            if event.seeks < self.sought.get(event.stream, 0):
+                return  # fetched before a seek: forgotten (its bytes were, too)
             for m in event.messages:
                 self.sim.history.reads.append((self.host.name, m.topic, m.partition, m.offset,
                                                m.value, "read_committed"))
@@ -329,6 +335,36 @@ class Reader(Actor):
 
     def close(self) -> None:
         self.consumer.close(self.now)
+
+
+class Seeker(Reader):
+    """A reader that, during the storm, now and then moves one partition's stream back to a
+    random offset it has passed (``Fetcher.seek``), then reads on from there."""
+
+    def __init__(self, sim: Simulation) -> None:
+        super().__init__(sim, "s")
+        self.wake(self.sim.app_rng.expovariate(0.2), self.seek)
+
+    def seek(self) -> None:
+        if self.sim.storm_over or not self.streams:
+            return
+        rng = self.sim.app_rng
+        stream = rng.choice(sorted(self.streams))
+        fetcher = self.consumer.fetcher
+        partition = self.streams[stream]
+        try:
+            position = fetcher.position(stream)
+            if position:
+                target = rng.randrange(position + 1)
+                fetcher.seek(stream, target, self.now)
+                self.sought[stream] = fetcher.seeks(stream)
+                self.note(f"seeks t[{partition}] from {position} to {target}")
+                self.sim.history.read_from.append((self.host.name, "t", partition, target,
+                                                   len(self.sim.history.reads)))
+        except NotAssignedError as exc:
+            # The stream stopped (its FetchError is on its way to on_event).
+            self.note(f"t[{partition}] not sought: {exc}")
+        self.wake(rng.expovariate(0.2), self.seek)
 
 
 class _Handler:

@@ -76,6 +76,9 @@ class Scenario:
     transactional: int = 1
     readers: int = 1
     """read_committed partition consumers reading every partition from the oldest offset."""
+    seekers: int = 0
+    """More readers, each moving a partition's stream back to an offset it passed now and
+    then during the storm."""
     members: int = 2
     """Members of one consumer group."""
     static_members: int = 0
@@ -105,8 +108,8 @@ class Scenario:
         for name in ("brokers", "partitions"):
             if getattr(self, name) < 1:
                 raise ValueError(f"Scenario.{name} must be >= 1")
-        for name in ("producers", "plain_producers", "transactional", "readers", "members",
-                     "static_members", "transformers", "static_transformers"):
+        for name in ("producers", "plain_producers", "transactional", "readers", "seekers",
+                     "members", "static_members", "transformers", "static_transformers"):
             if getattr(self, name) < 0:
                 raise ValueError(f"Scenario.{name} must be >= 0")
         for name in ("storm", "calm", "rate"):
