@@ -637,11 +637,12 @@ class Transformer(GroupMember):
             for token in event.tokens:
                 self.host.settle(token, False, event.error)
         else:
+            super().on_event(event)
             if isinstance(event, RecordsFetched) and event.stream in self.handlers:
+                # Kept for a claim (of this session, or one not reported yet): read.
                 for m in event.messages:
                     self.sim.history.reads.append((self.host.name, m.topic, m.partition,
                                                    m.offset, m.value, "read_committed"))
-            super().on_event(event)
 
     def _next(self, hd: _Handler) -> None:
         self._step()
