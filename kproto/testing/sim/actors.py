@@ -28,6 +28,7 @@ from kproto.group.events import ClaimsStarted, ClaimsStopping, SessionDrained, S
 from kproto.message_types import OFFSET_OLDEST, ConsumerMessage, ProducerMessage
 from kproto.producer import ProducerCore, RecordsDelivered, RecordsFailed
 from kproto.testing.sim.invariants import Sent
+from kproto.testing.sim.simulation import OUT
 
 if TYPE_CHECKING:
     from kproto.events import Event
@@ -41,8 +42,6 @@ SLACK = 1.0
 TS = 1_700_000_000_000
 GROUP = "sim-group"
 EOS_GROUP = "sim-eos"
-OUT = "o"
-"""The topic the transformers write to (as many partitions as t)."""
 
 
 def start_scenario(sim: Simulation) -> None:
@@ -312,8 +311,11 @@ class Reader(Actor):
             self.wake(1.0, lambda: self.start(partition, offset))
             return
         self.streams[stream] = partition
-        self.sim.history.read_from.append((self.host.name, "t", partition,
-                                           None if offset == OFFSET_OLDEST else offset,
+        self._reads_from(partition, None if offset == OFFSET_OLDEST else offset)
+
+    def _reads_from(self, partition: int, offset: int | None) -> None:
+        """A new run of this reader's reads of ``partition`` starts (None: the oldest)."""
+        self.sim.history.read_from.append((self.host.name, "t", partition, offset,
                                            len(self.sim.history.reads)))
 
     def on_event(self, event: Event) -> None:
@@ -359,8 +361,7 @@ class Seeker(Reader):
                 fetcher.seek(stream, target, self.now)
                 self.sought[stream] = fetcher.seeks(stream)
                 self.note(f"seeks t[{partition}] from {position} to {target}")
-                self.sim.history.read_from.append((self.host.name, "t", partition, target,
-                                                   len(self.sim.history.reads)))
+                self._reads_from(partition, target)
         except NotAssignedError as exc:
             # The stream stopped (its FetchError is on its way to on_event).
             self.note(f"t[{partition}] not sought: {exc}")

@@ -109,6 +109,12 @@ class History:
         self.owners[(group, generation, topic, partition)].add(member)
 
 
+def _committed(h: History, topic: str, part: int) -> list[tuple[int, bytes | None]]:
+    """(offset, value) of the partition's records a read_committed reader returns."""
+    gone = h.uncommitted.get((topic, part), set())
+    return [(off, value) for off, value, _ in h.logs.get((topic, part), []) if off not in gone]
+
+
 def _where(sent: Sent) -> str:
     return f"{sent.producer} record {sent.seq} ({sent.value!r}) to {sent.topic}[{sent.partition}]"
 
@@ -231,8 +237,7 @@ def check_reads_complete(h: History) -> list[Violation]:
     for (reader, topic, part), starts in sorted(runs.items(), key=lambda kv: kv[0]):
         if (topic, part) in h.unclean:
             continue
-        gone = h.uncommitted.get((topic, part), set())
-        visible = [off for off, _v, _t in h.logs.get((topic, part), []) if off not in gone]
+        visible = [off for off, _ in _committed(h, topic, part)]
         where = f"{reader} {topic}[{part}]"
         bounds = [index for _, index in starts[1:]] + [len(h.reads)]
         for (start, first), last in zip(starts, bounds, strict=True):
@@ -280,12 +285,11 @@ def check_exactly_once(h: History) -> list[Violation]:
             if g == group and topic == src:
                 final[part] = offset
         written: dict[tuple[int, int], list[tuple[int, int, bytes]]] = defaultdict(list)
-        for (topic, part), rows in sorted(h.logs.items()):
+        for topic, part in sorted(h.logs):
             if topic != dst or (topic, part) in h.unclean:
                 continue
-            gone = h.uncommitted.get((topic, part), set())
-            for off, value, _ in rows:
-                if off in gone or value is None:
+            for off, value in _committed(h, topic, part):
+                if value is None:
                     continue
                 head, _, body = value.partition(b":")
                 mid, _, rest = body.partition(b":")
@@ -296,14 +300,11 @@ def check_exactly_once(h: History) -> list[Violation]:
                                          f"{value!r}, not an output record"))
                     continue
                 written[key].append((part, off, rest))
-        for (topic, part), rows in sorted(h.logs.items()):
+        for topic, part in sorted(h.logs):
             if topic != src or (topic, part) in h.unclean or (dst, part) in h.unclean:
                 continue
-            gone = h.uncommitted.get((topic, part), set())
             upto = final.get(part, 0)
-            for off, value, _ in rows:
-                if off in gone:
-                    continue
+            for off, value in _committed(h, topic, part):
                 copies = written.pop((part, off), [])
                 where = f"group {group!r}: {src}[{part}]@{off}"
                 if off >= upto:
